@@ -1,0 +1,552 @@
+"""Configuration: strict pydantic models, YAML loading, ``${ENV}`` secrets.
+
+Every error is a :class:`~monitor.errors.ConfigError` naming the file, the dotted key
+path, the line when known, and what is wrong; unknown keys are errors. Secrets (tokens,
+apprise URLs, which embed credentials) are :class:`pydantic.SecretStr` and never appear
+in reprs, logs or error messages: an error about a secret names its key, not its value.
+
+``${NAME}`` anywhere in a string is replaced by the environment variable ``NAME``;
+``${NAME:-default}`` gives a default; ``$${`` is a literal ``${``. A token may also be
+read from a file (``token_file``), the usual way with Docker and systemd credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.errors import ConfigError
+
+# --------------------------------------------------------------------------- helpers
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse ``30s``, ``5m``, ``1h30m``, ``7d``, or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m, 1h or 7d")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return timedelta(seconds=float(value))
+    if isinstance(value, str):
+        m = _DURATION_RE.match(value)
+        if m:
+            return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"])
+        compact = value.replace(" ", "")
+        parts = _DURATION_PART_RE.findall(compact)
+        if parts and "".join(n + u for n, u in parts) == compact:
+            return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+    raise ValueError(f"expected a duration such as 30s, 5m, 1h or 7d, got {value!r}")
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown keys are errors, values are not coerced loosely."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class BudgetConfig(Strict):
+    """The request budget of one source (one tenant).
+
+    ``requests_per_hour`` is what this monitor may spend of the tenant's hourly limit
+    (Kandji: 10,000 per hour per tenant, shared with every other integration);
+    ``burst_per_second`` caps the instantaneous rate (Kandji's gateway allows 50/s);
+    ``concurrency`` caps requests in flight. Retries count against the budget.
+    """
+
+    requests_per_hour: int = Field(default=5000, ge=1, le=1_000_000)
+    burst_per_second: float = Field(default=10.0, gt=0, le=1000)
+    concurrency: int = Field(default=8, ge=1, le=256)
+
+
+class RetryConfig(Strict):
+    """Retries on 429, 5xx, timeouts and resets: exponential backoff with full jitter."""
+
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    backoff_base: Duration = timedelta(seconds=1)
+    backoff_max: Duration = timedelta(seconds=60)
+    max_retry_after: Duration = timedelta(minutes=5)
+
+
+class SourceBase(Strict):
+    """Settings every source has."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    url: str = Field(min_length=1)
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    interval: Duration = timedelta(minutes=5)
+    timeout: Duration = timedelta(seconds=30)
+    budget: BudgetConfig = BudgetConfig()
+    retry: RetryConfig = RetryConfig()
+    unhealthy_after: Duration = timedelta(minutes=15)
+    console_url: str | None = None
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_token(self) -> SourceBase:
+        if (self.token is None) == (self.token_file is None):
+            raise ValueError("give exactly one of token or token_file")
+        return self
+
+    def resolve_token(self) -> SecretStr:
+        """The token, read from ``token_file`` when that is how it was given."""
+        if self.token is not None:
+            return self.token
+        assert self.token_file is not None
+        try:
+            return SecretStr(self.token_file.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(
+                str(self.token_file), f"sources.{self.name}.token_file", exc.strerror or "unreadable"
+            ) from None
+
+
+class KandjiSourceConfig(SourceBase):
+    """A Kandji (Iru) tenant: ``url`` is ``https://SUBDOMAIN.api.kandji.io``."""
+
+    kind: Literal["kandji"]
+    page_size: int = Field(default=300, ge=1, le=300)
+    strategy: Literal["planned", "per_device"] = "planned"
+
+
+class AppliverySourceConfig(SourceBase):
+    """An Applivery organization: ``url`` is ``https://api.applivery.io/v1``."""
+
+    kind: Literal["applivery"]
+    organization: str = Field(pattern=r"^(([a-fA-F0-9]{24})|([a-zA-Z0-9\-]{3,}))$")
+    page_size: int = Field(default=100, ge=1, le=1000)
+
+
+SourceConfig = Annotated[
+    KandjiSourceConfig | AppliverySourceConfig, Field(discriminator="kind")
+]
+
+
+# --------------------------------------------------------------------------- notify
+
+
+class ReceiverConfig(Strict):
+    """A named receiver: a list of apprise URLs, and/or the console.
+
+    ``urls`` are apprise URLs (``slack://``, ``mailto://``, ``json://``, ``msteams://``,
+    ``pagerduty://``...). They often embed credentials, so they are secrets.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    urls: list[SecretStr] = Field(default_factory=list)
+    console: bool = False
+    send_resolved: bool = True
+    format: Literal["text", "markdown", "html"] | None = None
+    title_template: str | None = None
+    body_template: str | None = None
+    max_devices: int = Field(default=20, ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _has_target(self) -> ReceiverConfig:
+        if not self.urls and not self.console:
+            raise ValueError("a receiver needs at least one url or console: true")
+        return self
+
+
+class RouteConfig(Strict):
+    """A node of the route tree (Alertmanager-style).
+
+    A route matches when every ``match`` label equals and every ``match_re`` label
+    fully matches its regex. Children are tried in order; the first that matches wins
+    unless it has ``continue: true``. Unset timing and grouping options inherit from the
+    parent.
+    """
+
+    receiver: str | None = None
+    match: dict[str, str] = Field(default_factory=dict)
+    match_re: dict[str, str] = Field(default_factory=dict)
+    continue_: bool = Field(default=False, alias="continue")
+    group_by: list[str] | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    routes: list[RouteConfig] = Field(default_factory=list)
+
+    @field_validator("match_re")
+    @classmethod
+    def _regexes_compile(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, pattern in v.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"match_re.{key}: invalid regex: {exc}") from None
+        return v
+
+
+class MatcherConfig(Strict):
+    """One label matcher: ``name`` ``op`` ``value`` with op one of = != =~ !~."""
+
+    name: str = Field(min_length=1)
+    value: str
+    op: Literal["=", "!=", "=~", "!~"] = "="
+
+    @model_validator(mode="after")
+    def _regex_compiles(self) -> MatcherConfig:
+        if self.op in ("=~", "!~"):
+            try:
+                re.compile(self.value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex: {exc}") from None
+        return self
+
+
+class RecurringWindow(Strict):
+    """A recurring maintenance window, e.g. weekdays 22:00-06:00 in Europe/Paris."""
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    )
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz_exists(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}") from None
+        return v
+
+
+class SilenceConfig(Strict):
+    """A silence defined in the config: fixed (starts/ends) or recurring (every)."""
+
+    matchers: list[MatcherConfig] = Field(min_length=1)
+    comment: str = ""
+    author: str = "config"
+    starts_at: str | None = None
+    ends_at: str | None = None
+    every: RecurringWindow | None = None
+
+
+class InhibitConfig(Strict):
+    """Inhibition of item alerts by device state."""
+
+    silent_after: Duration = timedelta(days=7)
+    device_gone: bool = True
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+
+class OutboxConfig(Strict):
+    """Delivery from the persistent outbox."""
+
+    max_attempts: int = Field(default=12, ge=1, le=1000)
+    backoff_base: Duration = timedelta(seconds=10)
+    backoff_max: Duration = timedelta(hours=1)
+    poll_interval: Duration = timedelta(seconds=2)
+    send_timeout: Duration = timedelta(seconds=30)
+
+
+class NotifyConfig(Strict):
+    """How findings become messages."""
+
+    first_start: Literal["announce", "baseline"] = "announce"
+    outbox: OutboxConfig = OutboxConfig()
+
+
+# --------------------------------------------------------------------------- rest
+
+
+class RulesConfig(Strict):
+    """Which rule files to load. Relative paths are relative to the config file."""
+
+    files: list[Path] = Field(default_factory=list)
+    builtin: bool = True
+    disabled: list[str] = Field(default_factory=list)
+
+
+class StoreConfig(Strict):
+    """Where state is kept (SQLite file; relative to the config file)."""
+
+    path: Path = Path("state/monitor.db")
+
+
+class WebConfig(Strict):
+    """The status page, JSON API, /metrics and health endpoints."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _token_when_exposed(self) -> WebConfig:
+        if self.enabled and self.host not in ("127.0.0.1", "localhost", "::1") and self.token is None:
+            raise ValueError("a token is required when the status page listens beyond loopback")
+        return self
+
+
+class ActionLimits(Strict):
+    """Caps on one action."""
+
+    per_sweep: int = Field(default=10, ge=0)
+    per_hour: int = Field(default=50, ge=0)
+    cooldown: Duration = timedelta(hours=24)
+
+
+class ActionsConfig(Strict):
+    """Remediation actions: off unless enabled here and on the rule."""
+
+    enabled: bool = False
+    dry_run: bool = False
+    limits: ActionLimits = ActionLimits()
+    per_action: dict[str, ActionLimits] = Field(default_factory=dict)
+
+
+class LogConfig(Strict):
+    """Logging: ``auto`` is console on a TTY, JSON otherwise."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "console", "json"] = "auto"
+
+
+class Config(Strict):
+    """The whole configuration file."""
+
+    sources: list[SourceConfig] = Field(min_length=1)
+    rules: RulesConfig = RulesConfig()
+    receivers: list[ReceiverConfig] = Field(min_length=1)
+    route: RouteConfig
+    silences: list[SilenceConfig] = Field(default_factory=list)
+    inhibit: InhibitConfig = InhibitConfig()
+    notify: NotifyConfig = NotifyConfig()
+    store: StoreConfig = StoreConfig()
+    web: WebConfig = WebConfig()
+    actions: ActionsConfig = ActionsConfig()
+    log: LogConfig = LogConfig()
+    shutdown_grace: Duration = timedelta(seconds=20)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Config:
+        names = [s.name for s in self.sources]
+        dup = _first_duplicate(names)
+        if dup:
+            raise ValueError(f"two sources are named {dup!r}; names must be unique")
+        receivers = [r.name for r in self.receivers]
+        dup = _first_duplicate(receivers)
+        if dup:
+            raise ValueError(f"two receivers are named {dup!r}; names must be unique")
+        if self.route.receiver is None:
+            raise ValueError("route.receiver: the root route needs a receiver")
+        for path, route in _walk_routes(self.route, "route"):
+            if route.receiver is not None and route.receiver not in receivers:
+                raise ValueError(f"{path}.receiver: no receiver is named {route.receiver!r}")
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        """The source named ``name``."""
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def receiver(self, name: str) -> ReceiverConfig:
+        """The receiver named ``name``."""
+        for r in self.receivers:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+
+def _first_duplicate(items: Sequence[str]) -> str | None:
+    seen: set[str] = set()
+    for item in items:
+        if item in seen:
+            return item
+        seen.add(item)
+    return None
+
+
+def _walk_routes(route: RouteConfig, path: str) -> list[tuple[str, RouteConfig]]:
+    out = [(path, route)]
+    for i, child in enumerate(route.routes):
+        out.extend(_walk_routes(child, f"{path}.routes.{i}"))
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+_ENV_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def substitute_env(text: str, env: Mapping[str, str], *, file: str, key_path: str) -> str:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in ``text``; ``$${`` is a literal ``${``."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) == "$${":
+            return "${"
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(file, key_path, f"environment variable {name} is not set")
+
+    return _ENV_RE.sub(repl, text)
+
+
+class _Loc:
+    """Line numbers of the YAML nodes, by key path."""
+
+    def __init__(self) -> None:
+        self.lines: dict[tuple[str | int, ...], int] = {}
+
+    def line(self, path: Sequence[str | int]) -> int | None:
+        p = tuple(path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return None
+
+
+def _construct(
+    node: yaml.Node, path: tuple[str | int, ...], loc: _Loc, env: Mapping[str, str], file: str
+) -> Any:
+    loc.lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(file, _dotted(path), "keys must be plain strings",
+                                  line=key_node.start_mark.line + 1)
+            key = str(key_node.value)
+            if key in out:
+                raise ConfigError(file, _dotted((*path, key)), "key appears twice",
+                                  line=key_node.start_mark.line + 1)
+            out[key] = _construct(value_node, (*path, key), loc, env, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(v, (*path, i), loc, env, file) for i, v in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode)
+    # Resolve plain scalars with the safe loader's own rules (ints, bools, nulls...).
+    if node.style is None and node.tag != "tag:yaml.org,2002:str":
+        value = yaml.safe_load(yaml.serialize(node))
+    else:
+        value = node.value
+    if isinstance(value, str) and "$" in value:
+        value = substitute_env(value, env, file=file, key_path=_dotted(path))
+    return value
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def parse_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> tuple[Any, _Loc]:
+    """Parse YAML into plain data, substituting ``${ENV}``; keep each key's line number."""
+    loc = _Loc()
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(file, "", f"not valid YAML: {problem}", line=line) from None
+    if node is None:
+        return None, loc
+    data = _construct(node, (), loc, os.environ if env is None else env, file)
+    return data, loc
+
+
+def validation_error(exc: ValidationError, file: str, loc: _Loc, prefix: Sequence[str | int] = ()) -> ConfigError:
+    """Turn the first pydantic error into a ConfigError naming file, key path and line."""
+    err = exc.errors(include_url=False, include_input=False)[0]
+    path: list[str | int] = list(prefix)
+    for part in err["loc"]:
+        # Discriminated unions add the tag ("kandji") to the location; drop it.
+        if isinstance(part, str) and part in ("kandji", "applivery") and path and isinstance(path[-1], int):
+            continue
+        if isinstance(part, str) and part.startswith("function-after"):
+            continue
+        path.append(part)
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    elif err["type"] == "union_tag_invalid":
+        msg = "kind must be one of: kandji, applivery"
+    elif err["type"] == "union_tag_not_found":
+        msg = "kind is required (kandji or applivery)"
+    return ConfigError(file, _dotted(path), msg, line=loc.line(path))
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute and validate a config file, or raise ConfigError."""
+    p = Path(path)
+    file = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file, "", f"cannot read: {exc.__class__.__name__}") from None
+    data, loc = parse_yaml(text, file, env)
+    if not isinstance(data, dict):
+        raise ConfigError(file, "", "the config must be a mapping with sources, receivers and route")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, file, loc) from None
+    return resolve_paths(cfg, p.parent)
+
+
+def resolve_paths(cfg: Config, base: Path) -> Config:
+    """Make the relative paths of ``cfg`` relative to ``base`` (the config's folder)."""
+    files = [f if f.is_absolute() else base / f for f in cfg.rules.files]
+    store = cfg.store.path if cfg.store.path.is_absolute() else base / cfg.store.path
+    return cfg.model_copy(
+        update={
+            "rules": cfg.rules.model_copy(update={"files": files}),
+            "store": cfg.store.model_copy(update={"path": store}),
+        }
+    )

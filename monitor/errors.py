@@ -1,0 +1,141 @@
+"""The exception tree of the compliance monitor.
+
+Every error the product raises on purpose derives from :class:`MonitorError`. Foreign
+exceptions (aiohttp, sqlite, apprise, yaml) are translated once, at their seam, with
+``raise ... from``, so code above the seams only ever sees this tree::
+
+    MonitorError
+    ├── ConfigError                 a config or rule file is invalid (file, key path, reason)
+    │   └── RuleError               a rule file is invalid
+    ├── SourceError                 talking to an MDM API failed
+    │   ├── TransportError          connection refused/reset, timeout, TLS    (retryable)
+    │   ├── RateLimitedError        429; carries retry_after when given       (retryable)
+    │   ├── ServerError             5xx                                       (retryable)
+    │   ├── AuthError               401: token missing, wrong or revoked
+    │   ├── PermissionDeniedError   403: token lacks this endpoint
+    │   ├── NotFoundError           404
+    │   ├── ClientRequestError      other 4xx (bad request, command not allowed)
+    │   ├── MalformedResponseError  the body is not what the API documents
+    │   └── BudgetExhaustedError    the request budget for this window is spent
+    ├── StoreError                  the persistent store failed
+    ├── DeliveryError               a notification could not be delivered (retryable)
+    └── ActionError                 a remediation action failed or was refused
+
+``retryable`` tells whether trying the same call again may help; ``retry_after`` is the
+delay (seconds) the server asked for, when it asked.
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Base of every error the monitor raises on purpose."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(MonitorError):
+    """A configuration file is invalid.
+
+    ``file`` is the file, ``key_path`` the dotted path of the offending key (``""`` for
+    the whole document) and ``reason`` what is wrong with it.
+    """
+
+    def __init__(self, file: str, key_path: str, reason: str, *, line: int | None = None) -> None:
+        where = file if line is None else f"{file}:{line}"
+        key = key_path or "(document)"
+        super().__init__(f"{where}: {key}: {reason}")
+        self.file = file
+        self.key_path = key_path
+        self.reason = reason
+        self.line = line
+
+
+class RuleError(ConfigError):
+    """A rule file is invalid (unknown field, unknown operator, bad value)."""
+
+
+class SourceError(MonitorError):
+    """Talking to an MDM API failed. ``source`` names the configured source."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "",
+        endpoint: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.source = source
+        self.endpoint = endpoint
+        self.status = status
+
+
+class TransportError(SourceError):
+    """The connection failed, was reset or timed out."""
+
+    retryable = True
+
+
+class RateLimitedError(SourceError):
+    """The API answered 429."""
+
+    retryable = True
+
+
+class ServerError(SourceError):
+    """The API answered 5xx."""
+
+    retryable = True
+
+
+class AuthError(SourceError):
+    """The API rejected the token (401)."""
+
+
+class PermissionDeniedError(SourceError):
+    """The token is valid but not allowed to call this endpoint (403)."""
+
+
+class NotFoundError(SourceError):
+    """The resource does not exist (404)."""
+
+
+class ClientRequestError(SourceError):
+    """The API refused the request (4xx other than 401/403/404/429)."""
+
+
+class MalformedResponseError(SourceError):
+    """The API answered with a body that does not match what it documents."""
+
+    retryable = True
+
+
+class BudgetExhaustedError(SourceError):
+    """The request budget of this source is spent for now."""
+
+    retryable = True
+
+
+class StoreError(MonitorError):
+    """The persistent store failed."""
+
+
+class DeliveryError(MonitorError):
+    """A notification could not be delivered; the outbox will retry it."""
+
+    retryable = True
+
+
+class ActionError(MonitorError):
+    """A remediation action failed or was refused."""

@@ -1,0 +1,305 @@
+"""The shared vocabulary: devices, facts, findings, alerts and transitions.
+
+These are plain frozen dataclasses: no I/O, no vendor JSON (vendor responses are parsed
+into vendor models in :mod:`monitor.sources` and mapped to these there).
+
+How the pieces relate::
+
+    Device + Subject facts --(engine, rules, now)--> Finding
+    Finding + previous Alert --(alerts state machine, now)--> Alert + Transition
+    Transition --(notify: route, group, render)--> outbox message --(apprise)--> people
+
+A finding's identity, its fingerprint, is source + rule + device + subject. Two sweeps
+that see the same problem produce the same fingerprint; that is what deduplication and
+restart-safety rest on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class SourceKind(StrEnum):
+    """Which MDM a source is."""
+
+    KANDJI = "kandji"
+    APPLIVERY = "applivery"
+
+
+class SubjectKind(StrEnum):
+    """What a finding is about, on a device."""
+
+    LIBRARY_ITEM = "library_item"
+    PARAMETER = "parameter"
+    DEVICE = "device"
+    APP = "app"
+    LOST_MODE = "lost_mode"
+    SOURCE = "source"
+    ACTION = "action"
+
+
+class FactKind(StrEnum):
+    """A kind of fact a sweep can fetch; rules declare which they need."""
+
+    DEVICE = "device"  # the device list record (always fetched)
+    LIBRARY_ITEMS = "library_items"
+    PARAMETERS = "parameters"
+    DETAILS = "details"
+    APPS = "apps"
+    LOST_MODE = "lost_mode"
+
+
+class Severity(StrEnum):
+    """How urgent a finding is, lowest first."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+class AlertState(StrEnum):
+    """Where an alert stands.
+
+    ``pending``: the finding holds but not yet for the rule's ``for``.
+    ``firing``: announced (or announceable) problem.
+    ``resolved``: fresh data no longer matches (held for ``keep_firing_for`` first).
+    """
+
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class NotifyReason(StrEnum):
+    """Why a notification is sent."""
+
+    FIRST = "first"
+    REPEAT = "repeat"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """One managed device as the rule engine sees it.
+
+    ``attrs`` carries every further fact available for rules, flattened to dotted keys
+    (``filevault.enabled``, ``mdm.enabled``, ``lost_mode_status``, ``compliance`` ...).
+    """
+
+    source: str
+    source_kind: SourceKind
+    device_id: str
+    name: str
+    serial: str = ""
+    platform: str = ""
+    model: str = ""
+    os_version: str = ""
+    blueprint_id: str = ""
+    blueprint_name: str = ""
+    user_email: str = ""
+    last_check_in: datetime | None = None
+    tags: tuple[str, ...] = ()
+    attrs: Mapping[str, Any] = EMPTY
+
+    def field(self, name: str) -> Any:
+        """Value of a named fact (a dataclass field first, then ``attrs``); None if absent."""
+        if name in _DEVICE_FIELDS:
+            return getattr(self, name)
+        return self.attrs.get(name)
+
+
+_DEVICE_FIELDS = frozenset(
+    {
+        "source",
+        "source_kind",
+        "device_id",
+        "name",
+        "serial",
+        "platform",
+        "model",
+        "os_version",
+        "blueprint_id",
+        "blueprint_name",
+        "user_email",
+        "last_check_in",
+        "tags",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """One thing on a device that has a status: a library item, a parameter, an app.
+
+    ``id`` is stable across sweeps (the library item or parameter UUID, the app bundle
+    id); ``status`` is the vendor's value as reported (case kept: profiles report
+    ``failed`` in lower case); ``attrs`` holds the rest (``type``, ``category``,
+    ``version``, ``log`` ...).
+    """
+
+    kind: SubjectKind
+    id: str
+    name: str
+    status: str = ""
+    type: str = ""
+    attrs: Mapping[str, Any] = EMPTY
+
+    def field(self, name: str) -> Any:
+        """Value of a named fact (a dataclass field first, then ``attrs``); None if absent."""
+        if name in _SUBJECT_FIELDS:
+            return getattr(self, name)
+        return self.attrs.get(name)
+
+
+_SUBJECT_FIELDS = frozenset({"kind", "id", "name", "status", "type"})
+
+
+def fingerprint(source: str, rule_id: str, device_id: str, subject_kind: str, subject_id: str) -> str:
+    """The stable identity of a finding: source + rule + device + subject."""
+    raw = "\x1f".join((source, rule_id, device_id, subject_kind, subject_id))
+    return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A rule matched a subject on a device, as seen in one sweep."""
+
+    rule_id: str
+    source: str
+    source_kind: SourceKind
+    device_id: str
+    device_name: str
+    device_serial: str
+    subject_kind: SubjectKind
+    subject_id: str
+    subject_name: str
+    subject_status: str
+    severity: Severity
+    summary: str
+    description: str = ""
+    labels: Mapping[str, str] = EMPTY
+    for_seconds: float = 0.0
+    keep_firing_for_seconds: float = 0.0
+    fingerprint: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            object.__setattr__(
+                self,
+                "fingerprint",
+                fingerprint(
+                    self.source, self.rule_id, self.device_id, self.subject_kind, self.subject_id
+                ),
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """The persisted state of one fingerprint.
+
+    ``active_since``: when the finding was first seen in its current run of matches.
+    ``firing_since``: when it became firing (None while pending).
+    ``last_seen``: the last sweep that saw it match.
+    ``resolved_at``: when fresh data first stopped matching (None while it matches).
+    ``finding``: the latest finding (names, status, labels, summary).
+    """
+
+    fingerprint: str
+    state: AlertState
+    finding: Finding
+    active_since: datetime
+    last_seen: datetime
+    firing_since: datetime | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def rule_id(self) -> str:
+        return self.finding.rule_id
+
+    @property
+    def severity(self) -> Severity:
+        return self.finding.severity
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """An alert moved from one state to another at ``at``."""
+
+    fingerprint: str
+    previous: AlertState | None
+    current: AlertState
+    at: datetime
+    alert: Alert
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What one sweep of one source observed with fresh data.
+
+    ``complete_kinds``: fact kinds observed for every device in ``devices``.
+    ``partial``: fact kind -> the device ids observed for that kind (when not complete).
+    ``devices``: ids of the devices the device list returned.
+    ``device_list_complete``: the device list was read to its end.
+
+    An alert on a device/subject kind that was not observed is held, never resolved
+    (stale data is not compliance).
+    """
+
+    source: str
+    devices: frozenset[str] = frozenset()
+    device_list_complete: bool = False
+    complete_kinds: frozenset[FactKind] = frozenset()
+    partial: Mapping[FactKind, frozenset[str]] = EMPTY
+
+    def observed(self, kind: FactKind, device_id: str) -> bool:
+        """True when ``kind`` facts of ``device_id`` are fresh in this sweep."""
+        if kind in self.complete_kinds and device_id in self.devices:
+            return True
+        ids = self.partial.get(kind)
+        return ids is not None and device_id in ids
+
+
+SUBJECT_FACT: Mapping[SubjectKind, FactKind] = MappingProxyType(
+    {
+        SubjectKind.LIBRARY_ITEM: FactKind.LIBRARY_ITEMS,
+        SubjectKind.PARAMETER: FactKind.PARAMETERS,
+        SubjectKind.DEVICE: FactKind.DEVICE,
+        SubjectKind.APP: FactKind.APPS,
+        SubjectKind.LOST_MODE: FactKind.LOST_MODE,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepStats:
+    """The canonical numbers of one sweep of one source."""
+
+    source: str
+    started_at: datetime
+    finished_at: datetime
+    ok: bool
+    devices: int = 0
+    requests: int = 0
+    errors: int = 0
+    findings: int = 0
+    error: str = ""
+    budget_remaining: float | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()

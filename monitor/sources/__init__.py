@@ -1,0 +1,1 @@
+"""Talking to MDM APIs: the one aiohttp client seam and one module per vendor."""
