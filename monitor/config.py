@@ -133,7 +133,9 @@ class SourceBase(Strict):
             return SecretStr(self.token_file.read_text(encoding="utf-8").strip())
         except OSError as exc:
             raise ConfigError(
-                str(self.token_file), f"sources.{self.name}.token_file", exc.strerror or "unreadable"
+                str(self.token_file),
+                f"sources.{self.name}.token_file",
+                exc.strerror or "unreadable",
             ) from None
 
 
@@ -153,9 +155,7 @@ class AppliverySourceConfig(SourceBase):
     page_size: int = Field(default=100, ge=1, le=1000)
 
 
-SourceConfig = Annotated[
-    KandjiSourceConfig | AppliverySourceConfig, Field(discriminator="kind")
-]
+SourceConfig = Annotated[KandjiSourceConfig | AppliverySourceConfig, Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------------- notify
@@ -231,12 +231,14 @@ class MatcherConfig(Strict):
         return self
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 class RecurringWindow(Strict):
     """A recurring maintenance window, e.g. weekdays 22:00-06:00 in Europe/Paris."""
 
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    )
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
     start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     timezone: str = "UTC"
@@ -316,7 +318,11 @@ class WebConfig(Strict):
 
     @model_validator(mode="after")
     def _token_when_exposed(self) -> WebConfig:
-        if self.enabled and self.host not in ("127.0.0.1", "localhost", "::1") and self.token is None:
+        if (
+            self.enabled
+            and self.host not in ("127.0.0.1", "localhost", "::1")
+            and self.token is None
+        ):
             raise ValueError("a token is required when the status page listens beyond loopback")
         return self
 
@@ -454,12 +460,20 @@ def _construct(
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError(file, _dotted(path), "keys must be plain strings",
-                                  line=key_node.start_mark.line + 1)
+                raise ConfigError(
+                    file,
+                    _dotted(path),
+                    "keys must be plain strings",
+                    line=key_node.start_mark.line + 1,
+                )
             key = str(key_node.value)
             if key in out:
-                raise ConfigError(file, _dotted((*path, key)), "key appears twice",
-                                  line=key_node.start_mark.line + 1)
+                raise ConfigError(
+                    file,
+                    _dotted((*path, key)),
+                    "key appears twice",
+                    line=key_node.start_mark.line + 1,
+                )
             out[key] = _construct(value_node, (*path, key), loc, env, file)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -495,13 +509,20 @@ def parse_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> tu
     return data, loc
 
 
-def validation_error(exc: ValidationError, file: str, loc: _Loc, prefix: Sequence[str | int] = ()) -> ConfigError:
+def validation_error(
+    exc: ValidationError, file: str, loc: _Loc, prefix: Sequence[str | int] = ()
+) -> ConfigError:
     """Turn the first pydantic error into a ConfigError naming file, key path and line."""
     err = exc.errors(include_url=False, include_input=False)[0]
     path: list[str | int] = list(prefix)
     for part in err["loc"]:
         # Discriminated unions add the tag ("kandji") to the location; drop it.
-        if isinstance(part, str) and part in ("kandji", "applivery") and path and isinstance(path[-1], int):
+        if (
+            isinstance(part, str)
+            and part in ("kandji", "applivery")
+            and path
+            and isinstance(path[-1], int)
+        ):
             continue
         if isinstance(part, str) and part.startswith("function-after"):
             continue
@@ -512,11 +533,13 @@ def validation_error(exc: ValidationError, file: str, loc: _Loc, prefix: Sequenc
     elif err["type"] == "missing":
         msg = "required key is missing"
     elif msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     elif err["type"] == "union_tag_invalid":
         msg = "kind must be one of: kandji, applivery"
+        path.append("kind")
     elif err["type"] == "union_tag_not_found":
         msg = "kind is required (kandji or applivery)"
+        path.append("kind")
     return ConfigError(file, _dotted(path), msg, line=loc.line(path))
 
 
@@ -532,7 +555,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError(file, "", f"cannot read: {exc.__class__.__name__}") from None
     data, loc = parse_yaml(text, file, env)
     if not isinstance(data, dict):
-        raise ConfigError(file, "", "the config must be a mapping with sources, receivers and route")
+        raise ConfigError(
+            file, "", "the config must be a mapping with sources, receivers and route"
+        )
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
@@ -544,8 +569,15 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
     """Make the relative paths of ``cfg`` relative to ``base`` (the config's folder)."""
     files = [f if f.is_absolute() else base / f for f in cfg.rules.files]
     store = cfg.store.path if cfg.store.path.is_absolute() else base / cfg.store.path
+    sources = [
+        s.model_copy(update={"token_file": base / s.token_file})
+        if s.token_file is not None and not s.token_file.is_absolute()
+        else s
+        for s in cfg.sources
+    ]
     return cfg.model_copy(
         update={
+            "sources": sources,
             "rules": cfg.rules.model_copy(update={"files": files}),
             "store": cfg.store.model_copy(update={"path": store}),
         }

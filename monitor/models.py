@@ -169,7 +169,9 @@ class Subject:
 _SUBJECT_FIELDS = frozenset({"kind", "id", "name", "status", "type"})
 
 
-def fingerprint(source: str, rule_id: str, device_id: str, subject_kind: str, subject_id: str) -> str:
+def fingerprint(
+    source: str, rule_id: str, device_id: str, subject_kind: str, subject_id: str
+) -> str:
     """The stable identity of a finding: source + rule + device + subject."""
     raw = "\x1f".join((source, rule_id, device_id, subject_kind, subject_id))
     return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
@@ -264,7 +266,7 @@ class Coverage:
     devices: frozenset[str] = frozenset()
     device_list_complete: bool = False
     complete_kinds: frozenset[FactKind] = frozenset()
-    partial: Mapping[FactKind, frozenset[str]] = EMPTY
+    partial: Mapping[FactKind, frozenset[str]] = field(default_factory=dict)
 
     def observed(self, kind: FactKind, device_id: str) -> bool:
         """True when ``kind`` facts of ``device_id`` are fresh in this sweep."""
