@@ -1,0 +1,608 @@
+"""The one aiohttp seam: every request to an MDM API goes through :class:`ApiClient`.
+
+What it does for every call:
+
+- one :class:`aiohttp.ClientSession` per source, explicit timeouts, ``Authorization:
+  Bearer`` from a :class:`~pydantic.SecretStr` (never logged), ``Accept: application/json``;
+- one budget slot per attempt (:class:`~monitor.sources.budget.RequestBudget`), so
+  retries count against the tenant's hourly limit;
+- retries on 429, 5xx, timeouts and connection resets with exponential backoff and full
+  jitter, honouring ``Retry-After`` (seconds or an HTTP date); sleeps go through the
+  injected :class:`~monitor.clock.Clock`;
+- every aiohttp and JSON exception translated once into :mod:`monitor.errors`, carrying
+  the source name, the endpoint *template* (``/api/v1/devices/{device_id}/status``, never
+  the token) and the status. Error bodies have no common shape (arrays of strings, bare
+  strings, ``{"detail"}``, HTML pages), so the client branches on the status code only
+  and quotes a short, sanitised excerpt of the body;
+- counters per endpoint template and status (:class:`RequestStats`), and an optional
+  ``on_request(source, endpoint, status, seconds)`` hook for metrics.
+
+Two paging helpers sit on top: :meth:`ApiClient.iter_pages` handles ``limit``/``offset``
+over a bare JSON list (stop on a short or empty page) and Django REST Framework pages
+``{count, next, previous, results}`` (optionally nested one key down).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import random
+import re
+import urllib.parse
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import aiohttp
+import structlog
+import yarl
+from pydantic import SecretStr
+
+from monitor.clock import Clock, utc
+from monitor.config import RetryConfig, SourceBase
+from monitor.errors import (
+    AuthError,
+    ClientRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerError,
+    SourceError,
+    TransportError,
+)
+from monitor.sources.budget import RequestBudget
+
+log = structlog.get_logger(__name__)
+
+MAX_PAGE_SIZE = 300
+"""The largest ``limit`` any paged call sends (Kandji's cap)."""
+
+USER_AGENT = "compliance-monitor/0.1"
+EXCERPT_CHARS = 160
+
+Params = Mapping[str, str | int | float]
+RequestHook = Callable[[str, str, str, float], None]
+"""``on_request(source, endpoint, status, seconds)``; status is the HTTP code as a string,
+or ``timeout`` / ``connection`` / ``payload`` when no complete response arrived."""
+
+PageShape = Literal["auto", "list", "drf"]
+
+# Methods whose effect does not depend on how many times they are sent.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"})
+_TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+_SPACE_RE = re.compile(r"\s+")
+
+
+@dataclass
+class RequestStats:
+    """What one client has sent: attempts by endpoint template and status."""
+
+    by_endpoint_status: Counter[tuple[str, str]] = field(default_factory=Counter)
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+
+    def record(self, endpoint: str, status: str, seconds: float) -> None:
+        """Count one attempt."""
+        self.by_endpoint_status[(endpoint, status)] += 1
+        self.requests += 1
+        self.seconds += seconds
+
+    def count(self, endpoint: str | None = None, status: str | None = None) -> int:
+        """Attempts matching ``endpoint`` and/or ``status`` (None matches any)."""
+        return sum(
+            n
+            for (ep, st), n in self.by_endpoint_status.items()
+            if (endpoint is None or ep == endpoint) and (status is None or st == status)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a paged endpoint: its items, where it started, the total if known."""
+
+    items: list[Any]
+    offset: int
+    count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    content_type: str
+
+
+class ApiClient:
+    """A small JSON-over-HTTP client for one source (one tenant).
+
+    ``endpoint`` arguments are path *templates* relative to ``base_url``
+    (``/api/v1/devices/{device_id}``); ``path_params`` fill them in, URL-quoted. The
+    template, never the concrete URL, labels logs, counters and errors.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        base_url: str,
+        token: SecretStr,
+        clock: Clock,
+        budget: RequestBudget,
+        retry: RetryConfig | None = None,
+        timeout: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+        on_request: RequestHook | None = None,
+        budget_max_wait: float | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.source = source
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+        self.budget = budget
+        self.retry = retry or RetryConfig()
+        self.timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
+        self.on_request = on_request
+        self.budget_max_wait = budget_max_wait
+        self.stats = RequestStats()
+        self._token = token
+        self._session = session
+        self._owns_session = session is None
+        self._rng = rng or random.Random()  # jitter only; not security-relevant
+        self._closed = False
+
+    @classmethod
+    def from_config(
+        cls,
+        config: SourceBase,
+        *,
+        clock: Clock,
+        token: SecretStr | None = None,
+        budget: RequestBudget | None = None,
+        session: aiohttp.ClientSession | None = None,
+        on_request: RequestHook | None = None,
+        budget_max_wait: float | None = None,
+        rng: random.Random | None = None,
+    ) -> ApiClient:
+        """A client for a configured source (token read from the config unless given)."""
+        return cls(
+            source=config.name,
+            base_url=config.url,
+            token=token if token is not None else config.resolve_token(),
+            clock=clock,
+            budget=budget or RequestBudget(config.budget, clock),
+            retry=config.retry,
+            timeout=config.timeout.total_seconds(),
+            session=session,
+            on_request=on_request,
+            budget_max_wait=budget_max_wait,
+            rng=rng,
+        )
+
+    def __repr__(self) -> str:
+        return f"ApiClient(source={self.source!r}, base_url={self.base_url!r})"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError(f"the client of source {self.source!r} is closed")
+        if self._session is None:
+            # Created on first use so it binds to the running loop.
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session if this client created it (a session passed in is the caller's)."""
+        self._closed = True
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ verbs
+
+    async def get_json(
+        self,
+        endpoint: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Params | None = None,
+    ) -> Any:
+        """GET ``endpoint`` and return its decoded JSON body (None when empty)."""
+        return await self.request("GET", endpoint, path_params=path_params, params=params)
+
+    async def patch_json(
+        self,
+        endpoint: str,
+        body: Any,
+        *,
+        path_params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """PATCH a JSON body to ``endpoint``; return the decoded answer (None when empty)."""
+        return await self.request("PATCH", endpoint, path_params=path_params, json_body=body)
+
+    async def post_json(
+        self,
+        endpoint: str,
+        body: Any = None,
+        *,
+        path_params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """POST a JSON body (or nothing) to ``endpoint``; return the decoded answer.
+
+        POST is not idempotent: it is retried only when the server cannot have acted
+        (429, 503, or a connection that was never established).
+        """
+        return await self.request("POST", endpoint, path_params=path_params, json_body=body)
+
+    async def delete(
+        self,
+        endpoint: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """DELETE ``endpoint``; return the decoded answer (None for the usual 204)."""
+        return await self.request("DELETE", endpoint, path_params=path_params)
+
+    # ------------------------------------------------------------------ paging
+
+    async def iter_pages(
+        self,
+        endpoint: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Params | None = None,
+        limit: int = MAX_PAGE_SIZE,
+        shape: PageShape = "auto",
+        nested_key: str | None = None,
+        max_pages: int = 100_000,
+    ) -> AsyncIterator[Page]:
+        """Yield the pages of a ``limit``/``offset`` endpoint until its end.
+
+        ``shape`` ``list``: the body is a bare JSON list; the end is a page shorter than
+        ``limit`` (or empty). ``drf``: the body is ``{count, next, previous, results}``
+        (under ``nested_key`` when given); the end is ``next: null``, an empty page or
+        ``count`` reached. ``auto`` accepts either, page by page. The next offset is
+        always computed (``offset + len(items)``), never taken from the ``next`` URL,
+        which names the API's public host rather than the one configured.
+        """
+        limit = max(1, min(limit, MAX_PAGE_SIZE))
+        offset = int((params or {}).get("offset", 0))
+        for _ in range(max_pages):
+            query: dict[str, str | int | float] = {**(params or {})}
+            query.update(limit=limit, offset=offset)
+            body = await self.get_json(endpoint, path_params=path_params, params=query)
+            items, count, has_next = self._page_parts(endpoint, body, shape, nested_key)
+            yield Page(items=items, offset=offset, count=count)
+            offset += len(items)
+            if not items or not has_next:
+                return
+            if has_next is None and len(items) < limit:
+                return
+            if count is not None and offset >= count:
+                return
+        raise MalformedResponseError(
+            f"{self.source}: GET {endpoint} did not end after {max_pages} pages",
+            source=self.source,
+            endpoint=endpoint,
+        )
+
+    def _page_parts(
+        self, endpoint: str, body: Any, shape: PageShape, nested_key: str | None
+    ) -> tuple[list[Any], int | None, bool | None]:
+        """(items, count, has_next); has_next None means "decide by the page's length"."""
+        if nested_key is not None and isinstance(body, dict):
+            body = body.get(nested_key)
+        if isinstance(body, list) and shape in ("auto", "list"):
+            return body, None, None
+        if isinstance(body, dict) and shape in ("auto", "drf") and "results" in body:
+            results = body.get("results")
+            if results is None:
+                results = []
+            if not isinstance(results, list):
+                raise self._malformed(endpoint, "results is not a list")
+            count = body.get("count")
+            count = count if isinstance(count, int) and not isinstance(count, bool) else None
+            return results, count, bool(body.get("next"))
+        expected = {"auto": "a list or a page", "list": "a list", "drf": "a page"}[shape]
+        raise self._malformed(endpoint, f"expected {expected}, got {type(body).__name__}")
+
+    def _malformed(
+        self, endpoint: str, what: str, status: int | None = None
+    ) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"{self.source}: {endpoint}: {what}",
+            source=self.source,
+            endpoint=endpoint,
+            status=status,
+        )
+
+    # ------------------------------------------------------------------ core
+
+    def url_for(self, endpoint: str, path_params: Mapping[str, str] | None = None) -> yarl.URL:
+        """The absolute URL of ``endpoint`` with ``path_params`` filled in and quoted."""
+        quoted = {k: urllib.parse.quote(str(v), safe="") for k, v in (path_params or {}).items()}
+        try:
+            path = endpoint.format_map(quoted)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"endpoint {endpoint!r} needs path parameter {exc}") from None
+        return yarl.URL(self.base_url + path, encoded=True)
+
+    async def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Params | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        """Send one logical request (with retries) and return the decoded JSON body."""
+        url = self.url_for(endpoint, path_params)
+        attempts = self.retry.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await self._attempt(method, endpoint, url, params, json_body)
+            except SourceError as exc:
+                # Transport failures: retry when the method allows it.
+                delay = self._retry_delay(exc, method, attempt, attempts)
+                if delay is None:
+                    self.stats.failures += 1
+                    raise
+                await self._pause(method, endpoint, attempt, exc, delay)
+                continue
+            if 200 <= response.status < 300:
+                return self._decode(endpoint, response)
+            error = self._status_error(method, endpoint, response)
+            delay = self._retry_delay(error, method, attempt, attempts)
+            if delay is None:
+                self.stats.failures += 1
+                raise error
+            await self._pause(method, endpoint, attempt, error, delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _attempt(
+        self,
+        method: str,
+        endpoint: str,
+        url: yarl.URL,
+        params: Params | None,
+        json_body: Any,
+    ) -> _Response:
+        session = self._get_session()
+        headers = {
+            "Authorization": f"Bearer {self._token.get_secret_value()}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        async with self.budget.slot(max_wait=self.budget_max_wait):
+            started = self.clock.monotonic()
+            status_label = "connection"
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    headers=headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                ) as resp:
+                    status_label = "payload"
+                    body = await resp.read()
+                    status_label = str(resp.status)
+                    return _Response(
+                        status=resp.status,
+                        headers=dict(resp.headers.items()),
+                        body=body,
+                        content_type=resp.content_type,
+                    )
+            except asyncio.CancelledError:
+                status_label = "cancelled"
+                raise
+            except TimeoutError as exc:
+                status_label = "timeout"
+                raise TransportError(
+                    f"{self.source}: {method} {endpoint} timed out after {self.timeout.total:g}s",
+                    source=self.source,
+                    endpoint=endpoint,
+                ) from exc
+            except aiohttp.ClientConnectorError as exc:
+                raise _NotConnectedError(
+                    f"{self.source}: {method} {endpoint}: cannot connect ({_os_reason(exc)})",
+                    source=self.source,
+                    endpoint=endpoint,
+                ) from exc
+            except aiohttp.ClientPayloadError as exc:
+                raise TransportError(
+                    f"{self.source}: {method} {endpoint}: the response body was cut short",
+                    source=self.source,
+                    endpoint=endpoint,
+                ) from exc
+            except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+                raise TransportError(
+                    f"{self.source}: {method} {endpoint}: connection lost "
+                    f"({exc.__class__.__name__})",
+                    source=self.source,
+                    endpoint=endpoint,
+                ) from exc
+            except aiohttp.ClientError as exc:
+                status_label = "error"
+                raise TransportError(
+                    f"{self.source}: {method} {endpoint}: request failed "
+                    f"({exc.__class__.__name__})",
+                    source=self.source,
+                    endpoint=endpoint,
+                ) from exc
+            finally:
+                self._record(endpoint, status_label, self.clock.monotonic() - started)
+
+    def _record(self, endpoint: str, status: str, seconds: float) -> None:
+        self.stats.record(endpoint, status, seconds)
+        if self.on_request is not None:
+            try:
+                self.on_request(self.source, endpoint, status, seconds)
+            except Exception:  # a metrics hook must never break a request
+                log.exception("api.hook_failed", source=self.source, endpoint=endpoint)
+
+    def _decode(self, endpoint: str, response: _Response) -> Any:
+        if response.status == 204 or not response.body.strip():
+            return None
+        try:
+            return json.loads(response.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedResponseError(
+                f"{self.source}: {endpoint} answered {response.status} with a body that is "
+                f"not JSON ({response.content_type or 'no content type'}): "
+                f"{self._excerpt(response.body)}",
+                source=self.source,
+                endpoint=endpoint,
+                status=response.status,
+            ) from exc
+
+    def _status_error(self, method: str, endpoint: str, response: _Response) -> SourceError:
+        status = response.status
+        message = f"{self.source}: {method} {endpoint} answered {status}"
+        excerpt = self._excerpt(response.body)
+        if excerpt:
+            message += f": {excerpt}"
+        kwargs: dict[str, Any] = {"source": self.source, "endpoint": endpoint, "status": status}
+        if status == 429:
+            return RateLimitedError(message, retry_after=self._retry_after(response), **kwargs)
+        if status >= 500:
+            return ServerError(message, retry_after=self._retry_after(response), **kwargs)
+        if status == 401:
+            return AuthError(message, **kwargs)
+        if status == 403:
+            return PermissionDeniedError(message, **kwargs)
+        if status == 404:
+            return NotFoundError(message, **kwargs)
+        if 400 <= status < 500:
+            return ClientRequestError(message, **kwargs)
+        # 1xx leftovers and 3xx (redirects are not followed: a token must not travel).
+        return MalformedResponseError(message, **kwargs)
+
+    def _retry_delay(
+        self, error: SourceError, method: str, attempt: int, attempts: int
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up now."""
+        if attempt >= attempts or not error.retryable or isinstance(error, MalformedResponseError):
+            return None
+        if method.upper() not in _IDEMPOTENT and not _server_did_not_act(error):
+            return None
+        cap = self.retry.max_retry_after.total_seconds()
+        if error.retry_after is not None:
+            if error.retry_after > cap:
+                # Asked to wait longer than we hold a call open: the caller decides.
+                return None
+            return error.retry_after
+        ceiling = min(
+            self.retry.backoff_max.total_seconds(),
+            self.retry.backoff_base.total_seconds() * (2 ** (attempt - 1)),
+        )
+        return self._rng.uniform(0.0, ceiling)
+
+    async def _pause(
+        self, method: str, endpoint: str, attempt: int, error: SourceError, delay: float
+    ) -> None:
+        self.stats.retries += 1
+        log.info(
+            "api.retry",
+            source=self.source,
+            method=method,
+            endpoint=endpoint,
+            attempt=attempt,
+            status=error.status,
+            error=error.__class__.__name__,
+            delay_s=round(delay, 3),
+            budget_remaining=self.budget.remaining,
+        )
+        await self.clock.sleep(delay)
+
+    def _retry_after(self, response: _Response) -> float | None:
+        """Seconds from ``Retry-After`` (seconds or HTTP date), else Kong's RateLimit-Reset."""
+        lowered = {k.lower(): v for k, v in response.headers.items()}
+        value = lowered.get("retry-after")
+        if value is not None:
+            seconds = _parse_retry_after(value, self.clock.now())
+            if seconds is not None:
+                return seconds
+        reset = lowered.get("ratelimit-reset")
+        if reset is not None:
+            try:
+                return max(0.0, float(reset))
+            except ValueError:
+                return None
+        return None
+
+    def _excerpt(self, body: bytes) -> str:
+        """A short one-line excerpt of an error body: tags stripped, token masked."""
+        text = body[:4096].decode("utf-8", errors="replace")
+        text = html.unescape(_TAG_RE.sub(" ", text))
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+        text = _SPACE_RE.sub(" ", text).strip()
+        secret = self._token.get_secret_value()
+        if secret:
+            text = text.replace(secret, "***")
+        if len(text) > EXCERPT_CHARS:
+            text = text[: EXCERPT_CHARS - 1] + "…"
+        return text
+
+
+class _NotConnectedError(TransportError):
+    """The connection was never established, so the server cannot have acted."""
+
+
+def _server_did_not_act(error: SourceError) -> bool:
+    """True when a non-idempotent request certainly had no effect, so it may be resent."""
+    return isinstance(error, RateLimitedError | _NotConnectedError) or (
+        isinstance(error, ServerError) and error.status == 503
+    )
+
+
+def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
+    return exc.os_error.strerror or exc.os_error.__class__.__name__
+
+
+def _parse_retry_after(value: str, now: datetime) -> float | None:
+    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date."""
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, (utc(when) - now).total_seconds())
+
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "ApiClient",
+    "Page",
+    "PageShape",
+    "Params",
+    "RequestHook",
+    "RequestStats",
+]
