@@ -114,7 +114,7 @@ class Device:
     user_email: str = ""
     last_check_in: datetime | None = None
     tags: tuple[str, ...] = ()
-    attrs: Mapping[str, Any] = EMPTY
+    attrs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     def field(self, name: str) -> Any:
         """Value of a named fact (a dataclass field first, then ``attrs``); None if absent."""
@@ -157,7 +157,7 @@ class Subject:
     name: str
     status: str = ""
     type: str = ""
-    attrs: Mapping[str, Any] = EMPTY
+    attrs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     def field(self, name: str) -> Any:
         """Value of a named fact (a dataclass field first, then ``attrs``); None if absent."""
@@ -194,7 +194,7 @@ class Finding:
     severity: Severity
     summary: str
     description: str = ""
-    labels: Mapping[str, str] = EMPTY
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY)
     for_seconds: float = 0.0
     keep_firing_for_seconds: float = 0.0
     fingerprint: str = field(default="")
@@ -219,6 +219,8 @@ class Alert:
     ``last_seen``: the last sweep that saw it match.
     ``resolved_at``: when fresh data first stopped matching (None while it matches).
     ``finding``: the latest finding (names, status, labels, summary).
+    ``baseline``: recorded as firing on the first sweep of its rule with
+    ``notify.first_start: baseline``; it is never announced (neither firing nor resolved).
     """
 
     fingerprint: str
@@ -228,6 +230,7 @@ class Alert:
     last_seen: datetime
     firing_since: datetime | None = None
     resolved_at: datetime | None = None
+    baseline: bool = False
 
     @property
     def rule_id(self) -> str:
