@@ -1,0 +1,588 @@
+"""The Kandji (Iru) API client, and the mapping from Kandji models to the shared vocabulary.
+
+:class:`KandjiClient` has one typed method per endpoint the monitor reads; raw JSON
+becomes :mod:`monitor.sources.kandji_models` here, and :func:`to_device`,
+:func:`library_item_subject`, :func:`parameter_subject`, :func:`app_subject` and
+:func:`library_item_status_row_subject` turn those into :class:`monitor.models.Device`
+and :class:`monitor.models.Subject`.
+
+A library item seen per device (``/devices/{id}/status``) and the same item seen
+fleet-wide (``/library/library-items/{id}/status``) map to the same subject id (the item
+UUID) and the same status vocabulary, so findings keep their fingerprint whichever way a
+sweep fetched them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import aiohttp
+import structlog
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from monitor.clock import Clock
+from monitor.config import KandjiSourceConfig
+from monitor.errors import MalformedResponseError
+from monitor.models import Device, SourceKind, Subject, SubjectKind
+from monitor.sources.budget import RequestBudget
+from monitor.sources.http import ApiClient, Params, RequestHook, RequestStats
+from monitor.sources.kandji_models import (
+    LOST_MODE_ENABLED,
+    KApp,
+    KBlueprint,
+    KBlueprintLibraryItem,
+    KDevice,
+    KDeviceActivity,
+    KDeviceApps,
+    KDeviceDetails,
+    KDeviceLibraryItem,
+    KDeviceLibraryItems,
+    KDeviceParameters,
+    KDeviceStatus,
+    KEdrStatus,
+    KLibraryItemStatusRow,
+    KLostModeDetails,
+    KParameter,
+    is_known_library_item_status,
+    is_known_parameter_status,
+)
+
+log = structlog.get_logger(__name__)
+
+# Endpoint templates: these label logs, metrics and errors.
+DEVICES = "/api/v1/devices"
+DEVICE = "/api/v1/devices/{device_id}"
+DEVICE_DETAILS = "/api/v1/devices/{device_id}/details"
+DEVICE_STATUS = "/api/v1/devices/{device_id}/status"
+DEVICE_LIBRARY_ITEMS = "/api/v1/devices/{device_id}/library-items"
+DEVICE_PARAMETERS = "/api/v1/devices/{device_id}/parameters"
+DEVICE_APPS = "/api/v1/devices/{device_id}/apps"
+DEVICE_ACTIVITY = "/api/v1/devices/{device_id}/activity"
+DEVICE_LOST_MODE = "/api/v1/devices/{device_id}/details/lostmode"
+BLUEPRINTS = "/api/v1/blueprints"
+BLUEPRINT_LIBRARY_ITEMS = "/api/v1/blueprints/{blueprint_id}/list-library-items"
+LIBRARY_ITEM_STATUS = "/api/v1/library/library-items/{library_item_id}/status"
+
+# Configuration profiles report their status in lower case; everything else in upper.
+PROFILE_TYPE = "profile"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class KandjiClient:
+    """Typed access to one Kandji tenant.
+
+    ``budget`` is the tenant's :class:`RequestBudget`; pass the same one to every client
+    of a tenant. ``token`` overrides the config's token (already resolved from a file).
+    A ``session`` passed in stays the caller's to close.
+    """
+
+    def __init__(
+        self,
+        config: KandjiSourceConfig,
+        *,
+        clock: Clock,
+        session: aiohttp.ClientSession | None = None,
+        token: SecretStr | None = None,
+        budget: RequestBudget | None = None,
+        on_request: RequestHook | None = None,
+        budget_max_wait: float | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.page_size = config.page_size
+        self.api = ApiClient.from_config(
+            config,
+            clock=clock,
+            token=token,
+            budget=budget,
+            session=session,
+            on_request=on_request,
+            budget_max_wait=budget_max_wait,
+            rng=rng,
+        )
+
+    def __repr__(self) -> str:
+        return f"KandjiClient(name={self.name!r}, url={self.config.url!r})"
+
+    @property
+    def budget(self) -> RequestBudget:
+        """The tenant's request budget."""
+        return self.api.budget
+
+    @property
+    def stats(self) -> RequestStats:
+        """Counters of the requests this client sent."""
+        return self.api.stats
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP attempts this client sent (retries included)."""
+        return self.api.stats.requests
+
+    async def close(self) -> None:
+        """Close the HTTP session (when this client created it)."""
+        await self.api.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ parsing
+
+    def _parse(self, model: type[M], body: Any, endpoint: str) -> M:
+        if not isinstance(body, dict):
+            raise MalformedResponseError(
+                f"{self.name}: {endpoint}: expected an object, got {type(body).__name__}",
+                source=self.name,
+                endpoint=endpoint,
+            )
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(body)"
+            raise MalformedResponseError(
+                f"{self.name}: {endpoint}: {where}: {first['msg']}",
+                source=self.name,
+                endpoint=endpoint,
+            ) from exc
+
+    def _parse_rows(self, model: type[M], rows: list[Any], endpoint: str) -> list[M]:
+        return [self._parse(model, row, endpoint) for row in rows if isinstance(row, dict)]
+
+    # ------------------------------------------------------------------ devices
+
+    async def iter_device_pages(
+        self,
+        platform: str | None = None,
+        *,
+        filters: Params | None = None,
+    ) -> AsyncIterator[list[KDevice]]:
+        """Yield ``GET /devices`` page by page (bare lists, ``page_size`` a page).
+
+        ``platform`` is ``Mac``, ``iPhone``, ``iPad``, ``AppleTV``, ``Android`` or
+        ``Windows``; ``filters`` are further query parameters (``blueprint_id``,
+        ``tag_name``, ...).
+        """
+        params: dict[str, str | int | float] = dict(filters or {})
+        if platform is not None:
+            params["platform"] = platform
+        async for page in self.api.iter_pages(
+            DEVICES, params=params, limit=self.page_size, shape="list"
+        ):
+            yield self._parse_rows(KDevice, page.items, DEVICES)
+
+    async def list_devices(
+        self,
+        platform: str | None = None,
+        *,
+        filters: Params | None = None,
+    ) -> list[KDevice]:
+        """Every device (all pages) matching ``platform`` and ``filters``."""
+        devices: list[KDevice] = []
+        async for page in self.iter_device_pages(platform, filters=filters):
+            devices.extend(page)
+        log.debug("kandji.devices_listed", source=self.name, devices=len(devices))
+        return devices
+
+    async def get_device(self, device_id: str) -> KDevice:
+        """``GET /devices/{device_id}``."""
+        body = await self.api.get_json(DEVICE, path_params={"device_id": device_id})
+        return self._parse(KDevice, body, DEVICE)
+
+    async def get_device_details(self, device_id: str) -> KDeviceDetails:
+        """``GET /devices/{device_id}/details`` (sections depend on the platform)."""
+        body = await self.api.get_json(DEVICE_DETAILS, path_params={"device_id": device_id})
+        return self._parse(KDeviceDetails, body, DEVICE_DETAILS)
+
+    async def get_device_status(self, device_id: str) -> KDeviceStatus:
+        """``GET /devices/{device_id}/status``: library items and parameters together."""
+        body = await self.api.get_json(DEVICE_STATUS, path_params={"device_id": device_id})
+        return self._parse(KDeviceStatus, body, DEVICE_STATUS)
+
+    async def get_device_library_items(self, device_id: str) -> KDeviceLibraryItems:
+        """``GET /devices/{device_id}/library-items``."""
+        body = await self.api.get_json(DEVICE_LIBRARY_ITEMS, path_params={"device_id": device_id})
+        return self._parse(KDeviceLibraryItems, body, DEVICE_LIBRARY_ITEMS)
+
+    async def get_device_parameters(self, device_id: str) -> KDeviceParameters:
+        """``GET /devices/{device_id}/parameters`` (macOS only)."""
+        body = await self.api.get_json(DEVICE_PARAMETERS, path_params={"device_id": device_id})
+        return self._parse(KDeviceParameters, body, DEVICE_PARAMETERS)
+
+    async def get_device_apps(self, device_id: str) -> KDeviceApps:
+        """``GET /devices/{device_id}/apps`` (the whole inventory in one response)."""
+        body = await self.api.get_json(DEVICE_APPS, path_params={"device_id": device_id})
+        return self._parse(KDeviceApps, body, DEVICE_APPS)
+
+    async def get_device_activity(
+        self, device_id: str, limit: int = 300, offset: int = 0
+    ) -> KDeviceActivity:
+        """One page of ``GET /devices/{device_id}/activity`` (``limit`` at most 300)."""
+        body = await self.api.get_json(
+            DEVICE_ACTIVITY,
+            path_params={"device_id": device_id},
+            params={"limit": max(1, min(limit, 300)), "offset": max(0, offset)},
+        )
+        return self._parse(KDeviceActivity, body, DEVICE_ACTIVITY)
+
+    async def get_lost_mode_details(self, device_id: str) -> KLostModeDetails:
+        """``GET /devices/{device_id}/details/lostmode`` (iOS and iPadOS).
+
+        Raises :class:`~monitor.errors.ClientRequestError` (400) when the device is not
+        in Lost Mode: that is how the API says it.
+        """
+        body = await self.api.get_json(DEVICE_LOST_MODE, path_params={"device_id": device_id})
+        return self._parse(KLostModeDetails, body, DEVICE_LOST_MODE)
+
+    async def cancel_lost_mode(self, device_id: str) -> None:
+        """``DELETE /devices/{device_id}/details/lostmode`` (cancels a stuck Lost Mode)."""
+        await self.api.delete(DEVICE_LOST_MODE, path_params={"device_id": device_id})
+
+    async def update_device(self, device_id: str, body: Mapping[str, Any]) -> KDevice:
+        """``PATCH /devices/{device_id}`` with any of ``blueprint_id``, ``user``,
+        ``asset_tag``, ``tags`` (``tags`` replaces the whole set); returns the record."""
+        answer = await self.api.patch_json(DEVICE, dict(body), path_params={"device_id": device_id})
+        return self._parse(KDevice, answer, DEVICE)
+
+    # ------------------------------------------------------------------ fleet-wide
+
+    async def list_blueprints(self) -> list[KBlueprint]:
+        """Every blueprint (``GET /blueprints``, all pages)."""
+        out: list[KBlueprint] = []
+        async for page in self.api.iter_pages(BLUEPRINTS, limit=self.page_size):
+            out.extend(self._parse_rows(KBlueprint, page.items, BLUEPRINTS))
+        return out
+
+    async def list_blueprint_library_items(self, blueprint_id: str) -> list[KBlueprintLibraryItem]:
+        """The library items assigned to a blueprint (all pages)."""
+        out: list[KBlueprintLibraryItem] = []
+        async for page in self.api.iter_pages(
+            BLUEPRINT_LIBRARY_ITEMS,
+            path_params={"blueprint_id": blueprint_id},
+            limit=self.page_size,
+        ):
+            out.extend(self._parse_rows(KBlueprintLibraryItem, page.items, BLUEPRINT_LIBRARY_ITEMS))
+        return out
+
+    async def iter_library_item_status(
+        self, library_item_id: str, *, computer_id: str | None = None
+    ) -> AsyncIterator[list[KLibraryItemStatusRow]]:
+        """Yield the pages of one library item's status across devices (300 rows a page)."""
+        params: dict[str, str | int | float] = {}
+        if computer_id is not None:
+            params["computer_id"] = computer_id
+        async for page in self.api.iter_pages(
+            LIBRARY_ITEM_STATUS,
+            path_params={"library_item_id": library_item_id},
+            params=params,
+            limit=self.page_size,
+        ):
+            yield self._parse_rows(KLibraryItemStatusRow, page.items, LIBRARY_ITEM_STATUS)
+
+    async def get_library_item_status(
+        self, library_item_id: str, *, computer_id: str | None = None
+    ) -> list[KLibraryItemStatusRow]:
+        """Every row of one library item's status across devices."""
+        rows: list[KLibraryItemStatusRow] = []
+        async for page in self.iter_library_item_status(library_item_id, computer_id=computer_id):
+            rows.extend(page)
+        return rows
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key`` unless the value is unknown (None): absent facts stay absent."""
+    if value is not None:
+        attrs[key] = value
+
+
+def _all_encrypted(values: list[bool | None]) -> bool | None:
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    return all(known)
+
+
+def to_device(
+    source_name: str, device: KDevice, details: KDeviceDetails | None = None
+) -> Device:
+    """A Kandji device record (plus its details, when fetched) as a :class:`Device`.
+
+    Facts rules may use go to ``attrs`` under dotted keys (``mdm.enabled``,
+    ``agent.installed``, ``filevault.enabled``, ``lost_mode_status``, ...). Unknown
+    values (None) are left out rather than stored as None.
+    """
+    attrs: dict[str, Any] = {}
+    _put(attrs, "asset_tag", device.asset_tag)
+    _put(attrs, "mdm.enabled", device.mdm_enabled)
+    _put(attrs, "agent.installed", device.agent_installed)
+    _put(attrs, "agent.version", device.agent_version or None)
+    _put(attrs, "is_missing", device.is_missing)
+    _put(attrs, "is_removed", device.is_removed)
+    attrs["lost_mode_status"] = device.lost_mode_status
+    attrs["lost_mode.enabled"] = device.in_lost_mode
+    _put(attrs, "first_enrollment", device.first_enrollment)
+    _put(attrs, "last_enrollment", device.last_enrollment)
+    _put(attrs, "os_build", device.supplemental_build_version or None)
+    _put(attrs, "os_version_extra", device.supplemental_os_version_extra or None)
+    _put(attrs, "api_level", device.api_level or None)
+    _put(attrs, "security_patch_level", device.security_patch_level or None)
+    _put(attrs, "full_software_version", device.full_software_version or None)
+    attrs["user.assigned"] = device.user is not None
+    if device.user is not None:
+        _put(attrs, "user.name", device.user.name or None)
+        _put(attrs, "user.id", device.user.id or None)
+        _put(attrs, "user.archived", device.user.is_archived)
+    if details is not None:
+        _details_attrs(attrs, details)
+    return Device(
+        source=source_name,
+        source_kind=SourceKind.KANDJI,
+        device_id=device.device_id,
+        name=device.device_name,
+        serial=device.serial_number,
+        platform=device.platform,
+        model=device.model,
+        os_version=device.os_version,
+        blueprint_id=device.blueprint_id,
+        blueprint_name=device.blueprint_name,
+        user_email=device.user.email if device.user is not None else "",
+        last_check_in=device.last_check_in,
+        tags=tuple(device.tags),
+        attrs=attrs,
+    )
+
+
+def _details_attrs(attrs: dict[str, Any], details: KDeviceDetails) -> None:
+    """Flatten the compliance-relevant parts of ``/details`` into ``attrs``."""
+    general, mdm, agent = details.general, details.mdm, details.kandji_agent
+    fv, lock, rec = details.filevault, details.activation_lock, details.recovery_information
+    _put(attrs, "system_version", general.system_version or None)
+    _put(attrs, "last_user", general.last_user or None)
+    # MDM (string booleans on Apple devices).
+    _put(attrs, "mdm.enabled", mdm.mdm_enabled)
+    _put(attrs, "mdm.supervised", mdm.supervised)
+    _put(attrs, "mdm.installed_at", mdm.install_date)
+    _put(attrs, "mdm.last_check_in", mdm.last_check_in)
+    # Agent (Apple keys or Windows keys).
+    _put(attrs, "agent.installed", agent.installed)
+    _put(attrs, "agent.installed_at", agent.install_date)
+    _put(attrs, "agent.last_check_in", agent.checked_in)
+    _put(attrs, "agent.version", agent.agent_version or agent.version or None)
+    # FileVault: null on iOS, iPadOS and tvOS, so absent there.
+    _put(attrs, "filevault.enabled", fv.filevault_enabled)
+    _put(attrs, "filevault.prk_escrowed", fv.filevault_prk_escrowed)
+    _put(attrs, "filevault.recovery_key_type", fv.filevault_recoverykey_type or None)
+    _put(attrs, "filevault.next_rotation", fv.filevault_next_rotation)
+    _put(attrs, "filevault.regen_required", fv.filevault_regen_required)
+    _put(attrs, "activation_lock.device_enabled", lock.device_activation_lock_enabled)
+    _put(attrs, "activation_lock.user_enabled", lock.user_activation_lock_enabled)
+    _put(attrs, "activation_lock.supported", lock.activation_lock_supported)
+    _put(attrs, "activation_lock.bypass_code_failed", lock.bypass_code_failed)
+    _put(attrs, "recovery_lock.enabled", rec.recovery_lock_enabled)
+    _put(attrs, "firmware_password.exists", rec.firmware_password_exist)
+    _put(attrs, "remote_desktop.enabled", details.security_information.remote_desktop_enabled)
+    ade = details.automated_device_enrollment
+    _put(attrs, "ade.eligible", ade.auto_enroll_eligible)
+    _put(attrs, "ade.enrolled", ade.auto_enrolled)
+    # Lost Mode: the details block says who enabled it and when.
+    lost = details.lost_mode
+    if lost.lost_mode_status:
+        attrs["lost_mode_status"] = lost.lost_mode_status
+        attrs["lost_mode.enabled"] = lost.lost_mode_status.upper() == LOST_MODE_ENABLED
+    _put(attrs, "lost_mode.enabled_by", lost.enabled_by or None)
+    _put(attrs, "lost_mode.enabled_at", lost.enable_status_at)
+    # Volumes, local admins, profiles (Macs).
+    if details.volumes:
+        _put(attrs, "volumes.all_encrypted", _all_encrypted([v.encrypted for v in details.volumes]))
+    regular = details.users.regular_users
+    if regular:
+        attrs["users.admin_count"] = sum(1 for u in regular if u.admin)
+        attrs["users.admins"] = tuple(u.username for u in regular if u.admin)
+    if details.installed_profiles:
+        attrs["profiles.count"] = len(details.installed_profiles)
+        attrs["profiles.identifiers"] = tuple(p.identifier for p in details.installed_profiles)
+    # Windows.
+    _put(attrs, "windows.os_edition", general.os_edition or None)
+    _put(attrs, "windows.os_build", general.os_build if general.os_name else None)
+    # Android.
+    sec, mgmt = details.security, details.management
+    _put(attrs, "android.device_posture", sec.device_posture or None)
+    _put(attrs, "android.encryption_status", sec.encryption_status or None)
+    _put(attrs, "android.has_passcode", sec.has_passcode)
+    _put(attrs, "android.play_protect", sec.has_google_play_protect)
+    _put(attrs, "android.developer_mode", sec.developer_mode_enabled)
+    _put(attrs, "android.management_mode", mgmt.management_mode or None)
+    _put(attrs, "android.ownership", mgmt.ownership or None)
+    # One encryption fact across platforms: FileVault on a Mac, storage on Android.
+    encrypted = fv.filevault_enabled if fv.filevault_enabled is not None else sec.is_encrypted
+    _put(attrs, "disk_encryption.enabled", encrypted)
+
+
+def _edr_attrs(attrs: dict[str, Any], edr: KEdrStatus | None) -> None:
+    if edr is None:
+        return
+    _put(attrs, "edr.status", edr.status or None)
+    _put(attrs, "edr.malware_posture", edr.malware_posture or None)
+    _put(attrs, "edr.pup_posture", edr.pup_posture or None)
+    _put(attrs, "edr.last_baseline_scan", edr.last_baseline_scan or None)
+
+
+def _item_run_attrs(
+    attrs: dict[str, Any],
+    row: KDeviceLibraryItem | KLibraryItemStatusRow,
+) -> None:
+    """What a library item row says about its last runs (both row shapes share these)."""
+    _put(attrs, "log", row.log)
+    _put(attrs, "last_audit_log", row.last_audit_log)
+    _put(attrs, "control_log", row.control_log)
+    _put(attrs, "reported_at", row.reported_at)
+    _put(attrs, "last_audit_run", row.last_audit_run)
+    _put(attrs, "control_reported_at", row.control_reported_at)
+    if row.blueprint is not None:
+        attrs["blueprint_id"] = row.blueprint.id
+        attrs["blueprint_name"] = row.blueprint.name
+    attrs["status_known"] = is_known_library_item_status(row.status)
+    _edr_attrs(attrs, row.edr_status)
+
+
+def library_item_subject(row: KDeviceLibraryItem) -> Subject:
+    """A library item row of ``/devices/{id}/status`` or ``/library-items`` as a Subject.
+
+    ``status`` is kept as reported (``failed`` stays lower case for profiles); an
+    unknown status is kept too, with ``attrs["status_known"] = False``.
+    """
+    attrs: dict[str, Any] = {}
+    _item_run_attrs(attrs, row)
+    attrs["is_profile"] = row.type == PROFILE_TYPE
+    _put(attrs, "rules_present", row.rules_present)
+    return Subject(
+        kind=SubjectKind.LIBRARY_ITEM,
+        id=row.item_id,
+        name=row.name,
+        status=row.status,
+        type=row.type,
+        attrs=attrs,
+    )
+
+
+def library_item_status_row_subject(
+    row: KLibraryItemStatusRow,
+    *,
+    item_id: str,
+    item_name: str = "",
+    item_type: str = "",
+) -> Subject:
+    """A row of ``/library/library-items/{item_id}/status`` as a Subject.
+
+    Those rows name the device (``row.device_id``) but not the item, so the caller
+    passes the item's id and name (from ``list-library-items``). The subject matches
+    what :func:`library_item_subject` gives for the same item on the same device.
+    """
+    kind = row.type or item_type
+    attrs: dict[str, Any] = {"device_id": row.device_id}
+    if row.computer is not None:
+        attrs["device_name"] = row.computer.name
+    _item_run_attrs(attrs, row)
+    attrs["is_profile"] = kind == PROFILE_TYPE
+    return Subject(
+        kind=SubjectKind.LIBRARY_ITEM,
+        id=item_id,
+        name=item_name,
+        status=row.status,
+        type=kind,
+        attrs=attrs,
+    )
+
+
+def parameter_subject(row: KParameter) -> Subject:
+    """A parameter row (macOS) as a Subject; category and subcategory go to ``attrs``."""
+    attrs: dict[str, Any] = {
+        "category": row.category,
+        "subcategory": row.subcategory,
+        "status_known": is_known_parameter_status(row.status),
+    }
+    return Subject(
+        kind=SubjectKind.PARAMETER,
+        id=row.item_id,
+        name=row.name,
+        status=row.status,
+        type="parameter",
+        attrs=attrs,
+    )
+
+
+def app_subject(row: KApp) -> Subject:
+    """An installed app as a Subject.
+
+    ``id`` is the bundle id (Apple), the package name (Android) or the package family
+    name (Windows ``name``); ``type`` is ``apple``, ``windows`` or ``android``. Apps have
+    no status of their own: ``status`` is ``installed``.
+    """
+    attrs: dict[str, Any] = {"version": row.app_version}
+    if row.family == "apple":
+        attrs.update(bundle_id=row.bundle_id, source=row.source, path=row.path)
+        _put(attrs, "signature", row.signature or None)
+        _put(attrs, "app_store_vendable", row.app_store_vendable)
+        _put(attrs, "device_based_vpp", row.device_based_vpp)
+        _put(attrs, "modified_at", row.modification_date)
+    elif row.family == "windows":
+        attrs.update(
+            publisher=row.publisher_display_name or row.publisher,
+            path=row.installed_path,
+            application_type=row.application_type,
+            architecture=row.architecture,
+        )
+        _put(attrs, "product_code", row.product_code or None)
+    else:
+        attrs.update(
+            package_name=row.package_name,
+            source=row.application_source,
+            installer=row.installer_package_name,
+        )
+        _put(attrs, "sha256", row.sha256_hash or None)
+    return Subject(
+        kind=SubjectKind.APP,
+        id=row.identifier,
+        name=row.label,
+        status="installed",
+        type=row.family,
+        attrs=attrs,
+    )
+
+
+__all__ = [
+    "BLUEPRINTS",
+    "BLUEPRINT_LIBRARY_ITEMS",
+    "DEVICE",
+    "DEVICES",
+    "DEVICE_ACTIVITY",
+    "DEVICE_APPS",
+    "DEVICE_DETAILS",
+    "DEVICE_LIBRARY_ITEMS",
+    "DEVICE_LOST_MODE",
+    "DEVICE_PARAMETERS",
+    "DEVICE_STATUS",
+    "LIBRARY_ITEM_STATUS",
+    "KandjiClient",
+    "app_subject",
+    "library_item_status_row_subject",
+    "library_item_subject",
+    "parameter_subject",
+    "to_device",
+]
