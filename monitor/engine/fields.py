@@ -1,0 +1,262 @@
+"""The facts a rule may name, per subject kind: their value types and where they come from.
+
+This catalogue is the contract between the sources (which flatten vendor JSON into
+:class:`~monitor.models.Device` and :class:`~monitor.models.Subject`) and the rule
+files. A rule that names a field missing from it is refused at load time, so a typo
+never becomes a rule that silently matches nothing.
+
+Field paths in ``match``/``unless``:
+
+- a bare name (``status``, ``category``, ``filevault.enabled``) is a field of the rule's
+  subject; for ``subject: device`` rules the subject *is* the device;
+- ``device.<field>`` is a field of the device the subject is on;
+- ``subject.<field>`` names the subject explicitly.
+
+Where a fact comes from decides what a sweep must fetch (see
+:meth:`monitor.engine.RuleSet.needs`). Device facts that come from the device list
+(``FactKind.DEVICE``) are free: every sweep reads the list anyway. Device facts marked
+``FactKind.DETAILS`` need one ``GET /devices/{id}/details`` per Kandji device, so rules
+naming them are shipped disabled.
+
+Kandji device attrs from the device list (``FactKind.DEVICE``)::
+
+    mdm.enabled        <- mdm_enabled          is_missing         <- is_missing
+    agent.installed    <- agent_installed      is_removed         <- is_removed
+    agent.version      <- agent_version        asset_tag          <- asset_tag
+    lost_mode_status   <- lost_mode_status     user.name          <- user.name
+    os.build           <- supplemental_build_version
+    first_enrollment   <- first_enrollment     last_enrollment    <- last_enrollment
+
+Kandji device attrs from the device details (``FactKind.DETAILS``)::
+
+    filevault.enabled        <- filevault.filevault_enabled (null on iOS: unknown)
+    filevault.prk_escrowed   <- filevault.filevault_prk_escrowed
+    filevault.regen_required <- filevault.filevault_regen_required
+    mdm.supervised           <- mdm.supervised ("True"/"False")
+    mdm.last_check_in        <- mdm.last_check_in
+    agent.last_check_in      <- kandji_agent.last_check_in
+    activation_lock.enabled  <- activation_lock.device_activation_lock_enabled
+    recovery_lock.enabled    <- recovery_information.recovery_lock_enabled
+    firmware_password.set    <- recovery_information.firmware_password_exist
+    remote_desktop.enabled   <- security_information.remote_desktop_enabled
+    ade.enrolled             <- automated_device_enrollment.auto_enrolled
+    users.admins             <- users.regular_users[admin == "Yes"].username
+
+Applivery device attrs (all from the device list, ``FactKind.DEVICE``)::
+
+    compliance             <- isCompliance filter / summary.compliance.compliant
+    compliance_checked_at  <- summary.compliance.lastCheck
+    state                  <- state (PROVISIONING, ACTIVE, DELETED, DELETE_REQUESTED, UNKNOWN)
+    sync_error             <- lastSyncError
+    os_version_name        <- summary.osVersionName
+    mdm.supervised         <- summary.supervised
+    refresh_info_needed    <- refreshInfoNeeded[]
+    last_enrollment        <- enrolledDate
+
+Value conventions the sources follow: booleans are ``bool`` (``"True"``/``"False"``
+strings are converted at the seam), timestamps are aware ``datetime`` values, versions
+are dotted strings (``"14.4.1"``), lists are tuples of strings, and "unknown" is
+``None`` (an empty string counts as unknown too). A fact a device does not report (the
+FileVault state of an iPhone) is simply absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from monitor.models import FactKind, SourceKind, SubjectKind
+
+
+class ValueType(StrEnum):
+    """How a fact's values compare."""
+
+    STR = "string"
+    BOOL = "boolean"
+    NUMBER = "number"
+    VERSION = "version"
+    TIMESTAMP = "timestamp"
+    LIST = "list"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One nameable fact: its type, and which fact kind carries it for each source kind.
+
+    A source kind missing from ``facts`` does not report the field.
+    """
+
+    name: str
+    type: ValueType
+    facts: Mapping[SourceKind, FactKind]
+    doc: str = ""
+
+    def reported_by(self, source_kind: SourceKind) -> bool:
+        """True when sources of ``source_kind`` report this field."""
+        return source_kind in self.facts
+
+
+_K = SourceKind.KANDJI
+_A = SourceKind.APPLIVERY
+_BOTH = (_K, _A)
+
+
+def _spec(
+    name: str, type_: ValueType, fact: FactKind, sources: tuple[SourceKind, ...], doc: str = ""
+) -> FieldSpec:
+    return FieldSpec(name, type_, MappingProxyType(dict.fromkeys(sources, fact)), doc)
+
+
+def _catalogue(*specs: FieldSpec) -> Mapping[str, FieldSpec]:
+    return MappingProxyType({s.name: s for s in specs})
+
+
+_D = FactKind.DEVICE
+_DET = FactKind.DETAILS
+S, B, V, T, L = (
+    ValueType.STR,
+    ValueType.BOOL,
+    ValueType.VERSION,
+    ValueType.TIMESTAMP,
+    ValueType.LIST,
+)
+
+DEVICE_FIELDS: Mapping[str, FieldSpec] = _catalogue(
+    # The Device dataclass fields: every source fills them from its device list.
+    _spec("source", S, _D, _BOTH, "the configured source name"),
+    _spec("source_kind", S, _D, _BOTH, "kandji or applivery"),
+    _spec("device_id", S, _D, _BOTH),
+    _spec("name", S, _D, _BOTH),
+    _spec("serial", S, _D, _BOTH),
+    _spec("platform", S, _D, _BOTH, "Mac, iPhone, iPad, AppleTV, Windows, Android"),
+    _spec("model", S, _D, _BOTH),
+    _spec("os_version", V, _D, _BOTH),
+    _spec("blueprint_id", S, _D, _BOTH),
+    _spec("blueprint_name", S, _D, _BOTH, "Kandji blueprint; Applivery policy"),
+    _spec("user_email", S, _D, _BOTH),
+    _spec("last_check_in", T, _D, _BOTH),
+    _spec("tags", L, _D, _BOTH),
+    # Kandji, from the device list.
+    _spec("mdm.enabled", B, _D, (_K,)),
+    _spec("agent.installed", B, _D, (_K,)),
+    _spec("agent.version", V, _D, (_K,)),
+    _spec("lost_mode_status", S, _D, (_K,), "ENABLED when in Lost Mode, unknown otherwise"),
+    _spec("is_missing", B, _D, (_K,)),
+    _spec("is_removed", B, _D, (_K,)),
+    _spec("asset_tag", S, _D, (_K,)),
+    _spec("user.name", S, _D, (_K,)),
+    _spec("os.build", S, _D, (_K,)),
+    _spec("first_enrollment", T, _D, (_K,)),
+    _spec("last_enrollment", T, _D, _BOTH),
+    # Kandji, from the device details (one request per device).
+    _spec("filevault.enabled", B, _DET, (_K,), "unknown on iOS, iPadOS and tvOS"),
+    _spec("filevault.prk_escrowed", B, _DET, (_K,)),
+    _spec("filevault.regen_required", B, _DET, (_K,)),
+    _spec("mdm.last_check_in", T, _DET, (_K,)),
+    _spec("agent.last_check_in", T, _DET, (_K,)),
+    _spec("activation_lock.enabled", B, _DET, (_K,)),
+    _spec("recovery_lock.enabled", B, _DET, (_K,)),
+    _spec("firmware_password.set", B, _DET, (_K,)),
+    _spec("remote_desktop.enabled", B, _DET, (_K,)),
+    _spec("ade.enrolled", B, _DET, (_K,)),
+    _spec("users.admins", L, _DET, (_K,), "local admin user names"),
+    # Applivery, from the device list.
+    _spec("compliance", B, _D, (_A,), "Applivery's own compliant verdict"),
+    _spec("compliance_checked_at", T, _D, (_A,), "when Applivery last judged compliance"),
+    _spec("state", S, _D, (_A,), "PROVISIONING, ACTIVE, DELETED, DELETE_REQUESTED, UNKNOWN"),
+    _spec("sync_error", B, _D, (_A,)),
+    _spec("os_version_name", S, _D, (_A,)),
+    _spec("refresh_info_needed", L, _D, (_A,)),
+    # Kandji reports supervision in the details, Applivery in its device list.
+    FieldSpec("mdm.supervised", B, MappingProxyType({_K: _DET, _A: _D})),
+)
+
+
+def _subject_fields(
+    fact: FactKind, sources: tuple[SourceKind, ...], *attrs: tuple[str, ValueType, str]
+) -> Mapping[str, FieldSpec]:
+    base = (
+        _spec("kind", S, fact, sources),
+        _spec("id", S, fact, sources),
+        _spec("name", S, fact, sources),
+        _spec("status", S, fact, sources),
+        _spec("type", S, fact, sources),
+    )
+    return _catalogue(*base, *(_spec(n, t, fact, sources, d) for n, t, d in attrs))
+
+
+SUBJECT_FIELDS: Mapping[SubjectKind, Mapping[str, FieldSpec]] = MappingProxyType(
+    {
+        # id: item_id (UUID); status: PASS, ERROR, INCOMPATIBLE, ..., profiles in lower
+        # case (success, pending, failed); type: custom-script, profile, ...
+        SubjectKind.LIBRARY_ITEM: _subject_fields(
+            FactKind.LIBRARY_ITEMS,
+            (_K,),
+            ("log", S, "the item's log (null when none)"),
+            ("last_audit_log", S, ""),
+            ("last_audit_run", T, ""),
+            ("reported_at", T, ""),
+            ("control_log", S, ""),
+            ("control_reported_at", T, ""),
+            ("rules_present", B, "the item has assignment rules"),
+            ("edr.status", S, "threat-security-policy items: enabled, ..."),
+            ("edr.malware_posture", S, ""),
+            ("edr.pup_posture", S, ""),
+        ),
+        # id: item_id (UUID); status: PASS, PENDING, ERROR, WARNING, REMEDIATED, INCOMPATIBLE.
+        SubjectKind.PARAMETER: _subject_fields(
+            FactKind.PARAMETERS,
+            (_K,),
+            ("category", S, ""),
+            ("subcategory", S, ""),
+        ),
+        # id: bundle id (Apple) or product code / package name (Windows); status is empty.
+        SubjectKind.APP: _subject_fields(
+            FactKind.APPS,
+            _BOTH,
+            ("version", V, ""),
+            ("bundle_id", S, ""),
+            ("origin", S, "Apple: Apple, Identified Developer, App Store, ..."),
+            ("path", S, ""),
+            ("signature", S, ""),
+            ("publisher", S, "Windows"),
+            ("product_code", S, "Windows"),
+            ("architecture", S, "Windows"),
+        ),
+        # One subject per device in Lost Mode; id: the device id; status: ENABLED, ...
+        SubjectKind.LOST_MODE: _subject_fields(
+            FactKind.LOST_MODE,
+            (_K,),
+            ("enabled_by", S, ""),
+            ("enabled_at", T, "enable_status_at"),
+            ("disable_status", S, ""),
+            ("last_location_status", S, ""),
+            ("last_location_at", T, ""),
+            ("lock_screen_message", S, ""),
+        ),
+        SubjectKind.DEVICE: DEVICE_FIELDS,
+    }
+)
+
+RULE_SUBJECT_KINDS: tuple[SubjectKind, ...] = (
+    SubjectKind.LIBRARY_ITEM,
+    SubjectKind.PARAMETER,
+    SubjectKind.DEVICE,
+    SubjectKind.APP,
+    SubjectKind.LOST_MODE,
+)
+"""The subject kinds a rule may be about (``source`` and ``action`` are the monitor's own)."""
+
+
+def fields_for(kind: SubjectKind) -> Mapping[str, FieldSpec]:
+    """The fields a rule about ``kind`` may name without a prefix."""
+    return SUBJECT_FIELDS[kind]
+
+
+def details_fields(source_kind: SourceKind = SourceKind.KANDJI) -> frozenset[str]:
+    """Device fields that need ``FactKind.DETAILS`` on ``source_kind`` (one request per device)."""
+    return frozenset(
+        name for name, spec in DEVICE_FIELDS.items() if spec.facts.get(source_kind) is _DET
+    )

@@ -1,0 +1,166 @@
+"""Finding texts: Jinja2 templates rendered in a sandbox.
+
+A rule's ``summary`` and ``description`` see four names:
+
+- ``device``: the device's fields, ``{{ device.name }}``, ``{{ device.os_version }}``;
+  dotted attrs read naturally, ``{{ device.filevault.enabled }}``, or by key,
+  ``{{ device["filevault.enabled"] }}``;
+- ``subject``: the subject's fields (for ``subject: device`` rules, the device again);
+- ``rule``: ``id``, ``description``, ``severity``, ``source``, ``subject``, ``labels``;
+- ``now``: the evaluation time (aware UTC datetime).
+
+A filter ``ago`` writes a timestamp's age against ``now``:
+``{{ device.last_check_in | ago }}`` gives ``8d 3h ago``.
+
+Each template is rendered once at load time against a sample device and subject with
+``StrictUndefined``, so a typo (``{{ subject.nmae }}``) is a load error naming the
+file and line. At run time an unknown fact renders as an empty string, and a template
+that fails anyway falls back to a plain text, so a finding is never lost to a template.
+Output is plain text: receivers escape it for their own format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, Undefined, pass_context
+from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment
+
+from monitor.engine.fields import FieldSpec, ValueType
+from monitor.engine.values import as_timestamp
+
+SAMPLE_NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+_SAMPLE_VALUES: dict[ValueType, Any] = {
+    ValueType.STR: "sample",
+    ValueType.BOOL: True,
+    ValueType.NUMBER: 1,
+    ValueType.VERSION: "14.4.1",
+    ValueType.TIMESTAMP: datetime(2026, 1, 1, 8, 0, tzinfo=UTC),
+    ValueType.LIST: ("sample",),
+}
+
+
+class FactsView:
+    """Read-only attribute access to known facts, for templates.
+
+    ``view.name`` and ``view["filevault.enabled"]`` read a fact; ``view.filevault``
+    returns a view of the facts under ``filevault.``. A name outside the catalogue is
+    an ``AttributeError``, which Jinja turns into an undefined value (an error when
+    strict).
+    """
+
+    __slots__ = ("_get", "_known", "_prefix")
+
+    def __init__(
+        self, get: Callable[[str], Any], known: Mapping[str, FieldSpec], prefix: str = ""
+    ) -> None:
+        self._get = get
+        self._known = known
+        self._prefix = prefix
+
+    def _read(self, name: str) -> Any:
+        full = self._prefix + name
+        if full in self._known:
+            return self._get(full)
+        nested = full + "."
+        if any(k.startswith(nested) for k in self._known):
+            return FactsView(self._get, self._known, nested)
+        raise KeyError(full)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._read(name)
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._read(name)
+
+    def __repr__(self) -> str:
+        return f"<facts {self._prefix or '*'}>"
+
+
+def _ago(context: Context, value: Any) -> str:
+    stamp = as_timestamp(value)
+    now = context.get("now")
+    if stamp is None or not isinstance(now, datetime):
+        return ""
+    seconds = int((now - stamp).total_seconds())
+    suffix = "ago" if seconds >= 0 else "from now"
+    seconds = abs(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        text = f"{days}d {hours}h" if hours else f"{days}d"
+    elif hours:
+        text = f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    else:
+        text = f"{minutes}m"
+    return f"{text} {suffix}"
+
+
+def _finalize(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _environment(undefined: type[Undefined]) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=undefined,
+        autoescape=False,
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["ago"] = pass_context(_ago)
+    return env
+
+
+_STRICT = _environment(StrictUndefined)
+_LENIENT = _environment(Undefined)
+
+
+class TemplateCheckError(ValueError):
+    """A template does not compile or does not render against a sample."""
+
+
+class FindingTemplate:
+    """One rule text: compiled twice, strict for the load-time check, lenient for use."""
+
+    __slots__ = ("_lenient", "_strict", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        try:
+            self._strict = _STRICT.from_string(source)
+            self._lenient = _LENIENT.from_string(source)
+        except TemplateError as exc:
+            line = getattr(exc, "lineno", None)
+            where = f" (template line {line})" if line else ""
+            raise TemplateCheckError(f"template does not compile{where}: {exc}") from None
+
+    def check(self, context: Mapping[str, Any]) -> str:
+        """Render strictly against a sample context; a typo raises TemplateCheckError."""
+        try:
+            return self._strict.render(context)
+        except Exception as exc:  # any failure against a full sample is the author's
+            raise TemplateCheckError(f"template does not render: {exc}") from None
+
+    def render(self, context: Mapping[str, Any], fallback: str) -> str:
+        """Render for a finding; unknown facts are empty, and any failure gives ``fallback``."""
+        try:
+            return self._lenient.render(context).strip()
+        except Exception:  # a template must never cost a finding
+            return fallback
+
+
+def sample_view(known: Mapping[str, FieldSpec]) -> FactsView:
+    """A view where every known fact has a typical value of its type."""
+    return FactsView(lambda name: _SAMPLE_VALUES[known[name].type], known)
