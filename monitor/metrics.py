@@ -1,0 +1,270 @@
+"""Prometheus metrics of the monitor, in a registry of its own.
+
+Counters and histograms are fed as things happen (``observe_*``). Alert counts and the
+outbox depth are read at scrape time from a callback, so the series of an alert group
+that no longer exists disappears instead of staying at its last value.
+
+Every metric name starts with ``compliance_monitor_``::
+
+    sweeps_total{source,result}                     result: ok | failed
+    sweep_duration_seconds{source}                  histogram
+    last_successful_sweep_timestamp_seconds{source} when observe_sweep was given ``at``
+    api_requests_total{source,endpoint,status}      status: HTTP code or an error word
+    api_request_duration_seconds{source,endpoint}   histogram
+    budget_remaining{source}                        requests left in the budget window
+    deliveries_total{receiver,result}               result: ok | failed
+    delivery_failures_total{receiver}
+    actions_total{action,result}
+    alerts{rule_id,severity,state,source}           at scrape time, from the callback
+    outbox_depth                                    at scrape time, from the callback
+    state_up                                        1 when the callback answered
+
+``endpoint`` must be a route template (``/api/v1/devices/{id}/apps``), never a concrete
+path: :func:`normalize_endpoint` replaces ids as a safety net against label explosion.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from monitor.models import Alert
+
+log = structlog.get_logger(__name__)
+
+PREFIX = "compliance_monitor_"
+# The classic text format: every Prometheus version reads it, and our names need no escaping.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+SWEEP_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSeries:
+    """The labels of one ``alerts`` series."""
+
+    rule_id: str
+    severity: str
+    state: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateSnapshot:
+    """What the state callback reports: alert counts per series, and the outbox depth."""
+
+    alerts: Mapping[AlertSeries, int] = field(default_factory=lambda: MappingProxyType({}))
+    outbox_depth: int = 0
+
+
+StateCallback = Callable[[], StateSnapshot]
+
+
+def count_alerts(alerts: Iterable[Alert]) -> dict[AlertSeries, int]:
+    """Alert counts per (rule_id, severity, state, source), for a :class:`StateSnapshot`."""
+    counts: dict[AlertSeries, int] = {}
+    for a in alerts:
+        key = AlertSeries(a.rule_id, str(a.severity), str(a.state), a.finding.source)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_NUMBER = re.compile(r"^\d+$")
+_LONG_HEX = re.compile(r"^[0-9a-fA-F]{16,}$")
+
+
+def normalize_endpoint(endpoint: str) -> str:
+    """``endpoint`` with query, host and id-like path segments removed.
+
+    ``https://x.api.kandji.io/api/v1/devices/6f1c...-.../apps?x=1`` becomes
+    ``/api/v1/devices/{id}/apps``; a template such as ``/devices/{id}`` is unchanged.
+    """
+    path = urlsplit(endpoint).path if "://" in endpoint else endpoint.split("?", 1)[0]
+    parts = [
+        "{id}" if _UUID.match(p) or _NUMBER.match(p) or _LONG_HEX.match(p) else p
+        for p in path.split("/")
+    ]
+    return "/".join(parts) or "/"
+
+
+class _StateCollector(Collector):
+    """Reads the alert counts and the outbox depth when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.callback: StateCallback | None = None
+
+    def describe(self) -> Iterable[Metric]:
+        # Declared here so that registering does not call collect() (and the callback).
+        return list(self._families())
+
+    def _families(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            PREFIX + "alerts",
+            "Alerts by rule, severity, state and source.",
+            labels=["rule_id", "severity", "state", "source"],
+        )
+        yield GaugeMetricFamily(PREFIX + "outbox_depth", "Notifications waiting for delivery.")
+        yield GaugeMetricFamily(PREFIX + "state_up", "1 when the alert state could be read.")
+
+    def collect(self) -> Iterable[Metric]:
+        alerts, outbox, up = self._families()
+        if self.callback is None:
+            up.add_metric([], 0)
+            return [alerts, outbox, up]
+        try:
+            snapshot = self.callback()
+        except Exception as exc:  # a scrape must answer even when the state cannot be read
+            log.warning("metrics state callback failed", error=str(exc))
+            up.add_metric([], 0)
+            return [alerts, outbox, up]
+        for key, count in sorted(
+            snapshot.alerts.items(), key=lambda kv: (kv[0].rule_id, kv[0].source, kv[0].state)
+        ):
+            if count:
+                alerts.add_metric([key.rule_id, key.severity, key.state, key.source], count)
+        outbox.add_metric([], snapshot.outbox_depth)
+        up.add_metric([], 1)
+        return [alerts, outbox, up]
+
+
+class Metrics:
+    """Every metric of the monitor, in its own :class:`CollectorRegistry`.
+
+    Create one per process (or per test); :meth:`render` is the ``/metrics`` body.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._sweeps = Counter(
+            PREFIX + "sweeps_total",
+            "Sweeps by source and result.",
+            ["source", "result"],
+            registry=r,
+        )
+        self._sweep_duration = Histogram(
+            PREFIX + "sweep_duration_seconds",
+            "Duration of a sweep.",
+            ["source"],
+            buckets=SWEEP_BUCKETS,
+            registry=r,
+        )
+        self._last_success = Gauge(
+            PREFIX + "last_successful_sweep_timestamp_seconds",
+            "Unix time of the end of the last successful sweep.",
+            ["source"],
+            registry=r,
+        )
+        self._requests = Counter(
+            PREFIX + "api_requests_total",
+            "MDM API requests by source, endpoint and status.",
+            ["source", "endpoint", "status"],
+            registry=r,
+        )
+        self._request_duration = Histogram(
+            PREFIX + "api_request_duration_seconds",
+            "Duration of an MDM API request.",
+            ["source", "endpoint"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self._budget = Gauge(
+            PREFIX + "budget_remaining",
+            "Requests left in the source's budget window.",
+            ["source"],
+            registry=r,
+        )
+        self._deliveries = Counter(
+            PREFIX + "deliveries_total",
+            "Notification delivery attempts by receiver and result.",
+            ["receiver", "result"],
+            registry=r,
+        )
+        self._delivery_failures = Counter(
+            PREFIX + "delivery_failures_total",
+            "Failed notification delivery attempts.",
+            ["receiver"],
+            registry=r,
+        )
+        self._actions = Counter(
+            PREFIX + "actions_total",
+            "Remediation actions by action and result.",
+            ["action", "result"],
+            registry=r,
+        )
+        self._state = _StateCollector()
+        r.register(self._state)
+
+    def declare_source(self, source: str) -> None:
+        """Create the source's zero-valued series, so rates work from the first sweep."""
+        for result in ("ok", "failed"):
+            self._sweeps.labels(source, result)
+        self._sweep_duration.labels(source)
+
+    def declare_receiver(self, receiver: str) -> None:
+        """Create the receiver's zero-valued series."""
+        for result in ("ok", "failed"):
+            self._deliveries.labels(receiver, result)
+        self._delivery_failures.labels(receiver)
+
+    def observe_request(
+        self, source: str, endpoint: str, status: int | str, seconds: float
+    ) -> None:
+        """One MDM API request (each retry is a request). ``status``: HTTP code or error word."""
+        ep = normalize_endpoint(endpoint)
+        self._requests.labels(source, ep, str(status)).inc()
+        self._request_duration.labels(source, ep).observe(max(0.0, seconds))
+
+    def observe_sweep(
+        self,
+        source: str,
+        ok: bool,
+        seconds: float,
+        budget_remaining: float | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """One finished sweep; ``at`` (its end) feeds the last-success timestamp when ok."""
+        self._sweeps.labels(source, "ok" if ok else "failed").inc()
+        self._sweep_duration.labels(source).observe(max(0.0, seconds))
+        if budget_remaining is not None:
+            self._budget.labels(source).set(budget_remaining)
+        if ok and at is not None:
+            self._last_success.labels(source).set(at.timestamp())
+
+    def set_budget(self, source: str, remaining: float) -> None:
+        """Requests left in the source's budget window, between sweeps."""
+        self._budget.labels(source).set(remaining)
+
+    def observe_delivery(self, receiver: str, ok: bool) -> None:
+        """One delivery attempt to a receiver."""
+        self._deliveries.labels(receiver, "ok" if ok else "failed").inc()
+        if not ok:
+            self._delivery_failures.labels(receiver).inc()
+
+    def observe_action(self, action: str, result: str) -> None:
+        """One remediation action (``result``: ok, failed, dry_run, capped, ...)."""
+        self._actions.labels(action, result).inc()
+
+    def set_state_callback(self, callback: StateCallback | None) -> None:
+        """The function read at scrape time for alert counts and outbox depth.
+
+        It is called synchronously from the scrape, so it must answer from memory
+        (keep a :class:`StateSnapshot` up to date after each commit).
+        """
+        self._state.callback = callback
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
