@@ -294,7 +294,7 @@ class ApiClient:
             items, count, has_next = self._page_parts(endpoint, body, shape, nested_key)
             yield Page(items=items, offset=offset, count=count)
             offset += len(items)
-            if not items or not has_next:
+            if not items or has_next is False:
                 return
             if has_next is None and len(items) < limit:
                 return
