@@ -104,9 +104,9 @@ async def start_web(app: web.Application, host: str, port: int) -> tuple[web.App
     Stop it with ``await runner.cleanup()``. aiohttp's access log is off: it would log
     every scrape, and a request line is no place to look for problems.
     """
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=5.0)
+    site = web.TCPSite(runner, host, port)
     try:
         await site.start()
     except OSError:

@@ -1,0 +1,1 @@
+"""Tests of the operator view: status page, JSON API, metrics, probes."""
