@@ -9,7 +9,6 @@ import socket
 import traceback
 from datetime import timedelta
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -33,10 +32,8 @@ from monitor.errors import (
 )
 from monitor.sources.budget import RequestBudget
 from monitor.sources.http import ApiClient
-from tests.sources.conftest import TOKEN, RecordingClock, Serve
+from tests.sources.conftest import EXAMPLES, TOKEN, RecordingClock, Serve
 from tests.sources.test_budget import max_in_any_window
-
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "kandji" / "examples"
 
 STATUS = "/api/v1/devices/{device_id}/status"
 

@@ -34,8 +34,7 @@ from monitor.sources.kandji_models import (
     parse_device_list,
     parse_timestamp,
 )
-
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "kandji" / "examples"
+from tests.sources.conftest import EXAMPLES, mac_details_example
 
 Parser = Callable[[Any], object]
 
@@ -109,10 +108,7 @@ def test_example_body_parses(folder: str, path: Path) -> None:
 
 
 def test_mac_details_example_parses_once_the_doc_placeholder_is_removed() -> None:
-    raw = (EXAMPLES / "device-information/get-device-details/01-get-mac-details.txt").read_text()
-    lines = [line for line in raw.splitlines() if line.strip() != "..."]
-    text = "\n".join(lines).replace("},\n\t\t]", "}\n\t\t]")
-    details = KDeviceDetails.model_validate(json.loads(text))
+    details = KDeviceDetails.model_validate(mac_details_example())
     assert details.filevault.filevault_enabled is False
     assert details.mdm.mdm_enabled is True  # "True" in the body
     assert details.mdm.supervised is True
