@@ -25,6 +25,7 @@ over a bare JSON list (stop on a short or empty page) and Django REST Framework 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
 import random
@@ -88,6 +89,9 @@ class RequestStats:
     retries: int = 0
     failures: int = 0
     seconds: float = 0.0
+    server_remaining_hour: int | None = None
+    """The tenant's hourly requests left, as the gateway last reported it
+    (``X-RateLimit-Remaining-Hour``); it counts every integration of the tenant."""
 
     def record(self, endpoint: str, status: str, seconds: float) -> None:
         """Count one attempt."""
@@ -370,6 +374,7 @@ class ApiClient:
                     raise
                 await self._pause(method, endpoint, attempt, exc, delay)
                 continue
+            self._note_rate_headers(response)
             if 200 <= response.status < 300:
                 return self._decode(endpoint, response)
             error = self._status_error(method, endpoint, response)
@@ -455,6 +460,13 @@ class ApiClient:
                 ) from exc
             finally:
                 self._record(endpoint, status_label, self.clock.monotonic() - started)
+
+    def _note_rate_headers(self, response: _Response) -> None:
+        for name, value in response.headers.items():
+            if name.lower() == "x-ratelimit-remaining-hour":
+                with contextlib.suppress(ValueError):  # a garbled header is just not news
+                    self.stats.server_remaining_hour = int(value)
+                return
 
     def _record(self, endpoint: str, status: str, seconds: float) -> None:
         self.stats.record(endpoint, status, seconds)

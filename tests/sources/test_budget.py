@@ -182,6 +182,17 @@ def test_per_second_gate_is_asyncio_throttle_on_the_real_clock() -> None:
     assert isinstance(per_second_gate(50, FakeClock()), SlidingWindow)
 
 
+async def test_slots_on_the_real_clock_go_through_asyncio_throttle() -> None:
+    budget = RequestBudget(
+        BudgetConfig(requests_per_hour=100, burst_per_second=1000), SystemClock()
+    )
+    for _ in range(5):
+        async with budget.slot():
+            pass
+    assert budget.spent_total == 5
+    assert budget.remaining == 95
+
+
 def test_fractional_rate_keeps_its_average() -> None:
     window = per_second_gate(2.5, FakeClock())
     assert isinstance(window, SlidingWindow)

@@ -544,6 +544,19 @@ async def test_stats_and_hook_count_attempts_by_endpoint_template_and_status(
     ]
 
 
+async def test_the_gateway_remaining_hourly_budget_is_kept(
+    serve: Serve, clock: RecordingClock
+) -> None:
+    app, _ = scripted(ok([]))
+    app2, _ = scripted(web.json_response([], headers={"X-RateLimit-Remaining-Hour": "9996"}))
+    async with make_client(await serve(app), clock) as client:
+        await client.get_json("/a")
+        assert client.stats.server_remaining_hour is None
+    async with make_client(await serve(app2), clock) as client:
+        await client.get_json("/a")
+        assert client.stats.server_remaining_hour == 9996
+
+
 async def test_a_failing_hook_does_not_break_requests(serve: Serve, clock: RecordingClock) -> None:
     def broken(*_: object) -> None:
         raise RuntimeError("metrics down")
