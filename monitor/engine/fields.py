@@ -18,40 +18,18 @@ Where a fact comes from decides what a sweep must fetch (see
 ``FactKind.DETAILS`` need one ``GET /devices/{id}/details`` per Kandji device, so rules
 naming them are shipped disabled.
 
-Kandji device attrs from the device list (``FactKind.DEVICE``)::
-
-    mdm.enabled        <- mdm_enabled          is_missing         <- is_missing
-    agent.installed    <- agent_installed      is_removed         <- is_removed
-    agent.version      <- agent_version        asset_tag          <- asset_tag
-    lost_mode_status   <- lost_mode_status     user.name          <- user.name
-    os.build           <- supplemental_build_version
-    first_enrollment   <- first_enrollment     last_enrollment    <- last_enrollment
-
-Kandji device attrs from the device details (``FactKind.DETAILS``)::
-
-    filevault.enabled        <- filevault.filevault_enabled (null on iOS: unknown)
-    filevault.prk_escrowed   <- filevault.filevault_prk_escrowed
-    filevault.regen_required <- filevault.filevault_regen_required
-    mdm.supervised           <- mdm.supervised ("True"/"False")
-    mdm.last_check_in        <- mdm.last_check_in
-    agent.last_check_in      <- kandji_agent.last_check_in
-    activation_lock.enabled  <- activation_lock.device_activation_lock_enabled
-    recovery_lock.enabled    <- recovery_information.recovery_lock_enabled
-    firmware_password.set    <- recovery_information.firmware_password_exist
-    remote_desktop.enabled   <- security_information.remote_desktop_enabled
-    ade.enrolled             <- automated_device_enrollment.auto_enrolled
-    users.admins             <- users.regular_users[admin == "Yes"].username
-
-Applivery device attrs (all from the device list, ``FactKind.DEVICE``)::
-
-    compliance             <- isCompliance filter / summary.compliance.compliant
-    compliance_checked_at  <- summary.compliance.lastCheck
-    state                  <- state (PROVISIONING, ACTIVE, DELETED, DELETE_REQUESTED, UNKNOWN)
-    sync_error             <- lastSyncError
-    os_version_name        <- summary.osVersionName
-    mdm.supervised         <- summary.supervised
-    refresh_info_needed    <- refreshInfoNeeded[]
-    last_enrollment        <- enrolledDate
+The catalogue below is the reference: each entry names its type, the fact kind that
+carries it per source kind, and (in ``doc``) the vendor field it is read from. In short,
+for Kandji: ``mdm.enabled``, ``agent.installed``, ``agent.version``, ``is_missing``,
+``is_removed``, ``lost_mode_status``, ``lost_mode.enabled``, ``os_build``, ``user.*``
+and the enrolment dates come with the device list; ``filevault.*``, ``mdm.supervised``,
+``mdm.last_check_in``, ``agent.last_check_in``, ``activation_lock.*``,
+``recovery_lock.enabled``, ``firmware_password.exists``, ``remote_desktop.enabled``,
+``ade.*``, ``volumes.all_encrypted``, ``users.*``, ``profiles.*``, ``windows.*``,
+``android.*`` and ``disk_encryption.enabled`` need the details. Applivery reports
+``compliance``, ``compliance_checked_at``, ``state``, ``sync_error``,
+``os_version_name``, ``mdm.supervised``, ``refresh_info_needed`` and
+``last_enrollment`` in its device list.
 
 Value conventions the sources follow: booleans are ``bool`` (``"True"``/``"False"``
 strings are converted at the seam), timestamps are aware ``datetime`` values, versions
@@ -115,9 +93,10 @@ def _catalogue(*specs: FieldSpec) -> Mapping[str, FieldSpec]:
 
 _D = FactKind.DEVICE
 _DET = FactKind.DETAILS
-S, B, V, T, L = (
+S, B, N, V, T, L = (
     ValueType.STR,
     ValueType.BOOL,
+    ValueType.NUMBER,
     ValueType.VERSION,
     ValueType.TIMESTAMP,
     ValueType.LIST,
@@ -139,29 +118,63 @@ DEVICE_FIELDS: Mapping[str, FieldSpec] = _catalogue(
     _spec("last_check_in", T, _D, _BOTH),
     _spec("tags", L, _D, _BOTH),
     # Kandji, from the device list.
-    _spec("mdm.enabled", B, _D, (_K,)),
-    _spec("agent.installed", B, _D, (_K,)),
-    _spec("agent.version", V, _D, (_K,)),
+    _spec("mdm.enabled", B, _D, (_K,), "mdm_enabled"),
+    _spec("agent.installed", B, _D, (_K,), "agent_installed"),
+    _spec("agent.version", V, _D, (_K,), "agent_version"),
     _spec("lost_mode_status", S, _D, (_K,), "ENABLED when in Lost Mode, unknown otherwise"),
-    _spec("is_missing", B, _D, (_K,)),
-    _spec("is_removed", B, _D, (_K,)),
-    _spec("asset_tag", S, _D, (_K,)),
-    _spec("user.name", S, _D, (_K,)),
-    _spec("os.build", S, _D, (_K,)),
-    _spec("first_enrollment", T, _D, (_K,)),
-    _spec("last_enrollment", T, _D, _BOTH),
+    _spec("lost_mode.enabled", B, _D, (_K,), "lost_mode_status == ENABLED"),
+    _spec("is_missing", B, _D, (_K,), "is_missing"),
+    _spec("is_removed", B, _D, (_K,), "is_removed"),
+    _spec("asset_tag", S, _D, (_K,), "asset_tag"),
+    _spec("os_build", S, _D, (_K,), "supplemental_build_version"),
+    _spec("os_version_extra", S, _D, (_K,), "supplemental_os_version_extra"),
+    _spec("api_level", S, _D, (_K,), "Android"),
+    _spec("security_patch_level", S, _D, (_K,), "Android"),
+    _spec("full_software_version", S, _D, (_K,), "Windows, Android"),
+    _spec("user.assigned", B, _D, (_K,), "a user is assigned"),
+    _spec("user.name", S, _D, (_K,), "user.name"),
+    _spec("user.id", S, _D, (_K,), "user.id"),
+    _spec("user.archived", B, _D, (_K,), "user.is_archived"),
+    _spec("first_enrollment", T, _D, (_K,), "first_enrollment"),
+    _spec("last_enrollment", T, _D, _BOTH, "last_enrollment; Applivery enrolledDate"),
     # Kandji, from the device details (one request per device).
-    _spec("filevault.enabled", B, _DET, (_K,), "unknown on iOS, iPadOS and tvOS"),
-    _spec("filevault.prk_escrowed", B, _DET, (_K,)),
-    _spec("filevault.regen_required", B, _DET, (_K,)),
-    _spec("mdm.last_check_in", T, _DET, (_K,)),
-    _spec("agent.last_check_in", T, _DET, (_K,)),
-    _spec("activation_lock.enabled", B, _DET, (_K,)),
-    _spec("recovery_lock.enabled", B, _DET, (_K,)),
-    _spec("firmware_password.set", B, _DET, (_K,)),
-    _spec("remote_desktop.enabled", B, _DET, (_K,)),
-    _spec("ade.enrolled", B, _DET, (_K,)),
+    _spec("system_version", S, _DET, (_K,), "general.system_version"),
+    _spec("last_user", S, _DET, (_K,), "general.last_user"),
+    _spec("mdm.installed_at", T, _DET, (_K,), "mdm.install_date"),
+    _spec("mdm.last_check_in", T, _DET, (_K,), "mdm.last_check_in"),
+    _spec("agent.installed_at", T, _DET, (_K,), "kandji_agent.install_date"),
+    _spec("agent.last_check_in", T, _DET, (_K,), "kandji_agent.last_check_in"),
+    _spec("filevault.enabled", B, _DET, (_K,), "filevault_enabled; unknown on iOS and tvOS"),
+    _spec("filevault.prk_escrowed", B, _DET, (_K,), "filevault_prk_escrowed"),
+    _spec("filevault.recovery_key_type", S, _DET, (_K,), "filevault_recoverykey_type"),
+    _spec("filevault.next_rotation", T, _DET, (_K,), "filevault_next_rotation"),
+    _spec("filevault.regen_required", B, _DET, (_K,), "filevault_regen_required"),
+    _spec("activation_lock.device_enabled", B, _DET, (_K,), ""),
+    _spec("activation_lock.user_enabled", B, _DET, (_K,), ""),
+    _spec("activation_lock.supported", B, _DET, (_K,), ""),
+    _spec("activation_lock.bypass_code_failed", B, _DET, (_K,), ""),
+    _spec("recovery_lock.enabled", B, _DET, (_K,), "recovery_information.recovery_lock_enabled"),
+    _spec("firmware_password.exists", B, _DET, (_K,), "recovery_information"),
+    _spec("remote_desktop.enabled", B, _DET, (_K,), "security_information"),
+    _spec("ade.eligible", B, _DET, (_K,), "automated_device_enrollment.auto_enroll_eligible"),
+    _spec("ade.enrolled", B, _DET, (_K,), "automated_device_enrollment.auto_enrolled"),
+    _spec("lost_mode.enabled_by", S, _DET, (_K,), "lost_mode.enabled_by"),
+    _spec("lost_mode.enabled_at", T, _DET, (_K,), "lost_mode.enable_status_at"),
+    _spec("volumes.all_encrypted", B, _DET, (_K,), "every volume reporting encrypted says Yes"),
+    _spec("users.admin_count", N, _DET, (_K,), "local admins among regular users"),
     _spec("users.admins", L, _DET, (_K,), "local admin user names"),
+    _spec("profiles.count", N, _DET, (_K,), "installed profiles"),
+    _spec("profiles.identifiers", L, _DET, (_K,), "installed profile identifiers"),
+    _spec("windows.os_edition", S, _DET, (_K,), ""),
+    _spec("windows.os_build", S, _DET, (_K,), ""),
+    _spec("android.device_posture", S, _DET, (_K,), ""),
+    _spec("android.encryption_status", S, _DET, (_K,), ""),
+    _spec("android.has_passcode", B, _DET, (_K,), ""),
+    _spec("android.play_protect", B, _DET, (_K,), ""),
+    _spec("android.developer_mode", B, _DET, (_K,), ""),
+    _spec("android.management_mode", S, _DET, (_K,), ""),
+    _spec("android.ownership", S, _DET, (_K,), ""),
+    _spec("disk_encryption.enabled", B, _DET, (_K,), "FileVault on a Mac, storage on Android"),
     # Applivery, from the device list.
     _spec("compliance", B, _D, (_A,), "Applivery's own compliant verdict"),
     _spec("compliance_checked_at", T, _D, (_A,), "when Applivery last judged compliance"),
@@ -194,16 +207,21 @@ SUBJECT_FIELDS: Mapping[SubjectKind, Mapping[str, FieldSpec]] = MappingProxyType
         SubjectKind.LIBRARY_ITEM: _subject_fields(
             FactKind.LIBRARY_ITEMS,
             (_K,),
-            ("log", S, "the item's log (null when none)"),
+            ("log", S, "the item's log"),
             ("last_audit_log", S, ""),
             ("last_audit_run", T, ""),
             ("reported_at", T, ""),
             ("control_log", S, ""),
             ("control_reported_at", T, ""),
             ("rules_present", B, "the item has assignment rules"),
+            ("is_profile", B, "type == profile (statuses are then lower case)"),
+            ("status_known", B, "the status is one the API documents"),
+            ("blueprint_id", S, "the blueprint that assigns the item"),
+            ("blueprint_name", S, ""),
             ("edr.status", S, "threat-security-policy items: enabled, ..."),
             ("edr.malware_posture", S, ""),
             ("edr.pup_posture", S, ""),
+            ("edr.last_baseline_scan", S, "human-readable date"),
         ),
         # id: item_id (UUID); status: PASS, PENDING, ERROR, WARNING, REMEDIATED, INCOMPATIBLE.
         SubjectKind.PARAMETER: _subject_fields(
@@ -211,19 +229,28 @@ SUBJECT_FIELDS: Mapping[SubjectKind, Mapping[str, FieldSpec]] = MappingProxyType
             (_K,),
             ("category", S, ""),
             ("subcategory", S, ""),
+            ("status_known", B, "the status is one the API documents"),
         ),
-        # id: bundle id (Apple) or product code / package name (Windows); status is empty.
+        # id: bundle id (Apple), package family name (Windows), package name (Android);
+        # type: apple, windows or android; status: installed.
         SubjectKind.APP: _subject_fields(
             FactKind.APPS,
             _BOTH,
             ("version", V, ""),
-            ("bundle_id", S, ""),
-            ("origin", S, "Apple: Apple, Identified Developer, App Store, ..."),
+            ("bundle_id", S, "Apple"),
+            ("source", S, "Apple: Apple, Identified Developer, ...; Android: install source"),
             ("path", S, ""),
-            ("signature", S, ""),
+            ("signature", S, "Apple"),
+            ("app_store_vendable", B, "Apple"),
+            ("device_based_vpp", B, "Apple"),
+            ("modified_at", T, "Apple"),
             ("publisher", S, "Windows"),
-            ("product_code", S, "Windows"),
+            ("application_type", S, "Windows"),
             ("architecture", S, "Windows"),
+            ("product_code", S, "Windows"),
+            ("package_name", S, "Android"),
+            ("installer", S, "Android"),
+            ("sha256", S, "Android"),
         ),
         # One subject per device in Lost Mode; id: the device id; status: ENABLED, ...
         SubjectKind.LOST_MODE: _subject_fields(

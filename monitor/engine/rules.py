@@ -190,10 +190,18 @@ class Rule:
     overridden_by: tuple[str, ...] = field(default=())
 
     def applies_to(self, source_kind: SourceKind | str) -> bool:
-        """True when the rule is about devices of sources of ``source_kind``."""
-        if self.source == "any":
-            return _subject_reported(self.subject, SourceKind(source_kind))
-        return self.source == source_kind
+        """True when the rule is about devices of sources of ``source_kind``.
+
+        A ``source: any`` rule applies to a source kind that reports its subject and
+        every field its ``match`` names: a rule on ``filevault.enabled`` is a Kandji rule
+        even when written for any source.
+        """
+        kind = SourceKind(source_kind)
+        if self.source != "any":
+            return self.source == kind
+        if not _subject_reported(self.subject, kind):
+            return False
+        return all(cond.field.spec.reported_by(kind) for cond in self.match)
 
     def facts(self, source_kind: SourceKind | str) -> frozenset[FactKind]:
         """The fact kinds this rule reads on sources of ``source_kind`` (empty if not applicable).
