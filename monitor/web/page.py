@@ -110,6 +110,8 @@ class PageOptions:
     refresh_seconds: int = 30
     resolved_limit: int = 50
     sweeps_shown: int = 8
+    # A group larger than this starts folded, so one broad failure does not bury the rest.
+    group_open_limit: int = 100
 
 
 def render_status_page(

@@ -17,6 +17,7 @@ from monitor.log import REDACTED, register_secret
 from monitor.metrics import AlertSeries, Metrics, StateSnapshot
 from monitor.models import AlertState, Severity, SourceKind
 from monitor.web.app import build_web_app
+from monitor.web.page import PageOptions
 from monitor.web.provider import StaticStatusProvider
 from monitor.web.view import AlertView, SilenceView, SourceView, SweepView
 from tests.web.conftest import Serve
@@ -368,7 +369,7 @@ async def test_html_is_well_formed_enough_for_a_parser(
     from html.parser import HTMLParser
 
     class Checker(HTMLParser):
-        VOID = {"meta", "br", "img", "input", "link", "hr"}
+        VOID = {"meta", "br", "img", "input", "link", "hr", "col"}
 
         def __init__(self) -> None:
             super().__init__()
@@ -389,3 +390,23 @@ async def test_html_is_well_formed_enough_for_a_parser(
     assert checker.stack == []
     assert html.unescape(page).count("Kandji\xa0↗") >= 8
     assert AlertState.FIRING.value in page
+
+
+async def test_a_group_larger_than_the_limit_starts_folded(
+    serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    app = build_web_app(
+        sample_provider(),
+        Metrics(),
+        token=None,
+        clock=FakeClock(NOW),
+        options=PageOptions(group_open_limit=2),
+    )
+    base = await serve(app)
+    _, page = await get_text(http, base + "/")
+    openings = [g.split(">", 1)[0] for g in firing_groups(page)]
+    assert openings == [
+        ' panel grp-critical" open',
+        ' panel grp-warning"',
+        ' panel grp-warning" open',
+    ]
