@@ -48,6 +48,7 @@ from monitor.clock import Clock, utc
 from monitor.config import RetryConfig, SourceBase
 from monitor.errors import (
     AuthError,
+    BudgetExhaustedError,
     ClientRequestError,
     MalformedResponseError,
     NotFoundError,
@@ -517,7 +518,10 @@ class ApiClient:
         self, error: SourceError, method: str, attempt: int, attempts: int
     ) -> float | None:
         """Seconds to wait before the next attempt, or None to give up now."""
-        if attempt >= attempts or not error.retryable or isinstance(error, MalformedResponseError):
+        if attempt >= attempts or not error.retryable:
+            return None
+        if isinstance(error, MalformedResponseError | BudgetExhaustedError):
+            # Garbage tends to stay garbage; a spent budget is the caller's to wait out.
             return None
         if method.upper() not in _IDEMPOTENT and not _server_did_not_act(error):
             return None

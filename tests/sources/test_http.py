@@ -517,9 +517,14 @@ async def test_budget_max_wait_fails_fast_without_sending(
         await client.get_json("/api/v1/devices")
         with pytest.raises(BudgetExhaustedError) as info:
             await client.get_json("/api/v1/devices")
+        assert info.value.retry_after is not None
+        assert info.value.retry_after > 3000
+        # A wait shorter than the Retry-After cap is still the caller's to decide on.
+        clock.advance(3500)
+        with pytest.raises(BudgetExhaustedError) as again:
+            await client.get_json("/api/v1/devices")
+        assert again.value.retry_after == pytest.approx(100)
     assert len(seen) == 1
-    assert info.value.retry_after is not None
-    assert info.value.retry_after > 3000
 
 
 # --------------------------------------------------------------------------- observability
