@@ -1,0 +1,94 @@
+"""Fixtures: a simulated Kandji tenant on 127.0.0.1 driven by a fake clock, an
+authenticated client session, and the documented example bodies to compare against."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.simulator.kandji import KandjiSimulator
+from monitor.simulator.server import start_kandji
+
+TOKEN = "sim-test-token-51c2"
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "kandji" / "examples"
+"""The documented example bodies (one file per example; see INDEX.md there)."""
+
+
+def example(rel: str) -> Any:
+    """The decoded JSON of one example file, by its path under ``examples/``."""
+    return json.loads((EXAMPLES / rel).read_text(encoding="utf-8"))
+
+
+def mac_details_example() -> Any:
+    """The Mac details example without the ``...`` placeholder that breaks its JSON."""
+    raw = (EXAMPLES / "device-information/get-device-details/01-get-mac-details.txt").read_text()
+    lines = [line for line in raw.splitlines() if line.strip() != "..."]
+    return json.loads("\n".join(lines).replace("},\n\t\t]", "}\n\t\t]"))
+
+
+def assert_same_keys(
+    ours: Any, documented: Any, path: str = "$", free: frozenset[str] = frozenset()
+) -> None:
+    """Assert that every object in ``ours`` has exactly the keys of its counterpart in
+    ``documented``, recursively. List elements are compared with the first documented
+    element; paths in ``free`` hold free-form maps whose keys are not compared. Values
+    whose documented type differs (an object against ``""`` or ``null``) are skipped,
+    since the API documents such unions."""
+    if isinstance(ours, dict) and isinstance(documented, dict):
+        if path in free:
+            return
+        assert set(ours) == set(documented), (
+            f"{path}: extra {sorted(set(ours) - set(documented))}, "
+            f"missing {sorted(set(documented) - set(ours))}"
+        )
+        for key in ours:
+            assert_same_keys(ours[key], documented[key], f"{path}.{key}", free)
+    elif isinstance(ours, list) and isinstance(documented, list) and documented:
+        for element in ours:
+            assert_same_keys(element, documented[0], f"{path}[]", free)
+
+
+StartSim = Callable[..., Awaitable[tuple[str, KandjiSimulator]]]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def start_sim(clock: FakeClock) -> AsyncIterator[StartSim]:
+    """Start simulated tenants on 127.0.0.1 (port 0); returns ``(base_url, sim)``.
+
+    Defaults: the test clock, the test token, 120 devices, no rate limits (the fake
+    clock never moves by itself, so one fake second would otherwise cap a test at 50
+    requests)."""
+    runners: list[Any] = []
+
+    async def start(**options: Any) -> tuple[str, KandjiSimulator]:
+        options.setdefault("clock", clock)
+        options.setdefault("token", TOKEN)
+        options.setdefault("devices", 120)
+        options.setdefault("per_second", None)
+        options.setdefault("per_hour", None)
+        runner, base_url, sim = await start_kandji(**options)
+        runners.append(runner)
+        return base_url, sim
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session that sends the test token."""
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
+        yield session
