@@ -11,9 +11,10 @@ Every datetime here is aware UTC. ``to_json`` turns a view into JSON-ready value
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -262,6 +263,54 @@ def resolved_alerts(alerts: Iterable[AlertView]) -> list[AlertView]:
     items = [a for a in alerts if a.state is AlertState.RESOLVED]
     items.sort(key=lambda a: a.resolved_at or a.active_since, reverse=True)
     return items
+
+
+def matchers_text(matchers: Iterable[tuple[str, str, str]]) -> str:
+    """``(name, op, value)`` triples as ``name="value", other=~"re.*"`` for :class:`SilenceView`."""
+    return ", ".join(
+        f"{name}{op}{json.dumps(value, ensure_ascii=False)}" for name, op, value in matchers
+    )
+
+
+def readiness_reasons(
+    sources: Iterable[SourceView],
+    expected_interval: Mapping[str, timedelta],
+    now: datetime,
+    *,
+    slack: float = 2.0,
+) -> list[str]:
+    """Why the daemon is not ready, from its sources: one reason per stale source.
+
+    A source is stale when it has never swept successfully, or not within ``slack``
+    times its expected interval (one missed sweep is not yet a problem). An empty list
+    means every source is fresh; the store's own reachability is the caller's to add.
+    """
+    reasons: list[str] = []
+    for s in sources:
+        interval = expected_interval.get(s.name)
+        if interval is None:
+            continue
+        if s.last_success is None:
+            reasons.append(f"source {s.name}: no successful sweep yet")
+            continue
+        age = now - s.last_success
+        if age > interval * slack:
+            reasons.append(
+                f"source {s.name}: no successful sweep for {_short(age)} "
+                f"(expected every {_short(interval)})"
+            )
+    return reasons
+
+
+def _short(delta: timedelta) -> str:
+    whole = int(delta.total_seconds())
+    if whole < 120:
+        return f"{whole}s"
+    if whole < 7200:
+        return f"{whole // 60}m"
+    if whole < 172800:
+        return f"{whole // 3600}h {whole % 3600 // 60}m"
+    return f"{whole // 86400}d"
 
 
 def to_json(value: Any) -> Any:

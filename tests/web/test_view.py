@@ -21,7 +21,9 @@ from monitor.web.view import (
     AlertView,
     SweepView,
     group_firing,
+    matchers_text,
     pending_alerts,
+    readiness_reasons,
     resolved_alerts,
     silenced_alerts,
     summarize,
@@ -129,3 +131,25 @@ def test_format_duration(seconds: float, text: str) -> None:
 )
 def test_format_relative(when: datetime | None, text: str) -> None:
     assert format_relative(when, NOW) == text
+
+
+def test_matchers_text_quotes_values() -> None:
+    text = matchers_text([("device_name", "=~", "lab-.*"), ("comment", "=", 'say "hi"')])
+    assert text == 'device_name=~"lab-.*", comment="say \\"hi\\""'
+
+
+def test_readiness_reasons_name_each_stale_source() -> None:
+    macs, windows = sample_sources()  # last success 4m and 42m ago
+    never = dataclasses.replace(macs, name="new-tenant", last_success=None)
+    intervals = {
+        "acme-macs": timedelta(minutes=5),
+        "acme-windows": timedelta(minutes=5),
+        "new-tenant": timedelta(minutes=5),
+    }
+    assert readiness_reasons([macs, windows, never], intervals, NOW) == [
+        "source acme-windows: no successful sweep for 42m (expected every 5m)",
+        "source new-tenant: no successful sweep yet",
+    ]
+    # Within twice the interval is still fresh; a source without an interval is not judged.
+    assert readiness_reasons([windows], {"acme-windows": timedelta(minutes=21)}, NOW) == []
+    assert readiness_reasons([windows], {}, NOW) == []
