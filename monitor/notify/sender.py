@@ -1,0 +1,232 @@
+"""Delivering a rendered message: the only module that imports apprise.
+
+:class:`Sender` is the seam: ``send`` returns when the receiver's targets accepted the
+message and raises :class:`~monitor.errors.DeliveryError` otherwise. Implementations:
+
+- :class:`AppriseSender` sends to a receiver's apprise URLs, one target after another,
+  in a worker thread with a timeout (apprise is blocking).
+- :class:`ConsoleSender` prints the message to a text stream (stdout by default).
+- :class:`MultiSender` runs several senders in order (console first, then apprise).
+
+Apprise URLs embed credentials. They never reach a log line or an error: apprise's own
+logger is detached from the application's handlers, and what apprise says about a
+failure is scrubbed of every part of the URL before it is quoted. Targets are named by
+position and scheme (``#2 mailto``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any, Protocol, TextIO
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import apprise
+import structlog
+
+from monitor.config import ReceiverConfig
+from monitor.errors import DeliveryError
+from monitor.store.base import BodyFormat
+
+log = structlog.get_logger(__name__)
+
+# Apprise logs full URLs at debug level and host names (a Telegram bot token is one) on
+# failures. Keep its records away from the application's handlers; failures are read
+# from apprise's per-call result instead and scrubbed.
+logging.getLogger("apprise").propagate = False
+
+_FORMATS = {
+    "text": apprise.NotifyFormat.TEXT,
+    "markdown": apprise.NotifyFormat.MARKDOWN,
+    "html": apprise.NotifyFormat.HTML,
+}
+
+
+class Sender(Protocol):
+    """Delivers one message to one receiver."""
+
+    async def send(
+        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+    ) -> None:
+        """Deliver, or raise DeliveryError."""
+        ...
+
+
+def _secret_fragments(url: str) -> list[str]:
+    """Every piece of ``url`` that could be a credential, longest first.
+
+    The whole URL, its user, password, host, port, each path segment and each query
+    value (query keys such as ``from`` or ``mode`` are left alone: they are not secret).
+    """
+    pieces = {url, url.split("://", 1)[-1]}
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is not None:
+        location = parts.netloc + parts.path
+        pieces.update(re.split(r"[/:@,;+]", location))
+        for _key, value in parse_qsl(parts.query, keep_blank_values=False):
+            pieces.update((value, unquote(value)))
+        for part in (parts.username, parts.password, parts.hostname):
+            if part:
+                pieces.update((part, unquote(part)))
+    return sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True)
+
+
+def scrub(text: str, urls: Sequence[str]) -> str:
+    """``text`` with every fragment of ``urls`` replaced by ``***``."""
+    for url in urls:
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        for fragment in _secret_fragments(url):
+            if fragment.lower() == scheme.lower():
+                continue
+            text = text.replace(fragment, "***")
+    return text
+
+
+def _target_name(index: int, url: str) -> str:
+    scheme = url.split("://", 1)[0].lower() if "://" in url else "?"
+    return f"#{index + 1} {scheme}"
+
+
+class AppriseSender:
+    """Sends through apprise. ``timeout`` bounds one send to one receiver, in seconds."""
+
+    def __init__(self, *, timeout: float = 30.0) -> None:
+        self._timeout = timeout
+        self._asset = apprise.AppriseAsset(storage_mode="memory")
+
+    def __repr__(self) -> str:
+        return f"AppriseSender(timeout={self._timeout})"
+
+    def check(self, receiver: ReceiverConfig) -> list[str]:
+        """Problems with a receiver's URLs (by target name, never the URL itself)."""
+        problems = []
+        for i, secret in enumerate(receiver.urls):
+            url = secret.get_secret_value()
+            if apprise.Apprise.instantiate(url, asset=self._asset) is None:
+                problems.append(f"{_target_name(i, url)}: not a valid apprise URL")
+        return problems
+
+    async def send(
+        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+    ) -> None:
+        """Send to every URL of ``receiver``; DeliveryError if any target failed."""
+        urls = [u.get_secret_value() for u in receiver.urls]
+        if not urls:
+            return
+        loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(None, self._notify_all, urls, title, body, body_format)
+        try:
+            failures = await asyncio.wait_for(call, self._timeout)
+        except TimeoutError:
+            raise DeliveryError(
+                f"receiver {receiver.name}: no answer within {self._timeout:g}s"
+            ) from None
+        if failures:
+            raise DeliveryError(
+                f"receiver {receiver.name}: {len(failures)} of {len(urls)} target(s) failed: "
+                + "; ".join(failures)
+            )
+
+    def _notify_all(
+        self, urls: Sequence[str], title: str, body: str, body_format: BodyFormat
+    ) -> list[str]:
+        """Runs in a worker thread: notify each URL, return scrubbed failure reasons."""
+        failures = []
+        for i, url in enumerate(urls):
+            reason = self._notify_one(url, title, body, body_format)
+            if reason is not None:
+                failures.append(f"{_target_name(i, url)}: {scrub(reason, urls)}")
+        return failures
+
+    def _notify_one(self, url: str, title: str, body: str, body_format: BodyFormat) -> str | None:
+        try:
+            target = apprise.Apprise(asset=self._asset)
+            if not target.add(url):
+                return "not a valid apprise URL"
+            result: Any = target.notify(
+                body=body,
+                title=title,
+                body_format=_FORMATS[body_format],
+            )
+        except Exception as exc:  # apprise plugins may raise anything
+            return f"apprise raised {exc.__class__.__name__}"
+        if bool(result):
+            return None
+        messages = [
+            str(entry.message)
+            for entry in _logs(result)
+            if str(getattr(entry, "level", "")).upper() in ("WARNING", "ERROR", "CRITICAL")
+        ]
+        return " / ".join(messages[-3:]) or "apprise reported a failure"
+
+
+def _logs(result: Any) -> list[Any]:
+    logs = getattr(result, "logs", None)
+    if logs is None:
+        return []
+    try:
+        return list(logs())
+    except Exception:  # a best-effort explanation only
+        return []
+
+
+class ConsoleSender:
+    """Prints messages for receivers with ``console: true`` to a text stream."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+
+    async def send(
+        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+    ) -> None:
+        """Print ``title`` and ``body`` (HTML reduced to text) under a rule line."""
+        if not receiver.console:
+            return
+        stream = self._stream if self._stream is not None else sys.stdout
+        text = _html_to_text(body) if body_format == "html" else body
+        rule = "-" * 72
+        try:
+            stream.write(f"{rule}\n[{receiver.name}] {title}\n\n{text}\n{rule}\n")
+            stream.flush()
+        except (OSError, ValueError) as exc:
+            raise DeliveryError(
+                f"receiver {receiver.name}: console write failed: {exc.__class__.__name__}"
+            ) from exc
+
+
+_TAG = re.compile(r"<[^>]+>")
+_BREAKS = re.compile(r"<(br|/p|/tr|/li|/h\d|/ul|/table)\b[^>]*>", re.IGNORECASE)
+
+
+def _html_to_text(html: str) -> str:
+    import html as html_lib
+
+    text = _BREAKS.sub("\n", html)
+    text = _TAG.sub(" ", text)
+    lines = [" ".join(line.split()) for line in html_lib.unescape(text).splitlines()]
+    return "\n".join(line for line in lines if line)
+
+
+class MultiSender:
+    """Runs several senders in order; the first failure stops the rest and is raised."""
+
+    def __init__(self, *senders: Sender) -> None:
+        self._senders = senders
+
+    async def send(
+        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+    ) -> None:
+        """Send through each sender in turn."""
+        for sender in self._senders:
+            await sender.send(receiver, title, body, body_format)
+
+
+def default_sender(*, timeout: float = 30.0, stream: TextIO | None = None) -> MultiSender:
+    """Console then apprise: what the daemon uses."""
+    return MultiSender(ConsoleSender(stream), AppriseSender(timeout=timeout))

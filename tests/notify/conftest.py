@@ -1,0 +1,28 @@
+"""Fixtures of the notification tests: a real SQLite store, a fake clock, a recorder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.store import SqliteStore
+from tests.notify.helpers import T0, RecordingSender
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    async with SqliteStore(tmp_path / "monitor.db") as s:
+        yield s
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def sender() -> RecordingSender:
+    return RecordingSender()

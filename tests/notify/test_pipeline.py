@@ -1,0 +1,327 @@
+"""The notification pipeline end to end: real SQLite store, fake clock, recording sender."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.models import NotifyReason
+from monitor.notify import NotifyPipeline
+from monitor.store import OutboxState, SqliteStore
+from tests.notify.helpers import RecordingSender, finding, make_config, sweep
+
+SWEEP = timedelta(minutes=5)
+
+
+def pipeline(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock, **config: object
+) -> NotifyPipeline:
+    return NotifyPipeline(make_config(**config), store, sender, clock)  # type: ignore[arg-type]
+
+
+async def test_first_message_waits_for_group_wait_then_goes_out_once(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+) -> None:
+    p = pipeline(store, sender, clock)
+    await sweep(store, [finding("d1"), finding("d2")], clock.now())
+    assert await p.flush(clock.now()) == []  # group_wait (30s) not over
+    clock.advance(29)
+    assert await p.flush(clock.now()) == []
+    clock.advance(1)
+    [queued] = await p.flush(clock.now())
+    assert queued.reason is NotifyReason.FIRST
+    assert queued.firing == 2
+    assert (await p.deliver_due()).delivered == 1
+    assert len(sender.sent) == 1
+    assert "Mac d1" in sender.sent[0].body
+    assert "C02D2" in sender.sent[0].body
+    # nothing changes: nothing more is said
+    clock.advance(SWEEP)
+    assert await p.flush(clock.now()) == []
+
+
+async def test_new_alert_in_a_notified_group_waits_for_group_interval(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+) -> None:
+    p = pipeline(store, sender, clock)
+    await sweep(store, [finding("d1")], clock.now())
+    await p.flush(clock.now(), ignore_wait=True)
+    clock.advance(60)
+    await sweep(store, [finding("d1"), finding("d2")], clock.now())
+    assert await p.flush(clock.now()) == []
+    clock.advance(SWEEP - timedelta(seconds=60))
+    [update] = await p.flush(clock.now())
+    assert update.reason is NotifyReason.FIRST
+    assert update.firing == 2
+
+
+@pytest.mark.parametrize(
+    ("repeat_interval", "hours", "expected"),
+    [
+        ("4h", 3.9, []),
+        ("4h", 4.1, [NotifyReason.REPEAT]),
+        ("1h", 1.1, [NotifyReason.REPEAT]),
+    ],
+)
+async def test_repeat_after_repeat_interval(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock,
+    repeat_interval: str, hours: float, expected: list[NotifyReason],
+) -> None:
+    p = pipeline(store, sender, clock,
+                 route={"receiver": "ops", "repeat_interval": repeat_interval})
+    await sweep(store, [finding("d1")], clock.now())
+    await p.flush(clock.now(), ignore_wait=True)
+    clock.advance(timedelta(hours=hours))
+    await sweep(store, [finding("d1")], clock.now())
+    assert [m.reason for m in await p.flush(clock.now(), ignore_wait=True)] == expected
+
+
+@pytest.mark.parametrize(("send_resolved", "expected"), [(True, 1), (False, 0)])
+async def test_resolution_is_announced_when_the_receiver_wants_it(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock,
+    send_resolved: bool, expected: int,
+) -> None:
+    p = pipeline(store, sender, clock,
+                 receivers=[{"name": "ops", "console": True, "send_resolved": send_resolved}])
+    await sweep(store, [finding("d1")], clock.now())
+    await p.flush(clock.now(), ignore_wait=True)
+    clock.advance(SWEEP)
+    await sweep(store, [], clock.now())
+    messages = await p.flush(clock.now(), ignore_wait=True)
+    assert [m.reason for m in messages] == [NotifyReason.RESOLVED] * expected
+    # either way the log forgets it: later evaluations stay quiet
+    clock.advance(timedelta(hours=5))
+    assert await p.flush(clock.now(), ignore_wait=True) == []
+
+
+async def test_400_devices_failing_in_one_sweep_make_one_message_per_receiver(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+) -> None:
+    p = pipeline(
+        store, sender, clock,
+        receivers=[{"name": "ops", "console": True, "max_devices": 10},
+                   {"name": "desk", "console": True}],
+        route={"receiver": "ops", "routes": [
+            {"receiver": "ops", "continue": True},
+            {"receiver": "desk"},
+        ]},
+    )
+    devices = [f"d{n:03d}" for n in range(400)]
+    await sweep(store, [finding(d) for d in devices], clock.now())
+    assert await p.flush(clock.now()) == []
+    clock.advance(30)
+    queued = await p.flush(clock.now())
+    assert sorted(m.receiver for m in queued) == ["desk", "ops"]
+    assert all(m.firing == 400 for m in queued)
+    await p.deliver_due()
+    ops = next(s for s in sender.sent if s.receiver == "ops")
+    assert "400 devices" in ops.title
+    assert "and 390 more devices" in ops.body
+    assert ops.body.count("(serial") == 10
+
+
+async def test_flapping_item_over_50_sweeps_makes_one_first_message(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+) -> None:
+    p = pipeline(store, sender, clock, route={"receiver": "ops", "repeat_interval": "1d"})
+    flappy = finding("d1", keep_s=15 * 60)
+    for n in range(50):
+        await sweep(store, [flappy] if n % 2 == 0 else [], clock.now())
+        p.kick()
+        await p.flush(clock.now())
+        await p.deliver_due()
+        clock.advance(SWEEP)
+    assert [s.title.split("]")[0] for s in sender.sent] == ["[FIRING:1"]
+    assert len(await store.load_alerts()) == 1
+
+
+async def test_reopening_the_store_announces_nothing_again(
+    tmp_path: Path, sender: RecordingSender, clock: FakeClock
+) -> None:
+    path = tmp_path / "m.db"
+    async with SqliteStore(path) as store:
+        p = pipeline(store, sender, clock)
+        await sweep(store, [finding("d1"), finding("d2")], clock.now())
+        await p.flush(clock.now(), ignore_wait=True)
+        await p.deliver_due()
+    clock.advance(SWEEP)
+    async with SqliteStore(path) as store:
+        p = pipeline(store, sender, clock)
+        await sweep(store, [finding("d1"), finding("d2")], clock.now())
+        assert await p.flush(clock.now(), ignore_wait=True) == []
+        clock.advance(60)
+        assert await p.flush(clock.now()) == []
+    assert len(sender.sent) == 1
+
+
+async def test_queued_message_survives_a_crash_before_delivery(
+    tmp_path: Path, sender: RecordingSender, clock: FakeClock
+) -> None:
+    path = tmp_path / "m.db"
+    async with SqliteStore(path) as store:
+        await sweep(store, [finding("d1")], clock.now())
+        await pipeline(store, sender, clock).flush(clock.now(), ignore_wait=True)
+    # the process dies here: nothing was delivered
+    async with SqliteStore(path) as store:
+        stats = await pipeline(store, sender, clock).deliver_due()
+    assert stats.delivered == 1
+    assert len(sender.sent) == 1
+
+
+async def test_baseline_first_start_announces_nothing_then_news(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+) -> None:
+    p = pipeline(store, sender, clock, notify={"first_start": "baseline"})
+    rule = "kandji.library-item.failed"
+    await sweep(store, [finding("d1"), finding("d2")], clock.now(), baseline={rule})
+    assert await p.flush(clock.now(), ignore_wait=True) == []
+    clock.advance(SWEEP)
+    await sweep(store, [finding("d1"), finding("d2"), finding("d3")], clock.now())
+    [news] = await p.flush(clock.now(), ignore_wait=True)
+    assert news.firing == 1
+    clock.advance(SWEEP)
+    # a baseline alert resolving is not news either
+    await sweep(store, [finding("d3")], clock.now())
+    assert await p.flush(clock.now(), ignore_wait=True) == []
+
+
+async def test_inhibited_device_alerts_are_replaced_by_one_device_message(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+) -> None:
+    p = pipeline(store, sender, clock, route={"receiver": "ops", "group_by": ["source"]})
+    items = [finding("d1", "i1"), finding("d1", "i2"), finding("d2", "i1")]
+    from monitor.config import InhibitConfig
+
+    inhibit = InhibitConfig()
+    await sweep(store, items, clock.now(), inhibit=inhibit)
+    await p.flush(clock.now(), ignore_wait=True)
+    await p.deliver_due()
+    clock.advance(SWEEP)
+    # d1 disappears from the complete device list
+    await sweep(store, [items[2]], clock.now(), devices=["d2"], inhibit=inhibit)
+    [update] = await p.flush(clock.now(), ignore_wait=True)
+    await p.deliver_due()
+    assert update.reason is NotifyReason.FIRST
+    body = sender.sent[-1].body
+    assert "no longer listed" in body
+    # the two muted item alerts are neither repeated nor reported resolved
+    assert update.firing == 2  # d2's item and the device-level alert
+    assert update.resolved == 0
+
+
+async def test_preview_renders_without_writing(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+) -> None:
+    p = pipeline(store, sender, clock)
+    await sweep(store, [finding("d1")], clock.now())
+    [preview] = await p.preview(clock.now())
+    assert preview.reason is NotifyReason.FIRST
+    assert "Mac d1" in preview.body
+    assert await store.outbox() == []
+    assert await store.notification_logs() == {}
+    # and it did not start the group's timer: a real flush still waits group_wait
+    assert await p.flush(clock.now()) == []
+
+
+async def test_test_notify_sends_a_sample_directly(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+) -> None:
+    p = pipeline(store, sender, clock)
+    rendered = await p.test_notify("ops")
+    assert rendered.title.startswith("[TEST]")
+    assert [s.receiver for s in sender.sent] == ["ops"]
+    assert await store.outbox() == []
+    with pytest.raises(KeyError):
+        await p.test_notify("nobody")
+
+
+# ---------------------------------------------------------------- outbox delivery
+
+
+async def test_failed_delivery_backs_off_exponentially_then_succeeds(
+    store: SqliteStore, clock: FakeClock
+) -> None:
+    sender = RecordingSender(fail=3)
+    p = pipeline(store, sender, clock,
+                 notify={"outbox": {"backoff_base": "10s", "backoff_max": "25s"}})
+    await sweep(store, [finding("d1")], clock.now())
+    await p.flush(clock.now(), ignore_wait=True)
+    waits = []
+    for _ in range(4):
+        stats = await p.deliver_due()
+        if stats.delivered:
+            break
+        [pending] = await store.outbox(state=OutboxState.PENDING)
+        waits.append((pending.next_attempt_at - clock.now()).total_seconds())
+        clock.advance(1)
+        assert (await p.deliver_due()).failed == 0  # not due yet: not tried
+        clock.set(pending.next_attempt_at)
+    assert waits == [10, 20, 25]
+    assert len(sender.sent) == 1
+    [done] = await store.outbox(state=OutboxState.DELIVERED)
+    assert done.attempts == 4
+
+
+async def test_dead_letter_after_max_attempts(store: SqliteStore, clock: FakeClock) -> None:
+    sender = RecordingSender(fail=100)
+    p = pipeline(store, sender, clock, notify={"outbox": {"max_attempts": 3}})
+    await sweep(store, [finding("d1")], clock.now())
+    await p.flush(clock.now(), ignore_wait=True)
+    total = 0
+    for _ in range(5):
+        total += (await p.deliver_due()).failed
+        clock.advance(timedelta(hours=2))
+    assert total == 3
+    [dead] = await store.dead_letters()
+    assert dead.attempts == 3
+    assert "refused" in dead.last_error
+    assert (await store.outbox_counts())[OutboxState.DEAD] == 1
+
+
+async def test_messages_of_a_group_are_delivered_in_order_despite_failures(
+    store: SqliteStore, clock: FakeClock
+) -> None:
+    sender = RecordingSender(fail=2)
+    p = pipeline(store, sender, clock)
+    await sweep(store, [finding("d1")], clock.now())
+    await p.flush(clock.now(), ignore_wait=True)
+    await p.deliver_due()  # first attempt fails
+    clock.advance(SWEEP)
+    await sweep(store, [], clock.now())
+    await p.flush(clock.now(), ignore_wait=True)  # the resolved message queues behind
+    for _ in range(10):
+        await p.deliver_due()
+        clock.advance(timedelta(minutes=10))
+    assert [s.title.split("]")[0] for s in sender.sent] == ["[FIRING:1", "[RESOLVED"]
+
+
+async def test_run_loop_delivers_after_kick_and_group_wait(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+) -> None:
+    p = pipeline(store, sender, clock)
+    task = asyncio.create_task(p.run())
+    try:
+        await _until(lambda: clock.sleepers > 0)
+        await sweep(store, [finding("d1")], clock.now())
+        p.kick()
+        await _until(lambda: clock.sleepers > 0 and bool(p._timers))
+        clock.advance(30)
+        await _until(lambda: len(sender.sent) == 1)
+    finally:
+        p.stop()
+        await asyncio.wait_for(task, 5)
+    assert sender.sent[0].receiver == "ops"
+
+
+async def _until(condition: object, rounds: int = 10_000) -> None:
+    """Yield to the loop until ``condition()`` holds (no wall-clock waiting)."""
+    assert callable(condition)
+    for _ in range(rounds):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
