@@ -44,16 +44,20 @@ def _evaluate_device(
     device_ok: dict[int, bool] = {}
     for plan in ruleset.plan(device.source_kind):
         if plan.kind is SubjectKind.DEVICE:
-            for ex in plan.always:
+            for ex in plan.execs:
                 if ex.device_passes(device, now) and ex.subject_passes(device, None, now):
                     found.append(make_finding(ex.rule, device, None, now))
             continue
         observed = subjects.get(plan.kind)
         if not observed:
             continue
-        by_status, always = plan.by_status, plan.always
+        memo, candidates = plan.memo, plan.candidates
         for subject in observed:
-            for ex in by_status.get(subject.status, always):
+            key = (subject.status, subject.type)
+            execs = memo.get(key)
+            if execs is None:
+                execs = candidates(*key)
+            for ex in execs:
                 ok = device_ok.get(ex.index)
                 if ok is None:
                     ok = device_ok[ex.index] = ex.device_passes(device, now)

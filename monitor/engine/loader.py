@@ -28,7 +28,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-import monitor
 from monitor.config import parse_yaml, validation_error
 from monitor.engine.conditions import LineIndex, Locator
 from monitor.engine.rules import (
@@ -54,7 +53,8 @@ def builtin_rules_dir(env: Mapping[str, str] | None = None) -> Path:
     override = environ.get(RULES_DIR_ENV)
     if override:
         return Path(override)
-    return Path(monitor.__file__).resolve().parents[1] / "rules"
+    # monitor/engine/loader.py -> the folder holding the monitor package.
+    return Path(__file__).resolve().parents[2] / "rules"
 
 
 def rule_files(path: Path) -> list[Path]:

@@ -1,19 +1,18 @@
 """A set of compiled rules, and the evaluation plan built from it once.
 
 The plan is what makes evaluation cheap at fleet scale. Per source kind and subject
-kind it keeps the enabled rules in an index keyed by subject status: a rule whose
-``match`` says ``status: ERROR`` or ``status: {in: [...]}`` is only tried on subjects
-in one of those statuses, so the usual ``PASS`` subject costs one dict lookup. Each
+kind it keeps the enabled rules in an index keyed by subject status and type: a rule
+whose ``match`` says ``status: ERROR`` or ``type: {in: [...]}`` is only tried on
+subjects with those values, so the usual ``PASS`` subject costs one dict lookup. Each
 rule's conditions are split once into the ones that read only the device (tried once
 per device, then cached for all its subjects) and the ones that read the subject.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
 
 from monitor.engine.conditions import Condition, Scope
 from monitor.engine.rules import Rule
@@ -31,6 +30,7 @@ class _Exec:
     device_unless: tuple[tuple[Condition, ...], ...]
     subject_unless: tuple[tuple[Condition, ...], ...]
     statuses: frozenset[str] | None
+    types: frozenset[str] | None
 
     def device_passes(self, device: Device, now: datetime) -> bool:
         """The device-only part: match conditions hold and no device-only unless excludes."""
@@ -53,22 +53,27 @@ class _Exec:
         return True
 
 
-def _status_index(rule: Rule) -> tuple[frozenset[str] | None, Condition | None]:
-    """The statuses a rule can only match, and the condition that says so (if any)."""
+def _key_index(rule: Rule, name: str) -> tuple[frozenset[str] | None, Condition | None]:
+    """The values of subject field ``name`` a rule can only match, and the condition saying so.
+
+    Only ``eq``/``in`` on the plain subject field qualify. The empty string is left out:
+    it is a missing fact, which no condition matches.
+    """
     if rule.subject is SubjectKind.DEVICE:
         return None, None
     for cond in rule.match:
-        if cond.field.scope is Scope.SUBJECT and cond.field.name == "status":
+        if cond.field.scope is Scope.SUBJECT and cond.field.name == name:
             if cond.op == "eq":
-                return frozenset({str(cond.operand)}), cond
+                return frozenset({str(cond.operand)}) - {""}, cond
             if cond.op == "in":
-                return frozenset(str(v) for v in cond.operand), cond
+                return frozenset(str(v) for v in cond.operand) - {""}, cond
     return None, None
 
 
 def _prepare(rule: Rule, index: int) -> _Exec:
-    statuses, indexed = _status_index(rule)
-    rest = tuple(c for c in rule.match if c is not indexed)
+    statuses, by_status = _key_index(rule, "status")
+    types, by_type = _key_index(rule, "type")
+    rest = tuple(c for c in rule.match if c is not by_status and c is not by_type)
     return _Exec(
         rule=rule,
         index=index,
@@ -77,30 +82,37 @@ def _prepare(rule: Rule, index: int) -> _Exec:
         device_unless=tuple(g for g in rule.unless if all(c.device_only for c in g)),
         subject_unless=tuple(g for g in rule.unless if not all(c.device_only for c in g)),
         statuses=statuses,
+        types=types,
     )
 
 
-@dataclass(frozen=True, slots=True)
 class _KindPlan:
-    """The rules of one subject kind: by status, and those tried on every subject."""
+    """The rules of one subject kind, looked up by the subject's (status, type).
 
-    kind: SubjectKind
-    by_status: Mapping[str, tuple[_Exec, ...]]
-    always: tuple[_Exec, ...]
+    Rules whose ``match`` pins the status and/or the type with ``eq``/``in`` are only
+    candidates for subjects with those values; the candidate tuple of each (status,
+    type) pair is computed once and memoised (a fleet has few distinct pairs).
+    """
 
-    def candidates(self, status: str) -> tuple[_Exec, ...]:
-        """The rules worth trying on a subject in ``status``."""
-        return self.by_status.get(status, self.always)
+    __slots__ = ("execs", "kind", "memo")
 
+    def __init__(self, kind: SubjectKind, execs: Sequence[_Exec]) -> None:
+        self.kind = kind
+        self.execs = tuple(execs)
+        self.memo: dict[tuple[str, str], tuple[_Exec, ...]] = {}
 
-def _kind_plan(kind: SubjectKind, execs: Sequence[_Exec]) -> _KindPlan:
-    always = tuple(e for e in execs if e.statuses is None)
-    statuses = {s for e in execs if e.statuses is not None for s in e.statuses}
-    by_status = {
-        status: tuple(e for e in execs if e.statuses is None or status in e.statuses)
-        for status in statuses
-    }
-    return _KindPlan(kind, MappingProxyType(by_status), always)
+    def candidates(self, status: str, type_: str) -> tuple[_Exec, ...]:
+        """The rules worth trying on a subject with this status and type."""
+        key = (status, type_)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = tuple(
+                e
+                for e in self.execs
+                if (e.statuses is None or status in e.statuses)
+                and (e.types is None or type_ in e.types)
+            )
+        return hit
 
 
 class RuleSet:
@@ -128,7 +140,7 @@ class RuleSet:
         for ex in self._execs:
             if ex.rule.applies_to(source_kind):
                 by_kind.setdefault(ex.rule.subject, []).append(ex)
-        return tuple(_kind_plan(kind, execs) for kind, execs in by_kind.items())
+        return tuple(_KindPlan(kind, execs) for kind, execs in by_kind.items())
 
     def plan(self, source_kind: SourceKind) -> tuple[_KindPlan, ...]:
         """The evaluation plan for devices of ``source_kind`` (internal to the engine)."""
