@@ -36,7 +36,13 @@ log = structlog.get_logger(__name__)
 # Apprise logs full URLs at debug level and host names (a Telegram bot token is one) on
 # failures. Keep its records away from the application's handlers; failures are read
 # from apprise's per-call result instead and scrubbed.
-logging.getLogger("apprise").propagate = False
+# Its level is pinned to WARNING so the debug records that carry URLs are never made.
+_apprise_logger = logging.getLogger("apprise")
+_apprise_logger.propagate = False
+_apprise_logger.setLevel(logging.WARNING)
+# urllib3 (under apprise's HTTP plugins; nothing else here uses it) logs request paths,
+# where webhook tokens live, at debug level.
+logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 _FORMATS = {
     "text": apprise.NotifyFormat.TEXT,

@@ -200,7 +200,7 @@ def build_context(
         "resolved_device_count": len(resolved_devices),
         "rules": list(rules.values()),
         "sources": source_list,
-        "source_text": ", ".join(f"{s['kind']} \u201c{s['name']}\u201d" for s in source_list),
+        "source_text": ", ".join(f"{s['kind']} \"{s['name']}\"" for s in source_list),
         "severity": _severity(firing or resolved),
     }
 
