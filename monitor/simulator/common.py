@@ -38,6 +38,8 @@ from aiohttp.typedefs import Handler, Middleware
 from monitor.clock import Clock
 
 WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+FAULT_KEY: Final = web.RequestKey("simulator_fault", str)
+"""Where the fault middleware notes the fault it applied to a request."""
 
 # Django's default page for an unknown URL, as the vendor docs show it (API-NOTES §2.3).
 HTML_NOT_FOUND: Final = (
@@ -344,7 +346,7 @@ class HttpSimulator:
                         query=dict(request.query),
                         status=status,
                         body=body,
-                        fault=request.get("fault"),
+                        fault=request.get(FAULT_KEY),
                     )
                 )
 
@@ -378,7 +380,7 @@ class HttpSimulator:
             fault = self.faults.pick(request.method, request.path)
             if fault is None:
                 return await handler(request)
-            request["fault"] = fault.kind.value
+            request[FAULT_KEY] = fault.kind.value
             return await self._apply_fault(fault, request, handler)
 
         @web.middleware

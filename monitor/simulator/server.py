@@ -61,7 +61,11 @@ async def start_kandji(
         demo=demo,
         demo_repair_after=demo_repair_after,
     )
-    runner = web.AppRunner(make_kandji_app(sim), access_log=None)
+    # A client that gives up (a timeout fault) cancels its handler, and a shutdown does
+    # not wait long for held requests: the simulator owes nobody a finished answer.
+    runner = web.AppRunner(
+        make_kandji_app(sim), access_log=None, handler_cancellation=True, shutdown_timeout=2.0
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
