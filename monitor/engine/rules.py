@@ -19,7 +19,8 @@ A rule as written::
       actions:                    # carried, not executed, by the engine
         - {type: kandji.tag, params: {tag: needs-attention}, on: [first]}
 
-``description`` is a template too: rendered, it becomes the finding's description.
+``description`` (optional, recommended) says what the rule checks; it is a template
+too: rendered, it becomes the finding's description.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class RuleSpec(Strict):
     """One rule as written in a rule file (strict: unknown keys are errors)."""
 
     id: StrictStr = Field(min_length=1, max_length=200, pattern=RULE_ID_PATTERN)
-    description: StrictStr = Field(min_length=1)
+    description: StrictStr = ""
     source: RuleSource = "any"
     subject: SubjectName
     match: dict[StrictStr, Any] = Field(min_length=1)
@@ -340,7 +341,7 @@ def compile_unless(
 def default_summary(subject: SubjectKind) -> str:
     """The summary of a rule that gives none."""
     if subject is SubjectKind.DEVICE:
-        return "{{ device.name }}: {{ rule.description }}"
+        return "{{ device.name }}: {{ rule.description or rule.id }}"
     return "{{ subject.name }} is {{ subject.status }} on {{ device.name }}"
 
 

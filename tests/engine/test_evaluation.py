@@ -406,3 +406,12 @@ def test_fleet_evaluation_matches_the_obvious_evaluation() -> None:
     by_rule = {rid: len(list(g)) for rid, g in itertools.groupby(sorted(f.rule_id for f in fast))}
     # Every rule found something: the fleet exercises every path.
     assert set(by_rule) == {r.id for r in rs.enabled}
+
+
+def test_device_rule_without_description_names_the_rule_in_its_summary() -> None:
+    rs = load_rules_text(
+        "rules:\n  - id: t.bare\n    subject: device\n    match: {platform: Mac}\n"
+    )
+    [f] = evaluate_device(rs, device(name="Mac 1"), {}, NOW)
+    assert f.summary == "Mac 1: t.bare"
+    assert f.description == ""

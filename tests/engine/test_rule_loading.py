@@ -689,3 +689,10 @@ def test_good_file_loads() -> None:
     assert len(rs) == 1
     assert "t.ok" in rs
     assert rs.get("t.nope") is None
+
+
+def test_description_is_optional() -> None:
+    rs = load_rules_text(
+        "rules:\n  - id: t.bare\n    subject: device\n    match: {platform: Mac}\n"
+    )
+    assert rs.rule("t.bare").description == ""
