@@ -110,6 +110,7 @@ _NEVER: Final = -math.inf
 _ROW_STRIDE: Final = 10_000_000  # per-item stride of library-item status row ids
 _EVENT_STRIDE: Final = 32  # generated activity ids per device
 _MASK48: Final = (1 << 48) - 1
+_DIRECTORY_USERS: Final = 50_000
 # An odd multiplier is a bijection modulo 2**48: ids look random, yet carry their index.
 _SCRAMBLE: Final = 0x9E3779B97F4B
 _UNSCRAMBLE: Final = pow(_SCRAMBLE, -1, 1 << 48)
@@ -487,7 +488,9 @@ class Fleet:
         self.tags: tuple[tuple[str, str], ...] = tuple(
             (self._indexed_uuid("tag", i), name) for i, name in enumerate(catalog.TAG_NAMES)
         )
-        self.user_count = max(8, min(max(self.spec.devices, 1), 40_000) * 3 // 4)
+        # A fixed directory size keeps a device's user (and so its name) the same
+        # whatever the fleet size.
+        self.user_count = _DIRECTORY_USERS
 
     def _build_devices(self, rng: random.Random) -> None:
         spec = self.spec
