@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -172,3 +173,14 @@ def test_shipped_texts_read_well() -> None:
         error.description
         == "custom-script item Install Chrome failed its audit or install. Log: exit 3"
     )
+
+
+def test_the_rules_readme_examples_load(tmp_path: Path) -> None:
+    readme = (builtin_rules_dir({}) / "README.md").read_text()
+    example, override = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    (tmp_path / "example.yaml").write_text(example)
+    (tmp_path / "override.yaml").write_text(override)
+    rs = load_rules([tmp_path / "example.yaml"], builtin=False)
+    assert [r.id for r in rs.rules] == ["kandji.library-item.error"]
+    changed = load_rules([tmp_path / "override.yaml"]).rule("kandji.device.macos-below-minimum")
+    assert changed.enabled
