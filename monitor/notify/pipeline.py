@@ -126,6 +126,7 @@ class NotifyPipeline:
         self._timers: dict[str, datetime] = {}
         self._wake = asyncio.Event()
         self._stopping = False
+        self._dirty = False
         self._flush_lock = asyncio.Lock()
         self._deliver_lock = asyncio.Lock()
         self.totals = DeliveryStats()
@@ -141,7 +142,8 @@ class NotifyPipeline:
     # ------------------------------------------------------------------ control
 
     def kick(self) -> None:
-        """Wake the run loop now (new alert state was committed)."""
+        """Wake the run loop now: new alert state was committed, evaluate the groups."""
+        self._dirty = True
         self._wake.set()
 
     def stop(self) -> None:
@@ -150,21 +152,35 @@ class NotifyPipeline:
         self._wake.set()
 
     async def run(self) -> None:
-        """Evaluate due groups and deliver due messages until stopped or cancelled."""
+        """Evaluate groups and deliver due messages until stopped or cancelled.
+
+        Groups are evaluated after a kick and when a group timer falls due; in between,
+        the loop only looks at the outbox (every ``outbox.poll_interval`` at most).
+        """
         self._stopping = False
+        self._dirty = True  # evaluate once at start: timers are not persisted
         log.info("notify.started", receivers=len(self._config.receivers))
         try:
             while not self._stopping:
+                now = self._clock.now()
                 try:
-                    await self.flush(self._clock.now())
+                    if self._dirty or self._timer_due(now):
+                        self._dirty = False
+                        await self.flush(now)
                     await self.deliver_due()
-                except StoreError as exc:
-                    log.error("notify.cycle_failed", error=str(exc))
+                except Exception as exc:  # the loop must outlive one bad cycle
+                    log.error(
+                        "notify.cycle_failed", error=f"{exc.__class__.__name__}: {exc}",
+                        exc_info=not isinstance(exc, StoreError),
+                    )
                 if self._stopping:
                     break
                 await self._pause(await self._next_pause())
         finally:
             log.info("notify.stopped")
+
+    def _timer_due(self, now: datetime) -> bool:
+        return any(due <= now for due in self._timers.values())
 
     async def _next_pause(self) -> float:
         now = self._clock.now()

@@ -297,3 +297,10 @@ class Store(Protocol):
     ) -> list[ActionRecord]:
         """Audit entries, newest first."""
         ...
+
+    # -- housekeeping
+
+    async def prune(self, before: datetime) -> dict[str, int]:
+        """Forget transitions, sweeps, delivered messages and ended silences older than
+        ``before``; how many rows of each went."""
+        ...

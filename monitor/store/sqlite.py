@@ -685,6 +685,28 @@ class SqliteStore:
             for r in rows
         ]
 
+    # ----------------------------------------------------------------- housekeeping
+
+    async def prune(self, before: datetime) -> dict[str, int]:
+        """Forget history older than ``before``: transitions, sweeps, delivered messages
+        and ended silences. Alerts, dead letters and the actions audit are kept."""
+        cutoff = ts(before)
+        counts: dict[str, int] = {}
+        async with self._write("prune") as db:
+            for name, sql in (
+                ("history", "DELETE FROM alert_history WHERE at < ?"),
+                ("sweeps", "DELETE FROM sweeps WHERE finished_at < ? AND id NOT IN "
+                           "(SELECT sweep_id FROM alert_history WHERE sweep_id IS NOT NULL)"),
+                ("delivered", "DELETE FROM outbox WHERE state = 'delivered' "
+                              "AND delivered_at < ?"),
+                ("silences", "DELETE FROM silences WHERE ends_at < ?"),
+            ):
+                cur = await db.execute(sql, (cutoff,))
+                counts[name] = cur.rowcount
+                await cur.close()
+        log.info("store.pruned", before=cutoff, **counts)
+        return counts
+
 
 # --------------------------------------------------------------------- row mapping
 

@@ -293,3 +293,23 @@ async def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         async with SqliteStore(tmp_path / "dir.db"):
             pass
+
+
+async def test_prune_forgets_old_history_but_keeps_alerts_and_dead_letters(
+    tmp_path: Path,
+) -> None:
+    async with SqliteStore(tmp_path / "m.db") as store:
+        await store.commit_sweep(stats(at=T0), step({}, [finding("d1")], cov(), T0))
+        later = T0 + timedelta(days=40)
+        await store.commit_sweep(stats(at=later), step({}, [finding("d2")], cov(), later))
+        old = await store.enqueue(draft("a", 1), log_entry("a", set()))
+        await store.mark_delivered(old.id, T0)
+        dead = await store.enqueue(draft("b", 1), log_entry("b", set()))
+        await store.mark_failed(dead.id, error="x", failed_at=T0, next_attempt_at=T0,
+                                max_attempts=1)
+        counts = await store.prune(T0 + timedelta(days=30))
+        assert counts == {"history": 1, "sweeps": 1, "delivered": 1, "silences": 0}
+        assert len(await store.sweeps()) == 1
+        assert len(await store.alert_history()) == 1
+        assert len(await store.load_alerts()) == 2
+        assert [m.id for m in await store.dead_letters()] == [dead.id]
