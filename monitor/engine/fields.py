@@ -28,8 +28,9 @@ and the enrolment dates come with the device list; ``filevault.*``, ``mdm.superv
 ``ade.*``, ``volumes.all_encrypted``, ``users.*``, ``profiles.*``, ``windows.*``,
 ``android.*`` and ``disk_encryption.enabled`` need the details. Applivery reports
 ``compliance``, ``compliance_checked_at``, ``state``, ``sync_error``,
-``os_version_name``, ``mdm.supervised``, ``refresh_info_needed`` and
-``last_enrollment`` in its device list.
+``os_version_name``, ``mdm.supervised``, ``refresh_info_needed``,
+``last_enrollment``, ``imei``, ``policy.id``, ``policy.name``, ``config.error_count``
+and ``config.errors`` in its device list.
 
 Value conventions the sources follow: booleans are ``bool`` (``"True"``/``"False"``
 strings are converted at the seam), timestamps are aware ``datetime`` values, versions
@@ -181,7 +182,12 @@ DEVICE_FIELDS: Mapping[str, FieldSpec] = _catalogue(
     _spec("state", S, _D, (_A,), "PROVISIONING, ACTIVE, DELETED, DELETE_REQUESTED, UNKNOWN"),
     _spec("sync_error", B, _D, (_A,)),
     _spec("os_version_name", S, _D, (_A,)),
-    _spec("refresh_info_needed", L, _D, (_A,)),
+    _spec("refresh_info_needed", L, _D, (_A,), "info categories still pending"),
+    _spec("imei", S, _D, (_A,), "summary.imei"),
+    _spec("policy.id", S, _D, (_A,), "the policy in force (also blueprint_id)"),
+    _spec("policy.name", S, _D, (_A,), "also blueprint_name"),
+    _spec("config.error_count", N, _D, (_A,), "OMA-URI nodes the device failed to answer"),
+    _spec("config.errors", L, _D, (_A,), "those OMA-URIs"),
     # Kandji reports supervision in the details, Applivery in its device list.
     FieldSpec("mdm.supervised", B, MappingProxyType({_K: _DET, _A: _D})),
 )
