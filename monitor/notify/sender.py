@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import apprise
 import structlog
 
-from monitor.config import ReceiverConfig
+from monitor.config import Config, ReceiverConfig
 from monitor.errors import DeliveryError
 from monitor.store.base import BodyFormat
 
@@ -233,6 +233,11 @@ class MultiSender:
             await sender.send(receiver, title, body, body_format)
 
 
-def default_sender(*, timeout: float = 30.0, stream: TextIO | None = None) -> MultiSender:
-    """Console then apprise: what the daemon uses."""
-    return MultiSender(ConsoleSender(stream), AppriseSender(timeout=timeout))
+def default_sender(config: Config | None = None, *, console: TextIO | None = None) -> MultiSender:
+    """Console then apprise: what the daemon uses.
+
+    ``console`` is the stream for console receivers (stdout when None); the apprise
+    timeout is ``notify.outbox.send_timeout`` of ``config`` (30s without a config).
+    """
+    timeout = config.notify.outbox.send_timeout.total_seconds() if config is not None else 30.0
+    return MultiSender(ConsoleSender(console), AppriseSender(timeout=timeout))

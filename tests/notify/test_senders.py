@@ -25,7 +25,7 @@ from monitor.clock import FakeClock
 from monitor.config import ReceiverConfig
 from monitor.errors import DeliveryError
 from monitor.notify import AppriseSender, ConsoleSender, MultiSender, NotifyPipeline
-from monitor.notify.sender import scrub
+from monitor.notify.sender import default_sender, scrub
 from monitor.store import OutboxState, SqliteStore
 from tests.notify.helpers import finding, make_config, sweep
 
@@ -257,3 +257,10 @@ async def test_smtp_refusing_for_a_while_then_accepting_delivers_everything_in_o
     rendered = json.dumps(logs, default=str)
     assert PASSWORD not in rendered
     assert mail_url(port) not in rendered
+
+
+async def test_default_sender_prints_console_receivers_to_the_given_stream() -> None:
+    out = io.StringIO()
+    sender = default_sender(make_config(), console=out)
+    await sender.send(ReceiverConfig(name="ops", console=True), "hello", "world", "text")
+    assert "world" in out.getvalue()
