@@ -8,6 +8,7 @@ or until ``stop`` is set, then shuts down cleanly.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 from aiohttp import web
@@ -112,11 +113,13 @@ async def serve_kandji_forever(
     demo_repair_after: float = 90.0,
     clock: Clock | None = None,
     stop: asyncio.Event | None = None,
+    on_started: Callable[[str, KandjiSimulator], None] | None = None,
 ) -> None:
     """Serve a simulated tenant until cancelled or until ``stop`` is set.
 
     Meant for ``compliance-monitor simulate kandji``: the caller owns signal handling
     and sets ``stop`` (or cancels this coroutine); the server always shuts down cleanly.
+    ``on_started`` is called with the base URL and the simulator once it listens.
     """
     runner, base_url, sim = await start_kandji(
         host,
@@ -134,6 +137,8 @@ async def serve_kandji_forever(
         clock=clock,
     )
     try:
+        if on_started is not None:
+            on_started(base_url, sim)
         if stop is None:
             await asyncio.Event().wait()
         else:
