@@ -12,7 +12,8 @@ A receiver may replace the title and/or body template (``title_template``,
 fails at render time is logged and the default is used, so a typo never loses an alert.
 A custom template that does not even parse is a config error at start-up.
 
-What templates see (all plain data): ``reason`` (first/repeat/resolved), ``status``,
+What templates see (all plain data): ``reason`` (first/repeat/resolved), ``headline``
+(one line saying what changed), ``status``,
 ``receiver``, ``group_labels``, ``firing``/``resolved`` (alerts), ``devices`` /
 ``resolved_devices`` (the first ``max_devices`` devices, each with its ``items``),
 ``devices_more``/``resolved_devices_more``, counts (``firing_count``, ``new_count``,
@@ -153,6 +154,19 @@ def _severity(alerts: Iterable[Alert]) -> str:
     return worst.value
 
 
+def _headline(reason: NotifyReason, firing: int, new: int, resolved: int) -> str:
+    """One line saying what changed: the first line of every default body."""
+    if reason is NotifyReason.REPEAT:
+        return f"Reminder: {_plural(firing, 'alert')} still firing"
+    if reason is NotifyReason.RESOLVED:
+        line = f"{_plural(resolved, 'alert')} resolved"
+        return f"{line}, {firing} still firing" if firing else line
+    line = f"{_plural(new, 'new alert')}"
+    if firing > new:
+        line += f", {firing} firing in all"
+    return f"{line}, {resolved} resolved" if resolved else line
+
+
 def build_context(
     receiver: ReceiverConfig,
     reason: NotifyReason,
@@ -180,7 +194,10 @@ def build_context(
         )
         sources.setdefault(f.source, {"name": f.source, "kind": f.source_kind.value})
     source_list = list(sources.values())
+    new_count = sum(1 for v in firing_views if v["new"])
+    resolved_count = len(resolved_views) + resolved_gone
     return {
+        "headline": _headline(reason, len(firing_views), new_count, resolved_count),
         "reason": reason.value,
         "status": "firing" if firing else "resolved",
         "receiver": receiver.name,
@@ -193,8 +210,8 @@ def build_context(
         "resolved_devices": resolved_devices[:limit],
         "resolved_devices_more": max(0, len(resolved_devices) - limit),
         "firing_count": len(firing_views),
-        "new_count": sum(1 for v in firing_views if v["new"]),
-        "resolved_count": len(resolved_views) + resolved_gone,
+        "new_count": new_count,
+        "resolved_count": resolved_count,
         "resolved_gone": resolved_gone,
         "device_count": len(devices),
         "resolved_device_count": len(resolved_devices),
@@ -225,20 +242,19 @@ def decision_context(
 # --------------------------------------------------------------------- defaults
 
 _TITLE = """\
-{%- if reason == "resolved" %}[RESOLVED]
+{%- if reason == "resolved" %}[RESOLVED:{{ resolved_count }}]
 {%- elif reason == "repeat" %}[STILL FIRING:{{ firing_count }}]
 {%- else %}[FIRING:{{ firing_count }}]{% endif %}
 {%- if rules|length == 1 %} {{ rules[0].id }}\
 {% else %} {{ plural(rules|length, "rule") }}{% endif %}
-{%- if firing_count %} on {{ plural(device_count, "device") }}
-{%- else %} on {{ plural(resolved_device_count, "device") }}{% endif %}
-{%- if resolved_count and firing_count %}, {{ resolved_count }} resolved{% endif %}
+{%- if reason == "resolved" %} on {{ plural(resolved_device_count, "device") }}
+{%- if firing_count %}, {{ firing_count }} still firing{% endif %}
+{%- else %} on {{ plural(device_count, "device") }}
+{%- if resolved_count %}, {{ resolved_count }} resolved{% endif %}{% endif %}
  ({{ source_text }})"""
 
 _TEXT = """\
-{% if reason == "first" %}{{ new_count }} new alert{{ "s" if new_count != 1 }}
-{%- elif reason == "repeat" %}Still firing
-{%- else %}Resolved{% endif %} from {{ source_text }}.
+{{ headline }} ({{ source_text }}).
 {% for rule in rules %}
 Rule {{ rule.id }} ({{ rule.severity }}){{ ": " ~ rule.description if rule.description }}
 {% endfor %}
@@ -269,9 +285,7 @@ Resolved on {{ plural(resolved_device_count, "device") }} ({{ plural(resolved_co
 {% endif %}"""
 
 _MARKDOWN = """\
-**{% if reason == "first" %}{{ new_count }} new alert{{ "s" if new_count != 1 }}
-{%- elif reason == "repeat" %}Still firing
-{%- else %}Resolved{% endif %}** from {{ source_text }}.
+**{{ headline }}** ({{ source_text }}).
 {% for rule in rules %}
 - Rule `{{ rule.id }}` ({{ rule.severity }})\
 {{ ": " ~ rule.description if rule.description }}
@@ -306,9 +320,7 @@ _MARKDOWN = """\
 {% endif %}"""
 
 _SLACK = """\
-*{% if reason == "first" %}{{ new_count }} new alert{{ "s" if new_count != 1 }}
-{%- elif reason == "repeat" %}Still firing
-{%- else %}Resolved{% endif %}* from {{ source_text|mrkdwn }}
+*{{ headline|mrkdwn }}* ({{ source_text|mrkdwn }})
 {% for rule in rules %}
 Rule `{{ rule.id }}` ({{ rule.severity }})\
 {{ (": " ~ rule.description)|mrkdwn if rule.description }}
@@ -341,9 +353,7 @@ _...and {{ plural(resolved_devices_more, "more device") }}_
 
 _HTML = """\
 <html><body style="font-family: sans-serif">
-<p><strong>{% if reason == "first" %}{{ new_count }} new alert{{ "s" if new_count != 1 }}
-{%- elif reason == "repeat" %}Still firing
-{%- else %}Resolved{% endif %}</strong> from {{ source_text }}.</p>
+<p><strong>{{ headline }}</strong> ({{ source_text }}).</p>
 <ul>
 {% for rule in rules %}
 <li>Rule <code>{{ rule.id }}</code> ({{ rule.severity }}){% if rule.description %}: \

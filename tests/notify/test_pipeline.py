@@ -296,7 +296,7 @@ async def test_messages_of_a_group_are_delivered_in_order_despite_failures(
     for _ in range(10):
         await p.deliver_due()
         clock.advance(timedelta(minutes=10))
-    assert [s.title.split("]")[0] for s in sender.sent] == ["[FIRING:1", "[RESOLVED"]
+    assert [s.title.split("]")[0] for s in sender.sent] == ["[FIRING:1", "[RESOLVED:1"]
 
 
 async def test_run_loop_delivers_after_kick_and_group_wait(

@@ -250,7 +250,7 @@ async def test_smtp_refusing_for_a_while_then_accepting_delivers_everything_in_o
     assert handler.refused == 3
     subjects = [str(m["Subject"]) for m in handler.received]
     first_group = [s for s in subjects if "library-item" in s]
-    assert [s.split("]")[0] for s in first_group] == ["[FIRING:1", "[RESOLVED"]
+    assert [s.split("]")[0] for s in first_group] == ["[FIRING:1", "[RESOLVED:1"]
     assert len([s for s in subjects if "parameter" in s]) == 1
     failures = [entry for entry in logs if entry["event"] == "notify.delivery_failed"]
     assert failures

@@ -94,7 +94,7 @@ def test_resolved_only_message() -> None:
     r = rc()
     ctx = context(r, [], alerts("d1", "d2"), reason=NotifyReason.RESOLVED)
     title, body, _ = Templates().render(r, ctx)
-    assert title.startswith("[RESOLVED] kandji.library-item.failed on 2 devices")
+    assert title.startswith("[RESOLVED:2] kandji.library-item.failed on 2 devices")
     assert "Resolved on 2 devices" in body
 
 
