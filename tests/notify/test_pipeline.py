@@ -325,3 +325,26 @@ async def _until(condition: object, rounds: int = 10_000) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError("condition never held")
+
+
+@pytest.mark.parametrize(
+    ("group_wait", "group_interval"),
+    [(30, 300), (0, 60), (120, 600)],
+)
+async def test_group_timers_table(
+    store: SqliteStore, sender: RecordingSender, clock: FakeClock,
+    group_wait: int, group_interval: int,
+) -> None:
+    p = pipeline(store, sender, clock, route={
+        "receiver": "ops", "group_wait": group_wait, "group_interval": group_interval,
+    })
+    start = clock.now()
+    await sweep(store, [finding("d1")], clock.now())
+    sent_at = []
+    for second in range(0, group_wait + group_interval + 2):
+        clock.set(start + timedelta(seconds=second))
+        if second == group_wait + 1:
+            await sweep(store, [finding("d1"), finding("d2")], clock.now())
+        for message in await p.flush(clock.now()):
+            sent_at.append((second, message.firing))
+    assert sent_at == [(group_wait, 1), (group_wait + group_interval, 2)]
