@@ -135,7 +135,8 @@ class FleetSpec:
 
     Rates are fractions of the relevant population; ``*_per_hour`` rates are
     probabilities per (device, item) pair per hour of simulated time, applied by
-    :meth:`Fleet.advance`.
+    :meth:`Fleet.advance`. The defaults keep the share of failing items near
+    ``item_failure_rate`` as time passes (failures and recoveries balance).
     """
 
     devices: int = 200
@@ -153,7 +154,7 @@ class FleetSpec:
     lost_mode_rate: float = 0.01
     unassigned_rate: float = 0.15
     missing_after_days: float = 30.0
-    fail_per_hour: float = 0.005
+    fail_per_hour: float = 0.007
     recover_per_hour: float = 0.25
     silence_per_hour: float = 0.0002
     return_per_hour: float = 0.05
@@ -421,6 +422,9 @@ class Fleet:
         self._build_devices(rng)
         self._item_status = [self._initial_item_statuses(rng, item) for item in self.items]
         self._param_status = [self._initial_param_statuses(rng) for _ in self.parameters]
+        for i in self._silent:
+            if self._pinned[i] == _NEVER:
+                self._reset_to_pending(i)
         self._evolve_rng = random.Random(f"kandji-evolve:{self._seed}")
 
     # --- construction -----------------------------------------------------------------
@@ -590,6 +594,13 @@ class Fleet:
             for pos in positions[start : start + count]:
                 statuses[pos] = code
             start += count
+
+    def _reset_to_pending(self, i: int) -> None:
+        """A device that never reported has every item and parameter pending."""
+        for item, statuses in zip(self.items, self._item_status, strict=True):
+            statuses[i] = _PPENDING if item.is_profile else _PENDING
+        for statuses in self._param_status:
+            statuses[i] = _P_PENDING
 
     def _rebuild_membership(self) -> None:
         members: list[array[int]] = [array("I") for _ in self.blueprints]
@@ -849,6 +860,13 @@ class Fleet:
         return (
             item.index in self._blueprint_items[self._blueprint[i]]
             and self._platform[i] in item.platforms
+            and not self._flags[i] & _GONE
+        )
+
+    def _param_in_scope(self, i: int, param: Parameter) -> bool:
+        return (
+            self._platform[i] == MAC
+            and param.index in self._blueprint_params[self._blueprint[i]]
             and not self._flags[i] & _GONE
         )
 
@@ -1277,10 +1295,11 @@ class Fleet:
         now_ts = _ts(self.clock.now())
         self._seen.append(now_ts)
         self._enrolled_at[i] = now_ts
-        for item, statuses in zip(self.items, self._item_status, strict=True):
-            statuses.append(_PPENDING if item.is_profile else _PENDING)
+        for statuses in self._item_status:
+            statuses.append(0)
         for statuses in self._param_status:
-            statuses.append(_P_PENDING)
+            statuses.append(0)
+        self._reset_to_pending(i)
         self._alive.append(i)
         self._members[bp.index].append(i)
         self._generation += 1
@@ -1374,6 +1393,7 @@ class Fleet:
         hours = seconds / 3600.0
         spec = self.spec
         rng = self._evolve_rng
+        silent = self._silent
         for item in self.items:
             statuses = self._item_status[item.index]
             ok, bad = (_SUCCESS, _PFAILED) if item.is_profile else (_PASS, _ERROR)
@@ -1381,13 +1401,18 @@ class Fleet:
             if scope:
                 for _ in range(self._draw(len(scope) * spec.fail_per_hour * hours)):
                     i = scope[rng.randrange(len(scope))]
-                    if statuses[i] == ok:
+                    # A silent device reports nothing, so nothing changes on it.
+                    if statuses[i] == ok and i not in silent:
                         statuses[i] = bad
                         changes.append(
                             self._change(i, "library_item", item.id, ok, bad, ITEM_STATUSES)
                         )
             for i in self._recover(statuses, bad, spec.recover_per_hour * hours):
-                if self._in_scope(i, item):
+                if not self._in_scope(i, item):
+                    # Out of scope the slot is invisible; clear it so it stops
+                    # diluting the recovery of devices that do report.
+                    statuses[i] = ok
+                elif i not in silent:
                     statuses[i] = ok
                     changes.append(self._change(i, "library_item", item.id, bad, ok, ITEM_STATUSES))
         for param in self.parameters:
@@ -1396,7 +1421,7 @@ class Fleet:
             if scope:
                 for _ in range(self._draw(len(scope) * spec.fail_per_hour * hours)):
                     i = scope[rng.randrange(len(scope))]
-                    if statuses[i] in (_P_PASS, _P_REMEDIATED):
+                    if statuses[i] in (_P_PASS, _P_REMEDIATED) and i not in silent:
                         old = statuses[i]
                         muted = param.index in self.blueprints[self._blueprint[i]].muted_params
                         statuses[i] = _P_WARNING if muted else _P_ERROR
@@ -1407,7 +1432,9 @@ class Fleet:
                         )
             for bad in (_P_ERROR, _P_WARNING):
                 for i in self._recover(statuses, bad, spec.recover_per_hour * hours):
-                    if self._platform[i] == MAC and not self._flags[i] & _GONE:
+                    if not self._param_in_scope(i, param):
+                        statuses[i] = _P_PASS
+                    elif i not in silent:
                         new = _P_REMEDIATED if rng.random() < 0.5 else _P_PASS
                         statuses[i] = new
                         changes.append(
@@ -1417,21 +1444,16 @@ class Fleet:
         return changes
 
     def _recover(self, statuses: bytearray, bad: int, probability: float) -> list[int]:
-        """Pick about ``count(bad) * probability`` distinct slots holding ``bad``."""
-        failing = statuses.count(bad)
-        if not failing:
+        """Pick each slot holding ``bad`` with about ``probability``, uniformly."""
+        positions: list[int] = []
+        pos = statuses.find(bad)
+        while pos >= 0:  # find() runs in C; only failing slots cost a Python step
+            positions.append(pos)
+            pos = statuses.find(bad, pos + 1)
+        if not positions:
             return []
-        picked: set[int] = set()
-        n = len(statuses)
-        for _ in range(self._draw(failing * min(1.0, probability))):
-            pos = statuses.find(bad, self._evolve_rng.randrange(n))
-            if pos < 0:
-                pos = statuses.find(bad)
-            # A slot already picked this round means few are left: stop, do not spin.
-            if pos < 0 or pos in picked:
-                break
-            picked.add(pos)
-        return sorted(picked)
+        k = min(len(positions), self._draw(len(positions) * min(1.0, probability)))
+        return sorted(self._evolve_rng.sample(positions, k))
 
     def _churn_check_ins(self, hours: float) -> list[Change]:
         changes: list[Change] = []

@@ -217,3 +217,45 @@ def test_a_hundred_thousand_devices_with_sixty_items_stay_compact() -> None:
     scope = fleet.item_scope(fleet.items[3])
     assert 0 < len(scope) < 100_000
     assert fleet.device(99_999).id == fleet.device_id(99_999)
+
+
+def test_silent_devices_keep_their_last_reported_state_while_the_fleet_churns() -> None:
+    clock = FakeClock()
+    fleet = build(devices=300, clock=clock)
+    macs = [i for i in fleet.device_indices() if fleet.platform_of(i) == "Mac"][:40]
+    for i in macs:
+        fleet.go_silent(fleet.device_id(i))
+    before = {i: [s.status for s in fleet.device_items(i)] for i in macs}
+    clock.advance(timedelta(hours=12))
+    # No device comes back on its own in this test.
+    fleet.spec = FleetSpec(devices=300, seed=7, return_per_hour=0.0)
+    changes = fleet.advance(12 * 3600)
+    assert changes
+    silent_ids = {fleet.device_id(i) for i in macs}
+    assert not [c for c in changes if c.device_id in silent_ids]
+    assert {i: [s.status for s in fleet.device_items(i)] for i in macs} == before
+
+
+def test_devices_that_never_checked_in_have_everything_pending() -> None:
+    fleet = build(devices=3000)
+    never = [i for i in fleet.device_indices() if fleet.device(i).last_check_in is None]
+    assert never
+    for i in never:
+        assert {s.status for s in fleet.device_items(i)} <= {"PENDING", "pending"}
+        assert all(s.reported_at is None for s in fleet.device_items(i))
+        assert {p.status for p in fleet.device_parameters(i)} <= {"PENDING"}
+
+
+def test_the_share_of_failing_items_stays_near_its_starting_rate_over_a_day() -> None:
+    clock = FakeClock()
+    fleet = build(devices=2000, clock=clock)
+
+    def failing_share() -> float:
+        states = [s for i in fleet.device_indices() for s in fleet.device_items(i)]
+        return sum(s.status in ("ERROR", "failed") for s in states) / len(states)
+
+    start = failing_share()
+    for _ in range(24):
+        clock.advance(timedelta(hours=1))
+        fleet.advance(3600)
+    assert 0.5 * start < failing_share() < 1.5 * start
