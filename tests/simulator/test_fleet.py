@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,9 @@ from monitor.simulator.fleet import (
 )
 
 
-def build(seed: int = 7, devices: int = 400, clock: FakeClock | None = None) -> Fleet:
-    return Fleet(FleetSpec(devices=devices, seed=seed), clock=clock or FakeClock())
+def build(seed: int = 7, devices: int = 400, clock: FakeClock | None = None, **knobs: Any) -> Fleet:
+    spec = FleetSpec(devices=devices, seed=seed, **knobs)
+    return Fleet(spec, clock=clock or FakeClock())
 
 
 def snapshot(fleet: Fleet) -> list[object]:
@@ -221,14 +223,13 @@ def test_a_hundred_thousand_devices_with_sixty_items_stay_compact() -> None:
 
 def test_silent_devices_keep_their_last_reported_state_while_the_fleet_churns() -> None:
     clock = FakeClock()
-    fleet = build(devices=300, clock=clock)
+    # No device comes back on its own in this test.
+    fleet = build(devices=300, clock=clock, return_per_hour=0.0)
     macs = [i for i in fleet.device_indices() if fleet.platform_of(i) == "Mac"][:40]
     for i in macs:
         fleet.go_silent(fleet.device_id(i))
     before = {i: [s.status for s in fleet.device_items(i)] for i in macs}
     clock.advance(timedelta(hours=12))
-    # No device comes back on its own in this test.
-    fleet.spec = FleetSpec(devices=300, seed=7, return_per_hour=0.0)
     changes = fleet.advance(12 * 3600)
     assert changes
     silent_ids = {fleet.device_id(i) for i in macs}
