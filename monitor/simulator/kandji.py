@@ -23,6 +23,11 @@ Routes (bodies from :mod:`monitor.simulator.kandji_bodies`, state from
 ``GET /api/v1/tags``                                        DRF page of ``{id, name}``
 ==========================================================  ===============================
 
+``GET /devices`` implements the cheap filters (``platform``, ``blueprint_id``,
+``device_id``, ``device_name``, ``serial_number``, ``model``, ``os_version``,
+``asset_tag``, ``mac_address``, ``user*``, ``tag_name``, ``tag_name_in``,
+``filevault_enabled``) and ignores ``ordering`` (devices come in enrolment order).
+
 Errors: ``401 {"detail": ...}`` without a valid bearer token, ``403`` for a route the
 token is not granted (:attr:`KandjiSimulator.denied_routes`), ``404 {"detail": "Not
 found."}`` for unknown devices, items and blueprints, Django's HTML page for unknown

@@ -471,3 +471,15 @@ async def test_two_tenants_with_the_same_seed_serve_the_same_fleet(
     ]
     assert bodies[0] == bodies[1]
     assert bodies[0] != bodies[2]
+
+
+async def test_latency_delays_every_answer(
+    start_sim: StartSim, http: aiohttp.ClientSession
+) -> None:
+    base, sim = await start_sim(latency_ms=400)
+    url = f"{base}/api/v1/blueprints"
+    with pytest.raises(asyncio.TimeoutError):
+        async with http.get(url, timeout=aiohttp.ClientTimeout(total=0.05)) as response:
+            await response.read()
+    sim.latency_ms = 0
+    assert (await fetch(http, "GET", url))[0] == 200
