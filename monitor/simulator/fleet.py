@@ -502,7 +502,7 @@ class Fleet:
         total = sum(mix)
         cumulative = list(itertools.accumulate(w / total for w in mix))
         bp_weights = {
-            code: list(itertools.accumulate(bspec_weight(bp) for bp in bps))
+            code: list(itertools.accumulate(_blueprint_weight(bp) for bp in bps))
             for code, bps in self._blueprints_for_platform.items()
         }
         for i in range(spec.devices):
@@ -1538,7 +1538,7 @@ class Fleet:
         return len(self._overrides) + len(self._events) + len(self._commands) + len(self._lost_info)
 
 
-def bspec_weight(bp: Blueprint) -> float:
+def _blueprint_weight(bp: Blueprint) -> float:
     """The share of its platform's devices a blueprint receives at construction."""
     for spec in catalog.BLUEPRINTS:
         if spec.name == bp.name:

@@ -50,7 +50,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from monitor.simulator import kandji_bodies as bodies
-from monitor.simulator.common import HTML_NOT_FOUND, HttpSimulator
+from monitor.simulator.common import HTML_NOT_FOUND, HttpSimulator, route_template
 from monitor.simulator.fleet import DemoPlan, FieldError, Fleet, SimDevice
 
 log = structlog.get_logger(__name__)
@@ -152,7 +152,7 @@ class KandjiSimulator(HttpSimulator):
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer realm="api"'},
             )
-        route = _route(request)
+        route = route_template(request)
         if route in self.denied_routes:
             return web.json_response(
                 {"detail": "You do not have permission to perform this action."}, status=403
@@ -179,13 +179,6 @@ class KandjiSimulator(HttpSimulator):
 
 SIM_KEY: Final = web.AppKey("kandji_simulator", KandjiSimulator)
 """Where the app keeps its :class:`KandjiSimulator` (``app[SIM_KEY]``)."""
-
-
-def _route(request: web.Request) -> str:
-    info = request.match_info
-    if info.route is None or info.route.resource is None:
-        return request.path
-    return info.route.resource.canonical
 
 
 def _sim(request: web.Request) -> KandjiSimulator:
