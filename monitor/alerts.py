@@ -28,7 +28,7 @@ state: they are still evaluated, just not announced.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -38,6 +38,7 @@ from monitor.models import (
     Alert,
     AlertState,
     Coverage,
+    FactKind,
     Finding,
     Severity,
     SubjectKind,
@@ -103,6 +104,7 @@ def step(
     inhibit: InhibitConfig | None = None,
     device_last_check_in: Mapping[str, datetime | None] | None = None,
     resolved_retention: timedelta = RESOLVED_RETENTION,
+    rule_facts: Callable[[str], Collection[FactKind]] | None = None,
 ) -> StepResult:
     """Advance the alerts of ``coverage.source`` by one sweep.
 
@@ -111,7 +113,9 @@ def step(
     must all belong to ``coverage.source``. ``baseline`` names rules whose new findings
     are recorded as firing but never announced (see :func:`baseline_rules`).
     ``inhibit`` enables the device-level silent/gone alerts; ``device_last_check_in``
-    maps device ids to their last check-in for the silent test.
+    maps device ids to their last check-in for the silent test. ``rule_facts`` names
+    the fact kinds each rule reads (a device rule on FileVault reads details): an alert
+    is resolved only when every one of them was observed fresh for its device.
     """
     source = coverage.source
     mine = {fp: a for fp, a in previous.items() if a.finding.source == source}
@@ -147,7 +151,7 @@ def step(
 
     for fp in sorted(set(mine) - set(matching)):
         old = mine[fp]
-        if not _observed(coverage, old.finding):
+        if not _observed(coverage, old.finding, rule_facts):
             continue  # held: stale data is not compliance
         outcome = _no_longer_matching(old, now, resolved_retention)
         if outcome is None:
@@ -223,8 +227,16 @@ def _no_longer_matching(old: Alert, now: datetime, retention: timedelta) -> Aler
     return replace(old, resolved_at=stopped)
 
 
-def _observed(coverage: Coverage, finding: Finding) -> bool:
-    """Whether this sweep brought fresh data about the finding's subject."""
+def _observed(
+    coverage: Coverage,
+    finding: Finding,
+    rule_facts: Callable[[str], Collection[FactKind]] | None = None,
+) -> bool:
+    """Whether this sweep brought fresh data about every fact the finding rests on."""
+    if rule_facts is not None:
+        kinds = rule_facts(finding.rule_id)
+        if kinds:
+            return all(coverage.observed(k, finding.device_id) for k in kinds)
     kind = SUBJECT_FACT.get(finding.subject_kind)
     if kind is None:
         # Source and action findings are computed by the monitor itself every sweep.

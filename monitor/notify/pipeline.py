@@ -243,11 +243,20 @@ class NotifyPipeline:
             plans = await self._plan(now, ignore_wait=True, commit=False)
         return [p.message for p in plans if p.message is not None]
 
+    async def silencer(self, now: datetime) -> Silencer:
+        """The silences in force: the config's and those stored at run time."""
+        stored = await self._store.silences(now)
+        return Silencer((*self._config_silences, *(from_record(s) for s in stored)))
+
+    async def muted(self, now: datetime) -> frozenset[str]:
+        """Fingerprints of the alerts muted now, by a silence or by inhibition."""
+        alerts = await self._store.load_alerts()
+        return self._muted(alerts, await self.silencer(now), now)
+
     async def _plan(self, now: datetime, *, ignore_wait: bool, commit: bool) -> list[_Plan]:
         alerts = await self._store.load_alerts()
         logs = await self._store.notification_logs()
-        stored = await self._store.silences(now)
-        silencer = Silencer((*self._config_silences, *(from_record(s) for s in stored)))
+        silencer = await self.silencer(now)
         muted = self._muted(alerts, silencer, now)
         groups = build_groups(alerts.values(), self._root, logs)
 

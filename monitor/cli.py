@@ -1,0 +1,248 @@
+"""The command line: the only place that reads argv and installs signal handlers.
+
+Exit codes (for cron jobs and systemd):
+    0  ok (``once``: nothing is firing)
+    1  ``once``: something is firing
+    2  the config or a rule file is invalid
+    3  ``once``: a source could not be swept
+    130 interrupted twice (cancelled at once)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+import structlog
+
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError, MonitorError
+from monitor.log import configure_logging, redact
+
+EXIT_OK = 0
+EXIT_FIRING = 1
+EXIT_CONFIG = 2
+EXIT_SOURCE = 3
+EXIT_INTERRUPTED = 130
+
+log = structlog.get_logger(__name__)
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", required=True, type=Path, help="path to the YAML config")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``compliance-monitor``."""
+    parser = argparse.ArgumentParser(
+        prog="compliance-monitor",
+        description="Alerts when a device in a Kandji or Applivery fleet stops being compliant.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the daemon")
+    _add_config(p)
+
+    p = sub.add_parser(
+        "once", help="sweep every source once, deliver, exit (0 ok, 1 firing, 3 source failed)"
+    )
+    _add_config(p)
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="render what would be sent; send nothing, change nothing",
+    )
+
+    p = sub.add_parser("validate", help="check the config and the rule files (exit 0 valid, 2 not)")
+    _add_config(p)
+
+    p = sub.add_parser("demo", help="simulated tenant + daemon + console alerts in one process")
+    p.add_argument("--duration", type=float, default=None, help="stop by itself after SECONDS")
+    p.add_argument("--port", type=int, default=8080, help="status page port (0 picks a free one)")
+    p.add_argument("--devices", type=int, default=40, help="simulated fleet size")
+    p.add_argument("--seed", type=int, default=7, help="simulated fleet seed")
+    p.add_argument(
+        "--state-dir", type=Path, default=None, help="keep the database here (default: temporary)"
+    )
+
+    p = sub.add_parser("simulate", help="serve a simulated MDM API")
+    p.add_argument("vendor", choices=["kandji"])
+    p.add_argument("--devices", type=int, default=200)
+    p.add_argument("--port", type=int, default=8081)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--token", default="sim-token", help="the bearer token the simulator accepts")
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--per-second", type=int, default=50, help="rate limit per second (429 beyond)")
+    p.add_argument("--per-hour", type=int, default=10000, help="rate limit per hour, 0 for none")
+    p.add_argument(
+        "--evolve-every", type=float, default=0.0, help="seconds between fleet changes, 0 for none"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"config error: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "validate":
+        return _validate(args.config)
+    if cmd == "simulate":
+        configure_logging()
+        return _run_async(lambda stop: _simulate(args, stop))
+    if cmd == "demo":
+        configure_logging(fmt="console" if sys.stderr.isatty() else "json")
+        return _run_async(lambda stop: _demo(args, stop))
+    config = load_config(args.config)
+    # Validate the rules before anything starts, so a broken rule file exits 2 too.
+    _load_rules(config)
+    configure_logging(config.log.level, config.log.format)
+    if cmd == "run":
+        return _run_async(lambda stop: _run(config, stop))
+    if cmd == "once":
+        return _run_async(lambda stop: _once(config, dry_run=args.dry_run))
+    raise AssertionError(cmd)
+
+
+def _load_rules(config: Config) -> int:
+    from monitor.engine import load_rules
+
+    return len(
+        load_rules(
+            config.rules.files, builtin=config.rules.builtin, disabled=config.rules.disabled
+        ).rules
+    )
+
+
+def _validate(path: Path, out: TextIO | None = None) -> int:
+    stream = out or sys.stdout
+    try:
+        config = load_config(path)
+        n_rules = _load_rules(config)
+    except ConfigError as exc:
+        print(f"invalid: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(
+        f"valid: {path}: {len(config.sources)} source(s), {n_rules} rule(s), "
+        f"{len(config.receivers)} receiver(s)",
+        file=stream,
+    )
+    return EXIT_OK
+
+
+def _run_async(make: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+    """Run a coroutine with SIGTERM/SIGINT handling: first signal stops, second cancels."""
+
+    async def runner() -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        task = asyncio.current_task()
+        signals_seen = 0
+
+        def on_signal() -> None:
+            nonlocal signals_seen
+            signals_seen += 1
+            if signals_seen == 1:
+                log.info("stopping", hint="signal again to exit at once")
+                stop.set()
+            elif task is not None:
+                task.cancel()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, on_signal)
+        try:
+            return await make(stop)
+        except asyncio.CancelledError:
+            return EXIT_INTERRUPTED
+
+    return asyncio.run(runner())
+
+
+async def _run(config: Config, stop: asyncio.Event) -> int:
+    from monitor.app import App
+
+    async with App(config) as app:
+        waiter = asyncio.create_task(stop.wait())
+        runner = asyncio.create_task(app.run())
+        await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
+        app.stop()
+        await runner
+        waiter.cancel()
+    return EXIT_OK
+
+
+async def _once(config: Config, *, dry_run: bool) -> int:
+    from monitor.app import App
+
+    async with App(config) as app:
+        if dry_run:
+            results, firing = await app.run_once(dry_run=True)
+            for msg in await app.pipeline.preview(app.clock.now()):
+                print(f"--- to {msg.receiver} ({msg.reason}) ---\n{msg.title}\n\n{msg.body}\n")
+        else:
+            results, firing = await app.run_once()
+    if any(not r.ok for r in results):
+        return EXIT_SOURCE
+    return EXIT_FIRING if firing else EXIT_OK
+
+
+async def _simulate(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    from monitor.simulator.server import start_kandji
+
+    runner, base_url, _sim = await start_kandji(
+        args.host,
+        args.port,
+        devices=args.devices,
+        seed=args.seed,
+        token=args.token,
+        latency_ms=args.latency_ms,
+        per_second=args.per_second,
+        per_hour=args.per_hour or None,
+        evolve_every=args.evolve_every or None,
+    )
+    print(f"simulated Kandji tenant with {args.devices} devices at {base_url}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return EXIT_OK
+
+
+async def _demo(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    from monitor.demo import run_demo
+
+    with tempfile.TemporaryDirectory(prefix="compliance-monitor-demo-") as tmp:
+        state = args.state_dir or Path(tmp)
+        try:
+            await run_demo(
+                state_dir=state,
+                devices=args.devices,
+                seed=args.seed,
+                web_port=args.port,
+                duration=args.duration,
+                stop=stop,
+            )
+        except MonitorError as exc:
+            print(f"demo failed: {redact(str(exc))}", file=sys.stderr)
+            return EXIT_SOURCE
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The demo: a simulated Kandji tenant, the daemon and console alerts in one process.
+
+The embedded default config below is an ordinary config file (the same shape as
+``config.example.yaml``) whose source points at the simulator this module starts on a
+free loopback port. Timings are short so that a first alert and a resolved notice both
+show within half a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from pathlib import Path
+
+import structlog
+
+from monitor.config import Config, parse_yaml, resolve_paths
+
+log = structlog.get_logger(__name__)
+
+DEMO_CONFIG = """
+sources:
+  - name: demo-kandji
+    kind: kandji
+    url: ${DEMO_KANDJI_URL}
+    token: ${DEMO_KANDJI_TOKEN}
+    interval: 4s
+    budget: {requests_per_hour: 5000, burst_per_second: 40, concurrency: 8}
+    console_url: https://demo.kandji.io
+receivers:
+  - name: console
+    console: true
+route:
+  receiver: console
+  group_by: [rule_id, source]
+  group_wait: 1s
+  group_interval: 4s
+  repeat_interval: 1h
+store:
+  path: ${DEMO_STATE_DIR}/monitor.db
+web:
+  port: ${DEMO_WEB_PORT}
+shutdown_grace: 5s
+"""
+
+
+def demo_config(kandji_url: str, token: str, state_dir: Path, web_port: int) -> Config:
+    """The embedded default config, pointed at a simulator at ``kandji_url``."""
+    env = {
+        "DEMO_KANDJI_URL": kandji_url,
+        "DEMO_KANDJI_TOKEN": token,
+        "DEMO_STATE_DIR": str(state_dir),
+        "DEMO_WEB_PORT": str(web_port),
+    }
+    data, _ = parse_yaml(DEMO_CONFIG, "<demo>", env)
+    return resolve_paths(Config.model_validate(data), state_dir)
+
+
+async def run_demo(
+    *,
+    state_dir: Path,
+    devices: int,
+    seed: int,
+    web_port: int,
+    duration: float | None,
+    stop: asyncio.Event,
+) -> None:
+    """Start the simulator and the daemon; run until ``stop`` or ``duration`` seconds."""
+    from monitor.app import App
+    from monitor.simulator.server import start_kandji
+
+    token = secrets.token_urlsafe(24)
+    runner, base_url, _sim = await start_kandji(
+        "127.0.0.1",
+        0,
+        devices=devices,
+        seed=seed,
+        token=token,
+        demo=True,
+        demo_repair_after=12.0,
+        evolve_every=None,
+    )
+    try:
+        config = demo_config(base_url, token, state_dir, web_port)
+        async with App(config) as app:
+            task = asyncio.create_task(app.run())
+            waiter = asyncio.create_task(stop.wait())
+            timeout = duration if duration is not None else None
+            await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            app.stop()
+            await task
+            waiter.cancel()
+    finally:
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
