@@ -1,1 +1,61 @@
-"""actions package."""
+"""Remediation actions: opt-in, capped, audited.
+
+Public API::
+
+    runner = ActionRunner(config.actions, store, clients, clock)
+    results = await runner.run(step.transitions, rules_by_id, outcome.devices,
+                               dry_run=False, firing=still_firing)
+    findings += runner.failure_findings(source)      # monitor.action.failed alerts
+    await runner.restore(await store.load_alerts())  # after a restart
+    problems = check_actions(config.actions, ruleset.rules)
+    print(format_actions(await list_actions(store, limit=50)))
+
+Action types: ``applivery.refresh_info``, ``kandji.tag``, ``kandji.update_inventory``,
+``kandji.cancel_lost_mode`` (see :mod:`monitor.actions.applivery` and
+:mod:`monitor.actions.kandji` for their params and requests). The safety rules are in
+:mod:`monitor.actions.runner`.
+"""
+
+from monitor.actions.audit import (
+    ActionEntry,
+    decode_detail,
+    encode_detail,
+    format_actions,
+    list_actions,
+)
+from monitor.actions.base import (
+    ActionAudit,
+    ActionClient,
+    ActionRequest,
+    ActionResult,
+    ActionStatus,
+    Executor,
+    Outcome,
+)
+from monitor.actions.runner import (
+    ACTION_FAILED_RULE,
+    ActionRunner,
+    action_failure_finding,
+    check_actions,
+    default_executors,
+)
+
+__all__ = [
+    "ACTION_FAILED_RULE",
+    "ActionAudit",
+    "ActionClient",
+    "ActionEntry",
+    "ActionRequest",
+    "ActionResult",
+    "ActionRunner",
+    "ActionStatus",
+    "Executor",
+    "Outcome",
+    "action_failure_finding",
+    "check_actions",
+    "decode_detail",
+    "default_executors",
+    "encode_detail",
+    "format_actions",
+    "list_actions",
+]

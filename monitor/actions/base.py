@@ -1,0 +1,196 @@
+"""The vocabulary of remediation actions: requests, results, executors and the audit.
+
+An action is declared on a rule (``actions: [{type, params, on: [first|repeat]}]``)
+and run by :class:`~monitor.actions.runner.ActionRunner` when an alert of that rule
+first fires (or, with ``repeat``, while it keeps firing). Each run of one action on one
+device is an :class:`ActionRequest`; what became of it is an :class:`ActionResult`.
+
+An :class:`Executor` knows one action type: which source kind it applies to, which
+``params`` it accepts, what it would send (for a dry run) and how to send it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from monitor.models import EMPTY, Device, SourceKind
+from monitor.sources.applivery import AppliveryClient
+from monitor.sources.kandji import KandjiClient
+from monitor.store.base import ActionRecord
+
+Trigger = Literal["first", "repeat"]
+
+ActionClient = AppliveryClient | KandjiClient
+"""A source client an action may call through."""
+
+
+class ActionStatus(StrEnum):
+    """What became of one action on one device.
+
+    ``done``: sent and confirmed by the API. ``failed``: sent (or attempted) and the API
+    refused or did not confirm it. ``not_needed``: checked, nothing to change (the tag
+    was already there, Lost Mode was not in an error state). ``dry_run``: would have run;
+    nothing was sent. ``capped``: a per-sweep or per-hour cap stopped it. ``cooldown``:
+    the same action ran on the device within the cool-down. ``refused``: it could not
+    run at all (unknown type, bad params, wrong source kind, invalid id, no client).
+    """
+
+    DONE = "done"
+    FAILED = "failed"
+    NOT_NEEDED = "not_needed"
+    DRY_RUN = "dry_run"
+    CAPPED = "capped"
+    COOLDOWN = "cooldown"
+    REFUSED = "refused"
+
+    @property
+    def is_failure(self) -> bool:
+        """True for the outcomes that raise an action-failed alert."""
+        return self in (ActionStatus.FAILED, ActionStatus.REFUSED)
+
+
+ATTEMPTED: frozenset[ActionStatus] = frozenset(
+    {ActionStatus.DONE, ActionStatus.FAILED, ActionStatus.NOT_NEEDED}
+)
+"""Outcomes that talked to the API: they count against caps and start the cool-down."""
+
+
+def canonical_params(params: Mapping[str, Any]) -> str:
+    """``params`` as canonical JSON (sorted keys): equal params give equal text."""
+    return json.dumps(dict(params), sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """One action to run on one device, and why (the rule, the alert, the trigger)."""
+
+    action: str
+    params: Mapping[str, Any]
+    rule_id: str
+    trigger: Trigger
+    fingerprint: str
+    source: str
+    source_kind: SourceKind
+    device_id: str
+    device_name: str = ""
+    device_serial: str = ""
+    device: Device | None = None
+
+    @property
+    def params_key(self) -> str:
+        """The canonical form of ``params`` (what makes two runs "the same action")."""
+        return canonical_params(self.params)
+
+    @property
+    def device_key(self) -> str:
+        """``source/device_id``: the device column of the audit."""
+        return f"{self.source}/{self.device_id}"
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """(action, device key, params key): one action on one device."""
+        return (self.action, self.device_key, self.params_key)
+
+    @property
+    def subject_id(self) -> str:
+        """A stable subject id for the action-failed alert of this action on its device."""
+        if not self.params:
+            return self.action
+        digest = hashlib.blake2b(self.params_key.encode(), digest_size=4).hexdigest()
+        return f"{self.action}:{digest}"
+
+    @property
+    def who(self) -> str:
+        """Who acted, for the audit: the monitor, on behalf of a rule."""
+        return f"rule:{self.rule_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """What became of one :class:`ActionRequest`.
+
+    ``message`` says what was (or would be) sent and what the API answered, or why
+    nothing was sent; ``audit_id`` is the audit entry (None when not recorded, as for
+    cool-down skips).
+    """
+
+    request: ActionRequest
+    status: ActionStatus
+    message: str
+    at: datetime
+    dry_run: bool = False
+    audit_id: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when this result raises an action-failed alert."""
+        return self.status.is_failure
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an executor reports: done, failed or not needed, and a message."""
+
+    status: ActionStatus
+    message: str
+    details: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+
+
+class Executor(Protocol):
+    """Runs one action type against one kind of source."""
+
+    type: str
+    source_kind: SourceKind
+
+    def check(self, params: Mapping[str, Any]) -> str | None:
+        """Why ``params`` are unacceptable, or None when they are fine."""
+        ...
+
+    def refusal(self, request: ActionRequest, client: ActionClient) -> str | None:
+        """Why this request cannot be sent at all (wrong client, invalid id, platform)."""
+        ...
+
+    def describe(self, request: ActionRequest, client: ActionClient) -> str:
+        """What would be sent, in one line (the dry-run message)."""
+        ...
+
+    async def execute(self, request: ActionRequest, client: ActionClient) -> Outcome:
+        """Send the action; raise SourceError when the API fails."""
+        ...
+
+
+class ActionAudit(Protocol):
+    """Where actions are recorded (the store's actions table satisfies it as is)."""
+
+    async def record_action(
+        self, action: str, device: str, who: str, at: datetime, result: str, detail: str = ""
+    ) -> int:
+        """Append an audit entry; its id."""
+        ...
+
+    async def actions(
+        self, *, device: str | None = None, since: datetime | None = None, limit: int = 200
+    ) -> list[ActionRecord]:
+        """Audit entries, newest first."""
+        ...
+
+
+__all__ = [
+    "ATTEMPTED",
+    "ActionAudit",
+    "ActionClient",
+    "ActionRecord",
+    "ActionRequest",
+    "ActionResult",
+    "ActionStatus",
+    "Executor",
+    "Outcome",
+    "Trigger",
+    "canonical_params",
+]
