@@ -73,18 +73,72 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("simulate", help="serve a simulated MDM API")
-    p.add_argument("vendor", choices=["kandji"])
+    p.add_argument("vendor", choices=["kandji", "applivery"])
     p.add_argument("--devices", type=int, default=200)
     p.add_argument("--port", type=int, default=8081)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--token", default="sim-token", help="the bearer token the simulator accepts")
+    p.add_argument("--organization", default="acme", help="Applivery organization slug")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--per-second", type=int, default=50, help="rate limit per second (429 beyond)")
     p.add_argument("--per-hour", type=int, default=10000, help="rate limit per hour, 0 for none")
     p.add_argument(
         "--evolve-every", type=float, default=0.0, help="seconds between fleet changes, 0 for none"
     )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND[:PROBABILITY[:PATH_REGEX]]",
+        help="inject a fault (429, 500, 502, 503, slow, timeout, reset, malformed, html, ...)",
+    )
+
+    p = sub.add_parser("test-notify", help="send a sample message to one receiver")
+    _add_config(p)
+    p.add_argument("receiver", help="the receiver's name in the config")
+
+    p = sub.add_parser("silence", help="add, list or expire silences (no restart needed)")
+    ssub = p.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
+    sp = ssub.add_parser("add", help="mute alerts matching every matcher")
+    _add_config(sp)
+    sp.add_argument(
+        "matchers",
+        nargs="+",
+        metavar="LABEL=VALUE",
+        help="label matchers: name=value, name!=value, name=~regex, name!~regex",
+    )
+    sp.add_argument("--duration", default="2h", help="how long (e.g. 2h, 1d); default 2h")
+    sp.add_argument("--starts", default=None, help="start (ISO 8601); default now")
+    sp.add_argument("--ends", default=None, help="end (ISO 8601); overrides --duration")
+    sp.add_argument("--comment", required=True, help="why (shown on the status page)")
+    sp.add_argument("--author", default=None, help="who (default: the current user)")
+    sp = ssub.add_parser("list", help="list silences")
+    _add_config(sp)
+    sp.add_argument("--all", action="store_true", help="include expired silences")
+    sp.add_argument("--json", action="store_true")
+    sp = ssub.add_parser("expire", help="end a silence now")
+    _add_config(sp)
+    sp.add_argument("id", help="the silence id (from silence list)")
+
+    p = sub.add_parser("status", help="what is firing, as a table")
+    _add_config(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--all", action="store_true", help="include pending, silenced and resolved")
+
+    p = sub.add_parser("explain", help="one device: its facts, every rule's verdict, its history")
+    _add_config(p)
+    p.add_argument("device", help="device id, serial number or name")
+    p.add_argument("--source", default=None, help="the source to look in (default: all)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("actions", help="remediation actions: the audit trail")
+    asub = p.add_subparsers(dest="actions_command", required=True, metavar="ACTION")
+    ap = asub.add_parser("list", help="list recorded action attempts")
+    _add_config(ap)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--limit", type=int, default=50)
+    ap.add_argument("--json", action="store_true")
     return parser
 
 
@@ -104,7 +158,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _validate(args.config)
     if cmd == "simulate":
         configure_logging()
-        return _run_async(lambda stop: _simulate(args, stop))
+        from monitor.commands import simulate
+
+        return _run_async(lambda stop: simulate.run(args, stop))
     if cmd == "demo":
         configure_logging(fmt="console" if sys.stderr.isatty() else "json")
         return _run_async(lambda stop: _demo(args, stop))
@@ -116,6 +172,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run_async(lambda stop: _run(config, stop))
     if cmd == "once":
         return _run_async(lambda stop: _once(config, dry_run=args.dry_run))
+    if cmd == "test-notify":
+        return asyncio.run(_test_notify(config, args.receiver))
+    if cmd == "silence":
+        from monitor.commands import silence
+
+        return asyncio.run(silence.run(args, config))
+    if cmd in ("status", "explain"):
+        from monitor.commands import inspect
+
+        return asyncio.run(inspect.run(args, config))
+    if cmd == "actions":
+        from monitor.commands import actions
+
+        return asyncio.run(actions.run(args, config))
     raise AssertionError(cmd)
 
 
@@ -202,25 +272,22 @@ async def _once(config: Config, *, dry_run: bool) -> int:
     return EXIT_FIRING if firing else EXIT_OK
 
 
-async def _simulate(args: argparse.Namespace, stop: asyncio.Event) -> int:
-    from monitor.simulator.server import start_kandji
+async def _test_notify(config: Config, receiver: str) -> int:
+    from monitor.app import App
 
-    runner, base_url, _sim = await start_kandji(
-        args.host,
-        args.port,
-        devices=args.devices,
-        seed=args.seed,
-        token=args.token,
-        latency_ms=args.latency_ms,
-        per_second=args.per_second,
-        per_hour=args.per_hour or None,
-        evolve_every=args.evolve_every or None,
-    )
-    print(f"simulated Kandji tenant with {args.devices} devices at {base_url}", flush=True)
     try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+        config.receiver(receiver)
+    except KeyError:
+        names = ", ".join(r.name for r in config.receivers)
+        print(f"no receiver is named {receiver!r} (receivers: {names})", file=sys.stderr)
+        return EXIT_CONFIG
+    async with App(config, web_enabled=False) as app:
+        try:
+            msg = await app.pipeline.test_notify(receiver)
+        except MonitorError as exc:
+            print(f"sending to {receiver} failed: {redact(str(exc))}", file=sys.stderr)
+            return EXIT_FIRING
+    print(f"sent a sample message to {receiver}: {msg.title}")
     return EXIT_OK
 
 
