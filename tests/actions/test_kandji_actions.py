@@ -353,3 +353,27 @@ async def test_lost_mode_stuck_in_error_is_cancelled(
     [entry] = await list_actions(store)
     assert entry.result == "done"
     assert "ERROR" in entry.message
+
+
+@pytest.mark.parametrize(
+    ("enabled", "text"),
+    [
+        (False, TAG_RULE),
+        (False, INVENTORY_RULE),
+        (True, TAG_RULE.split("    actions:")[0]),
+        (True, INVENTORY_RULE.split("    actions:")[0]),
+    ],
+    ids=["tag-globally-off", "inventory-globally-off", "tag-rule-off", "inventory-rule-off"],
+)
+async def test_no_kandji_request_without_both_switches_on(
+    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock, enabled: bool, text: str
+) -> None:
+    mac = kandji.devices("Mac")[0]
+    runner = make_runner(actions_config(enabled=enabled), store, clock, kandji=kandji)
+    rule_id = next(iter(rules(text)))
+    results = await runner.run(
+        [firing(rule_id, mac, at=clock.now())], rules(text), by_id([mac])
+    )
+    assert results == []
+    assert kandji.sim.requests.total == 0
+    assert await list_actions(store) == []
