@@ -186,13 +186,16 @@ def build_context(
     limit = receiver.max_devices
     rules: dict[str, dict[str, str]] = {}
     sources: dict[str, dict[str, str]] = {}
+    descriptions: dict[str, set[str]] = {}
     for a in (*firing, *resolved):
         f = a.finding
-        rules.setdefault(
-            f.rule_id,
-            {"id": f.rule_id, "severity": f.severity.value, "description": f.description},
-        )
+        rules.setdefault(f.rule_id, {"id": f.rule_id, "severity": f.severity.value})
+        descriptions.setdefault(f.rule_id, set()).add(f.description)
         sources.setdefault(f.source, {"name": f.source, "kind": f.source_kind.value})
+    for rule_id, texts in descriptions.items():
+        # A description rendered for one subject would mislead as the header of a group
+        # of many: the group shows it only when every alert in it shares it.
+        rules[rule_id]["description"] = next(iter(texts)) if len(texts) == 1 else ""
     source_list = list(sources.values())
     new_count = sum(1 for v in firing_views if v["new"])
     resolved_count = len(resolved_views) + resolved_gone
