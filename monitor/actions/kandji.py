@@ -28,7 +28,7 @@ from typing import Any
 from monitor.actions.base import ActionClient, ActionRequest, ActionStatus, Outcome
 from monitor.errors import ClientRequestError
 from monitor.models import SourceKind
-from monitor.sources.kandji import DEVICE, DEVICE_LOST_MODE, KandjiClient
+from monitor.sources.kandji import KandjiClient
 
 DEVICE_ACTION_UPDATE_INVENTORY = "/api/v1/devices/{device_id}/action/updateinventory"
 
@@ -240,9 +240,7 @@ class KandjiCancelLostMode:
 
 __all__ = [
     "APPLE_PLATFORMS",
-    "DEVICE",
     "DEVICE_ACTION_UPDATE_INVENTORY",
-    "DEVICE_LOST_MODE",
     "LOST_MODE_PLATFORMS",
     "KandjiCancelLostMode",
     "KandjiTag",

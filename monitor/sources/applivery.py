@@ -365,9 +365,8 @@ def to_device(source_name: str, device: AWinDevice) -> Device:
     and ``tags``. ``attrs`` holds ``compliance`` (Applivery's verdict),
     ``compliance_checked_at``, ``state``, ``sync_error``, ``os_version_name``,
     ``mdm.supervised``, ``refresh_info_needed`` (a tuple; empty when nothing is
-    pending), ``last_enrollment``, and also ``imei``, ``policy.id``, ``policy.name``,
-    ``config.errors`` (OMA-URIs the device failed to answer) and ``config.error_count``.
-    Unknown values are left out.
+    pending), ``last_enrollment``, and also ``imei``, ``config.errors`` (OMA-URIs the
+    device failed to answer) and ``config.error_count``. Unknown values are left out.
     """
     summary = device.summary
     policy = device.policy
@@ -382,9 +381,6 @@ def to_device(source_name: str, device: AWinDevice) -> Device:
         attrs["refresh_info_needed"] = tuple(device.refresh_info_needed)
     _put(attrs, "last_enrollment", device.enrolled_date)
     _put(attrs, "imei", summary.imei)
-    if policy is not None:
-        _put(attrs, "policy.id", policy.id)
-        _put(attrs, "policy.name", policy.name)
     errors = device.config_errors
     attrs["config.error_count"] = len(errors)
     if errors:

@@ -256,3 +256,22 @@ def test_mapping_leaves_unknown_facts_out_and_uses_catalogue_names() -> None:
     assert {"compliance", "sync_error", "refresh_info_needed", "last_enrollment"} <= set(
         full.attrs
     ) & reportable
+
+
+def test_failed_csp_nodes_and_imei_reach_the_device_facts() -> None:
+    device = to_device(
+        "win",
+        AWinDevice.model_validate(
+            {
+                "id": "d3",
+                "summary": {"imei": "350000000000001"},
+                "config": {"./Device/B": {"isError": True}, "./Device/A": "1"},
+            }
+        ),
+    )
+    assert device.attrs["imei"] == "350000000000001"
+    assert device.attrs["config.error_count"] == 1
+    assert device.attrs["config.errors"] == ("./Device/B",)
+    healthy = to_device("win", AWinDevice.model_validate({"id": "d4"}))
+    assert healthy.attrs["config.error_count"] == 0
+    assert "config.errors" not in healthy.attrs
