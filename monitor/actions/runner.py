@@ -175,27 +175,28 @@ class _History:
             capped.add(ActionStatus.DRY_RUN.value)
         self._capped = frozenset(capped)
         self._cooled = frozenset({*capped, ActionStatus.REFUSED.value})
-        self._entries: list[tuple[str, str, str, datetime, str]] = []
+        self._last: dict[tuple[str, str, str], datetime] = {}
+        self._attempts: dict[str, list[datetime]] = {}
         for e in entries:
             self.add(e.action, e.device_key, e.params_key, e.at, e.result)
 
     def add(self, action: str, device_key: str, params_key: str, at: datetime, result: str) -> None:
         """Remember one outcome."""
         if result in self._cooled:
-            self._entries.append((action, device_key, params_key, at, result))
+            key = (action, device_key, params_key)
+            seen = self._last.get(key)
+            if seen is None or at > seen:
+                self._last[key] = at
+        if result in self._capped:
+            self._attempts.setdefault(action, []).append(at)
 
     def last(self, identity: tuple[str, str, str]) -> datetime | None:
         """When this action last ran (or was refused) on this device; None: never."""
-        times = [at for a, d, p, at, _ in self._entries if (a, d, p) == identity]
-        return max(times, default=None)
+        return self._last.get(identity)
 
     def count_since(self, action: str, since: datetime) -> int:
         """Attempts of one action type since ``since``."""
-        return sum(
-            1
-            for a, _, _, at, r in self._entries
-            if a == action and at > since and r in self._capped
-        )
+        return sum(1 for at in self._attempts.get(action, ()) if at > since)
 
 
 class ActionRunner:
