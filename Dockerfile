@@ -6,14 +6,15 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY monitor ./monitor
+COPY rules ./rules
 RUN pip install --no-cache-dir --prefix=/install .
 
 FROM python:3.11-slim
+# The shipped rule packs install to /usr/local/share/compliance-monitor/rules.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    COMPLIANCE_MONITOR_RULES_DIR=/usr/share/compliance-monitor/rules
+    COMPLIANCE_MONITOR_STATE=/var/lib/compliance-monitor
 COPY --from=build /install /usr/local
-COPY rules /usr/share/compliance-monitor/rules
 COPY config.example.yaml /etc/compliance-monitor/config.yaml
 # A fixed, unprivileged user; the state volume is the only writable place.
 RUN groupadd --system --gid 10001 monitor \

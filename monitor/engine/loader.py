@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,12 @@ def builtin_rules_dir(env: Mapping[str, str] | None = None) -> Path:
     override = environ.get(RULES_DIR_ENV)
     if override:
         return Path(override)
-    # monitor/engine/loader.py -> the folder holding the monitor package.
-    return Path(__file__).resolve().parents[2] / "rules"
+    # A source checkout (or editable install): rules/ beside the monitor package.
+    beside = Path(__file__).resolve().parents[2] / "rules"
+    if beside.is_dir():
+        return beside
+    # An installed wheel puts the packs under the environment's share/ folder.
+    return Path(sys.prefix) / "share" / "compliance-monitor" / "rules"
 
 
 def rule_files(path: Path) -> list[Path]:
