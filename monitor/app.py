@@ -22,6 +22,7 @@ import structlog
 from aiohttp import web
 
 from monitor import alerts as alerts_mod
+from monitor.actions import ActionRunner
 from monitor.clock import Clock, SystemClock
 from monitor.config import AppliverySourceConfig, Config, KandjiSourceConfig, ReceiverConfig
 from monitor.engine import RuleSet, evaluate, load_rules
@@ -40,9 +41,11 @@ from monitor.models import (
 from monitor.notify.labels import alert_labels
 from monitor.notify.pipeline import NotifyPipeline
 from monitor.notify.sender import Sender, default_sender
+from monitor.sources.applivery import AppliveryClient
 from monitor.sources.budget import RequestBudget
 from monitor.sources.kandji import KandjiClient
 from monitor.store.sqlite import SqliteStore
+from monitor.sweep.applivery import AppliverySweeper
 from monitor.sweep.base import Sweeper, SweepOutcome
 from monitor.sweep.per_device import KandjiPerDeviceSweeper
 from monitor.web.app import build_web_app, start_web
@@ -147,7 +150,10 @@ class App:
             config, self.store, MeteredSender(base_sender, self.metrics), self.clock
         )
         self.sweepers: dict[str, Sweeper] = {}
+        self.clients: dict[str, KandjiClient | AppliveryClient] = {}
         self.budgets: dict[str, RequestBudget] = {}
+        self.actions: ActionRunner | None = None
+        self.dry_run = False
         self.health: dict[str, SourceHealth] = {
             s.name: SourceHealth(s.name, s.kind) for s in config.sources if s.enabled
         }
@@ -170,6 +176,8 @@ class App:
         for src in self.config.sources:
             if src.enabled:
                 self.sweepers[src.name] = self._build_sweeper(src)
+        self.actions = ActionRunner(self.config.actions, self.store, self.clients, self.clock)
+        await self.actions.restore(await self.store.load_alerts(None))
         await self._refresh_state()
         if self.web_enabled:
             webapp = build_web_app(
@@ -193,10 +201,8 @@ class App:
                 budget=budget,
                 on_request=self.metrics.observe_request,
             )
+            self.clients[src.name] = client
             return KandjiPerDeviceSweeper(client, src.name)
-        from monitor.sources.applivery import AppliveryClient
-        from monitor.sweep.applivery import AppliverySweeper
-
         aclient = AppliveryClient(
             src,
             clock=self.clock,
@@ -253,6 +259,9 @@ class App:
         findings = evaluate(self.rules, outcome.facts(), now)
         self._track_health(health, outcome, finished)
         findings.extend(self._source_findings(health, kind, now))
+        if self.actions is not None:
+            # A failed remediation is an alert of its own, raised on the next sweep.
+            findings.extend(self.actions.failure_findings(name))
         previous = await self.store.load_alerts(name)
         evaluated = [r.id for r in self.rules.enabled if r.applies_to(kind)]
         known = await self.store.known_rules(name)
@@ -281,6 +290,16 @@ class App:
             budget_remaining=None if budget is None else float(budget.remaining),
         )
         await self.store.commit_sweep(stats, step)
+        if self.actions is not None:
+            results = await self.actions.run(
+                step.transitions,
+                {r.id: r for r in self.rules.rules},
+                outcome.devices,
+                dry_run=self.dry_run,
+                firing=step.alerts.values(),
+            )
+            for r in results:
+                self.metrics.observe_action(r.request.action, str(r.status))
         health.history = [*health.history[-49:], stats]
         self.metrics.observe_sweep(
             name,

@@ -190,13 +190,17 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _load_rules(config: Config) -> int:
+    """Load the rule files (ConfigError when invalid) and check the rules' actions."""
+    from monitor.actions import check_actions
     from monitor.engine import load_rules
 
-    return len(
-        load_rules(
-            config.rules.files, builtin=config.rules.builtin, disabled=config.rules.disabled
-        ).rules
+    rules = load_rules(
+        config.rules.files, builtin=config.rules.builtin, disabled=config.rules.disabled
     )
+    problems = check_actions(config.actions, rules.rules)
+    if problems:
+        raise ConfigError(str(rules.files[0]) if rules.files else "rules", "actions", problems[0])
+    return len(rules.rules)
 
 
 def _validate(path: Path, out: TextIO | None = None) -> int:
@@ -260,7 +264,8 @@ async def _run(config: Config, stop: asyncio.Event) -> int:
 async def _once(config: Config, *, dry_run: bool) -> int:
     from monitor.app import App
 
-    async with App(config) as app:
+    async with App(config, web_enabled=False) as app:
+        app.dry_run = dry_run
         if dry_run:
             results, firing = await app.run_once(dry_run=True)
             for msg in await app.pipeline.preview(app.clock.now()):
