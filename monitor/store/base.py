@@ -17,6 +17,7 @@ either queued with the log that explains it, or neither is.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -157,6 +158,11 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Close the store; safe to call twice."""
+        ...
+
+    def scratch(self) -> AbstractAsyncContextManager[None]:
+        """Work on a throwaway copy of the store inside the block (dry runs): what is
+        written there is readable there and gone afterwards."""
         ...
 
     async def __aenter__(self) -> Self:

@@ -169,6 +169,8 @@ class SqliteStore:
     def __init__(self, path: str | Path) -> None:
         self._path = str(path)
         self._db: aiosqlite.Connection | None = None
+        # While a scratch copy is in use (see scratch()), the file's own connection.
+        self._scratch_of: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -207,9 +209,12 @@ class SqliteStore:
     async def close(self) -> None:
         """Close the connection; safe to call twice."""
         db, self._db = self._db, None
-        if db is not None:
+        original, self._scratch_of = self._scratch_of, None
+        if db is not None or original is not None:
             async with self._lock:
-                await db.close()
+                for conn in (db, original):
+                    if conn is not None:
+                        await conn.close()
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -222,6 +227,41 @@ class SqliteStore:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    @asynccontextmanager
+    async def scratch(self) -> AsyncIterator[None]:
+        """Work on a throwaway in-memory copy of the store for the duration of the block.
+
+        Every read and write made through this store inside the block goes to the copy;
+        on exit the copy is dropped and the file is exactly as it was (a dry run commits
+        its sweep, renders its messages and changes nothing). The copy is taken under
+        SQLite's backup API, so a daemon writing the same file meanwhile is not disturbed.
+        """
+        async with self._lock:
+            original = self._conn()
+            if self._scratch_of is not None:
+                raise StoreError("store: already working on a scratch copy")
+            try:
+                copy = await aiosqlite.connect(":memory:", isolation_level=None)
+            except sqlite3.Error as exc:
+                raise StoreError(f"store: scratch copy: {exc}") from exc
+            try:
+                await original.backup(copy)
+                await copy.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                await copy.close()
+                raise StoreError(f"store: scratch copy: {exc}") from exc
+            copy.row_factory = sqlite3.Row
+            self._db, self._scratch_of = copy, original
+        log.debug("store.scratch_started", path=self._path)
+        try:
+            yield
+        finally:
+            async with self._lock:
+                if self._db is copy:  # not closed meanwhile
+                    self._db, self._scratch_of = self._scratch_of, None
+                    await copy.close()
+            log.debug("store.scratch_dropped", path=self._path)
 
     async def schema_version(self) -> int:
         """The schema version of the open file."""
