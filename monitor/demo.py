@@ -1,4 +1,4 @@
-"""The demo: a simulated Kandji tenant, the daemon and console alerts in one process.
+"""The demo: simulated Kandji and Applivery fleets, the daemon and console alerts.
 
 The embedded default config below is an ordinary config file (the same shape as
 ``config.example.yaml``) whose source points at the simulator this module starts on a
@@ -28,6 +28,13 @@ sources:
     interval: 4s
     budget: {requests_per_hour: 5000, burst_per_second: 40, concurrency: 8}
     console_url: https://demo.kandji.io
+  - name: demo-applivery
+    kind: applivery
+    url: ${DEMO_APPLIVERY_URL}
+    organization: demo-org
+    token: ${DEMO_APPLIVERY_TOKEN}
+    interval: 4s
+    budget: {requests_per_hour: 5000, burst_per_second: 20, concurrency: 4}
 receivers:
   - name: console
     console: true
@@ -45,11 +52,15 @@ shutdown_grace: 5s
 """
 
 
-def demo_config(kandji_url: str, token: str, state_dir: Path, web_port: int) -> Config:
-    """The embedded default config, pointed at a simulator at ``kandji_url``."""
+def demo_config(
+    kandji_url: str, applivery_url: str, token: str, state_dir: Path, web_port: int
+) -> Config:
+    """The embedded default config, pointed at the simulators at the given URLs."""
     env = {
         "DEMO_KANDJI_URL": kandji_url,
         "DEMO_KANDJI_TOKEN": token,
+        "DEMO_APPLIVERY_URL": applivery_url,
+        "DEMO_APPLIVERY_TOKEN": token,
         "DEMO_STATE_DIR": str(state_dir),
         "DEMO_WEB_PORT": str(web_port),
     }
@@ -68,6 +79,7 @@ async def run_demo(
 ) -> None:
     """Start the simulator and the daemon; run until ``stop`` or ``duration`` seconds."""
     from monitor.app import App
+    from monitor.simulator.applivery import start_applivery
     from monitor.simulator.server import start_kandji
 
     token = secrets.token_urlsafe(24)
@@ -81,8 +93,16 @@ async def run_demo(
         demo_repair_after=12.0,
         evolve_every=None,
     )
+    win_runner, win_url, _win = await start_applivery(
+        "127.0.0.1",
+        0,
+        devices=max(4, devices // 3),
+        seed=seed,
+        token=token,
+        organization="demo-org",
+    )
     try:
-        config = demo_config(base_url, token, state_dir, web_port)
+        config = demo_config(base_url, win_url, token, state_dir, web_port)
         async with App(config) as app:
             task = asyncio.create_task(app.run())
             waiter = asyncio.create_task(stop.wait())
@@ -94,3 +114,5 @@ async def run_demo(
     finally:
         with contextlib.suppress(Exception):
             await runner.cleanup()
+        with contextlib.suppress(Exception):
+            await win_runner.cleanup()

@@ -45,6 +45,7 @@ def test_shipped_rules_enabled_by_default() -> None:
         "kandji.library-item.incompatible",
         "kandji.library-item.profile-failed",
         "kandji.parameter.error",
+        "kandji.device.not-checked-in",
         "kandji.device.mdm-disabled",
     } <= enabled
     # These cost a request per device, or need a local decision: off until asked for.
@@ -53,8 +54,6 @@ def test_shipped_rules_enabled_by_default() -> None:
             "kandji.device.filevault-off",
             "kandji.device.macos-below-minimum",
             "kandji.device.ios-below-minimum",
-            # Inhibition's monitor.device.silent covers it; one alert, not two.
-            "kandji.device.not-checked-in",
         }
         & enabled
     )
