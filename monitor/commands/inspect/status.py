@@ -1,0 +1,385 @@
+"""``compliance-monitor status``: what is firing, read from the store; never sweeps.
+
+The store is opened as the daemon opens it (SQLite in WAL mode lets a reader in while
+the daemon writes). Silences come from the config and the store, as the notification
+pipeline reads them, so "silenced" here means what it means for notifications.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TextIO
+
+from monitor.alerts import inhibited_fingerprints
+from monitor.clock import Clock, SystemClock
+from monitor.commands.inspect.terminal import (
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    JSON_VERSION,
+    SEVERITY_STYLE,
+    STATUS_STYLE,
+    Column,
+    Terminal,
+    ago,
+    clean,
+    fit_columns,
+    iso,
+    join_cells,
+    store_exists,
+    truncate,
+    write_json,
+)
+from monitor.config import Config
+from monitor.errors import StoreError
+from monitor.log import redact
+from monitor.models import Alert, AlertState, Severity, SubjectKind
+from monitor.notify.labels import alert_labels
+from monitor.notify.silences import Silence, Silencer, from_config, from_record
+from monitor.store.base import SweepRecord
+from monitor.store.sqlite import SqliteStore
+from monitor.web.page import format_age
+from monitor.web.view import matchers_text
+
+STATUS_ORDER = ("firing", "pending", "silenced", "inhibited", "resolved")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    """One alert as ``status`` shows it.
+
+    ``status``: ``firing``, ``pending``, ``silenced`` (a silence matches it),
+    ``inhibited`` (muted because its device stopped checking in or left the MDM) or
+    ``resolved``. ``since``: when it entered that state.
+    """
+
+    alert: Alert
+    status: str
+    since: datetime
+    silenced_by: str | None = None
+
+    @property
+    def sort_key(self) -> tuple[int, str, str, str]:
+        f = self.alert.finding
+        return (
+            STATUS_ORDER.index(self.status),
+            f.device_name.casefold(),
+            f.device_serial,
+            f.subject_name.casefold(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """One configured source as the store remembers it."""
+
+    name: str
+    kind: str
+    enabled: bool
+    interval: timedelta
+    last_sweep: SweepRecord | None
+    last_success: datetime | None
+
+
+@dataclass(slots=True)
+class StatusReport:
+    """Everything ``status`` prints, read from the store in one go."""
+
+    now: datetime
+    store: str
+    rows: list[StatusRow]
+    sources: list[SourceStatus]
+    silences: list[Silence]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def selected(self, include_all: bool) -> list[StatusRow]:
+        """The rows to show: firing only, or every row."""
+        return [r for r in self.rows if include_all or r.status == "firing"]
+
+
+def classify(alerts: Iterable[Alert], silencer: Silencer, now: datetime) -> list[StatusRow]:
+    """Each alert with the status an operator cares about (see :class:`StatusRow`)."""
+    pool = list(alerts)
+    inhibited = inhibited_fingerprints(pool)
+    rows = []
+    for a in pool:
+        silence = silencer.silenced_by(alert_labels(a), now)
+        if a.state is AlertState.RESOLVED:
+            status, since = "resolved", a.resolved_at or a.last_seen
+        elif silence is not None:
+            status, since = "silenced", a.firing_since or a.active_since
+        elif a.fingerprint in inhibited:
+            status, since = "inhibited", a.firing_since or a.active_since
+        elif a.state is AlertState.FIRING:
+            status, since = "firing", a.firing_since or a.active_since
+        else:
+            status, since = "pending", a.active_since
+        rows.append(StatusRow(a, status, since, None if silence is None else silence.id))
+    return rows
+
+
+async def read_status(config: Config, store: SqliteStore, now: datetime) -> StatusReport:
+    """Alerts, silences and each source's last sweeps from an open store."""
+    alerts = await store.load_alerts(None)
+    stored = await store.silences(now)
+    silences = [
+        *(from_config(s, i) for i, s in enumerate(config.silences)),
+        *(from_record(r) for r in stored),
+    ]
+    rows = classify(alerts.values(), Silencer(silences), now)
+    sources = []
+    for src in config.sources:
+        recent = await store.sweeps(src.name, limit=50)
+        last_ok = next((r.stats.finished_at for r in recent if r.stats.ok), None)
+        sources.append(
+            SourceStatus(
+                name=src.name,
+                kind=src.kind,
+                enabled=src.enabled,
+                interval=src.interval,
+                last_sweep=recent[0] if recent else None,
+                last_success=last_ok,
+            )
+        )
+    counts = dict.fromkeys(STATUS_ORDER, 0)
+    for r in rows:
+        counts[r.status] += 1
+    return StatusReport(now, store.path, rows, sources, silences, counts)
+
+
+async def status(
+    config: Config,
+    *,
+    as_json: bool,
+    include_all: bool,
+    out: TextIO,
+    term: Terminal | None = None,
+    clock: Clock | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """``compliance-monitor status``: what is firing, from the store; never sweeps."""
+    now = (clock or SystemClock()).now()
+    path = config.store.path
+    if not store_exists(path):
+        print(
+            f"no store at {path}: the daemon has not run with this config yet "
+            "(or store.path points elsewhere)",
+            file=err or sys.stderr,
+        )
+        return EXIT_NOT_FOUND
+    try:
+        async with SqliteStore(path) as store:
+            report = await read_status(config, store, now)
+    except StoreError as exc:
+        print(f"cannot read the store: {redact(str(exc))}", file=err or sys.stderr)
+        return EXIT_NOT_FOUND
+    if as_json:
+        write_json(out, status_document(report, include_all=include_all))
+    else:
+        out.write(render_status(report, include_all=include_all, term=term or Terminal()))
+    return EXIT_OK
+
+
+def _row_json(r: StatusRow) -> dict[str, Any]:
+    a, f = r.alert, r.alert.finding
+    return {
+        "fingerprint": a.fingerprint,
+        "rule_id": f.rule_id,
+        "severity": f.severity.value,
+        "status": r.status,
+        "state": a.state.value,
+        "silenced_by": r.silenced_by,
+        "baseline": a.baseline,
+        "source": f.source,
+        "source_kind": f.source_kind.value,
+        "device_id": f.device_id,
+        "device_name": f.device_name,
+        "device_serial": f.device_serial,
+        "subject_kind": f.subject_kind.value,
+        "subject_id": f.subject_id,
+        "subject_name": f.subject_name,
+        "subject_status": f.subject_status,
+        "summary": f.summary,
+        "since": iso(r.since),
+        "active_since": iso(a.active_since),
+        "firing_since": iso(a.firing_since),
+        "resolved_at": iso(a.resolved_at),
+        "last_seen": iso(a.last_seen),
+        "labels": dict(sorted(f.labels.items())),
+    }
+
+
+def _group_key(r: StatusRow) -> tuple[int, str]:
+    return (-r.alert.severity.rank, r.alert.rule_id)
+
+
+def _sorted_rows(rows: Iterable[StatusRow]) -> list[StatusRow]:
+    """Most severe rule first, then by rule id; in a rule, by status then device."""
+    return sorted(rows, key=lambda r: (_group_key(r), r.sort_key, r.alert.fingerprint))
+
+
+def status_document(report: StatusReport, *, include_all: bool) -> dict[str, Any]:
+    """The ``status --json`` document (``version`` 1; keys are only ever added)."""
+    firing = [r for r in report.rows if r.status == "firing"]
+    by_severity = {s.value: 0 for s in sorted(Severity, key=lambda s: -s.rank)}
+    for r in firing:
+        by_severity[r.alert.severity.value] += 1
+    return {
+        "version": JSON_VERSION,
+        "generated_at": report.now.isoformat(),
+        "store": report.store,
+        "include_all": include_all,
+        "summary": {
+            **{s: report.counts.get(s, 0) for s in STATUS_ORDER},
+            "devices_affected": len(
+                {(r.alert.finding.source, r.alert.finding.device_id) for r in firing}
+            ),
+            "firing_by_severity": by_severity,
+        },
+        "sources": [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "enabled": s.enabled,
+                "last_sweep": None
+                if s.last_sweep is None
+                else {
+                    "finished_at": s.last_sweep.stats.finished_at.isoformat(),
+                    "ok": s.last_sweep.stats.ok,
+                    "devices": s.last_sweep.stats.devices,
+                    "requests": s.last_sweep.stats.requests,
+                    "findings": s.last_sweep.stats.findings,
+                    "error": s.last_sweep.stats.error,
+                },
+                "last_success": iso(s.last_success),
+            }
+            for s in report.sources
+        ],
+        "alerts": [_row_json(r) for r in _sorted_rows(report.selected(include_all))],
+        "silences": [
+            {
+                "id": s.id,
+                "matchers": matchers_text((m.name, m.op, m.value) for m in s.matchers),
+                "starts_at": iso(s.starts_at),
+                "ends_at": iso(s.ends_at),
+                "recurring": s.every is not None,
+                "active": s.active(report.now),
+                "comment": s.comment,
+                "author": s.author,
+            }
+            for s in report.silences
+        ],
+    }
+
+
+STATUS_COLUMNS = (
+    Column("DEVICE", 10),
+    Column("SERIAL", 6),
+    Column("SUBJECT", 10),
+    Column("STATUS", 6),
+    Column("SOURCE", 6),
+    Column("SINCE", 5),
+)
+_INDENT = "  "
+
+
+def _subject_cell(r: StatusRow) -> str:
+    f = r.alert.finding
+    name = clean(f.subject_name) if f.subject_kind is not SubjectKind.DEVICE else "(device)"
+    return f"{name} ({clean(f.subject_status)})" if f.subject_status else name
+
+
+def _status_cells(r: StatusRow, now: datetime) -> list[str]:
+    f = r.alert.finding
+    return [
+        clean(f.device_name or f.device_id or "—"),
+        clean(f.device_serial) or "—",
+        _subject_cell(r),
+        r.status,
+        clean(f.source),
+        ago(r.since, now),
+    ]
+
+
+def _source_line(s: SourceStatus, now: datetime) -> str:
+    if not s.enabled:
+        return f"{s.name} ({s.kind}): disabled"
+    last = s.last_sweep
+    if last is None:
+        return f"{s.name} ({s.kind}): no sweep recorded"
+    st = last.stats
+    if st.ok:
+        text = f"{s.name} ({s.kind}): swept {ago(st.finished_at, now)} ago, {st.devices} devices"
+    else:
+        error = clean(st.error) or "incomplete"
+        success = (
+            f"last success {ago(s.last_success, now)} ago" if s.last_success else "never succeeded"
+        )
+        text = (
+            f"{s.name} ({s.kind}): last sweep FAILED {ago(st.finished_at, now)} ago "
+            f"({success}): {error}"
+        )
+    if st.ok and now - st.finished_at > s.interval * 2:
+        text += f" (stale: expected every {format_age(s.interval.total_seconds())})"
+    return text
+
+
+def render_status(report: StatusReport, *, include_all: bool, term: Terminal) -> str:
+    """The human ``status`` output: sources, a summary line, then the grouped table."""
+    now, width, lines = report.now, term.width, []
+    for s in report.sources:
+        failing = s.last_sweep is not None and not s.last_sweep.stats.ok
+        line = truncate(_source_line(s, now), width)
+        lines.append(term.paint(line, "red") if failing else line)
+    c = report.counts
+    firing = [r for r in report.rows if r.status == "firing"]
+    devices = len({(r.alert.finding.source, r.alert.finding.device_id) for r in firing})
+    headline = (
+        f"{c['firing']} firing on {devices} device{'' if devices == 1 else 's'}"
+        if c["firing"]
+        else "Nothing is firing"
+    )
+    others = ", ".join(f"{c[s]} {s}" for s in STATUS_ORDER[1:] if c[s])
+    summary = headline + (f" ({others})" if others else "")
+    lines.append(term.paint(truncate(summary, width), "bold", "red" if c["firing"] else "green"))
+    rows = _sorted_rows(report.selected(include_all))
+    if not rows:
+        if others and not include_all:
+            lines.append("status --all shows the others.")
+        return "\n".join(lines) + "\n"
+    lines.append("")
+    cells = [_status_cells(r, now) for r in rows]
+    widths = fit_columns(STATUS_COLUMNS, cells, width - len(_INDENT))
+    lines.append(
+        _INDENT + term.paint(join_cells([c.header for c in STATUS_COLUMNS], widths), "bold")
+    )
+    group: tuple[int, str] | None = None
+    for r, row_cells in zip(rows, cells, strict=True):
+        if _group_key(r) != group:
+            group = _group_key(r)
+            lines.append(_group_title(r, [x for x in rows if _group_key(x) == group], term))
+        styles = {3: STATUS_STYLE[r.status]}
+        lines.append(_INDENT + join_cells(row_cells, widths, term=term, styles=styles))
+    if not include_all and others:
+        lines.append("")
+        lines.append(f"Not shown: {others} (status --all shows them).")
+    return "\n".join(lines) + "\n"
+
+
+def _group_title(first: StatusRow, members: Sequence[StatusRow], term: Terminal) -> str:
+    sev = first.alert.severity.value
+    devices = len({(m.alert.finding.source, m.alert.finding.device_id) for m in members})
+    by_status = [
+        f"{n} {s}" for s in STATUS_ORDER if (n := sum(1 for m in members if m.status == s))
+    ]
+    tail = f" · {', '.join(by_status)} on {devices} device{'' if devices == 1 else 's'}"
+    label = sev.upper()
+    text = truncate(f"{label} {first.alert.rule_id}{tail}", term.width)
+    if not term.color:
+        return text
+    head, _, rest = text.partition(" ")
+    return term.paint(head, *SEVERITY_STYLE[sev]) + " " + term.paint(rest, "bold")
+
+

@@ -1,0 +1,227 @@
+"""Printing for a terminal or a pipe: width, colour, one-line cells, ellipses, tables.
+
+Everything here measures text in terminal columns (a wide East Asian character takes
+two), strips control characters from what the MDM sent, and colours only when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from monitor.log import redact
+from monitor.web.page import format_age
+
+EXIT_OK = 0
+EXIT_NOT_FOUND = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+#: The ``version`` of the JSON documents; it changes only when a key changes meaning.
+JSON_VERSION = 1
+DEFAULT_WIDTH = 80
+
+_RESET = "\x1b[0m"
+_CODES = {
+    "bold": "1",
+    "dim": "2",
+    "red": "31",
+    "green": "32",
+    "yellow": "33",
+    "blue": "34",
+    "magenta": "35",
+    "cyan": "36",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """How to print for one stream: its width, and whether to colour.
+
+    Colour only on a terminal, and never with ``NO_COLOR`` set (no-color.org). The
+    width is the terminal's, else ``COLUMNS``, else 80, so piped output is predictable.
+    """
+
+    width: int = DEFAULT_WIDTH
+    color: bool = False
+
+    @classmethod
+    def for_stream(cls, stream: TextIO, environ: Mapping[str, str] | None = None) -> Terminal:
+        """The settings that suit ``stream``."""
+        env = os.environ if environ is None else environ
+        tty = isatty(stream)
+        width = DEFAULT_WIDTH
+        if tty:
+            try:
+                width = os.get_terminal_size(stream.fileno()).columns
+            except (OSError, ValueError):
+                width = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+        elif env.get("COLUMNS", "").isdigit():
+            width = int(env["COLUMNS"])
+        return cls(width=max(40, width), color=tty and not env.get("NO_COLOR"))
+
+    def paint(self, text: str, *styles: str) -> str:
+        """``text`` in the given styles (``bold``, ``red``...), when colouring."""
+        if not self.color or not styles or not text:
+            return text
+        codes = ";".join(_CODES[s] for s in styles)
+        return f"\x1b[{codes}m{text}{_RESET}"
+
+
+def isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+SEVERITY_STYLE = {"critical": ("bold", "red"), "warning": ("yellow",), "info": ("blue",)}
+STATUS_STYLE = {
+    "firing": ("red",),
+    "pending": ("magenta",),
+    "silenced": ("dim",),
+    "inhibited": ("dim",),
+    "resolved": ("green",),
+}
+
+
+def clean(text: object) -> str:
+    """``text`` on one line, without control characters.
+
+    Device and item names come from the MDM: an escape sequence in one must not reach
+    the terminal, and a newline must not break a table row.
+    """
+    raw = str(text)
+    out = []
+    for ch in raw:
+        if ch in "\n\r\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in ("Cc", "Cf"):
+            continue
+        else:
+            out.append(ch)
+    return "".join(out).strip()
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (wide East Asian characters take two)."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def truncate(text: str, width: int) -> str:
+    """``text`` cut to ``width`` columns, with an ellipsis when something was cut."""
+    if width <= 0:
+        return ""
+    if display_width(text) <= width:
+        return text
+    out: list[str] = []
+    used = 0
+    for ch in text:
+        w = (
+            0
+            if unicodedata.combining(ch)
+            else (2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1)
+        )
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out).rstrip() + "…"
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` truncated or padded with spaces to exactly ``width`` columns."""
+    cut = truncate(text, width)
+    return cut + " " * (width - display_width(cut))
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One table column: its header and the narrowest it may be squeezed to."""
+
+    header: str
+    min_width: int
+
+
+def fit_columns(
+    columns: Sequence[Column], rows: Iterable[Sequence[str]], width: int, *, gap: int = 2
+) -> list[int]:
+    """Column widths for ``rows`` that fit in ``width`` columns.
+
+    Each column starts at its widest cell; while the table is too wide, the widest
+    column still above its minimum gives up one column.
+    """
+    widths = [display_width(c.header) for c in columns]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], display_width(cell))
+    budget = width - gap * (len(columns) - 1)
+    while sum(widths) > budget:
+        shrinkable = [i for i, c in enumerate(columns) if widths[i] > c.min_width]
+        if not shrinkable:
+            break
+        widest = max(shrinkable, key=lambda i: widths[i])
+        widths[widest] -= 1
+    return widths
+
+
+def join_cells(
+    cells: Sequence[str],
+    widths: Sequence[int],
+    *,
+    gap: int = 2,
+    term: Terminal | None = None,
+    styles: Mapping[int, Sequence[str]] | None = None,
+) -> str:
+    """One table line: each cell padded (or cut) to its width, trailing blanks removed.
+
+    ``styles`` maps a column index to the styles its cell is painted in; widths are
+    measured on the plain text, so colour never shifts a column.
+    """
+    parts = []
+    for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+        text = pad(cell, width)
+        style = (styles or {}).get(i)
+        if term is not None and style:
+            plain = text.rstrip()
+            text = term.paint(plain, *style) + text[len(plain) :]
+        parts.append(text)
+    return (" " * gap).join(parts).rstrip()
+
+
+def ago(dt: datetime | None, now: datetime) -> str:
+    """``5m`` (how long ago), ``in 2h`` for the future, ``—`` for None."""
+    if dt is None:
+        return "—"
+    seconds = (now - dt).total_seconds()
+    if seconds < 0:
+        return f"in {format_age(-seconds)}"
+    return format_age(seconds)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """An ISO 8601 string, or None."""
+    return None if dt is None else dt.isoformat()
+
+
+def store_exists(path: str | Path) -> bool:
+    """Whether the store file is there (reading must not create an empty one)."""
+    return str(path) == ":memory:" or Path(path).exists()
+
+
+def write_json(out: TextIO, document: Mapping[str, Any]) -> None:
+    out.write(redact(json.dumps(document, indent=2, ensure_ascii=False)) + "\n")
+
+
