@@ -9,8 +9,11 @@ A simulated API is an ``aiohttp.web.Application`` whose middlewares come from
 3. **rate limit**: per-second and per-hour windows on the simulator's clock, Kong-style
    headers on every answer, ``429`` with ``Retry-After`` when a window is spent;
 4. **faults**: the first matching :class:`Fault` rule, if any, replaces or disturbs the
-   answer (``429``, ``500``/``502``/``503``, slow, timeout, connection reset, malformed
-   JSON, an HTML 404 page);
+   answer: ``429`` with or without ``Retry-After``, ``500``/``502``/``503``, slow,
+   timeout, a connection reset before or in the middle of the body, truncated or
+   garbled JSON, HTML pages where JSON was expected, and mutations of the real body (a
+   field missing, ``null`` where an object was, an undocumented status value), or a
+   change of the tenant's records before the answer (pages that shift);
 5. **latency**: a fixed delay plus jitter before the handler runs.
 
 Rate-limit windows use the injected clock, so a test on a :class:`~monitor.clock.FakeClock`
@@ -65,6 +68,28 @@ class FaultKind(StrEnum):
     RESET = "reset"  # drop the connection without answering
     MALFORMED = "malformed"  # 200 with the real body cut in half (invalid JSON)
     HTML = "html"  # 404 with Django's HTML page instead of JSON
+    RATE_LIMITED_BARE = "429-bare"  # 429 with neither Retry-After nor RateLimit-* headers
+    RESET_MID_BODY = "reset-body"  # status, headers and half the body, then a reset
+    GARBLED = "garbled"  # 200, a JSON content type and bytes that are not JSON
+    HTML_OK = "html-200"  # 200 with an HTML page (a proxy's or a login page) instead of JSON
+    FIELD_MISSING = "field-missing"  # the real body with a key removed
+    NULL_OBJECT = "null-object"  # the real body with an object (or a list's object) as null
+    NEW_ENUM = "new-enum"  # the real body with a status changed to an undocumented value
+    SHIFT = "shift"  # records added and removed before the answer (offset pages shift)
+
+
+BODY_MUTATIONS: Final = frozenset(
+    {FaultKind.FIELD_MISSING, FaultKind.NULL_OBJECT, FaultKind.NEW_ENUM}
+)
+"""Fault kinds that answer the real response with its JSON body altered."""
+
+UNDOCUMENTED_STATUS: Final = "QUARANTINED"
+"""The value :attr:`FaultKind.NEW_ENUM` writes unless a rule names another."""
+
+HTML_PROXY_PAGE: Final = (
+    "<!DOCTYPE html><html><head><title>Sign in</title></head><body>"
+    "<h1>Session expired</h1><p>Please sign in again.</p></body></html>\n"
+)
 
 
 @dataclass(slots=True)
@@ -74,7 +99,15 @@ class Fault:
     ``path`` is a regular expression searched in the request path (``"/status$"``,
     ``"^/api/v1/devices$"``). ``method`` restricts it to one HTTP method. Each match
     fires with ``probability`` (drawn from the simulator's seeded generator), at most
-    ``count`` times when ``count`` is set. ``fired`` counts how often it did.
+    ``count`` times when ``count`` is set. ``fired`` counts how often it did. The first
+    ``after`` matching requests pass untouched (a burst that starts mid-sweep).
+
+    Body mutations (:data:`BODY_MUTATIONS`) act on ``key``: every object of the body
+    holding that key loses it (``field-missing``), has its object or list there replaced
+    by ``null`` (``null-object``), or has its value replaced by ``value``
+    (``new-enum``; ``key`` defaults to ``status``). Without a ``key``, one place of the
+    body, chosen with the seeded generator, is altered. ``shift`` changes the tenant's
+    records (the vendor simulator says how) before the request is answered.
     """
 
     path: str
@@ -86,6 +119,10 @@ class Fault:
     retry_after: int = 1
     fired: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False)
+    key: str | None = None
+    value: str = UNDOCUMENTED_STATUS
+    after: int = 0
+    seen: int = 0
 
     def __post_init__(self) -> None:
         self.kind = FaultKind(self.kind)
@@ -123,6 +160,9 @@ class FaultInjector:
         """The rule to apply to this request, if any; counts it as fired."""
         for rule in self.rules:
             if rule.exhausted or not rule.matches(method, path):
+                continue
+            rule.seen += 1
+            if rule.seen <= rule.after:
                 continue
             if rule.probability < 1.0 and self._rng.random() >= rule.probability:
                 continue
@@ -298,6 +338,7 @@ class HttpSimulator:
         self.latency_ms = latency_ms
         self.jitter_ms = jitter_ms
         self._latency_rng = random.Random(f"latency:{seed}")
+        self._mutation_rng = random.Random(f"mutations:{seed}")
 
     def add_fault(
         self,
@@ -309,11 +350,36 @@ class HttpSimulator:
         method: str | None = None,
         delay: float = 0.0,
         retry_after: int = 1,
+        key: str | None = None,
+        value: str | None = None,
+        after: int = 0,
     ) -> Fault:
-        """Add a fault rule (see :class:`Fault`) and return it."""
-        return self.faults.add(
-            Fault(path, FaultKind(kind), probability, count, method, delay, retry_after)
-        )
+        """Add a fault rule (see :class:`Fault`) and return it.
+
+        ``kind`` may carry the key of a body mutation after an ``=``
+        (``"field-missing=status"``), the form ``simulate --fault`` passes through.
+        """
+        if isinstance(kind, str) and not isinstance(kind, FaultKind) and "=" in kind:
+            kind, _, named = kind.partition("=")
+            key = key or named or None
+        fault = Fault(path, FaultKind(kind), probability, count, method, delay, retry_after)
+        fault.key = key
+        fault.after = after
+        if value is not None:
+            fault.value = value
+        return self.faults.add(fault)
+
+    def shift_records(self, request: web.Request) -> str | None:
+        """Change the simulated records before ``request`` is answered (``shift`` faults).
+
+        A vendor simulator overrides this to add and remove records so that offset
+        pages shift under a reader; the default changes nothing. Returns what changed.
+        """
+        return None
+
+    def mutate_body(self, fault: Fault, body: Any) -> Any:
+        """``body`` (decoded JSON) altered as ``fault`` says; see :class:`Fault`."""
+        return mutate_json(body, fault.kind, fault.key, fault.value, self._mutation_rng)
 
     def middlewares(self, authenticate: Authenticator) -> list[Middleware]:
         """The middleware chain for an app, outermost first."""
@@ -371,7 +437,7 @@ class HttpSimulator:
             except web.HTTPException as exc:
                 exc.headers.update(headers)
                 raise
-            if not response.prepared:
+            if not response.prepared and request.get(FAULT_KEY) != FaultKind.RATE_LIMITED_BARE:
                 response.headers.update(headers)
             return response
 
@@ -404,6 +470,26 @@ class HttpSimulator:
                 status=429,
                 headers={"Retry-After": str(fault.retry_after)},
             )
+        if kind is FaultKind.RATE_LIMITED_BARE:
+            return web.json_response({"message": "API rate limit exceeded"}, status=429)
+        if kind is FaultKind.HTML_OK:
+            return web.Response(text=HTML_PROXY_PAGE, status=200, content_type="text/html")
+        if kind is FaultKind.SHIFT:
+            self.shift_records(request)
+            return await handler(request)
+        if kind is FaultKind.RESET_MID_BODY:
+            return await self._reset_mid_body(request, handler)
+        if kind in BODY_MUTATIONS:
+            return await self._mutated(fault, request, handler)
+        if kind is FaultKind.GARBLED:
+            response = await handler(request)
+            payload = response.body if isinstance(response, web.Response) else None
+            raw = payload if isinstance(payload, bytes) else b"{}"
+            # Complete, but not JSON: a stray quote style, a trailing comma, a bad byte.
+            garbled = raw.replace(b'"', b"'", 2) + b",\xff"
+            return web.Response(
+                body=garbled, status=response.status, content_type="application/json"
+            )
         if kind is FaultKind.SERVER_ERROR:
             return web.Response(text=HTML_SERVER_ERROR, status=500, content_type="text/html")
         if kind is FaultKind.BAD_GATEWAY:
@@ -434,3 +520,108 @@ class HttpSimulator:
             status=response.status,
             content_type="application/json",
         )
+
+    async def _mutated(
+        self, fault: Fault, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        response = await handler(request)
+        payload = response.body if isinstance(response, web.Response) else None
+        if not isinstance(payload, bytes) or response.content_type != "application/json":
+            return response
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            return response
+        return web.json_response(
+            self.mutate_body(fault, body), status=response.status, headers=_kept(response)
+        )
+
+    async def _reset_mid_body(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        """Send the real status, headers and half the body, then drop the connection."""
+        response = await handler(request)
+        payload = response.body if isinstance(response, web.Response) else None
+        raw = payload if isinstance(payload, bytes) else b'{"detail": "Not found."}'
+        stream = web.StreamResponse(status=response.status, headers=_kept(response))
+        stream.content_type = response.content_type or "application/json"
+        stream.content_length = len(raw)
+        await stream.prepare(request)
+        await stream.write(raw[: max(1, len(raw) // 2)])
+        transport = request.transport
+        if transport is not None:
+            # close() sends what is buffered (headers and the first half) and then the
+            # FIN: the client sees a body shorter than its Content-Length.
+            transport.close()
+        raise asyncio.CancelledError
+
+
+def _kept(response: web.StreamResponse) -> dict[str, str]:
+    """The headers of ``response`` worth carrying over to a replacement answer."""
+    dropped = {"content-length", "content-type", "content-encoding", "transfer-encoding"}
+    return {k: v for k, v in response.headers.items() if k.lower() not in dropped}
+
+
+# --- body mutations ---------------------------------------------------------------------
+
+_Place = tuple[Any, Any]  # (container, key or index)
+
+
+def _places(node: Any, out: list[_Place]) -> None:
+    """Every (container, key) of a JSON value, depth first."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.append((node, k))
+            _places(v, out)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out.append((node, i))
+            _places(v, out)
+
+
+def mutate_json(
+    body: Any, kind: FaultKind, key: str | None, value: str, rng: random.Random
+) -> Any:
+    """A copy of ``body`` altered by a body-mutation fault (see :class:`Fault`).
+
+    ``field-missing`` removes ``key`` from every object holding it (without ``key``:
+    one key of one object). ``null-object`` replaces every object or list found under
+    ``key`` with ``null`` (without ``key``: one object, possibly a list element).
+    ``new-enum`` replaces every string under ``key`` (default ``status``) with
+    ``value`` (without an explicit ``key``: one of them). A body with nothing to alter
+    comes back unchanged.
+    """
+    copy = json.loads(json.dumps(body))
+    places: list[_Place] = []
+    _places(copy, places)
+    if kind is FaultKind.FIELD_MISSING:
+        hits = [(c, k) for c, k in places if isinstance(c, dict) and (key is None or k == key)]
+        if key is None and hits:
+            hits = [rng.choice(hits)]
+        for container, k in hits:
+            container.pop(k, None)
+    elif kind is FaultKind.NULL_OBJECT:
+        hits = [
+            (c, k)
+            for c, k in places
+            if isinstance(c[k], dict | list)
+            and (k == key if key is not None else isinstance(c[k], dict))
+        ]
+        if key is None and hits:
+            hits = [rng.choice(hits)]
+        for container, k in hits:
+            container[k] = None
+    elif kind is FaultKind.NEW_ENUM:
+        wanted = key or "status"
+        hits = [
+            (c, k)
+            for c, k in places
+            if isinstance(c, dict) and k == wanted and isinstance(c[k], str) and c[k] != value
+        ]
+        if key is None and hits:
+            hits = [rng.choice(hits)]
+        for container, k in hits:
+            container[k] = value
+    else:
+        raise ValueError(f"{kind} is not a body mutation")
+    return copy

@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Final
 
@@ -92,9 +93,11 @@ class KandjiSimulator(HttpSimulator):
     """One simulated tenant: its fleet, its token and the HTTP knobs.
 
     ``denied_routes`` holds route templates (``"/api/v1/devices/{device_id}/apps"``) the
-    token is not granted; they answer ``403``. ``evolve_every`` (seconds) makes the app
-    advance the fleet in the background on the fleet's clock. ``demo`` breaks one custom
-    script on a few Macs at start-up and repairs it ``demo_repair_after`` seconds later.
+    token is not granted; they answer ``403``. ``unlisted_blueprints`` holds blueprint
+    ids ``GET /blueprints`` leaves out (their devices still name them). ``evolve_every``
+    (seconds) makes the app advance the fleet in the background on the fleet's clock.
+    ``demo`` breaks one custom script on a few Macs at start-up and repairs it
+    ``demo_repair_after`` seconds later.
     """
 
     def __init__(
@@ -125,15 +128,40 @@ class KandjiSimulator(HttpSimulator):
         self.fleet = fleet
         self.token = token if isinstance(token, SecretStr) else SecretStr(token)
         self.denied_routes: set[str] = set()
+        # Blueprint ids GET /blueprints leaves out, as for a blueprint the token cannot
+        # see: its devices still name it, and its own routes still answer.
+        self.unlisted_blueprints: set[str] = set()
         self.evolve_every = evolve_every
         self.demo = demo
         self.demo_devices = demo_devices
         self.demo_repair_after = demo_repair_after
         self.demo_plan: DemoPlan | None = None
         self.evolutions = 0
+        self._shift_rng = random.Random(f"shift:{seed}")
 
     def __repr__(self) -> str:
         return f"KandjiSimulator(devices={self.fleet.device_count}, token=**********)"
+
+    def shift_records(self, request: web.Request) -> str | None:
+        """Remove one live device listed before the request's ``offset`` and enrol a new
+        one of the same platform, so every later ``offset`` page starts one device on.
+
+        A reader paging ``GET /devices`` with plain offsets then skips one device: the
+        one that moved onto the page it has already read. Returns what changed.
+        """
+        fleet = self.fleet
+        live = fleet.device_indices()
+        if not live:
+            return None
+        offset = _int_param(request, "offset") or 0
+        position = self._shift_rng.randrange(max(1, min(offset, len(live))))
+        gone = fleet.device(live[position])
+        fleet.remove_device(gone.id)
+        added = fleet.add_device(gone.platform)
+        log.info(
+            "simulator.kandji.shifted", removed=gone.id, added=added, position=position
+        )
+        return f"removed {gone.id}, added {added}"
 
     async def authenticate(self, request: web.Request) -> web.StreamResponse | None:
         """401 without a valid bearer token, 403 for a denied route, else None."""
@@ -475,7 +503,8 @@ async def list_blueprints(request: web.Request) -> web.Response:
     """``GET /api/v1/blueprints``: filters ``id``, ``id__in``, ``name`` (contains)."""
     fleet = _sim(request).fleet
     q = request.query
-    chosen = list(fleet.blueprints)
+    hidden = _sim(request).unlisted_blueprints
+    chosen = [bp for bp in fleet.blueprints if bp.id not in hidden]
     if "id" in q:
         chosen = [bp for bp in chosen if bp.id == q["id"]]
     if "id__in" in q:

@@ -482,7 +482,8 @@ class ApiClient:
             return None
         try:
             return json.loads(response.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            # RecursionError: nesting deeper than the parser's stack (``[[[[...``).
             raise MalformedResponseError(
                 f"{self.source}: {endpoint} answered {response.status} with a body that is "
                 f"not JSON ({response.content_type or 'no content type'}): "

@@ -10,6 +10,25 @@ A library item seen per device (``/devices/{id}/status``) and the same item seen
 fleet-wide (``/library/library-items/{id}/status``) map to the same subject id (the item
 UUID) and the same status vocabulary, so findings keep their fingerprint whichever way a
 sweep fetched them.
+
+Stale data is not compliance, so the client refuses to pass on a body it cannot vouch
+for (a :class:`~monitor.errors.MalformedResponseError`, and the device is held rather
+than resolved):
+
+- a status row without its ``item_id`` or ``status``, a row that is not an object, a
+  ``library_items``/``parameters``/``apps`` list that is missing or ``null``, a details
+  section that is ``null``: a rule reading them would see "no problem" where the API
+  said nothing;
+- a device record without a documented key the rules read (``device_id``, ``platform``,
+  ``mdm_enabled``, ...);
+- a 404 on a per-device endpoint for a device that ``GET /devices/{id}`` still answers
+  (an HTML error page on a routing glitch is not proof the device is gone).
+
+:meth:`KandjiClient.list_devices` pages with a one-device overlap: when devices are
+added or removed while it reads, the overlap no longer matches and it starts over, so a
+device that moved across a page boundary is never skipped (a skipped device would look
+gone). Undocumented status values are kept (rules can test ``status_known``) and logged
+once per value.
 """
 
 from __future__ import annotations
@@ -25,11 +44,13 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from monitor.clock import Clock
 from monitor.config import KandjiSourceConfig
-from monitor.errors import MalformedResponseError
+from monitor.errors import MalformedResponseError, NotFoundError, SourceError
 from monitor.models import Device, SourceKind, Subject, SubjectKind
 from monitor.sources.budget import RequestBudget
-from monitor.sources.http import ApiClient, Params, RequestHook, RequestStats
+from monitor.sources.http import MAX_PAGE_SIZE, ApiClient, Params, RequestHook, RequestStats
 from monitor.sources.kandji_models import (
+    KNOWN_LIBRARY_ITEM_STATUSES,
+    KNOWN_PARAMETER_STATUSES,
     LOST_MODE_ENABLED,
     KApp,
     KBlueprint,
@@ -69,7 +90,53 @@ LIBRARY_ITEM_STATUS = "/api/v1/library/library-items/{library_item_id}/status"
 # Configuration profiles report their status in lower case; everything else in upper.
 PROFILE_TYPE = "profile"
 
+REQUIRED_DEVICE_KEYS: tuple[str, ...] = (
+    "device_id",
+    "device_name",
+    "platform",
+    "last_check_in",
+    "mdm_enabled",
+    "agent_installed",
+)
+"""Keys every documented device record carries and the rules read; a record without
+one of them cannot be evaluated, so the list it came in is refused."""
+
+LIST_ATTEMPTS = 3
+"""How many times :meth:`KandjiClient.list_devices` starts over when the list moves."""
+
+# Top-level keys of /details whose value is an object or a list of objects: ``null``
+# there is not a documented shape.
+_DETAILS_CONTAINERS = frozenset(
+    {
+        "general",
+        "mdm",
+        "activation_lock",
+        "filevault",
+        "lost_mode",
+        "automated_device_enrollment",
+        "kandji_agent",
+        "hardware_overview",
+        "volumes",
+        "network",
+        "recovery_information",
+        "users",
+        "installed_profiles",
+        "apple_business_manager",
+        "security_information",
+        "cellular",
+        "hardware",
+        "management",
+        "security",
+    }
+)
+
 M = TypeVar("M", bound=BaseModel)
+
+
+class DeviceListShiftedError(SourceError):
+    """The device list kept changing while it was paged through; nothing was concluded."""
+
+    retryable = True
 
 
 class KandjiClient:
@@ -105,6 +172,7 @@ class KandjiClient:
             budget_max_wait=budget_max_wait,
             rng=rng,
         )
+        self._unknown: set[str] = set()
 
     def __repr__(self) -> str:
         return f"KandjiClient(name={self.name!r}, url={self.config.url!r})"
@@ -160,7 +228,48 @@ class KandjiClient:
             ) from exc
 
     def _parse_rows(self, model: type[M], rows: list[Any], endpoint: str) -> list[M]:
-        return [self._parse(model, row, endpoint) for row in rows if isinstance(row, dict)]
+        """Every row as ``model``; a row that is not an object makes the page unusable
+        (dropping it would make whatever it described look absent)."""
+        return [self._parse(model, row, f"{endpoint}") for row in rows]
+
+    def _malformed(self, endpoint: str, what: str) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"{self.name}: {endpoint}: {what}", source=self.name, endpoint=endpoint
+        )
+
+    def _rows(self, body: Any, key: str, endpoint: str, required: tuple[str, ...]) -> None:
+        """Check that ``body[key]`` is a list of objects each holding ``required`` keys
+        with a non-null value (identifiers must also be non-empty)."""
+        if not isinstance(body, dict):
+            raise self._malformed(endpoint, f"expected an object, got {type(body).__name__}")
+        rows = body.get(key)
+        if not isinstance(rows, list):
+            what = "missing" if key not in body else f"{type(rows).__name__}, not a list"
+            raise self._malformed(endpoint, f"{key}: {what}")
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise self._malformed(endpoint, f"{key}.{i}: {type(row).__name__}, not an object")
+            for name in required:
+                value = row.get(name)
+                if value is None or (name.endswith("id") and value == ""):
+                    state = "missing" if name not in row else f"{value!r}"
+                    raise self._malformed(endpoint, f"{key}.{i}.{name}: {state}")
+
+    def _note_statuses(self, endpoint: str, rows: list[Any], known: frozenset[str]) -> None:
+        """Log each undocumented status value once (per client), with where it was seen."""
+        for row in rows:
+            status = row.get("status") if isinstance(row, dict) else None
+            if not isinstance(status, str) or status in known or status in self._unknown:
+                continue
+            self._unknown.add(status)
+            log.warning(
+                "kandji.undocumented_status",
+                source=self.name,
+                endpoint=endpoint,
+                status=status,
+                item_id=str(row.get("item_id", "")),
+                hint="kept as reported; rules can test status_known",
+            )
 
     # ------------------------------------------------------------------ devices
 
@@ -182,7 +291,11 @@ class KandjiClient:
         async for page in self.api.iter_pages(
             DEVICES, params=params, limit=self.page_size, shape="list"
         ):
-            yield self._parse_rows(KDevice, page.items, DEVICES)
+            yield self._device_rows(page.items)
+
+    def _device_rows(self, rows: list[Any]) -> list[KDevice]:
+        self._rows({"devices": rows}, "devices", DEVICES, REQUIRED_DEVICE_KEYS)
+        return self._parse_rows(KDevice, rows, DEVICES)
 
     async def list_devices(
         self,
@@ -190,50 +303,149 @@ class KandjiClient:
         *,
         filters: Params | None = None,
     ) -> list[KDevice]:
-        """Every device (all pages) matching ``platform`` and ``filters``."""
+        """Every device (all pages) matching ``platform`` and ``filters``, read consistently.
+
+        Pages overlap by one device: each page after the first must start with the last
+        device of the page before. When it does not (devices were added or removed in
+        between, so the pages shifted) or a device shows up twice, the list is read
+        again from the start, at most :data:`LIST_ATTEMPTS` times; then
+        :class:`DeviceListShiftedError`. The overlap costs one device per page.
+        """
+        params: dict[str, str | int | float] = dict(filters or {})
+        if platform is not None:
+            params["platform"] = platform
+        for attempt in range(1, LIST_ATTEMPTS + 1):
+            devices = await self._read_device_list(params)
+            if devices is not None:
+                log.debug("kandji.devices_listed", source=self.name, devices=len(devices))
+                return devices
+            log.warning(
+                "kandji.device_list_shifted",
+                source=self.name,
+                attempt=attempt,
+                hint="devices were added or removed while the list was read; reading again",
+            )
+        raise DeviceListShiftedError(
+            f"{self.name}: {DEVICES}: the device list changed while it was read, "
+            f"{LIST_ATTEMPTS} times in a row",
+            source=self.name,
+            endpoint=DEVICES,
+        )
+
+    async def _read_device_list(self, params: Params) -> list[KDevice] | None:
+        """One overlapped pass over the device list; None when the pages moved."""
+        limit = max(2, min(self.page_size, MAX_PAGE_SIZE))  # an overlap of 1 needs 2
         devices: list[KDevice] = []
-        async for page in self.iter_device_pages(platform, filters=filters):
-            devices.extend(page)
-        log.debug("kandji.devices_listed", source=self.name, devices=len(devices))
-        return devices
+        seen: set[str] = set()
+        offset = 0
+        for _ in range(100_000):
+            body = await self.api.get_json(
+                DEVICES, params={**params, "limit": limit, "offset": offset}
+            )
+            if not isinstance(body, list):
+                raise self._malformed(DEVICES, f"expected a list, got {type(body).__name__}")
+            rows = self._device_rows(body)
+            if offset > 0:
+                if not rows or rows[0].device_id != devices[-1].device_id:
+                    return None
+                fresh = rows[1:]
+            else:
+                fresh = rows
+            for device in fresh:
+                if device.device_id in seen:
+                    return None
+                seen.add(device.device_id)
+                devices.append(device)
+            if len(rows) < limit:
+                return devices
+            offset += len(rows) - 1
+        raise self._malformed(DEVICES, "the device list did not end after 100000 pages")
 
     async def get_device(self, device_id: str) -> KDevice:
         """``GET /devices/{device_id}``."""
         body = await self.api.get_json(DEVICE, path_params={"device_id": device_id})
         return self._parse(KDevice, body, DEVICE)
 
+    async def _device_part(
+        self, endpoint: str, device_id: str, params: Params | None = None
+    ) -> Any:
+        """GET a per-device endpoint; a 404 is believed only if the device is gone.
+
+        The device endpoints answer 404 for a device that no longer exists, but an
+        HTML "Not Found" page on a routing glitch looks the same. One ``GET
+        /devices/{id}`` tells them apart: if the device is still there, the 404 is a
+        malformed answer (the device is held), not a removal.
+        """
+        path = {"device_id": device_id}
+        try:
+            return await self.api.get_json(endpoint, path_params=path, params=params)
+        except NotFoundError as missing:
+            try:
+                await self.api.get_json(DEVICE, path_params=path)
+            except NotFoundError:
+                raise missing from None
+            log.warning(
+                "kandji.inconsistent_404",
+                source=self.name,
+                endpoint=endpoint,
+                device_id=device_id,
+                hint="the device still exists; its data is held",
+            )
+            raise MalformedResponseError(
+                f"{self.name}: {endpoint} answered 404 for device {device_id}, "
+                "which the tenant still has",
+                source=self.name,
+                endpoint=endpoint,
+                status=404,
+            ) from missing
+
     async def get_device_details(self, device_id: str) -> KDeviceDetails:
         """``GET /devices/{device_id}/details`` (sections depend on the platform)."""
-        body = await self.api.get_json(DEVICE_DETAILS, path_params={"device_id": device_id})
+        body = await self._device_part(DEVICE_DETAILS, device_id)
+        if isinstance(body, dict):
+            for key in sorted(_DETAILS_CONTAINERS & body.keys()):
+                if body[key] is None:
+                    raise self._malformed(DEVICE_DETAILS, f"{key}: null, not an object")
         return self._parse(KDeviceDetails, body, DEVICE_DETAILS)
 
     async def get_device_status(self, device_id: str) -> KDeviceStatus:
         """``GET /devices/{device_id}/status``: library items and parameters together."""
-        body = await self.api.get_json(DEVICE_STATUS, path_params={"device_id": device_id})
+        body = await self._device_part(DEVICE_STATUS, device_id)
+        self._rows(body, "library_items", DEVICE_STATUS, ("item_id", "status"))
+        self._rows(body, "parameters", DEVICE_STATUS, ("item_id", "status"))
+        self._note_statuses(DEVICE_STATUS, body["library_items"], KNOWN_LIBRARY_ITEM_STATUSES)
+        self._note_statuses(DEVICE_STATUS, body["parameters"], KNOWN_PARAMETER_STATUSES)
         return self._parse(KDeviceStatus, body, DEVICE_STATUS)
 
     async def get_device_library_items(self, device_id: str) -> KDeviceLibraryItems:
         """``GET /devices/{device_id}/library-items``."""
-        body = await self.api.get_json(DEVICE_LIBRARY_ITEMS, path_params={"device_id": device_id})
+        body = await self._device_part(DEVICE_LIBRARY_ITEMS, device_id)
+        self._rows(body, "library_items", DEVICE_LIBRARY_ITEMS, ("item_id", "status"))
+        self._note_statuses(
+            DEVICE_LIBRARY_ITEMS, body["library_items"], KNOWN_LIBRARY_ITEM_STATUSES
+        )
         return self._parse(KDeviceLibraryItems, body, DEVICE_LIBRARY_ITEMS)
 
     async def get_device_parameters(self, device_id: str) -> KDeviceParameters:
         """``GET /devices/{device_id}/parameters`` (macOS only)."""
-        body = await self.api.get_json(DEVICE_PARAMETERS, path_params={"device_id": device_id})
+        body = await self._device_part(DEVICE_PARAMETERS, device_id)
+        self._rows(body, "parameters", DEVICE_PARAMETERS, ("item_id", "status"))
+        self._note_statuses(DEVICE_PARAMETERS, body["parameters"], KNOWN_PARAMETER_STATUSES)
         return self._parse(KDeviceParameters, body, DEVICE_PARAMETERS)
 
     async def get_device_apps(self, device_id: str) -> KDeviceApps:
         """``GET /devices/{device_id}/apps`` (the whole inventory in one response)."""
-        body = await self.api.get_json(DEVICE_APPS, path_params={"device_id": device_id})
+        body = await self._device_part(DEVICE_APPS, device_id)
+        self._rows(body, "apps", DEVICE_APPS, ())
         return self._parse(KDeviceApps, body, DEVICE_APPS)
 
     async def get_device_activity(
         self, device_id: str, limit: int = 300, offset: int = 0
     ) -> KDeviceActivity:
         """One page of ``GET /devices/{device_id}/activity`` (``limit`` at most 300)."""
-        body = await self.api.get_json(
+        body = await self._device_part(
             DEVICE_ACTIVITY,
-            path_params={"device_id": device_id},
+            device_id,
             params={"limit": max(1, min(limit, 300)), "offset": max(0, offset)},
         )
         return self._parse(KDeviceActivity, body, DEVICE_ACTIVITY)
@@ -244,7 +456,9 @@ class KandjiClient:
         Raises :class:`~monitor.errors.ClientRequestError` (400) when the device is not
         in Lost Mode: that is how the API says it.
         """
-        body = await self.api.get_json(DEVICE_LOST_MODE, path_params={"device_id": device_id})
+        body = await self._device_part(DEVICE_LOST_MODE, device_id)
+        if isinstance(body, dict) and "lost_mode" in body and body["lost_mode"] is None:
+            raise self._malformed(DEVICE_LOST_MODE, "lost_mode: null, not an object")
         return self._parse(KLostModeDetails, body, DEVICE_LOST_MODE)
 
     async def cancel_lost_mode(self, device_id: str) -> None:
@@ -290,7 +504,15 @@ class KandjiClient:
             params=params,
             limit=self.page_size,
         ):
-            yield self._parse_rows(KLibraryItemStatusRow, page.items, LIBRARY_ITEM_STATUS)
+            self._rows({"results": page.items}, "results", LIBRARY_ITEM_STATUS, ("status",))
+            rows = self._parse_rows(KLibraryItemStatusRow, page.items, LIBRARY_ITEM_STATUS)
+            for i, row in enumerate(rows):
+                if not row.device_id:
+                    raise self._malformed(
+                        LIBRARY_ITEM_STATUS, f"results.{i}.computer.id: missing"
+                    )
+            self._note_statuses(LIBRARY_ITEM_STATUS, page.items, KNOWN_LIBRARY_ITEM_STATUSES)
+            yield rows
 
     async def get_library_item_status(
         self, library_item_id: str, *, computer_id: str | None = None
@@ -366,6 +588,14 @@ def to_device(
         tags=tuple(device.tags),
         attrs=attrs,
     )
+
+
+def details_attrs(details: KDeviceDetails) -> dict[str, Any]:
+    """The facts ``/details`` adds to a device's ``attrs``: what :func:`to_device` merges
+    over the device-list facts (a sweep can keep them and merge them again later)."""
+    attrs: dict[str, Any] = {}
+    _details_attrs(attrs, details)
+    return attrs
 
 
 def _details_attrs(attrs: dict[str, Any], details: KDeviceDetails) -> None:
@@ -579,8 +809,12 @@ __all__ = [
     "DEVICE_PARAMETERS",
     "DEVICE_STATUS",
     "LIBRARY_ITEM_STATUS",
+    "LIST_ATTEMPTS",
+    "REQUIRED_DEVICE_KEYS",
+    "DeviceListShiftedError",
     "KandjiClient",
     "app_subject",
+    "details_attrs",
     "library_item_status_row_subject",
     "library_item_subject",
     "parameter_subject",
