@@ -48,6 +48,7 @@ from monitor.store.sqlite import SqliteStore
 from monitor.sweep.applivery import AppliverySweeper
 from monitor.sweep.base import Sweeper, SweepOutcome
 from monitor.sweep.per_device import KandjiPerDeviceSweeper
+from monitor.sweep.planned import KandjiPlannedSweeper
 from monitor.web.app import build_web_app, start_web
 from monitor.web.provider import default_console_url, device_console_link
 from monitor.web.view import (
@@ -191,7 +192,19 @@ class App:
     def _build_sweeper(self, src: KandjiSourceConfig | AppliverySourceConfig) -> Sweeper:
         token = src.resolve_token()
         register_secret(token.get_secret_value())
-        budget = RequestBudget(src.budget, self.clock)
+        # One budget per tenant: sources naming the same tenant share it, so every task
+        # of the tenant (sweeps, actions) spends from one hourly window.
+        budget = next(
+            (
+                self.budgets[other.name]
+                for other in self.config.sources
+                if other.name in self.budgets
+                and other.kind == src.kind
+                and other.url == src.url
+                and getattr(other, "organization", None) == getattr(src, "organization", None)
+            ),
+            None,
+        ) or RequestBudget(src.budget, self.clock)
         self.budgets[src.name] = budget
         if isinstance(src, KandjiSourceConfig):
             client = KandjiClient(
@@ -202,7 +215,17 @@ class App:
                 on_request=self.metrics.observe_request,
             )
             self.clients[src.name] = client
-            return KandjiPerDeviceSweeper(client, src.name)
+            if src.strategy == "per_device":
+                return KandjiPerDeviceSweeper(client, src.name)
+            # Keep only the subjects an enabled rule could match (the engine's
+            # status/type index): findings are the same, memory is a small fraction.
+            plans = {plan.kind: plan for plan in self.rules.plan(SourceKind.KANDJI)}
+
+            def may_match(kind: SubjectKind, status: str, type_: str) -> bool:
+                plan = plans.get(kind)
+                return plan is not None and bool(plan.candidates(status, type_))
+
+            return KandjiPlannedSweeper(client, src.name, keep=may_match)
         aclient = AppliveryClient(
             src,
             clock=self.clock,

@@ -1480,6 +1480,10 @@ class Fleet:
     def _change(
         self, i: int, kind: str, subject: str, old: int, new: int, names: tuple[str, ...]
     ) -> Change:
+        # A status changes because the device reported, and reporting is checking in:
+        # its last_check_in moves to now, as Kandji's does. Sweeps that skip devices
+        # which have not checked in since their last read rely on this.
+        self._seen[i] = max(self._seen[i], _ts(self.clock.now()))
         return Change(self.device_id(i), kind, subject, names[old], names[new])
 
     def plant_demo_failures(self, devices: int = 3, repair_after: float = 90.0) -> DemoPlan | None:
