@@ -356,14 +356,15 @@ def _author(given: str | None) -> str:
 
 def _known_labels(config: Config) -> frozenset[str]:
     from monitor.engine import load_rules
+    from monitor.engine.rules import STANDARD_LABELS as FINDING_LABELS
 
+    names = {*STANDARD_LABELS, *FINDING_LABELS}
     try:
         rules = load_rules(
             config.rules.files, builtin=config.rules.builtin, disabled=config.rules.disabled
         )
     except ConfigError:
-        return frozenset(STANDARD_LABELS)
-    names = set(STANDARD_LABELS)
+        return frozenset(names)
     for rule in rules.rules:
         names.update(rule.labels)
     return frozenset(names)
