@@ -10,6 +10,7 @@ resolve it, and the held alerts, once the source recovers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ def requests_with_status(rig: Rig, status: str) -> float:
     return total
 
 
-def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+def events(logs: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
     return [e for e in logs if e.get("event") == name and e.get("source", SOURCE) == SOURCE]
 
 
