@@ -216,8 +216,22 @@ def _group_key(r: StatusRow) -> tuple[int, str]:
 
 
 def _sorted_rows(rows: Iterable[StatusRow]) -> list[StatusRow]:
-    """Most severe rule first, then by rule id; in a rule, by status then device."""
-    return sorted(rows, key=lambda r: (_group_key(r), r.sort_key, r.alert.fingerprint))
+    """Grouped by rule as the status page groups them: most severe first, then the
+    largest group, then by rule id; in a group, by status (firing first) then device."""
+    pool = list(rows)
+    sizes: dict[tuple[int, str], int] = {}
+    for r in pool:
+        sizes[_group_key(r)] = sizes.get(_group_key(r), 0) + 1
+    return sorted(
+        pool,
+        key=lambda r: (
+            r.alert.severity.rank * -1,
+            -sizes[_group_key(r)],
+            r.alert.rule_id,
+            r.sort_key,
+            r.alert.fingerprint,
+        ),
+    )
 
 
 def status_document(report: StatusReport, *, include_all: bool) -> dict[str, Any]:
@@ -287,8 +301,10 @@ _INDENT = "  "
 
 def _subject_cell(r: StatusRow) -> str:
     f = r.alert.finding
-    name = clean(f.subject_name) if f.subject_kind is not SubjectKind.DEVICE else "(device)"
-    return f"{name} ({clean(f.subject_status)})" if f.subject_status else name
+    name = clean(f.subject_name) if f.subject_kind is not SubjectKind.DEVICE else "device"
+    if f.subject_status:
+        return f"{name} ({clean(f.subject_status)})"
+    return name if f.subject_kind is not SubjectKind.DEVICE else "(device)"
 
 
 def _status_cells(r: StatusRow, now: datetime) -> list[str]:
