@@ -161,9 +161,13 @@ class KandjiPlannedSweeper:
 
         found = _Discovery()
         run = _Run(devices=devices, needs=kinds, sweep=state.sweeps, signatures={})
+        per_device: bool | None = None
         if FactKind.LIBRARY_ITEMS in kinds:
-            found = await self._discover(run)
-            run.signatures = found.signatures
+            if len(devices) < state.items_per_device_below:
+                per_device = True  # still a small fleet: no discovery needed
+            else:
+                found = await self._discover(run)
+                run.signatures = found.signatures
         discovery = client.requests_made - start
 
         if found.items is not None:
@@ -172,7 +176,11 @@ class KandjiPlannedSweeper:
             await self._pool(self._probe(run, dev) for dev in probes)
         probe_spent = client.requests_made - start - discovery
 
-        plan = self._plan(run, device_list, found)
+        plan = self._plan(run, device_list, found, per_device)
+        if plan.items_per_device and found.items is not None:
+            state.items_per_device_below = 1 + len(found.listed) + plan.bulk_item_pages
+        elif not plan.items_per_device:
+            state.items_per_device_below = 0
         await self._pool(self._jobs(run, plan))
 
         self._assemble(out, run, found, plan)
@@ -214,7 +222,9 @@ class KandjiPlannedSweeper:
         )
         return out
 
-    def _plan(self, run: _Run, device_list: list[Device], found: _Discovery) -> SweepPlan:
+    def _plan(
+        self, run: _Run, device_list: list[Device], found: _Discovery, per_device: bool | None
+    ) -> SweepPlan:
         """The plan, with per-device reads fitted into what the budget has left."""
 
         def make(allowance: int | None) -> SweepPlan:
@@ -229,9 +239,11 @@ class KandjiPlannedSweeper:
                 per_device_allowance=allowance,
                 healthy_item_every=self.healthy_item_every,
                 page_size=self.client.page_size,
+                items_per_device=per_device,
             )
 
         plan = make(None)
+        per_device = plan.items_per_device  # the same route if the budget forces a re-plan
         budget = self.client.budget
         reserve = math.ceil(budget.limit * self.budget_reserve)
         allowance = budget.remaining - reserve - plan.item_pages - len(plan.lost_mode_reads)

@@ -136,6 +136,9 @@ class PlannerState:
     unhealthy_items: set[str] = field(default_factory=set)
     item_last_read: dict[str, int] = field(default_factory=dict)
     devices: dict[str, DeviceMemo] = field(default_factory=dict)
+    items_per_device_below: int = 0
+    """While the fleet has fewer devices than this, library items are read per device
+    without discovery: the last discovery found the fleet-wide route dearer."""
 
     def observe_blueprints(self, blueprint_items: Mapping[str, Sequence[str]]) -> None:
         """Record the item lists just read; forget groups of blueprints whose list changed."""
@@ -188,6 +191,8 @@ class SweepPlan:
     apps_reads: tuple[str, ...] = ()
     lost_mode_reads: tuple[str, ...] = ()
     deferred: tuple[str, ...] = ()
+    items_per_device: bool = False
+    bulk_item_pages: int = 0
 
     @property
     def item_pages(self) -> int:
@@ -263,6 +268,7 @@ def plan_sweep(
     per_device_allowance: int | None = None,
     healthy_item_every: int = 1,
     page_size: int = PAGE_SIZE,
+    items_per_device: bool | None = None,
 ) -> SweepPlan:
     """Decide every read of this sweep after discovery (and after the group probes).
 
@@ -273,6 +279,11 @@ def plan_sweep(
     ``/status``. A device of a listed blueprint whose item list failed is not read at
     all this sweep (its library items are then not observed).
     ``per_device_allowance`` caps the deferrable per-device reads (None: no cap).
+
+    ``items_per_device``: read library items through every device's ``/status``
+    (True), fleet-wide (False), or whichever costs fewer requests this sweep (None).
+    ``/status`` carries a Mac's parameters too, so on a small fleet with many items
+    (40 devices, 60 items) the per-device route is the cheaper one.
     """
     signatures = blueprint_signatures or {}
     items: list[ItemRead] = []
@@ -295,6 +306,22 @@ def plan_sweep(
             pages = max(1, math.ceil(rows / page_size))
             items.append(ItemRead(item_id, item_names.get(item_id, ""), rows, pages))
 
+    if FactKind.LIBRARY_ITEMS not in needs:
+        items_per_device = False
+    elif items_per_device is None:
+        stale_macs = 0
+        if FactKind.PARAMETERS in needs:
+            for dev in devices:
+                if dev.platform == MAC:
+                    memo = state.devices.get(dev.device_id)
+                    key = fresh_key(dev, signatures.get(dev.blueprint_id, 0))
+                    stale_macs += memo is None or memo.parameters_key != key
+        bulk = sum(r.pages for r in items) + stale_macs
+        items_per_device = blueprint_items is not None and len(devices) < bulk
+    bulk_item_pages = sum(r.pages for r in items)
+    if items_per_device:
+        items, rotated = [], []
+
     status_reads: list[Device] = []
     lost_reads: list[str] = []
     # Per device: the kinds its reads must cover, in priority order later.
@@ -304,7 +331,7 @@ def plan_sweep(
         memo = state.devices.get(did)
         key = fresh_key(dev, signatures.get(dev.blueprint_id, 0))
         kinds: list[FactKind] = []
-        no_bulk = (
+        no_bulk = items_per_device or (
             FactKind.LIBRARY_ITEMS in needs
             and blueprint_items is not None
             and dev.blueprint_id not in listed_blueprints
@@ -362,6 +389,8 @@ def plan_sweep(
         apps_reads=tuple(apps_reads),
         lost_mode_reads=tuple(lost_reads),
         deferred=tuple(deferred),
+        items_per_device=bool(items_per_device),
+        bulk_item_pages=bulk_item_pages,
     )
 
 

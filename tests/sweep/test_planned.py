@@ -380,3 +380,28 @@ async def test_the_budget_is_never_exceeded_and_overflow_reads_are_deferred(
         assert set(report.plan.deferred) <= again
     finally:
         await planned.close()
+
+
+async def test_a_small_fleet_with_many_items_is_read_per_device_when_that_is_cheaper(
+    start_tenant: StartTenant,
+) -> None:
+    tenant = await start_tenant(devices=30, seed=9)
+    per_device, planned = await both(tenant)
+    try:
+        await planned.sweep(NEEDS)
+        report = planned.last_report
+        assert report is not None
+        assert report.plan.items_per_device
+        assert report.plan.items == ()
+        tenant.sim.requests.clear()
+        ours = await planned.sweep(NEEDS)
+        assert tenant.requests(BLUEPRINTS) == 0, "no discovery while the fleet stays small"
+        assert tenant.requests(LIBRARY_ITEM_STATUS) == 0
+        assert tenant.requests(DEVICE_STATUS) == 30
+        reference = await per_device.sweep(NEEDS)
+        assert ours.requests == reference.requests
+        assert findings_of(ours, tenant) == findings_of(reference, tenant)
+        assert observed_ids(ours, FactKind.LIBRARY_ITEMS) == set(ours.coverage.devices)
+    finally:
+        await per_device.close()
+        await planned.close()
