@@ -1,0 +1,88 @@
+"""The request budget holds while retries storm.
+
+The simulated tenant answers most requests 429 or 503, so every request is retried
+several times. Counted by the simulator, the daemon never sends more than its hourly
+budget: in the first simulated hour at most ``requests_per_hour`` requests arrive, by the
+end of the second at most twice that, and every slot the budget granted reached the
+simulator exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from monitor.app import App
+from monitor.clock import FakeClock
+from monitor.config import load_config
+from monitor.simulator.server import start_kandji
+from tests.faults.rig import SOURCE, TOKEN
+
+BUDGET = 60
+
+CONFIG = f"""\
+sources:
+  - name: {SOURCE}
+    kind: kandji
+    url: URL
+    token: ${{T}}
+    strategy: per_device
+    retry: {{max_attempts: 8, backoff_base: 1s, backoff_max: 4s, max_retry_after: 30s}}
+    budget: {{requests_per_hour: {BUDGET}, burst_per_second: 1000, concurrency: 4}}
+receivers:
+  - name: console
+    console: true
+route:
+  receiver: console
+store:
+  path: state.db
+web:
+  enabled: false
+"""
+
+
+async def drive(clock: FakeClock, until: float, step: float = 10.0) -> None:
+    """Move the fake clock to ``until`` (monotonic seconds) in small steps, letting the
+    loop (and the loopback HTTP between daemon and simulator) run between steps."""
+    while clock.monotonic() < until:
+        await asyncio.sleep(0.002)
+        clock.advance(step)
+
+
+async def test_retry_storm_stays_within_the_hourly_budget(tmp_path: Path) -> None:
+    clock = FakeClock()
+    runner, url, sim = await start_kandji(
+        "127.0.0.1", 0, devices=40, seed=9, token=TOKEN, per_second=None, per_hour=None,
+        clock=clock,
+    )
+    sim.add_fault(".", "429", probability=0.45, retry_after=2)
+    sim.add_fault(".", "503", probability=0.35)
+    try:
+        path = tmp_path / "config.yaml"
+        path.write_text(CONFIG.replace("URL", url))
+        config = load_config(path, env={"T": TOKEN})
+        async with App(config, clock=clock) as app:
+            budget = app.budgets[SOURCE]
+            sweep = asyncio.create_task(app.sweep_source(SOURCE))
+            try:
+                await drive(clock, until=59 * 60)
+                first_hour = sim.requests.total
+                assert first_hour == BUDGET, "the budget was spent, and not exceeded"
+                assert not sweep.done()
+                assert budget.waiting > 0, "the sweep waits for the next hour"
+                assert budget.in_flight == 0
+                assert budget.spent_total == first_hour, "every granted slot arrived once"
+
+                await drive(clock, until=119 * 60)
+                assert sim.requests.total <= 2 * BUDGET
+                assert sim.requests.total > first_hour, "the window slid: more came"
+                # The storm really happened: most answers were refusals.
+                refused = sim.requests.status_counts[429] + sim.requests.status_counts[503]
+                assert refused > sim.requests.total / 3
+            finally:
+                sweep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweep
+    finally:
+        await runner.cleanup()
