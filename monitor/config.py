@@ -40,6 +40,19 @@ _DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+def _seconds(amount: float) -> timedelta:
+    """``amount`` seconds; ValueError (not OverflowError) when no timedelta can hold it."""
+    try:
+        return timedelta(seconds=amount)
+    except (OverflowError, ValueError):
+        raise ValueError(
+            f"a duration must be a finite number of seconds under {_MAX_DAYS} days"
+        ) from None
+
+
+_MAX_DAYS = timedelta.max.days
+
+
 def parse_duration(value: object) -> timedelta:
     """Parse ``30s``, ``5m``, ``1h30m``, ``7d``, or a number of seconds."""
     if isinstance(value, timedelta):
@@ -49,15 +62,18 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return timedelta(seconds=float(value))
+        try:
+            return _seconds(float(value))
+        except OverflowError:  # an int too large for a float
+            raise ValueError("a duration this long is not a duration") from None
     if isinstance(value, str):
         m = _DURATION_RE.match(value)
         if m:
-            return timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"])
+            return _seconds(float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"])
         compact = value.replace(" ", "")
         parts = _DURATION_PART_RE.findall(compact)
         if parts and "".join(n + u for n, u in parts) == compact:
-            return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+            return _seconds(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
     raise ValueError(f"expected a duration such as 30s, 5m, 1h or 7d, got {value!r}")
 
 
@@ -452,41 +468,102 @@ class _Loc:
         return None
 
 
+MAX_DEPTH = 64
+"""How deeply a config or rule file may nest (far beyond any real one)."""
+MAX_NODES = 200_000
+"""How many values a file may expand to, aliases included (a guard against alias bombs)."""
+
+_FOREIGN_TAGS = ("!", "tag:yaml.org,2002:python/")
+
+
+class _Guard:
+    """Limits one construction: alias cycles, nesting depth and total size."""
+
+    def __init__(self) -> None:
+        self.active: set[int] = set()
+        self.nodes = 0
+
+
 def _construct(
-    node: yaml.Node, path: tuple[str | int, ...], loc: _Loc, env: Mapping[str, str], file: str
+    node: yaml.Node,
+    path: tuple[str | int, ...],
+    loc: _Loc,
+    env: Mapping[str, str],
+    file: str,
+    guard: _Guard | None = None,
 ) -> Any:
-    loc.lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError(
-                    file,
-                    _dotted(path),
-                    "keys must be plain strings",
-                    line=key_node.start_mark.line + 1,
-                )
-            key = str(key_node.value)
-            if key in out:
-                raise ConfigError(
-                    file,
-                    _dotted((*path, key)),
-                    "key appears twice",
-                    line=key_node.start_mark.line + 1,
-                )
-            out[key] = _construct(value_node, (*path, key), loc, env, file)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(v, (*path, i), loc, env, file) for i, v in enumerate(node.value)]
+    guard = guard or _Guard()
+    line = node.start_mark.line + 1
+    loc.lines.setdefault(path, line)
+    guard.nodes += 1
+    if guard.nodes > MAX_NODES:
+        raise ConfigError(
+            file, _dotted(path), f"the file expands to more than {MAX_NODES} values "
+            "(aliases repeated many times?)", line=line,
+        )
+    if len(path) > MAX_DEPTH:
+        raise ConfigError(
+            file, _dotted(path[:MAX_DEPTH]), f"nested deeper than {MAX_DEPTH} levels", line=line
+        )
+    if node.tag.startswith(_FOREIGN_TAGS):
+        # Local tags (!custom) and Python object tags mean nothing here: say so rather
+        # than read the value as if the tag were not there.
+        raise ConfigError(file, _dotted(path), f"unsupported YAML tag {node.tag!r}", line=line)
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if id(node) in guard.active:
+            raise ConfigError(file, _dotted(path), "an alias refers to itself", line=line)
+        guard.active.add(id(node))
+        try:
+            return _construct_collection(node, path, loc, env, file, guard)
+        finally:
+            guard.active.discard(id(node))
     assert isinstance(node, yaml.ScalarNode)
     # Resolve plain scalars with the safe loader's own rules (ints, bools, nulls...).
     if node.style is None and node.tag != "tag:yaml.org,2002:str":
-        value = yaml.safe_load(yaml.serialize(node))
+        try:
+            value = yaml.safe_load(yaml.serialize(node))
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            # ValueError: a scalar that looks like a date but is none (2024-02-30).
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(file, _dotted(path), f"bad value: {problem}", line=line) from None
     else:
         value = node.value
     if isinstance(value, str) and "$" in value:
         value = substitute_env(value, env, file=file, key_path=_dotted(path))
     return value
+
+
+def _construct_collection(
+    node: yaml.MappingNode | yaml.SequenceNode,
+    path: tuple[str | int, ...],
+    loc: _Loc,
+    env: Mapping[str, str],
+    file: str,
+    guard: _Guard,
+) -> Any:
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _construct(v, (*path, i), loc, env, file, guard) for i, v in enumerate(node.value)
+        ]
+    out: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ConfigError(
+                file,
+                _dotted(path),
+                "keys must be plain strings",
+                line=key_node.start_mark.line + 1,
+            )
+        key = str(key_node.value)
+        if key in out:
+            raise ConfigError(
+                file,
+                _dotted((*path, key)),
+                "key appears twice",
+                line=key_node.start_mark.line + 1,
+            )
+        out[key] = _construct(value_node, (*path, key), loc, env, file, guard)
+    return out
 
 
 def _dotted(path: Sequence[str | int]) -> str:
@@ -503,6 +580,9 @@ def parse_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> tu
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(file, "", f"not valid YAML: {problem}", line=line) from None
+    except RecursionError:
+        # PyYAML's composer recurses once per nesting level.
+        raise ConfigError(file, "", f"nested deeper than {MAX_DEPTH} levels") from None
     if node is None:
         return None, loc
     data = _construct(node, (), loc, os.environ if env is None else env, file)
