@@ -3,9 +3,14 @@
 Flavours and the receivers that get them (``ReceiverConfig.format`` overrides):
 
 - ``txt``   plain text: the console, webhooks, most apprise services;
-- ``slack`` Slack mrkdwn (``*bold*``, ``•`` lists; ``& < >`` escaped): ``slack://`` URLs;
+- ``slack`` Markdown written for Slack (``**bold**``, ``•`` lines, ``<`` ``>`` escaped):
+            ``slack://`` URLs. Apprise (2.x) converts Markdown to Slack's mrkdwn
+            (``*bold*``, ``&amp;``...), so the body is not mrkdwn itself: ``&`` would be
+            escaped twice and ``*x*`` would turn into ``_x_``;
 - ``md``    Markdown: receivers whose format is ``markdown`` and that are not Slack;
-- ``html``  HTML for email (apprise adds a plain-text alternative): ``mailto(s)://``.
+- ``html``  HTML for email. Apprise derives the plain-text part from it, so the HTML uses
+            paragraphs and lists (no tables, no ``<code>``, which its converter puts on
+            lines of their own) and the text part reads like the ``txt`` flavour.
 
 A receiver may replace the title and/or body template (``title_template``,
 ``body_template``). Custom templates run in Jinja2's sandbox; a custom template that
@@ -323,16 +328,16 @@ _MARKDOWN = """\
 {% endif %}"""
 
 _SLACK = """\
-*{{ headline|mrkdwn }}* ({{ source_text|mrkdwn }})
+**{{ headline|mrkdwn }}** ({{ source_text|mrkdwn }})
 {% for rule in rules %}
-Rule `{{ rule.id }}` ({{ rule.severity }})\
+Rule `{{ rule.id|code }}` ({{ rule.severity }})\
 {{ (": " ~ rule.description)|mrkdwn if rule.description }}
 {% endfor %}
 {% if devices %}
 
-*Firing on {{ plural(device_count, "device") }}* ({{ plural(firing_count, "alert") }}):
+**Firing on {{ plural(device_count, "device") }}** ({{ plural(firing_count, "alert") }}):
 {% for d in devices %}
-\u2022 *{{ d.name|mrkdwn }}* (serial `{{ d.serial|mrkdwn or "unknown" }}`)\
+\u2022 **{{ d.name|mrkdwn }}** (serial `{{ (d.serial or "unknown")|code }}`)\
 {% if d.new and reason != "first" %} _new_{% endif %}: \
 {% for a in d["items"] %}{{ a.item|mrkdwn }}{{ "" if loop.last else "; " }}{% endfor %}
 
@@ -343,9 +348,10 @@ _...and {{ plural(devices_more, "more device") }}_
 {% endif %}
 {% if resolved_devices or resolved_gone %}
 
-*Resolved on {{ plural(resolved_device_count, "device") }}* ({{ plural(resolved_count, "alert") }}):
+**Resolved on {{ plural(resolved_device_count, "device") }}** \
+({{ plural(resolved_count, "alert") }}):
 {% for d in resolved_devices %}
-\u2022 *{{ d.name|mrkdwn }}* (serial `{{ d.serial|mrkdwn or "unknown" }}`): \
+\u2022 **{{ d.name|mrkdwn }}** (serial `{{ (d.serial or "unknown")|code }}`): \
 {% for a in d["items"] %}{{ a.subject_name|mrkdwn }}{{ "" if loop.last else "; " }}{% endfor %}
 
 {% endfor %}
@@ -359,20 +365,20 @@ _HTML = """\
 <p><strong>{{ headline }}</strong> ({{ source_text }}).</p>
 <ul>
 {% for rule in rules %}
-<li>Rule <code>{{ rule.id }}</code> ({{ rule.severity }}){% if rule.description %}: \
-{{ rule.description }}{% endif %}</li>
+<li>Rule <span style="font-family: monospace">{{ rule.id }}</span> ({{ rule.severity }})\
+{% if rule.description %}: {{ rule.description }}{% endif %}</li>
 {% endfor %}
 </ul>
 {% if devices %}
 <h3>Firing on {{ plural(device_count, "device") }} ({{ plural(firing_count, "alert") }})</h3>
-<table cellpadding="4" style="border-collapse: collapse">
-<tr><th align="left">Device</th><th align="left">Serial</th><th align="left">Items</th></tr>
+<ul>
 {% for d in devices %}
-<tr><td>{{ d.name }}{% if d.new and reason != "first" %} <em>(new)</em>{% endif %}</td>\
-<td><code>{{ d.serial or "unknown" }}</code></td>\
-<td>{% for a in d["items"] %}{{ a.item }}{% if not loop.last %}<br>{% endif %}{% endfor %}</td></tr>
+<li><strong>{{ d.name }}</strong> \
+(serial <span style="font-family: monospace">{{ d.serial or "unknown" }}</span>)\
+{% if d.new and reason != "first" %} <em>(new)</em>{% endif %}: \
+{% for a in d["items"] %}{{ a.item }}{{ "" if loop.last else "; " }}{% endfor %}</li>
 {% endfor %}
-</table>
+</ul>
 {% if devices_more %}
 <p><em>...and {{ plural(devices_more, "more device") }}</em></p>
 {% endif %}
@@ -382,7 +388,8 @@ _HTML = """\
 ({{ plural(resolved_count, "alert") }})</h3>
 <ul>
 {% for d in resolved_devices %}
-<li>{{ d.name }} (<code>{{ d.serial or "unknown" }}</code>): \
+<li><strong>{{ d.name }}</strong> \
+(serial <span style="font-family: monospace">{{ d.serial or "unknown" }}</span>): \
 {% for a in d["items"] %}{{ a.subject_name }}{{ "" if loop.last else "; " }}{% endfor %}</li>
 {% endfor %}
 </ul>
@@ -413,9 +420,18 @@ def _plural(count: int, word: str) -> str:
 
 
 def _mrkdwn(value: object) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    text = str(value)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for a Slack body: ``<`` and ``>`` escaped the Markdown way.
+
+    Apprise turns a Markdown body into Slack mrkdwn and escapes ``&`` itself, but passes
+    ``<...>`` through as is, where Slack reads it as a link or a mention (a device named
+    ``<!channel>`` would page the whole channel). Escaped, Slack shows them as text.
+    """
+    return str(value).replace("<", "\\<").replace(">", "\\>")
+
+
+def _code(value: object) -> str:
+    """Text inside a Markdown code span: apprise escapes it; a backtick would end it."""
+    return str(value).replace("`", "'")
 
 
 class Templates:
@@ -443,6 +459,7 @@ class Templates:
         )
         self._env.globals["plural"] = _plural
         self._env.filters["mrkdwn"] = _mrkdwn
+        self._env.filters["code"] = _code
         self._overrides = frozenset(n for n in sources if n.startswith("receiver/"))
         for index, r in enumerate(receivers):
             for key, name in (

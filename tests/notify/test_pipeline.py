@@ -317,10 +317,13 @@ async def test_run_loop_delivers_after_kick_and_group_wait(
     assert sender.sent[0].receiver == "ops"
 
 
-async def _until(condition: object, rounds: int = 10_000) -> None:
-    """Yield to the loop until ``condition()`` holds (no wall-clock waiting)."""
+async def _until(condition: object, timeout: float = 10.0) -> None:
+    """Yield to the loop until ``condition()`` holds (no wall-clock waiting: the timeout
+    only bounds a failure; SQLite's worker thread may need many turns on a busy machine)."""
     assert callable(condition)
-    for _ in range(rounds):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
         if condition():
             return
         await asyncio.sleep(0)

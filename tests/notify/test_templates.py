@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import apprise
 import pytest
 import structlog
 from pydantic import SecretStr
@@ -107,8 +108,12 @@ def test_html_escapes_device_names_and_slack_escapes_control_characters() -> Non
     assert "&lt;script&gt;" in body
     slack = rc(urls=["slack://T/B/C"])
     _, body, _ = Templates().render(slack, context(slack, [evil]))
-    assert "<script>" not in body
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;&amp;" in body
+    # What Slack receives is what apprise makes of the Markdown body.
+    to_slack = apprise.Apprise.instantiate("slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7F")
+    assert to_slack is not None
+    sent = to_slack.dialect_convert(body, apprise.NotifyFormat.MARKDOWN)
+    assert "<script>" not in sent
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&amp;" in sent
 
 
 def test_receiver_overrides_see_the_reason_and_counts() -> None:
