@@ -204,7 +204,10 @@ class Receiver:
             self.armed = None
             self.on_kill()
             return web.Response(status=200)
-        payload: dict[str, Any] = await request.json()
+        try:
+            payload: dict[str, Any] = await request.json()
+        except ConnectionResetError:  # the daemon died while sending: nothing arrived
+            return web.Response(status=400)
         if self.drop > 0:
             self.drop -= 1
             return web.Response(status=200)

@@ -174,10 +174,12 @@ def write_config(
     extra: str = "",
     rules: str = RULES,
     interval: str = "1m",
+    disabled: Sequence[str] = (),
 ) -> Path:
     """A config file (and its rule file) in ``folder``; the database in folder/state.
 
-    ``receivers``, ``route`` and ``extra`` are YAML blocks as they appear in the file.
+    ``receivers``, ``route`` and ``extra`` are YAML blocks as they appear in the file;
+    ``disabled`` lists rule ids to switch off.
     """
     (folder / "rules.yaml").write_text(rules)
     path = folder / "config.yaml"
@@ -195,6 +197,7 @@ sources:
 rules:
   builtin: false
   files: [rules.yaml]
+  disabled: [{", ".join(disabled)}]
 {receivers}
 {route}
 store:
