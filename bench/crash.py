@@ -154,6 +154,7 @@ class CrashReport:
     lost: int = 0
     lost_detail: list[str] = field(default_factory=list)
     duplicated_within_one_run: int = 0
+    most_duplicated_by_one_crash: int = 0
     outbox_messages: int = 0
     outbox_undelivered: int = 0
     outbox_not_received: int = 0
@@ -493,6 +494,16 @@ async def run_crash_test(workdir: Path, cfg: CrashConfig) -> CrashReport:
     report.duplicated = report.delivered - report.unique
     per_run = Counter((m.run, m.title, m.body) for m in receiver.received)
     report.duplicated_within_one_run = sum(n - 1 for n in per_run.values())
+    # A message received again was in flight when the process that last sent it died:
+    # that crash caused the copy.
+    last_run: dict[tuple[str, str], int] = {}
+    by_crash: Counter[int] = Counter()
+    for m in receiver.received:
+        key = (m.title, m.body)
+        if key in last_run and m.run != last_run[key]:
+            by_crash[last_run[key]] += 1
+        last_run[key] = m.run
+    report.most_duplicated_by_one_crash = max(by_crash.values(), default=0)
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         rows = conn.execute("SELECT title, body, state FROM outbox").fetchall()
     report.outbox_messages = len(rows)

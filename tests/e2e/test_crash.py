@@ -27,6 +27,7 @@ async def test_sigkill_during_sweeps_and_deliveries_loses_nothing(tmp_path: Path
     # at worst one extra copy of each message in flight when the process died
     assert report.duplicated <= report.kills * MAX_PARALLEL_DELIVERIES
     assert report.duplicated_within_one_run == 0
+    assert report.most_duplicated_by_one_crash <= MAX_PARALLEL_DELIVERIES
 
 
 async def test_the_harness_notices_a_receiver_that_forgets_messages(tmp_path: Path) -> None:
