@@ -451,12 +451,22 @@ async def test_email_has_an_html_part_and_a_readable_plain_text_part(
 # ------------------------------------------------------------------ a receiver down
 
 
+@pytest.mark.parametrize(
+    ("hours", "outbox"),
+    [
+        # The default retry horizon: 12 attempts, backing off from 10s to 1h, span 3.4h.
+        (3, {}),
+        # Overnight: the horizon is max_attempts; 24 attempts span about 16 hours.
+        (10, {"max_attempts": 24}),
+    ],
+)
 async def test_a_receiver_down_for_hours_gets_everything_in_order_when_it_comes_back(
-    tmp_path: Path,
+    tmp_path: Path, hours: int, outbox: dict[str, Any]
 ) -> None:
     route = {"receiver": "ops", "group_by": ["device_id"], "group_wait": "30s",
              "group_interval": "5m", "repeat_interval": "12h"}
-    async with rig(tmp_path, receivers=[{"name": "ops"}], route=route) as r:
+    extra = {"notify": {"outbox": outbox}}
+    async with rig(tmp_path, receivers=[{"name": "ops"}], route=route, extra=extra) as r:
         a, b, c = slots(r.fleet, 3)
         r.hook.down.add("ops")
         set_status(r.fleet, a, "ERROR")
@@ -464,7 +474,7 @@ async def test_a_receiver_down_for_hours_gets_everything_in_order_when_it_comes_
         plan = {30: (c, "ERROR"), 60: (a, "PASS"), 120: (b, "PASS"), 150: (c, "PASS")}
         await r.sweep()
         await r.notify()
-        for minute in range(5, 3 * 60 + 1, 5):  # three hours of sweeps, all refused
+        for minute in range(5, hours * 60 + 1, 5):  # hours of sweeps, every delivery refused
             if minute in plan:
                 slot, status = plan[minute]
                 set_status(r.fleet, slot, status)
