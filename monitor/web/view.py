@@ -26,6 +26,9 @@ class AlertView:
     """One alert as the operator sees it.
 
     ``silenced``: a silence matches it now (it is shown apart and not announced).
+    ``inhibited``: muted because its device stopped checking in or left the MDM (a
+    firing ``monitor.device.silent``/``gone`` alert on the same device); shown apart
+    with the silenced ones.
     ``console_link``: the device's page in the MDM's web console, when known
     (see :func:`monitor.web.provider.device_console_link`).
     """
@@ -48,10 +51,21 @@ class AlertView:
     firing_since: datetime | None = None
     resolved_at: datetime | None = None
     console_link: str | None = None
+    inhibited: bool = False
+
+    @property
+    def muted(self) -> bool:
+        """Not announced: silenced, or inhibited by its device's state."""
+        return self.silenced or self.inhibited
 
     @classmethod
     def from_alert(
-        cls, alert: Alert, *, silenced: bool = False, console_link: str | None = None
+        cls,
+        alert: Alert,
+        *,
+        silenced: bool = False,
+        console_link: str | None = None,
+        inhibited: bool = False,
     ) -> AlertView:
         """The view of a persisted :class:`~monitor.models.Alert`."""
         f = alert.finding
@@ -74,6 +88,7 @@ class AlertView:
             firing_since=alert.firing_since,
             resolved_at=alert.resolved_at,
             console_link=console_link,
+            inhibited=inhibited,
         )
 
 
@@ -166,6 +181,7 @@ class Summary:
     sources_total: int
     sources_healthy: int
     silences_active: int
+    inhibited: int = 0
 
     @property
     def status(self) -> str:
@@ -198,15 +214,20 @@ class AlertGroup:
 def summarize(
     alerts: Iterable[AlertView], sources: Sequence[SourceView], silences: Iterable[SilenceView]
 ) -> Summary:
-    """Count what the summary bar shows. Silenced alerts count only as silenced."""
-    firing = pending = silenced = resolved = 0
+    """Count what the summary bar shows.
+
+    A muted alert (silenced or inhibited) counts only as silenced; ``inhibited`` says
+    how many of those are muted by their device's state rather than by a silence.
+    """
+    firing = pending = silenced = resolved = inhibited = 0
     by_severity = {str(s): 0 for s in sorted(Severity, key=lambda s: -s.rank)}
     devices: set[tuple[str, str]] = set()
     for a in alerts:
         if a.state is AlertState.RESOLVED:
             resolved += 1
-        elif a.silenced:
+        elif a.muted:
             silenced += 1
+            inhibited += 0 if a.silenced else 1
         elif a.state is AlertState.FIRING:
             firing += 1
             by_severity[str(a.severity)] += 1
@@ -223,14 +244,15 @@ def summarize(
         sources_total=len(sources),
         sources_healthy=sum(1 for s in sources if s.healthy),
         silences_active=sum(1 for s in silences if s.active),
+        inhibited=inhibited,
     )
 
 
 def group_firing(alerts: Iterable[AlertView]) -> list[AlertGroup]:
-    """Unsilenced firing alerts grouped by rule and severity, most severe and largest first."""
+    """Unmuted firing alerts grouped by rule and severity, most severe and largest first."""
     groups: dict[tuple[str, Severity], list[AlertView]] = {}
     for a in alerts:
-        if a.state is AlertState.FIRING and not a.silenced:
+        if a.state is AlertState.FIRING and not a.muted:
             groups.setdefault((a.rule_id, a.severity), []).append(a)
     result = [
         AlertGroup(rule_id, severity, tuple(sorted(items, key=_device_order)))
@@ -245,15 +267,15 @@ def _device_order(a: AlertView) -> tuple[str, str, str]:
 
 
 def pending_alerts(alerts: Iterable[AlertView]) -> list[AlertView]:
-    """Unsilenced pending alerts, most severe then oldest first."""
-    items = [a for a in alerts if a.state is AlertState.PENDING and not a.silenced]
+    """Unmuted pending alerts, most severe then oldest first."""
+    items = [a for a in alerts if a.state is AlertState.PENDING and not a.muted]
     items.sort(key=lambda a: (-a.severity.rank, a.active_since, a.device_name.casefold()))
     return items
 
 
 def silenced_alerts(alerts: Iterable[AlertView]) -> list[AlertView]:
-    """Silenced alerts that are not resolved, most severe first."""
-    items = [a for a in alerts if a.silenced and a.state is not AlertState.RESOLVED]
+    """Muted (silenced or inhibited) alerts that are not resolved, most severe first."""
+    items = [a for a in alerts if a.muted and a.state is not AlertState.RESOLVED]
     items.sort(key=lambda a: (-a.severity.rank, a.rule_id, a.device_name.casefold()))
     return items
 
