@@ -211,23 +211,27 @@ def _row_json(r: StatusRow) -> dict[str, Any]:
     }
 
 
-def _group_key(r: StatusRow) -> tuple[int, str]:
-    return (-r.alert.severity.rank, r.alert.rule_id)
+GroupKey = tuple[int, str, str]
+
+
+def _group_key(r: StatusRow) -> GroupKey:
+    """Rows are grouped by rule and source (as the demo's route groups notifications)."""
+    return (-r.alert.severity.rank, r.alert.rule_id, r.alert.finding.source)
 
 
 def _sorted_rows(rows: Iterable[StatusRow]) -> list[StatusRow]:
-    """Grouped by rule as the status page groups them: most severe first, then the
-    largest group, then by rule id; in a group, by status (firing first) then device."""
+    """Grouped like the status page: most severe first, then the largest group, then by
+    rule id and source; in a group, by status (firing first) then device."""
     pool = list(rows)
-    sizes: dict[tuple[int, str], int] = {}
+    sizes: dict[GroupKey, int] = {}
     for r in pool:
         sizes[_group_key(r)] = sizes.get(_group_key(r), 0) + 1
     return sorted(
         pool,
         key=lambda r: (
-            r.alert.severity.rank * -1,
+            _group_key(r)[0],
             -sizes[_group_key(r)],
-            r.alert.rule_id,
+            _group_key(r)[1:],
             r.sort_key,
             r.alert.fingerprint,
         ),
@@ -288,12 +292,12 @@ def status_document(report: StatusReport, *, include_all: bool) -> dict[str, Any
     }
 
 
+#: The source of every row is in its group's title line, so it takes no column.
 STATUS_COLUMNS = (
     Column("DEVICE", 10),
     Column("SERIAL", 6),
     Column("SUBJECT", 10),
     Column("STATUS", 6),
-    Column("SOURCE", 6),
     Column("SINCE", 5),
 )
 _INDENT = "  "
@@ -314,7 +318,6 @@ def _status_cells(r: StatusRow, now: datetime) -> list[str]:
         clean(f.device_serial) or "—",
         _subject_cell(r),
         r.status,
-        clean(f.source),
         ago(r.since, now),
     ]
 
@@ -371,11 +374,14 @@ def render_status(report: StatusReport, *, include_all: bool, term: Terminal) ->
     lines.append(
         _INDENT + term.paint(join_cells([c.header for c in STATUS_COLUMNS], widths), "bold")
     )
-    group: tuple[int, str] | None = None
+    members: dict[GroupKey, list[StatusRow]] = {}
+    for r in rows:
+        members.setdefault(_group_key(r), []).append(r)
+    group: GroupKey | None = None
     for r, row_cells in zip(rows, cells, strict=True):
         if _group_key(r) != group:
             group = _group_key(r)
-            lines.append(_group_title(r, [x for x in rows if _group_key(x) == group], term))
+            lines.append(_group_title(r, members[group], term))
         styles = {3: STATUS_STYLE[r.status]}
         lines.append(_INDENT + join_cells(row_cells, widths, term=term, styles=styles))
     if not include_all and others:
@@ -392,7 +398,8 @@ def _group_title(first: StatusRow, members: Sequence[StatusRow], term: Terminal)
     ]
     tail = f" · {', '.join(by_status)} on {devices} device{'' if devices == 1 else 's'}"
     label = sev.upper()
-    text = truncate(f"{label} {first.alert.rule_id}{tail}", term.width)
+    source = clean(first.alert.finding.source)
+    text = truncate(f"{label} {first.alert.rule_id} · {source}{tail}", term.width)
     if not term.color:
         return text
     head, _, rest = text.partition(" ")
