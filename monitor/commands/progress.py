@@ -2,7 +2,9 @@
 
 The daemon reports a sweep's progress through the four calls of :class:`SweepProgress`
 (the composition root and the sweepers make them, when given a reporter; with none they
-cost nothing). :class:`TerminalProgress` draws them as one line on stderr::
+cost nothing). The work is counted in whatever unit the sweeper plans in: devices for a
+per-device sweep, reads for a planned one. :class:`TerminalProgress` draws it as one line
+on stderr::
 
     demo-kandji  [██████████░░░░░░░░░░░░░░]  170/400 devices  42%  3.1s
 
@@ -36,21 +38,22 @@ _CLEAR_LINE = "\r\x1b[K"
 class SweepProgress(Protocol):
     """What a sweep of one source reports as it goes. Calls are cheap and never raise.
 
-    ``sweep_started``: before the sweeper runs. ``devices_listed``: once the number of
-    devices to examine is known. ``devices_done``: as devices' facts are fetched (or
-    given up on). ``sweep_finished``: after the sweep's results are committed.
+    ``sweep_started``: before the sweeper runs. ``work_planned``: once the sweeper knows
+    how much work is left (``total`` in ``unit``: devices to examine, reads to make); a
+    later call replaces the total. ``work_done``: as units complete (or are given up
+    on). ``sweep_finished``: after the sweep's results are committed.
     """
 
     def sweep_started(self, source: str) -> None:
         """A sweep of ``source`` begins."""
         ...
 
-    def devices_listed(self, source: str, total: int) -> None:
-        """``source`` has ``total`` devices to examine in this sweep."""
+    def work_planned(self, source: str, total: int, unit: str = "devices") -> None:
+        """This sweep of ``source`` has ``total`` units of work (``unit``) to do."""
         ...
 
-    def devices_done(self, source: str, count: int = 1) -> None:
-        """``count`` more devices of ``source`` are done."""
+    def work_done(self, source: str, count: int = 1) -> None:
+        """``count`` more units of work of ``source`` are done."""
         ...
 
     def sweep_finished(self, source: str, *, ok: bool, devices: int) -> None:
@@ -63,7 +66,14 @@ class _SourceProgress:
     started: float
     total: int | None = None
     done: int = 0
+    unit: str = "devices"
     finished: bool = False
+
+    @property
+    def fraction(self) -> float | None:
+        if self.total is None:
+            return None
+        return 1.0 if self.total == 0 else min(1.0, self.done / self.total)
 
 
 class TerminalProgress:
@@ -102,14 +112,16 @@ class TerminalProgress:
         self._sources[source] = _SourceProgress(started=self.clock.monotonic())
         self._draw(force=True)
 
-    def devices_listed(self, source: str, total: int) -> None:
-        """The device list of ``source`` is read: ``total`` devices to go."""
+    def work_planned(self, source: str, total: int, unit: str = "devices") -> None:
+        """``source`` has ``total`` units of work to do: the bar gets its scale."""
         state = self._state(source)
-        state.total = max(0, total)
+        if unit != state.unit:
+            state.done = 0  # a new unit counts from zero (devices listed, then reads planned)
+        state.total, state.unit = max(0, total), unit
         self._draw(force=True)
 
-    def devices_done(self, source: str, count: int = 1) -> None:
-        """``count`` more devices of ``source`` are done."""
+    def work_done(self, source: str, count: int = 1) -> None:
+        """``count`` more units of work of ``source`` are done."""
         state = self._state(source)
         state.done += max(0, count)
         self._draw(force=False)
@@ -123,7 +135,7 @@ class TerminalProgress:
             text = f"✓ {source}: {devices} device{'' if devices == 1 else 's'} in {took:.1f}s"
         else:
             of = f"{state.done}/{state.total}" if state.total is not None else f"{state.done}"
-            text = f"✗ {source}: sweep failed after {took:.1f}s ({of} devices)"
+            text = f"✗ {source}: sweep failed after {took:.1f}s ({of} {state.unit} done)"
         self._clear()
         self.stream.write(truncate(text, self.width) + "\n")
         if all(s.finished for s in self._sources.values()):
@@ -146,24 +158,35 @@ class TerminalProgress:
         running = {n: s for n, s in self._sources.items() if not s.finished}
         if not running:
             return ""
-        done = sum(s.done for s in running.values())
-        totals = [s.total for s in running.values()]
-        known = None if any(t is None for t in totals) else sum(t or 0 for t in totals)
         started = min(s.started for s in running.values())
         took = f"{self.clock.monotonic() - started:.1f}s"
-        label = next(iter(running)) if len(running) == 1 else f"{len(running)} sources"
-        if known is None:
-            count = f"{done} devices" if done else "listing devices…"
-            return truncate(f"{label}  {count}  {took}", self.width)
-        fraction = 1.0 if known == 0 else min(1.0, done / known)
-        count = f"{done}/{known} devices  {fraction:4.0%}  {took}"
-        room = self.width - display_width(label) - display_width(count) - 8
+        if len(running) == 1:
+            (label, state), = running.items()
+            fraction = state.fraction
+            if fraction is None:
+                count = f"{state.done} {state.unit}" if state.done else "starting…"
+                return truncate(f"{label}  {count}  {took}", self.width)
+            # The count keeps its width as it grows, so the bar does not jump about.
+            done = f"{state.done:>{len(str(state.total))}}"
+            tail = f"{done}/{state.total} {state.unit}  {fraction:4.0%}  {took}"
+            return self._with_bar(label, fraction, tail, "")
+        # Several sources: the mean of the known fractions, and each source's count.
+        known = [f for s in running.values() if (f := s.fraction) is not None]
+        fraction = sum(known) / len(known) if known else 0.0
+        each = ", ".join(
+            f"{n} {s.done}/{s.total if s.total is not None else '?'}" for n, s in running.items()
+        )
+        return self._with_bar(f"{len(running)} sources", fraction, f"{fraction:4.0%}  {took}",
+                              f"  ({each})")
+
+    def _with_bar(self, label: str, fraction: float, tail: str, extra: str) -> str:
+        room = self.width - display_width(label) - display_width(tail) - 8
         cells = max(0, min(BAR_CELLS, room))
         if cells < 5:
-            return truncate(f"{label}  {count}", self.width)
+            return truncate(f"{label}  {tail}{extra}", self.width)
         full = round(fraction * cells)
         bar = "█" * full + "░" * (cells - full)
-        return f"{label}  [{bar}]  {count}"
+        return truncate(f"{label}  [{bar}]  {tail}{extra}", self.width)
 
     def _state(self, source: str) -> _SourceProgress:
         state = self._sources.get(source)

@@ -62,16 +62,16 @@ def test_a_sweep_draws_a_bar_then_leaves_one_line_saying_how_it_went() -> None:
     sink: SweepProgress = progress  # it is what the daemon is given
 
     sink.sweep_started("macs")
-    assert screen(tty.getvalue())[-1].startswith("macs  listing devices…")
-    sink.devices_listed("macs", 40)
+    assert screen(tty.getvalue())[-1].startswith("macs  starting…")
+    sink.work_planned("macs", 40)
     for _ in range(20):
         clock.advance(0.2)
-        sink.devices_done("macs")
+        sink.work_done("macs")
     assert screen(tty.getvalue())[-1].startswith("macs  [████████████░░░░░░░░░░░░]  20/40")
     assert "50%" in screen(tty.getvalue())[-1]
     for _ in range(20):
         clock.advance(0.05)
-        sink.devices_done("macs")
+        sink.work_done("macs")
     sink.sweep_finished("macs", ok=True, devices=40)
 
     assert screen(tty.getvalue()) == ["✓ macs: 40 devices in 5.0s", ""]
@@ -80,11 +80,11 @@ def test_a_sweep_draws_a_bar_then_leaves_one_line_saying_how_it_went() -> None:
 def test_redraws_are_throttled_while_devices_complete() -> None:
     progress, tty, clock = reporter()
     progress.sweep_started("macs")
-    progress.devices_listed("macs", 1000)
+    progress.work_planned("macs", 1000)
     before = tty.getvalue().count("\r")
     for _ in range(1000):
         clock.advance(0.001)  # a thousand devices in one second
-        progress.devices_done("macs")
+        progress.work_done("macs")
     frames = tty.getvalue().count("\r") - before
     assert 5 <= frames <= 11  # about one frame per REDRAW_EVERY, not one per device
 
@@ -92,25 +92,29 @@ def test_redraws_are_throttled_while_devices_complete() -> None:
 def test_a_failed_sweep_says_how_far_it_got() -> None:
     progress, tty, clock = reporter()
     progress.sweep_started("macs")
-    progress.devices_listed("macs", 40)
-    progress.devices_done("macs", 12)
+    progress.work_planned("macs", 40)
+    progress.work_done("macs", 12)
     clock.advance(3)
     progress.sweep_finished("macs", ok=False, devices=12)
-    assert screen(tty.getvalue()) == ["✗ macs: sweep failed after 3.0s (12/40 devices)", ""]
+    assert screen(tty.getvalue()) == [
+        "✗ macs: sweep failed after 3.0s (12/40 devices done)", ""
+    ]
 
 
 def test_sources_swept_together_share_one_bar() -> None:
     progress, tty, clock = reporter()
     progress.sweep_started("macs")
     progress.sweep_started("pcs")
-    progress.devices_listed("macs", 30)
-    assert "listing devices" in screen(tty.getvalue())[-1]  # pcs' total is not known yet
-    progress.devices_listed("pcs", 10)
-    progress.devices_done("macs", 10)
+    progress.work_planned("macs", 30)
+    assert screen(tty.getvalue())[-1].endswith("(macs 0/30, pcs 0/?)")  # pcs: not known yet
+    progress.work_planned("pcs", 10)
+    progress.work_done("macs", 10)
     clock.advance(1)
-    progress.devices_done("pcs", 10)
-    assert screen(tty.getvalue())[-1].startswith("2 sources  [")
-    assert "20/40 devices" in screen(tty.getvalue())[-1]
+    progress.work_done("pcs", 10)
+    line = screen(tty.getvalue())[-1]
+    assert line.startswith("2 sources  [")
+    assert " 67% " in line  # the mean of 10/30 and 10/10
+    assert line.endswith("(macs 10/30, pcs 10/10)")
 
     progress.sweep_finished("pcs", ok=True, devices=10)
     shown = screen(tty.getvalue())
@@ -120,12 +124,24 @@ def test_sources_swept_together_share_one_bar() -> None:
     assert screen(tty.getvalue())[-1] == ""
 
 
+def test_a_planned_sweep_counts_reads_once_it_knows_them() -> None:
+    progress, tty, clock = reporter()
+    progress.sweep_started("macs")
+    progress.work_planned("macs", 400)  # the device list
+    progress.work_done("macs", 400)
+    progress.work_planned("macs", 57, "reads")  # then the plan: the count starts again
+    clock.advance(1)
+    progress.work_done("macs", 19)
+    assert "19/57 reads" in screen(tty.getvalue())[-1]
+    assert " 33% " in screen(tty.getvalue())[-1]
+
+
 def test_the_bar_never_overflows_a_narrow_terminal() -> None:
     for width in (40, 60, 80):
         progress, tty, _ = reporter(width)
         progress.sweep_started("a-source-with-a-rather-long-name")
-        progress.devices_listed("a-source-with-a-rather-long-name", 12345)
-        progress.devices_done("a-source-with-a-rather-long-name", 6000)
+        progress.work_planned("a-source-with-a-rather-long-name", 12345)
+        progress.work_done("a-source-with-a-rather-long-name", 6000)
         assert all(display_width(line) <= width for line in screen(tty.getvalue()))
 
 
@@ -137,8 +153,8 @@ def test_log_lines_go_above_the_bar_not_through_it() -> None:
     try:
         configure_logging("info", "console", stream=progress.log_stream())
         progress.sweep_started("macs")
-        progress.devices_listed("macs", 40)
-        progress.devices_done("macs", 10)
+        progress.work_planned("macs", 40)
+        progress.work_done("macs", 10)
         structlog.get_logger("test").warning("source failing", source="pcs")
         logging.getLogger("aiohttp.client").warning("connection reset")
     finally:

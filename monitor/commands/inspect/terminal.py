@@ -63,6 +63,7 @@ class Terminal:
                 width = os.get_terminal_size(stream.fileno()).columns
             except (OSError, ValueError):
                 width = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+            width = width or DEFAULT_WIDTH  # a pseudo-terminal with no size set says 0
         elif env.get("COLUMNS", "").isdigit():
             width = int(env["COLUMNS"])
         return cls(width=max(40, width), color=tty and not env.get("NO_COLOR"))
