@@ -26,9 +26,17 @@ parameters read per Mac that checked in since the last sweep (every Mac on a fir
 sweep), or (b) one ``/status`` per device. It leaves out what the planned sweep spends
 to learn each item's type (the fleet-wide rows do not carry it) on a first sweep.
 
+What to expect: with the shipped packs the parameter rule makes every Mac that checked
+in since the last sweep cost one read, and Macs check in every 15 minutes, so the
+steady sweep's cost grows with ``--interval`` (about ``Macs * interval / 900`` parameter
+reads on top of the fleet-wide item pages) and so does its lower bound; a first sweep
+reads every Mac. Compare strategies per sweep at the same interval, as this does.
+
 Usage::
 
     .venv/bin/python bench/sweep.py --devices 10000 --items 60 --latency-ms 20
+    .venv/bin/python bench/sweep.py --devices 100000 --items 60 --rate 1000 \
+        --concurrency 16 --skip-naive-above 20000
 
 Naive sequential sweeps of 100,000 devices with latency take hours: ``--naive-latency-ms``
 serves the naive strategy with a smaller latency, ``--skip-naive-above`` skips it.
