@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from monitor.alerts import DEVICE_SILENT_RULE, StepResult
 from monitor.cli import main
@@ -386,6 +389,21 @@ async def test_a_missing_store_is_reported_and_not_created(tmp_path: Path) -> No
     assert not (tmp_path / "monitor.db").exists()
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """``cli.main`` configures logging for the process; put it back afterwards."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_logging")
 def test_the_cli_prints_status_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import asyncio
 
