@@ -9,6 +9,7 @@ loopback, apprise delivers over HTTP, SQLite writes to tmp_path.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+import structlog
 from aiohttp import web
 
 from monitor.clock import Clock, FakeClock
@@ -38,6 +41,26 @@ rules:
     severity: warning
     summary: "{{ subject.name }} is {{ subject.status }} on {{ device.name }}"
 """
+
+
+@pytest.fixture
+def fresh_logging() -> Iterator[None]:
+    """structlog's defaults for the test, the previous configuration afterwards.
+
+    ``monitor.cli.main`` configures logging for the whole process; a test that calls it
+    without putting logging back leaves structlog writing to a stream pytest has since
+    closed, and the next log line anywhere would fail.
+    """
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    structlog.reset_defaults()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 def quiet_spec(devices: int = 8, seed: int = 11) -> FleetSpec:

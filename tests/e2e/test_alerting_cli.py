@@ -6,32 +6,26 @@ event loop); deliveries go through apprise's json:// to the webhook.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from monitor.app import App
 from monitor.cli import main
-from tests.e2e.alerting_support import Servers, servers_in_thread, set_status, slots, write_config
+from tests.e2e.alerting_support import (  # noqa: F401 - fresh_logging is a fixture
+    Servers,
+    fresh_logging,
+    servers_in_thread,
+    set_status,
+    slots,
+    write_config,
+)
 
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """``main`` configures logging for the whole process; put it back afterwards."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        structlog.configure(**saved)
-        root.handlers[:] = handlers
-        root.setLevel(level)
+# Logging first: the servers log as they start.
+pytestmark = pytest.mark.usefixtures("fresh_logging")
 
 
 @pytest.fixture

@@ -32,9 +32,10 @@ from monitor.config import load_config
 from monitor.notify.templates import RenderedMessage
 from monitor.simulator.fleet import Fleet, FleetSpec
 from monitor.store import OutboxState
-from tests.e2e.alerting_support import (
+from tests.e2e.alerting_support import (  # noqa: F401 - fresh_logging is a fixture
     Delivery,
     Webhook,
+    fresh_logging,
     names,
     quiet_spec,
     set_status,
@@ -76,6 +77,8 @@ rules:
     severity: warning
     summary: "{{ subject.name }} is installing on {{ device.name }}"
 """
+
+pytestmark = pytest.mark.usefixtures("fresh_logging")
 
 
 @dataclass

@@ -12,16 +12,19 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from monitor.app import App
 from monitor.cli import build_parser
 from monitor.clock import FakeClock
 from monitor.commands import silence
 from monitor.config import Config, load_config
 from monitor.models import SubjectKind, fingerprint
-from tests.e2e.alerting_support import (
+from tests.e2e.alerting_support import (  # noqa: F401 - fresh_logging is a fixture
     Delivery,
     Slot,
     advance_until,
+    fresh_logging,
     names,
     quiet_spec,
     set_status,
@@ -33,6 +36,8 @@ from tests.e2e.alerting_support import (
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 PARKED = 3  # the sweep loop, the notification loop and housekeeping, all asleep
+
+pytestmark = pytest.mark.usefixtures("fresh_logging")
 
 
 async def cli_silence(config_file: Path, config: Config, clock: FakeClock, *argv: str) -> str:

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.crash import CrashConfig, run_crash_test
 from monitor.notify.pipeline import MAX_PARALLEL_DELIVERIES
+from tests.e2e.alerting_support import fresh_logging  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.usefixtures("fresh_logging")
 
 
 async def test_sigkill_during_sweeps_and_deliveries_loses_nothing(tmp_path: Path) -> None:
