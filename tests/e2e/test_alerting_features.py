@@ -459,7 +459,7 @@ async def test_email_has_an_html_part_and_a_readable_plain_text_part(
     [
         # The default retry horizon: 12 attempts, backing off from 10s to 1h, span 3.4h.
         (3, {}),
-        # Overnight: the horizon is max_attempts; 24 attempts span about 16 hours.
+        # Overnight: the horizon is max_attempts; 24 attempts span about 15 hours.
         (10, {"max_attempts": 24}),
     ],
 )
