@@ -41,6 +41,7 @@ from monitor.models import (
 from monitor.notify.labels import alert_labels
 from monitor.notify.pipeline import NotifyPipeline
 from monitor.notify.sender import Sender, default_sender
+from monitor.notify.templates import RenderedMessage
 from monitor.sources.applivery import AppliveryClient
 from monitor.sources.budget import RequestBudget
 from monitor.sources.kandji import KandjiClient
@@ -418,16 +419,25 @@ class App:
 
     async def run_once(self, *, dry_run: bool = False) -> tuple[list[CycleResult], int]:
         """Sweep every source once, deliver (unless ``dry_run``), return (results, firing)."""
-        results = (
-            [await self.sweep_source(n) for n in self.sweepers]
-            if dry_run
-            else list(await asyncio.gather(*(self.sweep_source(n) for n in self.sweepers)))
-        )
-        if not dry_run:
-            await self.pipeline.flush(self.clock.now(), ignore_wait=True)
-            await self.pipeline.drain(self.config.shutdown_grace.total_seconds())
-            await self._refresh_state()
+        if dry_run:
+            results, firing, _ = await self.preview_once()
+            return results, firing
+        results = list(await asyncio.gather(*(self.sweep_source(n) for n in self.sweepers)))
+        await self.pipeline.flush(self.clock.now(), ignore_wait=True)
+        await self.pipeline.drain(self.config.shutdown_grace.total_seconds())
+        await self._refresh_state()
         return results, await self.firing_count()
+
+    async def preview_once(self) -> tuple[list[CycleResult], int, list[RenderedMessage]]:
+        """Sweep every source once and render what would be sent, on a scratch copy of
+        the store: nothing is sent, no action is taken, the database is left as it was."""
+        self.dry_run = True
+        async with self.store.scratch():
+            results = [await self.sweep_source(n) for n in self.sweepers]
+            messages = await self.pipeline.preview(self.clock.now())
+            firing = await self.firing_count()
+        await self._refresh_state()
+        return results, firing, messages
 
     async def firing_count(self) -> int:
         """How many alerts are firing across every source."""

@@ -267,8 +267,8 @@ async def _once(config: Config, *, dry_run: bool) -> int:
     async with App(config, web_enabled=False) as app:
         app.dry_run = dry_run
         if dry_run:
-            results, firing = await app.run_once(dry_run=True)
-            for msg in await app.pipeline.preview(app.clock.now()):
+            results, firing, messages = await app.preview_once()
+            for msg in messages:
                 print(f"--- to {msg.receiver} ({msg.reason}) ---\n{msg.title}\n\n{msg.body}\n")
         else:
             results, firing = await app.run_once()
