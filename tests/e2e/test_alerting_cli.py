@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from monitor.app import App
 from monitor.cli import main
 from tests.e2e.alerting_support import (  # noqa: F401 - fresh_logging is a fixture
     Servers,
@@ -96,11 +95,6 @@ def test_test_notify_to_an_unknown_receiver_exits_2_naming_the_known_ones(
 # ------------------------------------------------------------------ once --dry-run
 
 
-@pytest.mark.xfail(
-    not hasattr(App, "preview_once"),
-    reason="once --dry-run commits the sweep until the app previews on a scratch store",
-    strict=True,
-)
 def test_once_dry_run_shows_the_messages_sends_nothing_and_changes_nothing(
     tmp_path: Path, servers: Servers, capsys: pytest.CaptureFixture[str]
 ) -> None:
