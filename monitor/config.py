@@ -293,7 +293,7 @@ class InhibitConfig(Strict):
 class OutboxConfig(Strict):
     """Delivery from the persistent outbox."""
 
-    max_attempts: int = Field(default=12, ge=1, le=1000)
+    max_attempts: int = Field(default=48, ge=1, le=1000)
     backoff_base: Duration = timedelta(seconds=10)
     backoff_max: Duration = timedelta(hours=1)
     poll_interval: Duration = timedelta(seconds=2)
