@@ -1,15 +1,25 @@
 """structlog set-up: human console output on a TTY, one JSON object per line otherwise.
 
 A last processor redacts every registered secret from every event, whatever key it hides
-under, so a token that slips into an exception message still never reaches the output.
+under, so a token that slips into an exception message still never reaches the output;
+the rendered line is redacted once more, since a console renderer formats tracebacks
+itself, after the processors ran. Records of the stdlib loggers (aiohttp, apprise) are
+redacted with their traceback included.
+
+A registered URL (an apprise URL) also registers the parts of it that are credentials:
+the password, ``user:password``, and the path segments, query values and host names
+that look like tokens (``slack://T0KENA/T0KENB/...``), so that a message quoting only a
+piece of the URL is redacted too.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any, Literal, TextIO
+from urllib.parse import parse_qsl, quote, unquote
 
 import structlog
 
@@ -17,10 +27,66 @@ _SECRETS: set[str] = set()
 REDACTED = "**********"
 
 
+MIN_SECRET = 4
+"""Shorter values are not registered: redacting them would garble ordinary text."""
+
+
 def register_secret(value: str | None) -> None:
-    """Remember a secret value so that the log output never shows it."""
-    if value and len(value) >= 4:
-        _SECRETS.add(value)
+    """Remember a secret value so that the log output never shows it.
+
+    A URL's credentials are remembered as well (see the module docstring).
+    """
+    if not value or len(value) < MIN_SECRET:
+        return
+    _SECRETS.add(value)
+    if "://" in value:
+        _SECRETS.update(p for p in url_credentials(value) if len(p) >= MIN_SECRET)
+
+
+def _tokenish(text: str) -> bool:
+    """Whether a URL part looks like a credential rather than a word or a host name."""
+    if len(text) >= 16 and "." not in text:
+        return True
+    has_digit = any(c.isdigit() for c in text)
+    has_alpha = any(c.isalpha() for c in text)
+    return len(text) >= 8 and has_digit and has_alpha and "." not in text
+
+
+_URL_PARTS = re.compile(r"([^/?#]*)([^?#]*)(?:\?([^#]*))?")
+
+
+def url_credentials(url: str) -> set[str]:
+    """The parts of ``url`` that are (or may be) credentials, raw and unquoted.
+
+    Read by hand rather than with ``urlsplit``: apprise URLs are often not valid URLs
+    (``tgram://123456:ABC.../chat`` has a "port" that is half a bot token).
+    """
+    scheme, _, rest = url.partition("://")
+    out: set[str] = {rest}
+    match = _URL_PARTS.match(rest)
+    netloc, path, query = (match.group(1), match.group(2), match.group(3) or "") if match else (
+        rest, "", ""
+    )
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at:
+        _user, colon, password = userinfo.partition(":")
+        if colon and password:
+            out.update((userinfo, unquote(userinfo), password, unquote(password)))
+        elif _tokenish(userinfo):  # a key given as the user (pover://USERKEY@TOKEN)
+            out.update((userinfo, unquote(userinfo)))
+    host = hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
+    for candidate in (hostport, host):
+        if _tokenish(candidate):
+            out.add(candidate)
+    for segment in path.split("/"):
+        for piece in (segment, unquote(segment)):
+            if _tokenish(piece):
+                out.add(piece)
+    for _key, value in parse_qsl(query, keep_blank_values=False):
+        if _tokenish(value):
+            out.update((value, quote(value, safe="")))
+    out.discard(scheme)
+    return {p for p in out if p}
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
@@ -30,11 +96,24 @@ def register_secrets(values: Iterable[str | None]) -> None:
 
 
 def redact(text: str) -> str:
-    """Replace every registered secret in ``text``."""
-    for secret in _SECRETS:
+    """Replace every registered secret in ``text`` (longest first, so a URL goes whole)."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+class _RedactedRenderer:
+    """Runs a renderer, then redacts what it wrote (tracebacks included)."""
+
+    def __init__(self, renderer: Any) -> None:
+        self._renderer = renderer
+
+    def __call__(self, logger: Any, name: str, event: MutableMapping[str, Any]) -> Any:
+        rendered = self._renderer(logger, name, event)
+        if isinstance(rendered, str) and _SECRETS:
+            return redact(rendered)
+        return rendered
 
 
 def _redact_processor(
@@ -75,7 +154,7 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer()
         exc = [structlog.processors.format_exc_info]
     structlog.configure(
-        processors=[*shared, *exc, _redact_processor, renderer],
+        processors=[*shared, *exc, _redact_processor, _RedactedRenderer(renderer)],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
@@ -90,7 +169,21 @@ def configure_logging(
 
 
 class _StdlibRedactFilter(logging.Filter):
+    """Redacts a stdlib record, its traceback and stack folded into the message."""
+
+    _formatter = logging.Formatter()
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + self._formatter.formatException(record.exc_info)
+        elif record.exc_text:
+            message += "\n" + record.exc_text
+        if record.stack_info:
+            message += "\n" + self._formatter.formatStack(record.stack_info)
+        record.msg = redact(message)
         record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
         return True
