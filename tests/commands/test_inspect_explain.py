@@ -71,9 +71,10 @@ async def tenant(tmp_path: Path) -> AsyncIterator[Tenant]:
         devices=30, seed=11, token=TOKEN, per_second=None, per_hour=None
     )
     config = kandji_config(tmp_path, {"macs": url})
-    # One real sweep by the daemon, so the store holds alerts and their history.
-    async with App(config, web_enabled=False) as app:
-        await app.run_once(dry_run=True)
+    # One real sweep by the daemon, so the store holds alerts and their history (the
+    # notifications go to a console receiver writing into a buffer).
+    async with App(config, web_enabled=False, console=io.StringIO()) as app:
+        await app.run_once()
     try:
         yield Tenant(url, sim, config, tmp_path / "monitor.db")
     finally:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, TypeVar
 
 from monitor.clock import Clock, SystemClock
 from monitor.commands.inspect.terminal import (
@@ -48,11 +48,29 @@ from monitor.config import (
     SourceConfig,
 )
 from monitor.engine import RuleExplanation, RuleSet, Verdict, explain, load_rules
-from monitor.errors import MonitorError, NotFoundError, SourceError, StoreError
+from monitor.errors import (
+    ClientRequestError,
+    MonitorError,
+    NotFoundError,
+    SourceError,
+    StoreError,
+)
 from monitor.log import redact
 from monitor.models import Alert, AlertState, Device, FactKind, SourceKind, Subject, SubjectKind
+from monitor.sources.applivery import AppliveryClient
+from monitor.sources.applivery import to_device as applivery_device
+from monitor.sources.kandji import (
+    KandjiClient,
+    app_subject,
+    library_item_subject,
+    parameter_subject,
+)
+from monitor.sources.kandji import to_device as kandji_device
+from monitor.sources.kandji_models import KDevice
 from monitor.store.base import AlertHistoryEntry
 from monitor.store.sqlite import SqliteStore
+
+T = TypeVar("T")
 
 ACTIVITY_SHOWN = 10
 HISTORY_SHOWN = 20
@@ -95,144 +113,149 @@ class DeviceFacts:
     errors: list[str] = field(default_factory=list)
 
 
-class _Lookup:
-    """Finds and fetches devices in one source (Kandji or Applivery)."""
+class _Lookup(Protocol):
+    """Finds devices in one source and fetches what the rules need about one of them."""
 
-    def __init__(self, src: SourceConfig, clock: Clock) -> None:
-        self.src = src
-        self.clock = clock
-        self._raw: dict[str, Any] = {}
-        interactive = src.model_copy(update={"retry": _gentler(src.retry)})
-        self.kandji = None
-        self.applivery = None
-        if isinstance(interactive, KandjiSourceConfig):
-            from monitor.sources.kandji import KandjiClient
-
-            self.kandji = KandjiClient(
-                interactive, clock=clock, token=src.resolve_token(),
-                budget_max_wait=EXPLAIN_BUDGET_WAIT,
-            )
-        else:
-            from monitor.sources.applivery import AppliveryClient
-
-            assert isinstance(interactive, AppliverySourceConfig)
-            self.applivery = AppliveryClient(
-                interactive, clock=clock, token=src.resolve_token(),
-                budget_max_wait=EXPLAIN_BUDGET_WAIT,
-            )
-
-    async def close(self) -> None:
-        if self.kandji is not None:
-            await self.kandji.close()
-        if self.applivery is not None:
-            await self.applivery.close()
+    @property
+    def src(self) -> SourceConfig:
+        """The source's config (its retries capped for interactive use)."""
+        ...
 
     async def devices(self) -> list[Device]:
         """Every device of the source, mapped from the device list alone."""
-        if self.kandji is not None:
-            from monitor.sources.kandji import to_device as kandji_device
-
-            raw = await self.kandji.list_devices()
-            self._raw = {d.device_id: d for d in raw if d.device_id}
-            return [kandji_device(self.src.name, d) for d in self._raw.values()]
-        from monitor.sources.applivery import to_device as applivery_device
-
-        assert self.applivery is not None
-        rows = await self.applivery.list_devices()
-        self._raw = {d.id: d for d in rows if d.id}
-        return [applivery_device(self.src.name, d) for d in self._raw.values()]
+        ...
 
     async def facts(self, device: Device, needs: frozenset[FactKind]) -> DeviceFacts:
-        """The facts of ``device`` that ``needs`` names, and its recent activity."""
-        kind = SourceKind(self.src.kind)
-        out = DeviceFacts(self.src.name, kind, device)
-        if self.kandji is None:
-            # Everything Applivery rules read comes with the device list.
-            return out
-        await self._kandji_facts(out, needs)
-        await self._kandji_activity(out)
-        return out
+        """The facts of ``device`` that ``needs`` names (and its recent activity)."""
+        ...
 
-    async def _kandji_facts(self, out: DeviceFacts, needs: frozenset[FactKind]) -> None:
-        from monitor.sources.kandji import (
-            app_subject,
-            library_item_subject,
-            parameter_subject,
-            to_device,
+    async def close(self) -> None:
+        """Release the HTTP session."""
+        ...
+
+
+def _lookup(src: SourceConfig, clock: Clock) -> _Lookup:
+    interactive = src.model_copy(update={"retry": _gentler(src.retry)})
+    if isinstance(interactive, KandjiSourceConfig):
+        return _KandjiLookup(interactive, clock)
+    assert isinstance(interactive, AppliverySourceConfig)
+    return _AppliveryLookup(interactive, clock)
+
+
+class _AppliveryLookup:
+    """An Applivery organization: everything its rules read comes with the device list."""
+
+    def __init__(self, src: AppliverySourceConfig, clock: Clock) -> None:
+        self.src = src
+        self.client = AppliveryClient(
+            src, clock=clock, token=src.resolve_token(), budget_max_wait=EXPLAIN_BUDGET_WAIT
         )
 
-        assert self.kandji is not None
-        client, did = self.kandji, out.device.device_id
-        raw = self._raw[did]
-        try:
-            if FactKind.DETAILS in needs:
-                details = await client.get_device_details(did)
-                out.device = to_device(self.src.name, raw, details)
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def devices(self) -> list[Device]:
+        rows = await self.client.list_devices()
+        return [applivery_device(self.src.name, d) for d in rows if d.id]
+
+    async def facts(self, device: Device, needs: frozenset[FactKind]) -> DeviceFacts:
+        return DeviceFacts(self.src.name, SourceKind.APPLIVERY, device)
+
+
+class _KandjiLookup:
+    """A Kandji tenant: the calls a per-device sweep makes, plus the activity feed.
+
+    Each fact kind is fetched on its own, so a token that may not read details (403)
+    still shows the library items.
+    """
+
+    def __init__(self, src: KandjiSourceConfig, clock: Clock) -> None:
+        self.src = src
+        self.client = KandjiClient(
+            src, clock=clock, token=src.resolve_token(), budget_max_wait=EXPLAIN_BUDGET_WAIT
+        )
+        self._raw: dict[str, KDevice] = {}
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def devices(self) -> list[Device]:
+        raw = await self.client.list_devices()
+        self._raw = {d.device_id: d for d in raw if d.device_id}
+        return [kandji_device(self.src.name, d) for d in self._raw.values()]
+
+    async def facts(self, device: Device, needs: frozenset[FactKind]) -> DeviceFacts:
+        out = DeviceFacts(self.src.name, SourceKind.KANDJI, device)
+        client, did = self.client, device.device_id
+        if FactKind.DETAILS in needs:
+            details = await self._fetch(out, "details", lambda: client.get_device_details(did))
+            if details is not None:
+                out.device = kandji_device(self.src.name, self._raw[did], details)
                 out.fetched.add(FactKind.DETAILS)
-            if needs & {FactKind.LIBRARY_ITEMS, FactKind.PARAMETERS}:
-                st = await client.get_device_status(did)
-                if FactKind.LIBRARY_ITEMS in needs:
-                    out.subjects[SubjectKind.LIBRARY_ITEM] = [
-                        library_item_subject(r) for r in st.library_items
-                    ]
-                    out.fetched.add(FactKind.LIBRARY_ITEMS)
-                if FactKind.PARAMETERS in needs:
-                    out.subjects[SubjectKind.PARAMETER] = [
-                        parameter_subject(r) for r in st.parameters
-                    ]
-                    out.fetched.add(FactKind.PARAMETERS)
-            if FactKind.APPS in needs:
-                apps = await client.get_device_apps(did)
+        if needs & {FactKind.LIBRARY_ITEMS, FactKind.PARAMETERS}:
+            status = await self._fetch(out, "status", lambda: client.get_device_status(did))
+            if status is not None and FactKind.LIBRARY_ITEMS in needs:
+                items = [library_item_subject(r) for r in status.library_items]
+                out.subjects[SubjectKind.LIBRARY_ITEM] = items
+                out.fetched.add(FactKind.LIBRARY_ITEMS)
+            if status is not None and FactKind.PARAMETERS in needs:
+                params = [parameter_subject(r) for r in status.parameters]
+                out.subjects[SubjectKind.PARAMETER] = params
+                out.fetched.add(FactKind.PARAMETERS)
+        if FactKind.APPS in needs:
+            apps = await self._fetch(out, "apps", lambda: client.get_device_apps(did))
+            if apps is not None:
                 out.subjects[SubjectKind.APP] = [app_subject(a) for a in apps.apps]
                 out.fetched.add(FactKind.APPS)
-            if FactKind.LOST_MODE in needs:
-                await self._lost_mode(out)
+        if FactKind.LOST_MODE in needs:
+            lost = await self._fetch(out, "lost mode", lambda: self._lost_mode(device))
+            if lost is not None:
+                out.subjects[SubjectKind.LOST_MODE] = lost
+                out.fetched.add(FactKind.LOST_MODE)
+        await self._activity(out)
+        return out
+
+    async def _fetch(
+        self, out: DeviceFacts, what: str, call: Callable[[], Awaitable[T]]
+    ) -> T | None:
+        """``call()``, or None with the error noted; a device gone since the list raises."""
+        try:
+            return await call()
         except NotFoundError:
             raise
         except SourceError as exc:
-            out.errors.append(redact(str(exc)))
+            out.errors.append(f"{what}: {redact(str(exc))}")
+            return None
 
-    async def _lost_mode(self, out: DeviceFacts) -> None:
-        from monitor.errors import ClientRequestError
+    async def _lost_mode(self, device: Device) -> list[Subject]:
+        if device.platform not in _LOST_MODE_PLATFORMS:
+            return []
+        try:
+            lost = await self.client.get_lost_mode_details(device.device_id)
+        except ClientRequestError:
+            return []  # 400: the device is not in Lost Mode
+        status = lost.lost_mode_status
+        return [Subject(SubjectKind.LOST_MODE, "lost_mode", "Lost Mode", status=status)]
 
-        assert self.kandji is not None
-        subjects: list[Subject] = []
-        if out.device.platform in _LOST_MODE_PLATFORMS:
-            try:
-                lost = await self.kandji.get_lost_mode_details(out.device.device_id)
-            except ClientRequestError:
-                lost = None  # 400: the device is not in Lost Mode
-            if lost is not None:
-                subjects.append(
-                    Subject(
-                        kind=SubjectKind.LOST_MODE,
-                        id="lost_mode",
-                        name="Lost Mode",
-                        status=lost.lost_mode_status,
-                    )
-                )
-        out.subjects[SubjectKind.LOST_MODE] = subjects
-        out.fetched.add(FactKind.LOST_MODE)
-
-    async def _kandji_activity(self, out: DeviceFacts) -> None:
+    async def _activity(self, out: DeviceFacts) -> None:
         """The newest entries of the activity feed.
 
         The feed is a paged list whose order the API does not document (the examples
         are oldest first), so the first and the last page are both read and merged.
         """
-        assert self.kandji is not None
         did = out.device.device_id
         try:
-            first = await self.kandji.get_device_activity(did, limit=ACTIVITY_SHOWN)
+            first = await self.client.get_device_activity(did, limit=ACTIVITY_SHOWN)
             entries = list(first.activity.results)
             total = first.activity.count or len(entries)
             if total > len(entries):
-                last = await self.kandji.get_device_activity(
+                last = await self.client.get_device_activity(
                     did, limit=ACTIVITY_SHOWN, offset=max(0, total - ACTIVITY_SHOWN)
                 )
                 entries.extend(last.activity.results)
         except SourceError as exc:
             out.activity_error = redact(str(exc))
+            out.activity = None
             return
         unique = {(e.id, e.created_at, e.action_type): e for e in entries}
         newest = sorted(
@@ -396,7 +419,7 @@ async def explain_device(
     ruleset = load_rules(
         config.rules.files, builtin=config.rules.builtin, disabled=config.rules.disabled
     )
-    lookups = {s.name: _Lookup(s, clock) for s in sources}
+    lookups = {s.name: _lookup(s, clock) for s in sources}
     try:
         return await _explain(
             config, query, lookups, ruleset, clock, as_json=as_json, out=out, err=err, term=term
