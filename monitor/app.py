@@ -516,6 +516,7 @@ class App:
         now = self.clock.now()
         stored = await self.store.load_alerts(None)
         silencer = await self.pipeline.silencer(now)
+        inhibited = alerts_mod.inhibited_fingerprints(stored.values())
         views = []
         for a in stored.values():
             f = a.finding
@@ -525,7 +526,14 @@ class App:
                 else None
             )
             silenced = silencer.silenced_by(alert_labels(a), now) is not None
-            views.append(AlertView.from_alert(a, silenced=silenced, console_link=link))
+            views.append(
+                AlertView.from_alert(
+                    a,
+                    silenced=silenced,
+                    inhibited=a.fingerprint in inhibited,
+                    console_link=link,
+                )
+            )
         return views
 
     async def sources(self) -> list[SourceView]:
