@@ -211,7 +211,6 @@ async def test_a_whole_run_writes_no_secret_anywhere(
     log_lines = [json.loads(line) for line in lines if line.startswith("{")]
     events = {line.get("event") for line in log_lines}
     assert {"sweep", "notify.delivered", "notify.delivery_failed", "api.retry"} <= events
-    assert len(log_lines) > 50
 
     found = {name: leaks(data) for name, data in outputs if leaks(data)}
     assert found == {}, f"secrets written: {found}"
