@@ -47,7 +47,7 @@ from monitor.sources.budget import RequestBudget
 from monitor.sources.kandji import KandjiClient
 from monitor.store.sqlite import SqliteStore
 from monitor.sweep.applivery import AppliverySweeper
-from monitor.sweep.base import Sweeper, SweepOutcome
+from monitor.sweep.base import Sweeper, SweepOutcome, SweepProgress
 from monitor.sweep.per_device import KandjiPerDeviceSweeper
 from monitor.sweep.planned import KandjiPlannedSweeper
 from monitor.web.app import build_web_app, start_web
@@ -138,6 +138,7 @@ class App:
         console: TextIO | None = None,
         metrics: Metrics | None = None,
         web_enabled: bool | None = None,
+        progress: SweepProgress | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
@@ -159,6 +160,7 @@ class App:
         self.health: dict[str, SourceHealth] = {
             s.name: SourceHealth(s.name, s.kind) for s in config.sources if s.enabled
         }
+        self.progress = progress
         self.web_enabled = config.web.enabled if web_enabled is None else web_enabled
         self.web_port: int | None = None
         self._web_runner: web.AppRunner | None = None
@@ -177,7 +179,9 @@ class App:
         await self.store.open()
         for src in self.config.sources:
             if src.enabled:
-                self.sweepers[src.name] = self._build_sweeper(src)
+                sweeper = self._build_sweeper(src)
+                sweeper.progress = self.progress
+                self.sweepers[src.name] = sweeper
         self.actions = ActionRunner(self.config.actions, self.store, self.clients, self.clock)
         await self.actions.restore(await self.store.load_alerts(None))
         await self._refresh_state()
@@ -274,6 +278,8 @@ class App:
         started = self.clock.now()
         t0 = self.clock.monotonic()
         needs = self.rules.needs(kind)
+        if self.progress is not None:
+            self.progress.sweep_started(name)
         try:
             outcome = await sweeper.sweep(needs)
         except MonitorError as exc:  # sweepers report failures in their outcome; belt and braces
@@ -332,6 +338,8 @@ class App:
             stats.budget_remaining,
             at=stats.finished_at if stats.ok else None,
         )
+        if self.progress is not None:
+            self.progress.sweep_finished(name, ok=stats.ok, devices=stats.devices)
         await self._refresh_state()
         self.pipeline.kick()
         log.info(

@@ -263,15 +263,24 @@ async def _run(config: Config, stop: asyncio.Event) -> int:
 
 async def _once(config: Config, *, dry_run: bool) -> int:
     from monitor.app import App
+    from monitor.commands.progress import TerminalProgress
 
-    async with App(config, web_enabled=False) as app:
-        app.dry_run = dry_run
-        if dry_run:
-            results, firing, messages = await app.preview_once()
-            for msg in messages:
-                print(f"--- to {msg.receiver} ({msg.reason}) ---\n{msg.title}\n\n{msg.body}\n")
-        else:
-            results, firing = await app.run_once()
+    progress = TerminalProgress.for_stream(sys.stderr)
+    if progress is not None:
+        # Log lines are lifted above the bar rather than written through it.
+        configure_logging(config.log.level, config.log.format, stream=progress.log_stream())
+    try:
+        async with App(config, web_enabled=False, progress=progress) as app:
+            app.dry_run = dry_run
+            if dry_run:
+                results, firing, messages = await app.preview_once()
+                for msg in messages:
+                    print(f"--- to {msg.receiver} ({msg.reason}) ---\n{msg.title}\n\n{msg.body}\n")
+            else:
+                results, firing = await app.run_once()
+    finally:
+        if progress is not None:
+            progress.close()
     if any(not r.ok for r in results):
         return EXIT_SOURCE
     return EXIT_FIRING if firing else EXIT_OK

@@ -18,7 +18,7 @@ import structlog
 from monitor.errors import SourceError
 from monitor.models import Coverage, FactKind
 from monitor.sources.applivery import AppliveryClient, to_device
-from monitor.sweep.base import SweepOutcome
+from monitor.sweep.base import SweepOutcome, SweepProgress
 
 log = structlog.get_logger(__name__)
 
@@ -30,12 +30,11 @@ class AppliverySweeper:
     deleted device leaves the list and its alerts end through the "gone" path.
     """
 
-    def __init__(
-        self, client: AppliveryClient, source: str, *, show_deleted: bool = False
-    ) -> None:
+    def __init__(self, client: AppliveryClient, source: str, *, show_deleted: bool = False) -> None:
         self.client = client
         self.source = source
         self.show_deleted = show_deleted
+        self.progress: SweepProgress | None = None
 
     def __repr__(self) -> str:
         return f"AppliverySweeper(source={self.source!r})"
@@ -55,6 +54,8 @@ class AppliverySweeper:
                     if not raw.id:
                         continue  # no id, no identity: it could not be alerted on
                     out.devices[raw.id] = to_device(self.source, raw)
+                if self.progress is not None:
+                    self.progress.work_done(self.source, len(page))
             complete = True
         except SourceError as exc:
             out.ok = False

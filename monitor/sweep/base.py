@@ -31,10 +31,34 @@ class SweepOutcome:
         return [(d, self.subjects.get(did, {})) for did, d in self.devices.items()]
 
 
+class SweepProgress(Protocol):
+    """Hears how far a sweep has come (a progress bar on a terminal); optional."""
+
+    def sweep_started(self, source: str) -> None:
+        """A sweep of ``source`` begins."""
+        ...
+
+    def work_planned(self, source: str, total: int, unit: str = "devices") -> None:
+        """The sweep will do ``total`` units of work (devices, reads)."""
+        ...
+
+    def work_done(self, source: str, count: int = 1) -> None:
+        """``count`` more units are done."""
+        ...
+
+    def sweep_finished(self, source: str, *, ok: bool, devices: int) -> None:
+        """The sweep of ``source`` ended."""
+        ...
+
+
 class Sweeper(Protocol):
-    """Sweeps one source: fetch what the enabled rules need, report what was seen."""
+    """Sweeps one source: fetch what the enabled rules need, report what was seen.
+
+    ``progress``, when set, hears how far each sweep has come.
+    """
 
     source: str
+    progress: SweepProgress | None
 
     async def sweep(self, needs: frozenset[FactKind]) -> SweepOutcome:
         """Fetch the facts named by ``needs`` for every device of the source."""

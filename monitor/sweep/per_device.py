@@ -22,7 +22,7 @@ from monitor.sources.kandji import (
     parameter_subject,
     to_device,
 )
-from monitor.sweep.base import SweepOutcome
+from monitor.sweep.base import SweepOutcome, SweepProgress
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +38,7 @@ class KandjiPerDeviceSweeper:
     def __init__(self, client: KandjiClient, source: str) -> None:
         self.client = client
         self.source = source
+        self.progress: SweepProgress | None = None
 
     async def close(self) -> None:
         await self.client.close()
@@ -54,6 +55,9 @@ class KandjiPerDeviceSweeper:
             out.requests = self.client.requests_made - start_requests
             return out
         device_ids = [d.device_id for d in raw_devices if d.device_id]
+        progress = self.progress
+        if progress is not None:
+            progress.work_planned(self.source, len(raw_devices))
         kinds = {k for k in needs if k is not FactKind.DEVICE}
         observed: dict[FactKind, set[str]] = {k: set() for k in kinds}
 
@@ -106,6 +110,8 @@ class KandjiPerDeviceSweeper:
                 out.errors.append(f"device {did}: {exc}")
                 return
             finally:
+                if progress is not None:
+                    progress.work_done(self.source)
                 dev: Device = to_device(self.source, raw, details)
                 out.devices[did] = dev
                 if subjects:

@@ -45,7 +45,7 @@ from monitor.sources.kandji import (
     to_device,
 )
 from monitor.sources.kandji_models import KLibraryItemStatusRow, KParameter
-from monitor.sweep.base import SweepOutcome
+from monitor.sweep.base import SweepOutcome, SweepProgress
 from monitor.sweep.planner import (
     MAC,
     DeviceMemo,
@@ -130,6 +130,7 @@ class KandjiPlannedSweeper:
         self.budget_reserve = budget_reserve
         self.state = PlannerState()
         self.last_report: SweepReport | None = None
+        self.progress: SweepProgress | None = None
 
     async def close(self) -> None:
         """Release the HTTP session."""
@@ -181,7 +182,21 @@ class KandjiPlannedSweeper:
             state.items_per_device_below = 1 + len(found.listed) + plan.bulk_item_pages
         elif not plan.items_per_device:
             state.items_per_device_below = 0
-        await self._pool(self._jobs(run, plan))
+        if self.progress is not None:
+            total = sum(
+                len(reads)
+                for reads in (
+                    plan.items,
+                    plan.status_reads,
+                    plan.parameter_reads,
+                    plan.details_reads,
+                    plan.apps_reads,
+                    plan.lost_mode_reads,
+                )
+            )
+            self.progress.work_planned(self.source, total, "reads")
+        # Lazily: a large fleet's plan is tens of thousands of reads.
+        await self._pool(self._counted(job) for job in self._jobs(run, plan))
 
         self._assemble(out, run, found, plan)
         out.requests = client.requests_made - start
@@ -251,6 +266,13 @@ class KandjiPlannedSweeper:
         if deferrable > max(0, allowance):
             plan = make(max(0, allowance))
         return plan
+
+    async def _counted(self, job: Awaitable[None]) -> None:
+        try:
+            await job
+        finally:
+            if self.progress is not None:
+                self.progress.work_done(self.source)
 
     async def _pool(self, jobs: Iterable[Awaitable[None]]) -> None:
         """Await ``jobs`` a few at a time (the budget's concurrency), never all at once."""
