@@ -14,11 +14,12 @@ piece of the URL is redacted too.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 from urllib.parse import parse_qsl, quote, unquote
 
 import structlog
@@ -153,19 +154,35 @@ def configure_logging(
     else:
         renderer = structlog.processors.JSONRenderer()
         exc = [structlog.processors.format_exc_info]
+    # Without an explicit stream, write to whatever sys.stderr is at the time of each
+    # line, not the object it was at start (a test harness swaps and closes it).
+    sink: TextIO = out if stream is not None else cast(TextIO, _CurrentStderr())
     structlog.configure(
         processors=[*shared, *exc, _redact_processor, _RedactedRenderer(renderer)],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=structlog.PrintLoggerFactory(file=sink),
         cache_logger_on_first_use=False,
     )
     # Libraries that use the stdlib logger (apprise, aiohttp) go to the same stream,
     # at warning and above, through the same redaction.
-    handler = logging.StreamHandler(out)
+    handler = logging.StreamHandler(sink)
     handler.addFilter(_StdlibRedactFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(lvl, logging.WARNING))
+
+
+class _CurrentStderr(io.TextIOBase):
+    """A text stream that writes to the current ``sys.stderr``."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
 
 
 class _StdlibRedactFilter(logging.Filter):
