@@ -35,6 +35,11 @@ from monitor.config import BudgetConfig
 from monitor.errors import BudgetExhaustedError
 
 HOUR = 3600.0
+EXPIRY_TOLERANCE = 1e-9
+"""Seconds by which a stamp may leave its window early. A wait computed as ``oldest +
+period - now`` and slept exactly can end a float rounding error short of the moment
+the oldest stamp leaves; without this tolerance, on a clock that jumps by exactly the
+time asked (a fake clock in simulations), the caller would wait ~0 seconds forever."""
 
 
 class RateGate(Protocol):
@@ -61,7 +66,7 @@ class SlidingWindow:
         self._stamps: deque[float] = deque()
 
     def _prune(self, now: float) -> None:
-        horizon = now - self.period
+        horizon = now - self.period + EXPIRY_TOLERANCE
         while self._stamps and self._stamps[0] <= horizon:
             self._stamps.popleft()
 

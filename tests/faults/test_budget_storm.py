@@ -13,10 +13,13 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import pytest
+
 from monitor.app import App
 from monitor.clock import FakeClock
 from monitor.config import load_config
 from monitor.simulator.server import start_kandji
+from monitor.sources.budget import SlidingWindow
 from tests.faults.rig import SOURCE, TOKEN
 
 BUDGET = 60
@@ -86,3 +89,21 @@ async def test_retry_storm_stays_within_the_hourly_budget(tmp_path: Path) -> Non
                     await sweep
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.parametrize(("start", "limit", "period"), [(0.1, 1, 0.1), (1000.1, 50, 1.0)])
+async def test_waiting_for_a_window_slot_ends_on_a_clock_that_jumps(
+    start: float, limit: int, period: float
+) -> None:
+    # On a fake clock that jumps by exactly the time asked, a wait computed as
+    # "oldest + period - now" used to fall a rounding error short, forever.
+    clock = FakeClock(autojump=True)
+    clock.advance(start)
+    window = SlidingWindow(limit, period, clock)
+
+    async def take(n: int) -> None:
+        for _ in range(n):
+            await window.acquire()
+
+    await asyncio.wait_for(take(500), timeout=10)
+    assert clock.monotonic() >= start + (500 // limit - 1) * period
