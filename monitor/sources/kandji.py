@@ -28,7 +28,8 @@ than resolved):
 added or removed while it reads, the overlap no longer matches and it starts over, so a
 device that moved across a page boundary is never skipped (a skipped device would look
 gone). Undocumented status values are kept (rules can test ``status_known``) and logged
-once per value.
+once per value. The checks live in :class:`KandjiApi`, the client's ``api``, so a
+sweeper paging an endpoint through ``client.api`` gets them too.
 """
 
 from __future__ import annotations
@@ -139,6 +140,120 @@ class DeviceListShiftedError(SourceError):
     retryable = True
 
 
+class KandjiApi(ApiClient):
+    """The Kandji seam: every body a caller receives has the shape the rules rely on.
+
+    Whoever asks (a :class:`KandjiClient` method, or a sweeper paging ``client.api``
+    itself), a ``GET`` whose body lacks what the monitor reads raises
+    :class:`~monitor.errors.MalformedResponseError` (see the module docstring), and
+    undocumented status values are logged once each. A 404 on a library item's
+    fleet-wide status is asked once more before it is believed: one HTML "Not Found"
+    from a routing glitch must not read as "no device carries this item".
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._unknown: set[str] = set()
+
+    async def get_json(
+        self,
+        endpoint: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Params | None = None,
+    ) -> Any:
+        """GET ``endpoint``; its decoded body, checked (see the class docstring)."""
+        try:
+            body = await super().get_json(endpoint, path_params=path_params, params=params)
+        except NotFoundError:
+            if endpoint != LIBRARY_ITEM_STATUS:
+                raise
+            log.info("kandji.item_404_checked", source=self.source, endpoint=endpoint)
+            body = await super().get_json(endpoint, path_params=path_params, params=params)
+        self.check(endpoint, body)
+        return body
+
+    def check(self, endpoint: str, body: Any) -> None:
+        """Raise MalformedResponseError when ``body`` lacks what the monitor reads."""
+        if endpoint == DEVICES:
+            self._rows({"devices": body}, "devices", endpoint, REQUIRED_DEVICE_KEYS)
+        elif endpoint == DEVICE_STATUS:
+            self._rows(body, "library_items", endpoint, ("item_id", "status"))
+            self._rows(body, "parameters", endpoint, ("item_id", "status"))
+            self._note_statuses(endpoint, body["library_items"], KNOWN_LIBRARY_ITEM_STATUSES)
+            self._note_statuses(endpoint, body["parameters"], KNOWN_PARAMETER_STATUSES)
+        elif endpoint == DEVICE_LIBRARY_ITEMS:
+            self._rows(body, "library_items", endpoint, ("item_id", "status"))
+            self._note_statuses(endpoint, body["library_items"], KNOWN_LIBRARY_ITEM_STATUSES)
+        elif endpoint == DEVICE_PARAMETERS:
+            self._rows(body, "parameters", endpoint, ("item_id", "status"))
+            self._note_statuses(endpoint, body["parameters"], KNOWN_PARAMETER_STATUSES)
+        elif endpoint == DEVICE_APPS:
+            self._rows(body, "apps", endpoint, ())
+        elif endpoint == DEVICE_DETAILS:
+            self._no_null_sections(body, endpoint, _DETAILS_CONTAINERS)
+        elif endpoint == DEVICE_LOST_MODE:
+            self._no_null_sections(body, endpoint, frozenset({"lost_mode"}))
+        elif endpoint == LIBRARY_ITEM_STATUS:
+            page = body if isinstance(body, dict) else {"results": body}
+            self._rows(page, "results", endpoint, ("status",))
+            for i, row in enumerate(page["results"]):
+                computer = row.get("computer")
+                if not isinstance(computer, dict) or not computer.get("id"):
+                    raise self._malformed(endpoint, f"results.{i}.computer.id: missing")
+            self._note_statuses(endpoint, page["results"], KNOWN_LIBRARY_ITEM_STATUSES)
+
+    def _malformed(
+        self, endpoint: str, what: str, status: int | None = None
+    ) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"{self.source}: {endpoint}: {what}",
+            source=self.source,
+            endpoint=endpoint,
+            status=status,
+        )
+
+    def _rows(self, body: Any, key: str, endpoint: str, required: tuple[str, ...]) -> None:
+        """Check that ``body[key]`` is a list of objects each holding ``required`` keys
+        with a non-null value (identifiers must also be non-empty)."""
+        if not isinstance(body, dict):
+            raise self._malformed(endpoint, f"expected an object, got {type(body).__name__}")
+        rows = body.get(key)
+        if not isinstance(rows, list):
+            what = "missing" if key not in body else f"{type(rows).__name__}, not a list"
+            raise self._malformed(endpoint, f"{key}: {what}")
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise self._malformed(endpoint, f"{key}.{i}: {type(row).__name__}, not an object")
+            for name in required:
+                value = row.get(name)
+                if value is None or (name.endswith("id") and value == ""):
+                    state = "missing" if name not in row else f"{value!r}"
+                    raise self._malformed(endpoint, f"{key}.{i}.{name}: {state}")
+
+    def _no_null_sections(self, body: Any, endpoint: str, sections: frozenset[str]) -> None:
+        if isinstance(body, dict):
+            for key in sorted(sections & body.keys()):
+                if body[key] is None:
+                    raise self._malformed(endpoint, f"{key}: null, not an object")
+
+    def _note_statuses(self, endpoint: str, rows: list[Any], known: frozenset[str]) -> None:
+        """Log each undocumented status value once (per client), with where it was seen."""
+        for row in rows:
+            status = row.get("status") if isinstance(row, dict) else None
+            if not isinstance(status, str) or status in known or status in self._unknown:
+                continue
+            self._unknown.add(status)
+            log.warning(
+                "kandji.undocumented_status",
+                source=self.source,
+                endpoint=endpoint,
+                status=status,
+                item_id=str(row.get("item_id", "")),
+                hint="kept as reported; rules can test status_known",
+            )
+
+
 class KandjiClient:
     """Typed access to one Kandji tenant.
 
@@ -162,7 +277,7 @@ class KandjiClient:
         self.config = config
         self.name = config.name
         self.page_size = config.page_size
-        self.api = ApiClient.from_config(
+        self.api = KandjiApi.from_config(
             config,
             clock=clock,
             token=token,
@@ -172,7 +287,6 @@ class KandjiClient:
             budget_max_wait=budget_max_wait,
             rng=rng,
         )
-        self._unknown: set[str] = set()
 
     def __repr__(self) -> str:
         return f"KandjiClient(name={self.name!r}, url={self.config.url!r})"
@@ -237,40 +351,6 @@ class KandjiClient:
             f"{self.name}: {endpoint}: {what}", source=self.name, endpoint=endpoint
         )
 
-    def _rows(self, body: Any, key: str, endpoint: str, required: tuple[str, ...]) -> None:
-        """Check that ``body[key]`` is a list of objects each holding ``required`` keys
-        with a non-null value (identifiers must also be non-empty)."""
-        if not isinstance(body, dict):
-            raise self._malformed(endpoint, f"expected an object, got {type(body).__name__}")
-        rows = body.get(key)
-        if not isinstance(rows, list):
-            what = "missing" if key not in body else f"{type(rows).__name__}, not a list"
-            raise self._malformed(endpoint, f"{key}: {what}")
-        for i, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise self._malformed(endpoint, f"{key}.{i}: {type(row).__name__}, not an object")
-            for name in required:
-                value = row.get(name)
-                if value is None or (name.endswith("id") and value == ""):
-                    state = "missing" if name not in row else f"{value!r}"
-                    raise self._malformed(endpoint, f"{key}.{i}.{name}: {state}")
-
-    def _note_statuses(self, endpoint: str, rows: list[Any], known: frozenset[str]) -> None:
-        """Log each undocumented status value once (per client), with where it was seen."""
-        for row in rows:
-            status = row.get("status") if isinstance(row, dict) else None
-            if not isinstance(status, str) or status in known or status in self._unknown:
-                continue
-            self._unknown.add(status)
-            log.warning(
-                "kandji.undocumented_status",
-                source=self.name,
-                endpoint=endpoint,
-                status=status,
-                item_id=str(row.get("item_id", "")),
-                hint="kept as reported; rules can test status_known",
-            )
-
     # ------------------------------------------------------------------ devices
 
     async def iter_device_pages(
@@ -294,7 +374,6 @@ class KandjiClient:
             yield self._device_rows(page.items)
 
     def _device_rows(self, rows: list[Any]) -> list[KDevice]:
-        self._rows({"devices": rows}, "devices", DEVICES, REQUIRED_DEVICE_KEYS)
         return self._parse_rows(KDevice, rows, DEVICES)
 
     async def list_devices(
@@ -402,41 +481,26 @@ class KandjiClient:
     async def get_device_details(self, device_id: str) -> KDeviceDetails:
         """``GET /devices/{device_id}/details`` (sections depend on the platform)."""
         body = await self._device_part(DEVICE_DETAILS, device_id)
-        if isinstance(body, dict):
-            for key in sorted(_DETAILS_CONTAINERS & body.keys()):
-                if body[key] is None:
-                    raise self._malformed(DEVICE_DETAILS, f"{key}: null, not an object")
         return self._parse(KDeviceDetails, body, DEVICE_DETAILS)
 
     async def get_device_status(self, device_id: str) -> KDeviceStatus:
         """``GET /devices/{device_id}/status``: library items and parameters together."""
         body = await self._device_part(DEVICE_STATUS, device_id)
-        self._rows(body, "library_items", DEVICE_STATUS, ("item_id", "status"))
-        self._rows(body, "parameters", DEVICE_STATUS, ("item_id", "status"))
-        self._note_statuses(DEVICE_STATUS, body["library_items"], KNOWN_LIBRARY_ITEM_STATUSES)
-        self._note_statuses(DEVICE_STATUS, body["parameters"], KNOWN_PARAMETER_STATUSES)
         return self._parse(KDeviceStatus, body, DEVICE_STATUS)
 
     async def get_device_library_items(self, device_id: str) -> KDeviceLibraryItems:
         """``GET /devices/{device_id}/library-items``."""
         body = await self._device_part(DEVICE_LIBRARY_ITEMS, device_id)
-        self._rows(body, "library_items", DEVICE_LIBRARY_ITEMS, ("item_id", "status"))
-        self._note_statuses(
-            DEVICE_LIBRARY_ITEMS, body["library_items"], KNOWN_LIBRARY_ITEM_STATUSES
-        )
         return self._parse(KDeviceLibraryItems, body, DEVICE_LIBRARY_ITEMS)
 
     async def get_device_parameters(self, device_id: str) -> KDeviceParameters:
         """``GET /devices/{device_id}/parameters`` (macOS only)."""
         body = await self._device_part(DEVICE_PARAMETERS, device_id)
-        self._rows(body, "parameters", DEVICE_PARAMETERS, ("item_id", "status"))
-        self._note_statuses(DEVICE_PARAMETERS, body["parameters"], KNOWN_PARAMETER_STATUSES)
         return self._parse(KDeviceParameters, body, DEVICE_PARAMETERS)
 
     async def get_device_apps(self, device_id: str) -> KDeviceApps:
         """``GET /devices/{device_id}/apps`` (the whole inventory in one response)."""
         body = await self._device_part(DEVICE_APPS, device_id)
-        self._rows(body, "apps", DEVICE_APPS, ())
         return self._parse(KDeviceApps, body, DEVICE_APPS)
 
     async def get_device_activity(
@@ -457,8 +521,6 @@ class KandjiClient:
         in Lost Mode: that is how the API says it.
         """
         body = await self._device_part(DEVICE_LOST_MODE, device_id)
-        if isinstance(body, dict) and "lost_mode" in body and body["lost_mode"] is None:
-            raise self._malformed(DEVICE_LOST_MODE, "lost_mode: null, not an object")
         return self._parse(KLostModeDetails, body, DEVICE_LOST_MODE)
 
     async def cancel_lost_mode(self, device_id: str) -> None:
@@ -504,15 +566,7 @@ class KandjiClient:
             params=params,
             limit=self.page_size,
         ):
-            self._rows({"results": page.items}, "results", LIBRARY_ITEM_STATUS, ("status",))
-            rows = self._parse_rows(KLibraryItemStatusRow, page.items, LIBRARY_ITEM_STATUS)
-            for i, row in enumerate(rows):
-                if not row.device_id:
-                    raise self._malformed(
-                        LIBRARY_ITEM_STATUS, f"results.{i}.computer.id: missing"
-                    )
-            self._note_statuses(LIBRARY_ITEM_STATUS, page.items, KNOWN_LIBRARY_ITEM_STATUSES)
-            yield rows
+            yield self._parse_rows(KLibraryItemStatusRow, page.items, LIBRARY_ITEM_STATUS)
 
     async def get_library_item_status(
         self, library_item_id: str, *, computer_id: str | None = None
@@ -812,6 +866,7 @@ __all__ = [
     "LIST_ATTEMPTS",
     "REQUIRED_DEVICE_KEYS",
     "DeviceListShiftedError",
+    "KandjiApi",
     "KandjiClient",
     "app_subject",
     "details_attrs",
