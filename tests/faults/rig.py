@@ -34,7 +34,7 @@ sources:
     kind: kandji
     url: {url}
     token: ${{RIG_TOKEN}}
-    strategy: per_device
+    strategy: {strategy}
     page_size: {page_size}
     timeout: {timeout}
     unhealthy_after: 10m
@@ -67,6 +67,7 @@ def rig_config(
     timeout: str = "2s",
     per_hour: int = 100_000,
     device_gone: bool = True,
+    strategy: str = "per_device",
 ) -> Config:
     """The config of a rig: one Kandji source, one webhook receiver, no status page."""
     path = tmp_path / "config.yaml"
@@ -79,6 +80,7 @@ def rig_config(
             timeout=timeout,
             per_hour=per_hour,
             device_gone=str(device_gone).lower(),
+            strategy=strategy,
         )
     )
     return load_config(path, env={"RIG_TOKEN": TOKEN})
@@ -182,6 +184,7 @@ async def open_rig(
     sim_per_hour: int | None = None,
     latency_ms: float = 0.0,
     device_gone: bool = True,
+    strategy: str = "per_device",
 ) -> AsyncIterator[Rig]:
     """Start the simulator, the webhook and the App; stop them all afterwards."""
     clock = FakeClock(autojump=True)
@@ -207,6 +210,7 @@ async def open_rig(
                 timeout=timeout,
                 per_hour=per_hour,
                 device_gone=device_gone,
+                strategy=strategy,
             )
             async with App(config, clock=clock) as app:
                 yield Rig(app, sim, clock, hook)

@@ -276,3 +276,41 @@ async def test_an_item_that_moves_to_an_undocumented_status_is_held_not_resolved
         await rig.sweep()
         now = states(await rig.alerts())
         assert all(now[p] is AlertState.FIRING for p in planted)
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [
+        ("field-missing", "status"),
+        ("null-object", None),
+        ("garbled", None),
+        pytest.param(
+            "html", None,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the planned sweep takes a 404 on an item's fleet-wide status as "
+                "'no device carries it' even while a blueprint lists the item (fix "
+                "proposed in the robustness report)",
+            ),
+        ),
+    ],
+)
+async def test_planned_sweep_resolves_nothing_from_item_pages_it_could_not_read(
+    tmp_path: Path, kind: str, key: str | None
+) -> None:
+    # Enough devices that the planned sweep reads library items fleet-wide, per item.
+    async with open_rig(tmp_path, devices=300, strategy="planned") as rig:
+        planted = rig.plant_errors(devices=8)
+        assert (await rig.sweep()).ok
+        await rig.sweep()  # the steady state: probes done, the plan settled
+        assert rig.sim.requests.count("/api/v1/library/library-items/{library_item_id}/status")
+        rig.repair(planted)
+        rig.sim.add_fault("^/api/v1/library/library-items/[^/]+/status$", kind, key=key)
+        result = await rig.sweep()
+        assert not result.ok
+        now = states(await rig.alerts())
+        assert all(now[p] is AlertState.FIRING for p in planted), "resolved from missing data"
+        rig.sim.faults.clear()
+        assert (await rig.sweep()).ok
+        now = states(await rig.alerts())
+        assert all(now[p] is AlertState.RESOLVED for p in planted)
