@@ -254,12 +254,17 @@ def _device_findings(
 ) -> dict[str, Finding]:
     """One silent/gone finding per device whose other alerts it should mute."""
     # The device's names come from its freshest finding, else its stored alert.
+    # Findings about no device (the source's own health) are never a device's.
     targets: dict[str, Finding] = {}
     for alert in previous.values():
-        if alert.rule_id not in INHIBITING_RULES and alert.state is not AlertState.RESOLVED:
+        if (
+            alert.rule_id not in INHIBITING_RULES
+            and alert.state is not AlertState.RESOLVED
+            and _on_a_device(alert.finding)
+        ):
             targets.setdefault(alert.finding.device_id, alert.finding)
     for finding in matching.values():
-        if finding.rule_id not in INHIBITING_RULES:
+        if finding.rule_id not in INHIBITING_RULES and _on_a_device(finding):
             targets[finding.device_id] = finding
 
     out: dict[str, Finding] = {}
@@ -287,6 +292,10 @@ def _device_findings(
             )
             out[out_finding.fingerprint] = out_finding
     return out
+
+
+def _on_a_device(finding: Finding) -> bool:
+    return bool(finding.device_id) and finding.subject_kind is not SubjectKind.SOURCE
 
 
 def _count_targets(

@@ -189,12 +189,6 @@ async def test_source_health_alert_reaches_the_receiver_and_so_does_its_recovery
         assert resolved[0].startswith("[RESOLVED")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="alerts.step treats the device-less source-health finding as a device that "
-    "left the list: a monitor.device.gone alert on device '' fires and mutes it "
-    "(fix proposed in the robustness report)",
-)
 async def test_source_health_alert_is_not_muted_by_a_gone_alert_on_no_device(
     tmp_path: Path,
 ) -> None:
