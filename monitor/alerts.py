@@ -105,6 +105,7 @@ def step(
     device_last_check_in: Mapping[str, datetime | None] | None = None,
     resolved_retention: timedelta = RESOLVED_RETENTION,
     rule_facts: Callable[[str], Collection[FactKind]] | None = None,
+    held: Collection[tuple[str, str, str]] = (),
 ) -> StepResult:
     """Advance the alerts of ``coverage.source`` by one sweep.
 
@@ -116,6 +117,8 @@ def step(
     maps device ids to their last check-in for the silent test. ``rule_facts`` names
     the fact kinds each rule reads (a device rule on FileVault reads details): an alert
     is resolved only when every one of them was observed fresh for its device.
+    ``held`` names (device id, subject kind, subject id) whose fresh data cannot be
+    read (an undocumented status): their alerts are held like unobserved ones.
     """
     source = coverage.source
     mine = {fp: a for fp, a in previous.items() if a.finding.source == source}
@@ -133,6 +136,7 @@ def step(
         )
 
     baseline_set = frozenset(baseline)
+    held_set = frozenset(held)
     after = dict(mine)
     changed: dict[str, Alert] = {}
     transitions: list[Transition] = []
@@ -153,6 +157,9 @@ def step(
         old = mine[fp]
         if not _observed(coverage, old.finding, rule_facts):
             continue  # held: stale data is not compliance
+        f = old.finding
+        if held_set and (f.device_id, f.subject_kind.value, f.subject_id) in held_set:
+            continue  # held: a status nobody documents is not a recovery
         outcome = _no_longer_matching(old, now, resolved_retention)
         if outcome is None:
             del after[fp]

@@ -45,6 +45,10 @@ from monitor.notify.templates import RenderedMessage
 from monitor.sources.applivery import AppliveryClient
 from monitor.sources.budget import RequestBudget
 from monitor.sources.kandji import KandjiClient
+from monitor.sources.kandji_models import (
+    is_known_library_item_status,
+    is_known_parameter_status,
+)
 from monitor.store.sqlite import SqliteStore
 from monitor.sweep.applivery import AppliverySweeper
 from monitor.sweep.base import Sweeper, SweepOutcome, SweepProgress
@@ -227,6 +231,8 @@ class App:
             plans = {plan.kind: plan for plan in self.rules.plan(SourceKind.KANDJI)}
 
             def may_match(kind: SubjectKind, status: str, type_: str) -> bool:
+                if not status_is_known(kind, status):
+                    return True  # kept so that its alerts are held, not resolved
                 plan = plans.get(kind)
                 return plan is not None and bool(plan.candidates(status, type_))
 
@@ -292,6 +298,14 @@ class App:
         if self.actions is not None:
             # A failed remediation is an alert of its own, raised on the next sweep.
             findings.extend(self.actions.failure_findings(name))
+        held = _unknown_status_subjects(outcome)
+        if held:
+            # A status the API does not document is not evidence of recovery.
+            log.warning(
+                "undocumented status values; alerts on these subjects are held",
+                source=name,
+                subjects=len(held),
+            )
         previous = await self.store.load_alerts(name)
         evaluated = [r.id for r in self.rules.enabled if r.applies_to(kind)]
         known = await self.store.known_rules(name)
@@ -305,6 +319,7 @@ class App:
             inhibit=self.config.inhibit,
             device_last_check_in={d.device_id: d.last_check_in for d in outcome.devices.values()},
             rule_facts=self._rule_facts(kind),
+            held=held,
         )
         budget = self.budgets.get(name)
         stats = SweepStats(
@@ -610,6 +625,26 @@ class App:
         except StoreError:
             reasons.append("store: not reachable")
         return not reasons, reasons
+
+
+def status_is_known(kind: SubjectKind, status: str) -> bool:
+    """Whether Kandji documents ``status`` for subjects of ``kind``."""
+    if kind is SubjectKind.LIBRARY_ITEM:
+        return is_known_library_item_status(status)
+    if kind is SubjectKind.PARAMETER:
+        return is_known_parameter_status(status)
+    return True
+
+
+def _unknown_status_subjects(outcome: SweepOutcome) -> frozenset[tuple[str, str, str]]:
+    """(device, subject kind, subject id) of every subject reporting an undocumented status."""
+    return frozenset(
+        (device_id, subject.kind.value, subject.id)
+        for device_id, by_kind in outcome.subjects.items()
+        for subjects in by_kind.values()
+        for subject in subjects
+        if subject.attrs.get("status_known") is False
+    )
 
 
 def _short(delta: timedelta) -> str:

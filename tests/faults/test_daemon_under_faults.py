@@ -254,11 +254,6 @@ async def test_an_undocumented_status_keeps_the_daemon_running_and_is_logged_onc
         assert rig.metric("sweeps_total", source=SOURCE, result="ok") == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the App does not yet hold an alert whose subject reports an undocumented "
-    "status (proposed change in the robustness report)",
-)
 async def test_an_item_that_moves_to_an_undocumented_status_is_held_not_resolved(
     tmp_path: Path,
 ) -> None:
