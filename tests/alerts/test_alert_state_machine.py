@@ -377,11 +377,10 @@ def test_device_without_alerts_gets_no_device_alert() -> None:
 
 
 def test_a_held_subject_is_neither_resolved_nor_touched() -> None:
-    alerts, _ = run([[F]])
     other = finding(device="d2")
-    alerts, _ = run([[other]], start=alerts)
+    alerts, _ = run([[F, other]])
     # d1's item now reports a status nobody documents: held, while d2's is read afresh.
-    result = step(alerts, [], coverage(), T0 + 2 * SWEEP, held={("d1", "library_item", "i1")})
+    result = step(alerts, [], coverage(), T0 + SWEEP, held={("d1", "library_item", "i1")})
     assert F.fingerprint not in result.changed
     assert result.alerts[F.fingerprint].state is AlertState.FIRING
     assert result.alerts[other.fingerprint].state is AlertState.RESOLVED
