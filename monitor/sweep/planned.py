@@ -402,10 +402,11 @@ class KandjiPlannedSweeper:
                     rows, _ = await self._item_page(item.item_id, offset)
                     self._take_rows(run, item, rows, kept)
                     offset += len(rows)
-        except NotFoundError:
-            # Deleted since discovery: no device carries it any more.
-            kept.clear()
         except SourceError as exc:
+            # A 404 too: a blueprint listed the item moments ago, so "not found" is an
+            # answer we cannot trust (a gateway's HTML 404, an item deleted in between).
+            # Its devices stay unobserved this sweep; if it was deleted, the next
+            # discovery no longer lists it and its alerts resolve from fresh data.
             run.fail(f"library item {item.item_id} status", exc)
             return
         for did, subject in kept:

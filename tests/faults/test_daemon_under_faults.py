@@ -273,15 +273,7 @@ async def test_an_item_that_moves_to_an_undocumented_status_is_held_not_resolved
         ("field-missing", "status"),
         ("null-object", None),
         ("garbled", None),
-        pytest.param(
-            "html", None,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the planned sweep takes a 404 on an item's fleet-wide status as "
-                "'no device carries it' even while a blueprint lists the item (fix "
-                "proposed in the robustness report)",
-            ),
-        ),
+        ("html", None),
     ],
 )
 async def test_planned_sweep_resolves_nothing_from_item_pages_it_could_not_read(
