@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from monitor.simulator.applivery import start_applivery
 from monitor.simulator.kandji import KandjiSimulator
 from monitor.simulator.server import start_kandji
 from monitor.store.sqlite import SqliteStore
+from tests.servers import free_port
 
 TOKEN = "explain-test-token"
 ANSI = re.compile(r"\x1b\[")
@@ -215,15 +215,8 @@ async def test_an_unknown_source_name_is_a_usage_error(tenant: Tenant) -> None:
     assert "macs" in err
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 async def test_an_unreachable_source_exits_3(tmp_path: Path) -> None:
-    config = kandji_config(tmp_path, {"macs": f"http://127.0.0.1:{closed_port()}"})
+    config = kandji_config(tmp_path, {"macs": f"http://127.0.0.1:{free_port()}"})
 
     code, out, err = await run_explain(config, "C02XL0AAJGH5")
     assert code == EXIT_UNREACHABLE

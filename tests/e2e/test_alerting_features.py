@@ -10,21 +10,17 @@ receiver that is down for hours.
 
 from __future__ import annotations
 
-import email
-import socket
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email import policy
-from email.message import EmailMessage, Message
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import apprise
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
 
 from monitor.app import App
 from monitor.clock import FakeClock
@@ -44,6 +40,7 @@ from tests.e2e.alerting_support import (  # noqa: F401 - fresh_logging is a fixt
     webhook,
     write_config,
 )
+from tests.servers import Mailbox, smtp_server
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -391,27 +388,11 @@ async def test_slack_gets_mrkdwn_with_bold_bullets_and_escaped_text(tmp_path: Pa
         assert "**" not in "\n".join(text)
 
 
-@dataclass
-class Mailbox:
-    received: list[Message]
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Mailbox, int]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    box = Mailbox([])
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
+    # no AUTH: the receiver's mailto:// URL carries no credentials
+    with smtp_server("") as served:
+        yield served
 
 
 async def test_email_has_an_html_part_and_a_readable_plain_text_part(

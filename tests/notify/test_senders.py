@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import email
 import io
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from email import policy
-from email.message import Message
 from typing import Any
 
 import pytest
 import structlog
-from aiohttp import web
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 from pydantic import SecretStr
 
 from monitor.clock import FakeClock
@@ -28,85 +20,26 @@ from monitor.notify import AppriseSender, ConsoleSender, MultiSender, NotifyPipe
 from monitor.notify.sender import default_sender, scrub
 from monitor.store import OutboxState, SqliteStore
 from tests.notify.helpers import finding, make_config, sweep
+from tests.servers import Mailbox, Webhook, mailto_url, smtp_server, webhook_server
 
 PASSWORD = "pa55-W0rd-7f3a9c"  # a test credential that must never leak
 PATH_TOKEN = "T0KEN-b8e1d2c4a6"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class MailHandler:
-    """Accepts mail, after refusing the first ``refuse`` messages with a 451."""
-
-    refuse: int = 0
-    received: list[Message] = field(default_factory=list)
-    refused: int = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.refuse > 0:
-            self.refuse -= 1
-            self.refused += 1
-            return "451 4.3.0 Try again later"
-        self.received.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
-    return AuthResult(success=data.password == PASSWORD.encode())
-
-
 @pytest.fixture
-def smtp() -> Iterator[tuple[MailHandler, int]]:
-    handler = MailHandler()
-    port = free_port()
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=port, auth_require_tls=False,
-        authenticator=_authenticate,
-    )
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    with smtp_server(PASSWORD) as served:
+        yield served
 
 
 def mail_url(port: int) -> str:
-    return (
-        f"mailto://monitor:{PASSWORD}@127.0.0.1:{port}"
-        "?from=monitor@example.com&to=ops@example.com&smtp=127.0.0.1&mode=insecure"
-    )
-
-
-@dataclass
-class Hook:
-    status: int = 200
-    bodies: list[dict[str, Any]] = field(default_factory=list)
+    return mailto_url(port, PASSWORD)
 
 
 @pytest.fixture
-async def webhook() -> AsyncIterator[tuple[Hook, int]]:
-    hook = Hook()
-
-    async def receive(request: web.Request) -> web.Response:
-        hook.bodies.append(await request.json())
-        return web.Response(status=hook.status)
-
-    app = web.Application()
-    app.router.add_post(f"/hooks/{PATH_TOKEN}", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield hook, port
-    finally:
-        await runner.cleanup()
+async def webhook() -> AsyncIterator[tuple[Webhook, int]]:
+    async with webhook_server(f"/hooks/{PATH_TOKEN}") as served:
+        yield served
 
 
 class _RecordList(logging.Handler):
@@ -122,7 +55,7 @@ def receiver(*urls: str, **extra: Any) -> ReceiverConfig:
     return ReceiverConfig(name="ops", urls=[SecretStr(u) for u in urls], **extra)
 
 
-async def test_email_reaches_a_real_smtp_server(smtp: tuple[MailHandler, int]) -> None:
+async def test_email_reaches_a_real_smtp_server(smtp: tuple[Mailbox, int]) -> None:
     handler, port = smtp
     await AppriseSender(timeout=20).send(
         receiver(mail_url(port)), "[FIRING:1] rule", "<p>Mac <b>d1</b></p>", "html"
@@ -134,7 +67,7 @@ async def test_email_reaches_a_real_smtp_server(smtp: tuple[MailHandler, int]) -
     assert {"text/plain", "text/html"} <= kinds
 
 
-async def test_webhook_reaches_a_real_http_server(webhook: tuple[Hook, int]) -> None:
+async def test_webhook_reaches_a_real_http_server(webhook: tuple[Webhook, int]) -> None:
     hook, port = webhook
     url = f"json://127.0.0.1:{port}/hooks/{PATH_TOKEN}"
     await AppriseSender(timeout=20).send(receiver(url), "title here", "body here", "text")
@@ -144,7 +77,7 @@ async def test_webhook_reaches_a_real_http_server(webhook: tuple[Hook, int]) -> 
 
 
 async def test_failed_webhook_raises_delivery_error_without_the_url(
-    webhook: tuple[Hook, int], caplog: pytest.LogCaptureFixture
+    webhook: tuple[Webhook, int], caplog: pytest.LogCaptureFixture
 ) -> None:
     hook, port = webhook
     hook.status = 500
@@ -210,7 +143,7 @@ async def test_console_sender_prints_text_and_reduces_html() -> None:
     assert silent.getvalue() == ""
 
 
-async def test_multi_sender_sends_to_console_and_apprise(webhook: tuple[Hook, int]) -> None:
+async def test_multi_sender_sends_to_console_and_apprise(webhook: tuple[Webhook, int]) -> None:
     hook, port = webhook
     out = io.StringIO()
     both = MultiSender(ConsoleSender(out), AppriseSender(timeout=20))
@@ -221,7 +154,7 @@ async def test_multi_sender_sends_to_console_and_apprise(webhook: tuple[Hook, in
 
 
 async def test_smtp_refusing_for_a_while_then_accepting_delivers_everything_in_order(
-    smtp: tuple[MailHandler, int], tmp_path: Any
+    smtp: tuple[Mailbox, int], tmp_path: Any
 ) -> None:
     handler, port = smtp
     handler.refuse = 3
