@@ -17,6 +17,7 @@ Every metric name starts with ``compliance_monitor_``::
     actions_total{action,result}
     alerts{rule_id,severity,state,source}           at scrape time, from the callback
     outbox_depth                                    at scrape time, from the callback
+    outbox_dead_letters                             at scrape time, from the callback
     state_up                                        1 when the callback answered
 
 ``endpoint`` must be a route template (``/api/v1/devices/{id}/apps``), never a concrete
@@ -61,10 +62,12 @@ class AlertSeries:
 
 @dataclass(frozen=True, slots=True)
 class StateSnapshot:
-    """What the state callback reports: alert counts per series, and the outbox depth."""
+    """What the state callback reports: alert counts per series, the outbox depth, and
+    how many messages were given up on (dead letters, kept until retried or pruned)."""
 
     alerts: Mapping[AlertSeries, int] = field(default_factory=lambda: MappingProxyType({}))
     outbox_depth: int = 0
+    dead_letters: int = 0
 
 
 StateCallback = Callable[[], StateSnapshot]
@@ -115,27 +118,32 @@ class _StateCollector(Collector):
             labels=["rule_id", "severity", "state", "source"],
         )
         yield GaugeMetricFamily(PREFIX + "outbox_depth", "Notifications waiting for delivery.")
+        yield GaugeMetricFamily(
+            PREFIX + "outbox_dead_letters",
+            "Notifications given up on after their last delivery attempt.",
+        )
         yield GaugeMetricFamily(PREFIX + "state_up", "1 when the alert state could be read.")
 
     def collect(self) -> Iterable[Metric]:
-        alerts, outbox, up = self._families()
+        alerts, outbox, dead, up = self._families()
         if self.callback is None:
             up.add_metric([], 0)
-            return [alerts, outbox, up]
+            return [alerts, outbox, dead, up]
         try:
             snapshot = self.callback()
         except Exception as exc:  # a scrape must answer even when the state cannot be read
             log.warning("metrics state callback failed", error=str(exc))
             up.add_metric([], 0)
-            return [alerts, outbox, up]
+            return [alerts, outbox, dead, up]
         for key, count in sorted(
             snapshot.alerts.items(), key=lambda kv: (kv[0].rule_id, kv[0].source, kv[0].state)
         ):
             if count:
                 alerts.add_metric([key.rule_id, key.severity, key.state, key.source], count)
         outbox.add_metric([], snapshot.outbox_depth)
+        dead.add_metric([], snapshot.dead_letters)
         up.add_metric([], 1)
-        return [alerts, outbox, up]
+        return [alerts, outbox, dead, up]
 
 
 class Metrics:
@@ -258,7 +266,7 @@ class Metrics:
         self._actions.labels(action, result).inc()
 
     def set_state_callback(self, callback: StateCallback | None) -> None:
-        """The function read at scrape time for alert counts and outbox depth.
+        """The function read at scrape time for alert counts, outbox depth and dead letters.
 
         It is called synchronously from the scrape, so it must answer from memory
         (keep a :class:`StateSnapshot` up to date after each commit).

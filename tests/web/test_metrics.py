@@ -173,3 +173,22 @@ def test_count_alerts_groups_by_rule_severity_state_and_source() -> None:
 )
 def test_endpoint_labels_never_carry_ids(raw: str, normalized: str) -> None:
     assert normalize_endpoint(raw) == normalized
+
+
+def test_dead_letters_are_a_gauge_read_at_scrape_time() -> None:
+    m = Metrics()
+    snapshot = StateSnapshot(outbox_depth=1, dead_letters=3)
+    m.set_state_callback(lambda: snapshot)
+    families = {f.name: f for f in text_string_to_metric_families(m.render().decode())}
+    assert families["compliance_monitor_outbox_dead_letters"].type == "gauge"
+    assert value(scrape(m), "compliance_monitor_outbox_dead_letters") == 3
+
+    snapshot = StateSnapshot(outbox_depth=1)  # every dead letter retried
+    assert value(scrape(m), "compliance_monitor_outbox_dead_letters") == 0
+
+
+def test_no_dead_letter_value_while_the_state_cannot_be_read() -> None:
+    m = Metrics()
+    s = scrape(m)
+    assert value(s, "compliance_monitor_outbox_dead_letters") is None
+    assert value(s, "compliance_monitor_state_up") == 0
