@@ -6,20 +6,12 @@ status page) and hands back the pieces a test needs to look at: the simulator (i
 request log and fleet), the daemon, the status page URL. The daemon is a
 :class:`SteppedApp`: after each sweep it waits for the test to let it go on, so a test
 reads the page and /metrics between sweeps, never during one.
-
-Headless Chromium is found and run here too, with the skip/fail policy of
-``tests/web/test_browser.py``: skipped only when Chromium is missing and ``CI`` is unset.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
-import os
-import secrets
-import shutil
-import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,17 +19,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from monitor.app import App, CycleResult
 from monitor.config import Config
-from monitor.demo import demo_config
-from monitor.simulator.applivery import AppliverySimulator, start_applivery
+from monitor.demo import demo_environment
+from monitor.simulator.applivery import AppliverySimulator
 from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import start_kandji
 
 WAIT = 60.0  # seconds a test waits for the daemon before it fails
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 
 
 class SteppedApp(App):
@@ -109,27 +97,10 @@ async def running_demo(
     (by default not during a test, which repairs by hand when it wants to);
     ``rule_files`` are loaded besides the built-in rules.
     """
-    token = secrets.token_urlsafe(24)
-    runner, base_url, kandji = await start_kandji(
-        "127.0.0.1",
-        0,
-        devices=devices,
-        seed=seed,
-        token=token,
-        demo=True,
-        demo_repair_after=repair_after,
-        evolve_every=None,
-    )
-    win_runner, win_url, applivery = await start_applivery(
-        "127.0.0.1",
-        0,
-        devices=max(4, devices // 3),
-        seed=seed,
-        token=token,
-        organization="demo-org",
-    )
-    try:
-        config = demo_config(base_url, win_url, token, state_dir, 0)
+    async with demo_environment(
+        state_dir=state_dir, devices=devices, seed=seed, web_port=0, repair_after=repair_after
+    ) as demo:
+        config = demo.config
         if interval is not None:
             sources = [s.model_copy(update={"interval": interval}) for s in config.sources]
             config = config.model_copy(update={"sources": sources})
@@ -144,71 +115,14 @@ async def running_demo(
                 await app.next_round()
                 assert app.web_port is not None
                 yield RunningDemo(
-                    app, kandji, applivery, config, f"http://127.0.0.1:{app.web_port}", console
+                    app,
+                    demo.kandji,
+                    demo.applivery,
+                    config,
+                    f"http://127.0.0.1:{app.web_port}",
+                    console,
                 )
             finally:
                 app.stop()
                 app.proceed()  # a loop paused after its sweep must see the stop
                 await asyncio.wait_for(task, WAIT)
-    finally:
-        await runner.cleanup()
-        await win_runner.cleanup()
-
-
-# --------------------------------------------------------------------------- Chromium
-
-
-def find_chromium() -> str | None:
-    """Debian's chromium, if installed."""
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-
-
-CHROMIUM = find_chromium()
-
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None and not os.environ.get("CI"),
-    reason="Chromium is not installed (apt-get install chromium); under CI this test runs",
-)
-
-
-async def run_chromium(profile: Path, *args: str) -> bytes:
-    """Run headless Chromium once (without blocking the event loop); its stdout."""
-    if CHROMIUM is None:
-        pytest.fail("Chromium is required under CI: install it (apt-get install -y chromium)")
-    proc = await asyncio.create_subprocess_exec(
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=120)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
-        pytest.fail("Chromium did not finish within 120s")
-    assert proc.returncode == 0, stderr.decode(errors="replace")[-2000:]
-    return stdout
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    """Width and height from a PNG's IHDR chunk."""
-    data = path.read_bytes()[:24]
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height

@@ -16,13 +16,8 @@ import pytest
 
 from monitor.models import Alert, AlertState
 from monitor.store.base import Matcher
-from tests.e2e.demo_support import (
-    OUTPUT,
-    needs_chromium,
-    png_size,
-    run_chromium,
-    running_demo,
-)
+from tests.browser import OUTPUT, needs_chromium, png_size, run_chromium
+from tests.e2e.demo_support import running_demo
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 
