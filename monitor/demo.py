@@ -11,11 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from monitor.config import Config, parse_yaml, resolve_paths
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from monitor.simulator.applivery import AppliverySimulator
+    from monitor.simulator.kandji import KandjiSimulator
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +78,66 @@ def demo_config(
     return resolve_paths(Config.model_validate(data), state_dir)
 
 
+@dataclass
+class DemoEnvironment:
+    """The demo's simulators, running on loopback, and the config pointed at them."""
+
+    config: Config
+    kandji: KandjiSimulator
+    applivery: AppliverySimulator
+
+
+async def _stop_quietly(runner: web.AppRunner) -> None:
+    # a simulator that fails to stop must not hide why the demo ended
+    with contextlib.suppress(Exception):
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def demo_environment(
+    *,
+    state_dir: Path,
+    devices: int,
+    seed: int,
+    web_port: int,
+    repair_after: float = 12.0,
+) -> AsyncIterator[DemoEnvironment]:
+    """Start the demo's simulators on free loopback ports; stop them on exit.
+
+    A Kandji tenant of ``devices`` Macs with planted failures (repaired after
+    ``repair_after`` seconds) and an Applivery organization of a third as many Windows
+    devices, both seeded with ``seed`` and sharing one random token; the yielded config is
+    :func:`demo_config` pointed at them, its status page on ``web_port``.
+    """
+    from monitor.simulator.applivery import start_applivery
+    from monitor.simulator.server import start_kandji
+
+    token = secrets.token_urlsafe(24)
+    async with contextlib.AsyncExitStack() as stack:
+        runner, base_url, kandji = await start_kandji(
+            "127.0.0.1",
+            0,
+            devices=devices,
+            seed=seed,
+            token=token,
+            demo=True,
+            demo_repair_after=repair_after,
+            evolve_every=None,
+        )
+        stack.push_async_callback(_stop_quietly, runner)
+        win_runner, win_url, applivery = await start_applivery(
+            "127.0.0.1",
+            0,
+            devices=max(4, devices // 3),
+            seed=seed,
+            token=token,
+            organization="demo-org",
+        )
+        stack.push_async_callback(_stop_quietly, win_runner)
+        config = demo_config(base_url, win_url, token, state_dir, web_port)
+        yield DemoEnvironment(config, kandji, applivery)
+
+
 async def run_demo(
     *,
     state_dir: Path,
@@ -79,40 +149,17 @@ async def run_demo(
 ) -> None:
     """Start the simulator and the daemon; run until ``stop`` or ``duration`` seconds."""
     from monitor.app import App
-    from monitor.simulator.applivery import start_applivery
-    from monitor.simulator.server import start_kandji
 
-    token = secrets.token_urlsafe(24)
-    runner, base_url, _sim = await start_kandji(
-        "127.0.0.1",
-        0,
-        devices=devices,
-        seed=seed,
-        token=token,
-        demo=True,
-        demo_repair_after=12.0,
-        evolve_every=None,
-    )
-    win_runner, win_url, _win = await start_applivery(
-        "127.0.0.1",
-        0,
-        devices=max(4, devices // 3),
-        seed=seed,
-        token=token,
-        organization="demo-org",
-    )
-    try:
-        config = demo_config(base_url, win_url, token, state_dir, web_port)
-        async with App(config) as app:
-            task = asyncio.create_task(app.run())
-            waiter = asyncio.create_task(stop.wait())
-            timeout = duration if duration is not None else None
-            await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-            app.stop()
-            await task
-            waiter.cancel()
-    finally:
-        with contextlib.suppress(Exception):
-            await runner.cleanup()
-        with contextlib.suppress(Exception):
-            await win_runner.cleanup()
+    async with (
+        demo_environment(
+            state_dir=state_dir, devices=devices, seed=seed, web_port=web_port
+        ) as demo,
+        App(demo.config) as app,
+    ):
+        task = asyncio.create_task(app.run())
+        waiter = asyncio.create_task(stop.wait())
+        timeout = duration if duration is not None else None
+        await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        app.stop()
+        await task
+        waiter.cancel()
