@@ -12,10 +12,11 @@ from monitor.web.provider import (
     default_console_url,
     device_console_link,
 )
-from monitor.web.view import AlertView, SilenceView, SourceView, SweepView
+from monitor.web.view import AlertView, DeadLetterView, SilenceView, SourceView, SweepView
 
 __all__ = [
     "AlertView",
+    "DeadLetterView",
     "PageOptions",
     "SilenceView",
     "SourceView",

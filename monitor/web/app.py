@@ -7,6 +7,7 @@ Routes::
     GET /api/alerts     {"alerts": [...]}; filters: state, source, severity, rule_id, silenced
     GET /api/sources    {"sources": [...]}
     GET /api/silences   {"silences": [...]}
+    GET /api/dead-letters  {"dead_letters": [...]}: notifications given up on
     GET /metrics        Prometheus text format
     GET /healthz        200 "ok" while the process serves requests (never needs the token)
     GET /readyz         200 "ready", or 503 with one reason per line
@@ -92,6 +93,7 @@ def build_web_app(
     app.router.add_get("/api/alerts", _api_alerts)
     app.router.add_get("/api/sources", _api_sources)
     app.router.add_get("/api/silences", _api_silences)
+    app.router.add_get("/api/dead-letters", _api_dead_letters)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -173,8 +175,12 @@ async def _add_security_headers(request: web.Request, response: web.StreamRespon
 async def _status_page(request: web.Request) -> web.Response:
     provider = request.app[PROVIDER_KEY]
     try:
-        alerts, sources, silences, ready = await asyncio.gather(
-            provider.alerts(), provider.sources(), provider.silences(), provider.ready()
+        alerts, sources, silences, ready, dead_letters = await asyncio.gather(
+            provider.alerts(),
+            provider.sources(),
+            provider.silences(),
+            provider.ready(),
+            provider.dead_letters(),
         )
     except Exception as exc:  # the page must say "unavailable", not crash the handler
         log.error("status page unavailable", error=redact(str(exc)), error_type=type(exc).__name__)
@@ -191,6 +197,7 @@ async def _status_page(request: web.Request) -> web.Response:
         ready=ready,
         now=request.app[CLOCK_KEY].now(),
         options=request.app[OPTIONS_KEY],
+        dead_letters=dead_letters,
     )
     return web.Response(text=html, content_type="text/html")
 
@@ -262,15 +269,27 @@ async def _api_silences(request: web.Request) -> web.Response:
     return _json({"silences": to_json(silences)})
 
 
+async def _api_dead_letters(request: web.Request) -> web.Response:
+    try:
+        dead_letters = await request.app[PROVIDER_KEY].dead_letters()
+    except Exception as exc:
+        return _unavailable("dead letters", exc)
+    return _json({"dead_letters": to_json(dead_letters)})
+
+
 async def _api_status(request: web.Request) -> web.Response:
     provider = request.app[PROVIDER_KEY]
     try:
-        alerts, sources, silences, (ready, reasons) = await asyncio.gather(
-            provider.alerts(), provider.sources(), provider.silences(), provider.ready()
+        alerts, sources, silences, (ready, reasons), dead_letters = await asyncio.gather(
+            provider.alerts(),
+            provider.sources(),
+            provider.silences(),
+            provider.ready(),
+            provider.dead_letters(),
         )
     except Exception as exc:
         return _unavailable("status", exc)
-    summary = summarize(alerts, sources, silences)
+    summary = summarize(alerts, sources, silences, dead_letters)
     return _json(
         {
             "generated_at": request.app[CLOCK_KEY].now().isoformat(),
@@ -280,6 +299,7 @@ async def _api_status(request: web.Request) -> web.Response:
             "alerts": to_json(alerts),
             "sources": to_json(sources),
             "silences": to_json(silences),
+            "dead_letters": to_json(dead_letters),
         }
     )
 

@@ -16,6 +16,7 @@ import jinja2
 from monitor.log import redact
 from monitor.web.view import (
     AlertView,
+    DeadLetterView,
     SilenceView,
     SourceView,
     group_firing,
@@ -122,6 +123,7 @@ def render_status_page(
     ready: tuple[bool, list[str]],
     now: datetime,
     options: PageOptions = PageOptions(),
+    dead_letters: Sequence[DeadLetterView] = (),
 ) -> str:
     """The whole status page as HTML."""
     resolved = resolved_alerts(alerts)
@@ -130,7 +132,8 @@ def render_status_page(
         opts=options,
         now=now,
         ago=lambda dt: format_relative(dt, now),
-        summary=summarize(alerts, sources, silences),
+        summary=summarize(alerts, sources, silences, dead_letters),
+        dead_letters=sorted(dead_letters, key=lambda d: (d.failed_at, d.id), reverse=True),
         groups=group_firing(alerts),
         pending=pending_alerts(alerts),
         silenced=silenced_alerts(alerts),

@@ -13,7 +13,7 @@ from typing import Protocol
 from urllib.parse import quote, urlsplit
 
 from monitor.models import SourceKind
-from monitor.web.view import AlertView, SilenceView, SourceView
+from monitor.web.view import AlertView, DeadLetterView, SilenceView, SourceView
 
 
 class StatusProvider(Protocol):
@@ -36,6 +36,10 @@ class StatusProvider(Protocol):
         """Silences, active and upcoming (expired ones may be left out)."""
         ...
 
+    async def dead_letters(self) -> list[DeadLetterView]:
+        """Notifications given up on (newest first), until retried or pruned."""
+        ...
+
     async def ready(self) -> tuple[bool, list[str]]:
         """(ready, reasons it is not): the store answers, every source swept recently."""
         ...
@@ -52,12 +56,14 @@ class StaticStatusProvider:
         *,
         ready: bool = True,
         reasons: Sequence[str] = (),
+        dead_letters: Sequence[DeadLetterView] = (),
     ) -> None:
         self.alert_views = list(alerts)
         self.source_views = list(sources)
         self.silence_views = list(silences)
         self.is_ready = ready
         self.reasons = list(reasons)
+        self.dead_letter_views = list(dead_letters)
 
     async def alerts(self) -> list[AlertView]:
         """The configured alerts."""
@@ -70,6 +76,10 @@ class StaticStatusProvider:
     async def silences(self) -> list[SilenceView]:
         """The configured silences."""
         return list(self.silence_views)
+
+    async def dead_letters(self) -> list[DeadLetterView]:
+        """The configured dead letters."""
+        return list(self.dead_letter_views)
 
     async def ready(self) -> tuple[bool, list[str]]:
         """The configured readiness and reasons."""

@@ -169,6 +169,28 @@ class SilenceView:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetterView:
+    """One notification given up on after its last delivery attempt.
+
+    ``group_title``: the message's title; ``group_key``: the aggregation group it was
+    for. ``reason``: why it was sent (``firing``, ``resolved``, ``repeat``...).
+    ``failed_at``: when it was given up on (as recorded by the outbox). ``last_error``
+    must already be free of secrets (the page and the API redact registered secrets
+    again). An operator requeues it with ``compliance-monitor outbox retry ID``.
+    """
+
+    id: int
+    receiver: str
+    group_title: str
+    group_key: str
+    reason: str
+    attempts: int
+    last_error: str
+    created_at: datetime
+    failed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     """The numbers of the summary bar."""
 
@@ -182,17 +204,19 @@ class Summary:
     sources_healthy: int
     silences_active: int
     inhibited: int = 0
+    dead_letters: int = 0
 
     @property
     def status(self) -> str:
         """One word for the whole picture: ``ok``, ``degraded`` or ``firing``.
 
-        ``firing`` wins over ``degraded``: a broken source is serious, but a known
-        problem on devices is what someone must act on.
+        ``firing`` wins over ``degraded``: a broken source or an undelivered message
+        (dead letter) is serious, but a known problem on devices is what someone must
+        act on.
         """
         if self.firing:
             return "firing"
-        if self.sources_healthy < self.sources_total:
+        if self.sources_healthy < self.sources_total or self.dead_letters:
             return "degraded"
         return "ok"
 
@@ -212,7 +236,10 @@ class AlertGroup:
 
 
 def summarize(
-    alerts: Iterable[AlertView], sources: Sequence[SourceView], silences: Iterable[SilenceView]
+    alerts: Iterable[AlertView],
+    sources: Sequence[SourceView],
+    silences: Iterable[SilenceView],
+    dead_letters: Sequence[DeadLetterView] = (),
 ) -> Summary:
     """Count what the summary bar shows.
 
@@ -245,6 +272,7 @@ def summarize(
         sources_healthy=sum(1 for s in sources if s.healthy),
         silences_active=sum(1 for s in silences if s.active),
         inhibited=inhibited,
+        dead_letters=len(dead_letters),
     )
 
 
