@@ -63,7 +63,7 @@ from monitor.sources.applivery_models import (
     parse_envelope,
 )
 from monitor.sources.budget import RequestBudget
-from monitor.sources.http import ApiClient, Params, RequestHook, RequestStats, _Response
+from monitor.sources.http import ApiClient, Params, RequestHook, RequestStats, Response
 
 log = structlog.get_logger(__name__)
 
@@ -128,8 +128,9 @@ class _AppliveryApi(ApiClient):
     token" and one with 4004 "Invalid Token" call for different fixes).
     """
 
-    def _status_error(self, method: str, endpoint: str, response: _Response) -> SourceError:
-        by_status = super()._status_error(method, endpoint, response)
+    def status_error(self, method: str, endpoint: str, response: Response) -> SourceError:
+        """The status's error, refined by the envelope's code and worded by its message."""
+        by_status = super().status_error(method, endpoint, response)
         error = _envelope_error(response.body)
         if error is None:
             return by_status
@@ -148,7 +149,7 @@ class _AppliveryApi(ApiClient):
 
     def describe(self, error: AError) -> str:
         """``error 4004: Invalid Token``, sanitised (one line, no token, bounded)."""
-        text = self._excerpt(error.message.encode()) or "no message"
+        text = self.excerpt(error.message.encode()) or "no message"
         return f"error {error.code}: {text}" if error.code is not None else text
 
 
@@ -176,14 +177,11 @@ class AppliveryClient:
         self.name = config.name
         self.organization = config.organization
         self.page_size = config.page_size
-        self.api: _AppliveryApi = _AppliveryApi(
-            source=config.name,
-            base_url=config.url,
-            token=token if token is not None else config.resolve_token(),
+        self.api = _AppliveryApi.from_config(
+            config,
             clock=clock,
-            budget=budget or RequestBudget(config.budget, clock),
-            retry=config.retry,
-            timeout=config.timeout.total_seconds(),
+            token=token,
+            budget=budget,
             session=session,
             on_request=on_request,
             budget_max_wait=budget_max_wait,

@@ -119,7 +119,9 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
-class _Response:
+class Response:
+    """One complete HTTP answer, read: what :meth:`ApiClient.status_error` is given."""
+
     status: int
     headers: Mapping[str, str]
     body: bytes
@@ -176,7 +178,7 @@ class ApiClient:
         on_request: RequestHook | None = None,
         budget_max_wait: float | None = None,
         rng: random.Random | None = None,
-    ) -> ApiClient:
+    ) -> Self:
         """A client for a configured source (token read from the config unless given)."""
         return cls(
             source=config.name,
@@ -378,7 +380,7 @@ class ApiClient:
             self._note_rate_headers(response)
             if 200 <= response.status < 300:
                 return self._decode(endpoint, response)
-            error = self._status_error(method, endpoint, response)
+            error = self.status_error(method, endpoint, response)
             delay = self._retry_delay(error, method, attempt, attempts)
             if delay is None:
                 self.stats.failures += 1
@@ -393,7 +395,7 @@ class ApiClient:
         url: yarl.URL,
         params: Params | None,
         json_body: Any,
-    ) -> _Response:
+    ) -> Response:
         session = self._get_session()
         headers = {
             "Authorization": f"Bearer {self._token.get_secret_value()}",
@@ -416,7 +418,7 @@ class ApiClient:
                     status_label = "payload"
                     body = await resp.read()
                     status_label = str(resp.status)
-                    return _Response(
+                    return Response(
                         status=resp.status,
                         headers=dict(resp.headers.items()),
                         body=body,
@@ -462,7 +464,7 @@ class ApiClient:
             finally:
                 self._record(endpoint, status_label, self.clock.monotonic() - started)
 
-    def _note_rate_headers(self, response: _Response) -> None:
+    def _note_rate_headers(self, response: Response) -> None:
         for name, value in response.headers.items():
             if name.lower() == "x-ratelimit-remaining-hour":
                 with contextlib.suppress(ValueError):  # a garbled header is just not news
@@ -477,7 +479,7 @@ class ApiClient:
             except Exception:  # a metrics hook must never break a request
                 log.exception("api.hook_failed", source=self.source, endpoint=endpoint)
 
-    def _decode(self, endpoint: str, response: _Response) -> Any:
+    def _decode(self, endpoint: str, response: Response) -> Any:
         if response.status == 204 or not response.body.strip():
             return None
         try:
@@ -487,16 +489,22 @@ class ApiClient:
             raise MalformedResponseError(
                 f"{self.source}: {endpoint} answered {response.status} with a body that is "
                 f"not JSON ({response.content_type or 'no content type'}): "
-                f"{self._excerpt(response.body)}",
+                f"{self.excerpt(response.body)}",
                 source=self.source,
                 endpoint=endpoint,
                 status=response.status,
             ) from exc
 
-    def _status_error(self, method: str, endpoint: str, response: _Response) -> SourceError:
+    def status_error(self, method: str, endpoint: str, response: Response) -> SourceError:
+        """The error a non-2xx answer raises, chosen by its HTTP status alone.
+
+        A source whose API has an error body worth reading overrides this (calling it
+        for the status's class and its ``retry_after``); the retry decision follows the
+        class returned.
+        """
         status = response.status
         message = f"{self.source}: {method} {endpoint} answered {status}"
-        excerpt = self._excerpt(response.body)
+        excerpt = self.excerpt(response.body)
         if excerpt:
             message += f": {excerpt}"
         kwargs: dict[str, Any] = {"source": self.source, "endpoint": endpoint, "status": status}
@@ -555,7 +563,7 @@ class ApiClient:
         )
         await self.clock.sleep(delay)
 
-    def _retry_after(self, response: _Response) -> float | None:
+    def _retry_after(self, response: Response) -> float | None:
         """Seconds from ``Retry-After`` (seconds or HTTP date), else Kong's RateLimit-Reset."""
         lowered = {k.lower(): v for k, v in response.headers.items()}
         value = lowered.get("retry-after")
@@ -571,7 +579,7 @@ class ApiClient:
                 return None
         return None
 
-    def _excerpt(self, body: bytes) -> str:
+    def excerpt(self, body: bytes) -> str:
         """A short one-line excerpt of an error body: tags stripped, token masked."""
         text = body[:4096].decode("utf-8", errors="replace")
         text = html.unescape(_TAG_RE.sub(" ", text))
@@ -622,4 +630,5 @@ __all__ = [
     "Params",
     "RequestHook",
     "RequestStats",
+    "Response",
 ]
