@@ -104,6 +104,9 @@ one of them cannot be evaluated, so the list it came in is refused."""
 
 LIST_ATTEMPTS = 3
 """How many times :meth:`KandjiClient.list_devices` starts over when the list moves."""
+PAGE_ATTEMPTS = 3
+"""How many times :meth:`KandjiClient.list_devices` asks for a page whose answer is
+malformed or a 404 before it gives up."""
 
 # Top-level keys of /details whose value is an object or a list of objects: ``null``
 # there is not a documented shape.
@@ -384,7 +387,8 @@ class KandjiClient:
     ) -> list[KDevice]:
         """Every device (all pages) matching ``platform`` and ``filters``, read consistently.
 
-        Pages overlap by one device: each page after the first must start with the last
+        A page whose answer is malformed is asked again (:data:`PAGE_ATTEMPTS`). Pages
+        overlap by one device: each page after the first must start with the last
         device of the page before. When it does not (devices were added or removed in
         between, so the pages shifted) or a device shows up twice, the list is read
         again from the start, at most :data:`LIST_ATTEMPTS` times; then
@@ -418,12 +422,7 @@ class KandjiClient:
         seen: set[str] = set()
         offset = 0
         for _ in range(100_000):
-            body = await self.api.get_json(
-                DEVICES, params={**params, "limit": limit, "offset": offset}
-            )
-            if not isinstance(body, list):
-                raise self._malformed(DEVICES, f"expected a list, got {type(body).__name__}")
-            rows = self._device_rows(body)
+            rows = await self._device_page({**params, "limit": limit, "offset": offset})
             if offset > 0:
                 if not rows or rows[0].device_id != devices[-1].device_id:
                     return None
@@ -439,6 +438,31 @@ class KandjiClient:
                 return devices
             offset += len(rows) - 1
         raise self._malformed(DEVICES, "the device list did not end after 100000 pages")
+
+    async def _device_page(self, params: Params) -> list[KDevice]:
+        """One page of the device list, asked again when its answer is unusable.
+
+        Every device's facts hang on the list, so one garbled or truncated page, or an
+        HTML "Not Found" (the list itself always exists), would leave the whole sweep
+        blind; such answers are usually a passing glitch of a proxy or the gateway.
+        """
+        for attempt in range(1, PAGE_ATTEMPTS + 1):
+            try:
+                body = await self.api.get_json(DEVICES, params=params)
+                if not isinstance(body, list):
+                    raise self._malformed(DEVICES, f"expected a list, got {type(body).__name__}")
+                return self._device_rows(body)
+            except (MalformedResponseError, NotFoundError) as exc:
+                if attempt == PAGE_ATTEMPTS:
+                    raise
+                log.warning(
+                    "kandji.device_page_asked_again",
+                    source=self.name,
+                    offset=params.get("offset", 0),
+                    attempt=attempt,
+                    error=str(exc),
+                )
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def get_device(self, device_id: str) -> KDevice:
         """``GET /devices/{device_id}``."""
@@ -864,6 +888,7 @@ __all__ = [
     "DEVICE_STATUS",
     "LIBRARY_ITEM_STATUS",
     "LIST_ATTEMPTS",
+    "PAGE_ATTEMPTS",
     "REQUIRED_DEVICE_KEYS",
     "DeviceListShiftedError",
     "KandjiApi",
