@@ -47,6 +47,7 @@ from pydantic import SecretStr
 
 from monitor.clock import Clock, SystemClock
 from monitor.simulator.common import HttpSimulator
+from monitor.simulator.server import serve_app
 
 log = structlog.get_logger(__name__)
 
@@ -819,21 +820,8 @@ async def start_applivery(
         evolve_every=evolve_every,
         max_limit=max_limit,
     )
-    runner = web.AppRunner(make_applivery_app(sim), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    bound_host, bound_port = host, port
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            bound = str(address[0])
-            bound_host, bound_port = (f"[{bound}]" if ":" in bound else bound), int(address[1])
-            break
-    base_url = f"http://{bound_host}:{bound_port}{API_PREFIX}"
+    runner, root_url = await serve_app(make_applivery_app(sim), host, port)
+    base_url = root_url + API_PREFIX
     log.info(
         "simulator.applivery.started",
         url=base_url,

@@ -2,7 +2,8 @@
 
 :func:`start_kandji` is for tests, benchmarks and the demo: it binds, starts and returns
 at once. :func:`serve_kandji_forever` is for the command line: it serves until cancelled
-or until ``stop`` is set, then shuts down cleanly.
+or until ``stop`` is set, then shuts down cleanly. :func:`serve_app` binds any simulated
+API's app (Kandji's here, Applivery's in :mod:`monitor.simulator.applivery`).
 """
 
 from __future__ import annotations
@@ -64,18 +65,9 @@ async def start_kandji(
     )
     # A client that gives up (a timeout fault) cancels its handler, and a shutdown does
     # not wait long for held requests: the simulator owes nobody a finished answer.
-    runner = web.AppRunner(
-        make_kandji_app(sim), access_log=None, handler_cancellation=True, shutdown_timeout=2.0
+    runner, base_url = await serve_app(
+        make_kandji_app(sim), host, port, handler_cancellation=True, shutdown_timeout=2.0
     )
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    bound_host, bound_port = _bound_address(runner, host, port)
-    base_url = f"http://{bound_host}:{bound_port}"
     log.info(
         "simulator.kandji.started",
         url=base_url,
@@ -87,6 +79,37 @@ async def start_kandji(
         demo=demo,
     )
     return runner, base_url, sim
+
+
+async def serve_app(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    handler_cancellation: bool = False,
+    shutdown_timeout: float = 60.0,
+) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on ``host:port`` (port 0 picks a free one), without access logs.
+
+    Returns ``(runner, base_url)``, ``base_url`` being ``http://host:port`` as bound (an
+    IPv6 host in brackets); ``await runner.cleanup()`` stops it. A failed bind cleans up
+    before it raises.
+    """
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handler_cancellation=handler_cancellation,
+        shutdown_timeout=shutdown_timeout,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound_host, bound_port = _bound_address(runner, host, port)
+    return runner, f"http://{bound_host}:{bound_port}"
 
 
 def _bound_address(runner: web.AppRunner, host: str, port: int) -> tuple[str, int]:
