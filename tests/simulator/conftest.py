@@ -14,6 +14,7 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.simulator.kandji import KandjiSimulator
 from monitor.simulator.server import start_kandji
+from tests.simulators import simulators, token_session
 
 TOKEN = "sim-test-token-51c2"
 
@@ -71,25 +72,14 @@ async def start_sim(clock: FakeClock) -> AsyncIterator[StartSim]:
     Defaults: the test clock, the test token, 120 devices, no rate limits (the fake
     clock never moves by itself, so one fake second would otherwise cap a test at 50
     requests)."""
-    runners: list[Any] = []
-
-    async def start(**options: Any) -> tuple[str, KandjiSimulator]:
-        options.setdefault("clock", clock)
-        options.setdefault("token", TOKEN)
-        options.setdefault("devices", 120)
-        options.setdefault("per_second", None)
-        options.setdefault("per_hour", None)
-        runner, base_url, sim = await start_kandji(**options)
-        runners.append(runner)
-        return base_url, sim
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+    async with simulators(
+        start_kandji, clock=clock, token=TOKEN, devices=120, per_second=None, per_hour=None
+    ) as start:
+        yield start
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A client session that sends the test token."""
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
+    async with token_session(TOKEN) as session:
         yield session

@@ -22,6 +22,7 @@ from monitor.simulator.applivery import (
     device_body,
     start_applivery,
 )
+from tests.simulators import simulators, token_session
 
 TOKEN = "applivery-sim-token-88"
 ORG = "acme-workspace"
@@ -30,33 +31,22 @@ StartSim = Callable[..., Awaitable[tuple[str, AppliverySimulator]]]
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 async def start_sim(clock: FakeClock) -> AsyncIterator[StartSim]:
-    runners: list[Any] = []
-
-    async def start(**options: Any) -> tuple[str, AppliverySimulator]:
-        options.setdefault("clock", clock)
-        options.setdefault("token", TOKEN)
-        options.setdefault("organization", ORG)
-        options.setdefault("devices", 30)
-        options.setdefault("per_second", None)
-        options.setdefault("per_hour", None)
-        runner, url, sim = await start_applivery(**options)
-        runners.append(runner)
-        return url, sim
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+    async with simulators(
+        start_applivery,
+        clock=clock,
+        token=TOKEN,
+        organization=ORG,
+        devices=30,
+        per_second=None,
+        per_hour=None,
+    ) as start:
+        yield start
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as session:
+    async with token_session(TOKEN) as session:
         yield session
 
 

@@ -28,6 +28,7 @@ from monitor.simulator.applivery import (
     start_applivery,
 )
 from monitor.sources.applivery import AppliveryClient, valid_organization_id, valid_win_device_id
+from tests.simulators import simulators
 from tests.sources.conftest import RecordingClock, Serve
 
 TOKEN = "applivery-test-token-5e1b"
@@ -59,22 +60,16 @@ def config(url: str, **overrides: Any) -> AppliverySourceConfig:
 
 @pytest.fixture
 async def start_sim(clock: RecordingClock) -> AsyncIterator[StartSim]:
-    runners: list[Any] = []
-
-    async def start(**options: Any) -> tuple[str, AppliverySimulator]:
-        options.setdefault("clock", clock)
-        options.setdefault("token", TOKEN)
-        options.setdefault("organization", ORG)
-        options.setdefault("devices", 57)
-        options.setdefault("per_second", None)
-        options.setdefault("per_hour", None)
-        runner, url, sim = await start_applivery(**options)
-        runners.append(runner)
-        return url, sim
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+    async with simulators(
+        start_applivery,
+        clock=clock,
+        token=TOKEN,
+        organization=ORG,
+        devices=57,
+        per_second=None,
+        per_hour=None,
+    ) as start:
+        yield start
 
 
 async def test_lists_every_device_across_pages(
