@@ -87,7 +87,11 @@ class MessageDraft:
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
-    """A queued message and its delivery state."""
+    """A queued message and its delivery state.
+
+    ``next_attempt_at``: when a pending message is tried next; for a dead letter, when
+    it was given up on.
+    """
 
     id: int
     group_key: str

@@ -555,7 +555,11 @@ class SqliteStore:
         next_attempt_at: datetime,
         max_attempts: int,
     ) -> OutboxMessage:
-        """Record a failed attempt; dead-letter the message once ``max_attempts`` are spent."""
+        """Record a failed attempt; dead-letter the message once ``max_attempts`` are spent.
+
+        A dead letter is never attempted again, so its ``next_attempt_at`` records when
+        it was given up on (``failed_at``) instead.
+        """
         async with self._write("mark failed") as db:
             async with db.execute("SELECT attempts FROM outbox WHERE id = ?", (message_id,)) as c:
                 row = await c.fetchone()
@@ -563,11 +567,11 @@ class SqliteStore:
                 raise StoreError(f"store: no outbox message {message_id}")
             attempts = int(row["attempts"]) + 1
             state = OutboxState.DEAD if attempts >= max_attempts else OutboxState.PENDING
+            when = failed_at if state is OutboxState.DEAD else max(next_attempt_at, failed_at)
             await db.execute(
                 "UPDATE outbox SET attempts = ?, state = ?, next_attempt_at = ?, last_error = ? "
                 "WHERE id = ?",
-                (attempts, state.value, ts(max(next_attempt_at, failed_at)), error[:2000],
-                 message_id),
+                (attempts, state.value, ts(when), error[:2000], message_id),
             )
             async with db.execute(
                 f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (message_id,)  # noqa: S608

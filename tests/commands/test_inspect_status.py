@@ -295,6 +295,7 @@ async def test_json_is_a_stable_document(config: Config) -> None:
         "resolved": 1,
         "devices_affected": 3,
         "firing_by_severity": {"critical": 0, "warning": 3, "info": 0},
+        "dead_letters": 0,
     }
     assert [a["status"] for a in doc["alerts"]] == ["firing"] * 3
     maria = next(a for a in doc["alerts"] if a["device_name"] == "Maria's MacBook Pro")

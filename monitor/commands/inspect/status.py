@@ -38,12 +38,14 @@ from monitor.log import redact
 from monitor.models import Alert, AlertState, Severity, SubjectKind
 from monitor.notify.labels import alert_labels
 from monitor.notify.silences import Silence, Silencer, from_config, from_record
-from monitor.store.base import SweepRecord
+from monitor.store.base import OutboxMessage, OutboxState, SweepRecord
 from monitor.store.sqlite import SqliteStore
 from monitor.web.page import format_age
 from monitor.web.view import matchers_text
 
 STATUS_ORDER = ("firing", "pending", "silenced", "inhibited", "resolved")
+#: Dead letters listed in ``status --json`` (all of them are counted).
+DEAD_LETTERS_SHOWN = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,9 @@ class StatusReport:
     sources: list[SourceStatus]
     silences: list[Silence]
     counts: dict[str, int] = field(default_factory=dict)
+    #: How many notifications were given up on, and the most recent of them.
+    dead_letter_count: int = 0
+    dead_letters: list[OutboxMessage] = field(default_factory=list)
 
     def selected(self, include_all: bool) -> list[StatusRow]:
         """The rows to show: firing only, or every row."""
@@ -146,7 +151,9 @@ async def read_status(config: Config, store: SqliteStore, now: datetime) -> Stat
     counts = dict.fromkeys(STATUS_ORDER, 0)
     for r in rows:
         counts[r.status] += 1
-    return StatusReport(now, store.path, rows, sources, silences, counts)
+    dead_count = (await store.outbox_counts())[OutboxState.DEAD]
+    dead = await store.dead_letters(limit=DEAD_LETTERS_SHOWN) if dead_count else []
+    return StatusReport(now, store.path, rows, sources, silences, counts, dead_count, dead)
 
 
 async def status(
@@ -255,6 +262,7 @@ def status_document(report: StatusReport, *, include_all: bool) -> dict[str, Any
                 {(r.alert.finding.source, r.alert.finding.device_id) for r in firing}
             ),
             "firing_by_severity": by_severity,
+            "dead_letters": report.dead_letter_count,
         },
         "sources": [
             {
@@ -289,7 +297,29 @@ def status_document(report: StatusReport, *, include_all: bool) -> dict[str, Any
             }
             for s in report.silences
         ],
+        "dead_letters": [_dead_letter_json(m) for m in report.dead_letters],
     }
+
+
+def _dead_letter_json(m: OutboxMessage) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "receiver": m.receiver,
+        "group_key": m.group_key,
+        "title": m.title,
+        "reason": m.reason.value,
+        "attempts": m.attempts,
+        # Stored secret-free; redacted again in case a secret slipped through.
+        "last_error": redact(m.last_error),
+        "created_at": iso(m.created_at),
+        "failed_at": iso(m.next_attempt_at),
+    }
+
+
+def dead_letter_line(count: int) -> str:
+    """The line ``status`` prints when notifications were given up on."""
+    noun = "message" if count == 1 else "messages"
+    return f"{count} {noun} could not be delivered (dead letters): outbox list shows them"
 
 
 #: The source of every row is in its group's title line, so it takes no column.
@@ -363,6 +393,8 @@ def render_status(report: StatusReport, *, include_all: bool, term: Terminal) ->
     others = ", ".join(f"{c[s]} {s}" for s in STATUS_ORDER[1:] if c[s])
     summary = headline + (f" ({others})" if others else "")
     lines.append(term.paint(truncate(summary, width), "bold", "red" if c["firing"] else "green"))
+    if report.dead_letter_count:
+        lines.append(term.paint(truncate(dead_letter_line(report.dead_letter_count), width), "red"))
     rows = _sorted_rows(report.selected(include_all))
     if not rows:
         if others and not include_all:
