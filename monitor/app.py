@@ -27,7 +27,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import AppliverySourceConfig, Config, KandjiSourceConfig, ReceiverConfig
 from monitor.engine import RuleSet, evaluate, load_rules
 from monitor.errors import MonitorError, StoreError
-from monitor.log import register_secret
+from monitor.log import redact, register_secret
 from monitor.metrics import Metrics, StateSnapshot, count_alerts
 from monitor.models import (
     AlertState,
@@ -49,6 +49,7 @@ from monitor.sources.kandji_models import (
     is_known_library_item_status,
     is_known_parameter_status,
 )
+from monitor.store.base import OutboxState
 from monitor.store.sqlite import SqliteStore
 from monitor.sweep.applivery import AppliverySweeper
 from monitor.sweep.base import Sweeper, SweepOutcome, SweepProgress
@@ -58,6 +59,7 @@ from monitor.web.app import build_web_app, start_web
 from monitor.web.provider import default_console_url, device_console_link
 from monitor.web.view import (
     AlertView,
+    DeadLetterView,
     SilenceView,
     SourceView,
     SweepView,
@@ -435,8 +437,11 @@ class App:
         """Recompute what /metrics reports about alerts and the outbox (read at scrape)."""
         alerts = await self.store.load_alerts(None)
         counts = await self.store.outbox_counts()
-        depth = sum(n for state, n in counts.items() if str(state) == "pending")
-        self._state = StateSnapshot(count_alerts(alerts.values()), depth)
+        self._state = StateSnapshot(
+            count_alerts(alerts.values()),
+            counts.get(OutboxState.PENDING, 0),
+            dead_letters=counts.get(OutboxState.DEAD, 0),
+        )
 
     # ------------------------------------------------------------------ modes
 
@@ -612,6 +617,23 @@ class App:
                 )
             )
         return out
+
+    async def dead_letters(self) -> list[DeadLetterView]:
+        """Notifications given up on, newest first, as the status page shows them."""
+        return [
+            DeadLetterView(
+                id=m.id,
+                receiver=m.receiver,
+                group_title=m.title,
+                group_key=m.group_key,
+                reason=m.reason.value,
+                attempts=m.attempts,
+                last_error=redact(m.last_error),
+                created_at=m.created_at,
+                failed_at=m.next_attempt_at,  # a dead letter's next_attempt_at is when it died
+            )
+            for m in await self.store.dead_letters()
+        ]
 
     async def ready(self) -> tuple[bool, list[str]]:
         """Ready when the store answers and every source swept recently."""

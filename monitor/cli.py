@@ -139,6 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default=None)
     ap.add_argument("--limit", type=int, default=50)
     ap.add_argument("--json", action="store_true")
+    p = sub.add_parser("outbox", help="undelivered notifications: list them, requeue dead letters")
+    osub = p.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    op = osub.add_parser("list", help="dead letters and pending messages")
+    _add_config(op)
+    op.add_argument("--json", action="store_true")
+    op = osub.add_parser("retry", help="requeue a dead letter (or every one) for delivery")
+    _add_config(op)
+    which = op.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "id", type=int, nargs="?", default=None, help="the message id (from outbox list)"
+    )
+    which.add_argument("--all-dead", action="store_true", help="requeue every dead letter")
     return parser
 
 
@@ -186,6 +198,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.commands import actions
 
         return asyncio.run(actions.run(args, config))
+    if cmd == "outbox":
+        from monitor.commands import outbox
+
+        return asyncio.run(outbox.run(args, config))
     raise AssertionError(cmd)
 
 
