@@ -134,6 +134,14 @@ async def demo_environment(
             organization="demo-org",
         )
         stack.push_async_callback(_stop_quietly, win_runner)
+        # Two Windows PCs out of compliance, so the demo shows both systems at once.
+        reporting = [
+            d
+            for d in applivery.fleet.devices
+            if d.state == "ACTIVE" and not d.silent and d.compliant is not False
+        ]
+        for d in reporting[:2]:
+            applivery.fleet.set_compliance(d.id, False)
         config = demo_config(base_url, win_url, token, state_dir, web_port)
         yield DemoEnvironment(config, kandji, applivery)
 
