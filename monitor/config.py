@@ -298,6 +298,10 @@ class OutboxConfig(Strict):
     backoff_max: Duration = timedelta(hours=1)
     poll_interval: Duration = timedelta(seconds=2)
     send_timeout: Duration = timedelta(seconds=30)
+    # Messages in flight at once. One means a crash can duplicate at most one message
+    # (the one being sent); more deliver faster to many receivers at the price of up to
+    # that many duplicates per crash.
+    parallel: int = Field(default=1, ge=1, le=64)
 
 
 class NotifyConfig(Strict):

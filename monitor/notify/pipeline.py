@@ -64,8 +64,6 @@ from monitor.store.base import (
 
 log = structlog.get_logger(__name__)
 
-#: How many groups are delivered to at the same time.
-MAX_PARALLEL_DELIVERIES = 8
 #: The shortest pause of the run loop, so a zero interval cannot spin it.
 MIN_PAUSE_S = 0.01
 
@@ -337,7 +335,7 @@ class NotifyPipeline:
         async with self._deliver_lock:
             total = DeliveryStats()
             attempted: set[int] = set()
-            limit = asyncio.Semaphore(MAX_PARALLEL_DELIVERIES)
+            limit = asyncio.Semaphore(self._outbox.parallel)
 
             async def one(message: OutboxMessage) -> DeliveryStats:
                 async with limit:
