@@ -104,9 +104,13 @@ one of them cannot be evaluated, so the list it came in is refused."""
 
 LIST_ATTEMPTS = 3
 """How many times :meth:`KandjiClient.list_devices` starts over when the list moves."""
-PAGE_ATTEMPTS = 3
-"""How many times :meth:`KandjiClient.list_devices` asks for a page whose answer is
-malformed or a 404 before it gives up."""
+READ_ATTEMPTS = 3
+"""How many times :class:`KandjiApi` asks for a ``GET`` whose answer is unusable."""
+PAGE_ATTEMPTS = READ_ATTEMPTS
+"""The same, as :meth:`KandjiClient.list_devices` documents it for its pages."""
+
+# Endpoints that exist whenever the monitor asks for them: a 404 there is a glitch.
+_ALWAYS_THERE = frozenset({DEVICES, LIBRARY_ITEM_STATUS})
 
 # Top-level keys of /details whose value is an object or a list of objects: ``null``
 # there is not a documented shape.
@@ -149,9 +153,14 @@ class KandjiApi(ApiClient):
     Whoever asks (a :class:`KandjiClient` method, or a sweeper paging ``client.api``
     itself), a ``GET`` whose body lacks what the monitor reads raises
     :class:`~monitor.errors.MalformedResponseError` (see the module docstring), and
-    undocumented status values are logged once each. A 404 on a library item's
-    fleet-wide status is asked once more before it is believed: one HTML "Not Found"
-    from a routing glitch must not read as "no device carries this item".
+    undocumented status values are logged once each.
+
+    Such an answer is asked again first, up to :data:`READ_ATTEMPTS` in all: a garbled
+    page, a proxy's HTML page or a body missing a key is usually a passing glitch, and
+    one unusable page must not leave whole items (or, for the device list, the whole
+    tenant) unseen for a sweep. A 404 is asked again too on the device list and on a
+    library item's fleet-wide status, which exist whenever they are asked for: one
+    HTML "Not Found" from a routing glitch must not read as "no device carries it".
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -166,15 +175,24 @@ class KandjiApi(ApiClient):
         params: Params | None = None,
     ) -> Any:
         """GET ``endpoint``; its decoded body, checked (see the class docstring)."""
-        try:
-            body = await super().get_json(endpoint, path_params=path_params, params=params)
-        except NotFoundError:
-            if endpoint != LIBRARY_ITEM_STATUS:
-                raise
-            log.info("kandji.item_404_checked", source=self.source, endpoint=endpoint)
-            body = await super().get_json(endpoint, path_params=path_params, params=params)
-        self.check(endpoint, body)
-        return body
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                body = await super().get_json(endpoint, path_params=path_params, params=params)
+                self.check(endpoint, body)
+                return body
+            except (MalformedResponseError, NotFoundError) as exc:
+                if attempt == READ_ATTEMPTS or (
+                    isinstance(exc, NotFoundError) and endpoint not in _ALWAYS_THERE
+                ):
+                    raise
+                log.info(
+                    "kandji.asked_again",
+                    source=self.source,
+                    endpoint=endpoint,
+                    attempt=attempt,
+                    error=str(exc),
+                )
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def check(self, endpoint: str, body: Any) -> None:
         """Raise MalformedResponseError when ``body`` lacks what the monitor reads."""
@@ -440,29 +458,11 @@ class KandjiClient:
         raise self._malformed(DEVICES, "the device list did not end after 100000 pages")
 
     async def _device_page(self, params: Params) -> list[KDevice]:
-        """One page of the device list, asked again when its answer is unusable.
-
-        Every device's facts hang on the list, so one garbled or truncated page, or an
-        HTML "Not Found" (the list itself always exists), would leave the whole sweep
-        blind; such answers are usually a passing glitch of a proxy or the gateway.
-        """
-        for attempt in range(1, PAGE_ATTEMPTS + 1):
-            try:
-                body = await self.api.get_json(DEVICES, params=params)
-                if not isinstance(body, list):
-                    raise self._malformed(DEVICES, f"expected a list, got {type(body).__name__}")
-                return self._device_rows(body)
-            except (MalformedResponseError, NotFoundError) as exc:
-                if attempt == PAGE_ATTEMPTS:
-                    raise
-                log.warning(
-                    "kandji.device_page_asked_again",
-                    source=self.name,
-                    offset=params.get("offset", 0),
-                    attempt=attempt,
-                    error=str(exc),
-                )
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        """One page of the device list (its api asks again for an unusable answer)."""
+        body = await self.api.get_json(DEVICES, params=params)
+        if not isinstance(body, list):
+            raise self._malformed(DEVICES, f"expected a list, got {type(body).__name__}")
+        return self._device_rows(body)
 
     async def get_device(self, device_id: str) -> KDevice:
         """``GET /devices/{device_id}``."""
@@ -889,6 +889,7 @@ __all__ = [
     "LIBRARY_ITEM_STATUS",
     "LIST_ATTEMPTS",
     "PAGE_ATTEMPTS",
+    "READ_ATTEMPTS",
     "REQUIRED_DEVICE_KEYS",
     "DeviceListShiftedError",
     "KandjiApi",

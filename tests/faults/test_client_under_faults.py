@@ -118,7 +118,7 @@ async def test_an_unusable_list_page_is_asked_again(start_sim: StartSim, clock: 
         with structlog.testing.capture_logs() as logs:
             devices = await client.list_devices()
     assert len(devices) == 5
-    asked = [e for e in logs if e["event"] == "kandji.device_page_asked_again"]
+    asked = [e for e in logs if e["event"] == "kandji.asked_again"]
     assert len(asked) == PAGE_ATTEMPTS - 1
     assert sim.requests.total == PAGE_ATTEMPTS
 
