@@ -47,7 +47,7 @@ CASES = [
     Case("500", "answered 500", ("500",)),
     Case("502", "answered 502", ("502",)),
     Case("503", "answered 503", ("503",)),
-    Case("timeout", "timed out", ("timeout",), timeout="300ms", delay=5.0),
+    Case("timeout", "timed out", ("timeout",), timeout="1s", delay=10.0),
     Case("reset", "connection lost", ("connection",)),
     Case("reset-body", "cut short", ("payload",)),
     Case("malformed", "not JSON", ("200",)),
