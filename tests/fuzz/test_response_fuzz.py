@@ -246,3 +246,28 @@ def test_applivery_client_answers_a_model_or_a_source_error(
         serve_and_call(server, body, lambda: call_applivery(server.url, call), SourceError)
 
     check()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="applivery_models._int_or_none turns a page number too large for an int "
+    "(1e400 reads as infinity) into OverflowError instead of None",
+)
+def test_applivery_page_numbers_beyond_an_int_are_not_a_crash(server: Server) -> None:
+    body = json.loads(json.dumps(APPLIVERY_PAGE))
+    body["data"]["page"] = float("inf")
+    serve_and_call(server, body, lambda: call_applivery(server.url, lambda c: c.list_devices()))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="applivery_models.page_of drops rows that are not objects, so a device whose "
+    "row came back null is missing from a list the sweep takes as complete",
+)
+def test_a_null_applivery_device_row_is_refused_not_dropped(server: Server) -> None:
+    body = json.loads(json.dumps(APPLIVERY_PAGE))
+    body["data"]["items"].append(None)
+    server.body = json.dumps(body).encode()
+    with pytest.raises(MalformedResponseError):
+        asyncio.run(call_applivery(server.url, lambda c: c.list_devices()))
