@@ -7,13 +7,10 @@ wrongly). A failure here means: add the key to monitor/engine/fields.py.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from monitor.engine import DEVICE_FIELDS, SUBJECT_FIELDS, FieldSpec, ValueType
 from monitor.models import FactKind, SourceKind, SubjectKind
@@ -25,19 +22,13 @@ from monitor.sources.kandji_models import (
     KDeviceLibraryItems,
     KDeviceParameters,
 )
+from tests.fixtures import KANDJI_EXAMPLES, kandji_example
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "kandji" / "examples"
-INFO = EXAMPLES / "device-information"
-
-pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(), reason="Kandji examples not available")
+INFO = KANDJI_EXAMPLES / "device-information"
 
 
 def _load(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".txt":  # the Mac details example has a literal "..." placeholder
-        lines = [line for line in text.splitlines() if line.strip() != "..."]
-        text = "\n".join(lines).replace("},\n\t\t]", "}\n\t\t]")
-    return json.loads(text)
+    return kandji_example(path.relative_to(KANDJI_EXAMPLES).as_posix())
 
 
 _TYPES: dict[ValueType, tuple[type, ...]] = {

@@ -13,7 +13,6 @@ import asyncio
 import json
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,18 +26,16 @@ from monitor.config import AppliverySourceConfig, KandjiSourceConfig
 from monitor.errors import MalformedResponseError, SourceError
 from monitor.sources.applivery import AppliveryClient
 from monitor.sources.kandji import KandjiClient
+from tests.fixtures import kandji_example
 from tests.fuzz.strategies import FUZZ, all_keys, json_values, mutated
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "kandji" / "examples"
 DEVICE_ID = "8d5f6a2e-6f5b-4b6e-9a59-1c1f3e0c9b11"
 WIN_DEVICE_ID = "64b7f0c2a1b2c3d4e5f60718"
 
 
 def example(rel: str) -> Any:
     """A documented example body (placeholder lines of the Mac details dropped)."""
-    raw = (EXAMPLES / rel).read_text(encoding="utf-8")
-    lines = [line for line in raw.splitlines() if line.strip() != "..."]
-    return json.loads("\n".join(lines).replace("},\n\t\t]", "}\n\t\t]"))
+    return kandji_example(rel)
 
 
 class Server:

@@ -3,9 +3,7 @@ authenticated client session, and the documented example bodies to compare again
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,24 +12,17 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.simulator.kandji import KandjiSimulator
 from monitor.simulator.server import start_kandji
+from tests.fixtures import KANDJI_EXAMPLES, kandji_example
+from tests.fixtures import mac_details_example as mac_details_example
 from tests.simulators import simulators, token_session
 
 TOKEN = "sim-test-token-51c2"
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "kandji" / "examples"
+EXAMPLES = KANDJI_EXAMPLES
 """The documented example bodies (one file per example; see INDEX.md there)."""
 
-
-def example(rel: str) -> Any:
-    """The decoded JSON of one example file, by its path under ``examples/``."""
-    return json.loads((EXAMPLES / rel).read_text(encoding="utf-8"))
-
-
-def mac_details_example() -> Any:
-    """The Mac details example without the ``...`` placeholder that breaks its JSON."""
-    raw = (EXAMPLES / "device-information/get-device-details/01-get-mac-details.txt").read_text()
-    lines = [line for line in raw.splitlines() if line.strip() != "..."]
-    return json.loads("\n".join(lines).replace("},\n\t\t]", "}\n\t\t]"))
+example = kandji_example
+"""The decoded JSON of one example file, by its path under ``examples/``."""
 
 
 def assert_same_keys(

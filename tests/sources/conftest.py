@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,23 +13,16 @@ from pydantic import SecretStr
 
 from monitor.clock import FakeClock
 from monitor.config import BudgetConfig, KandjiSourceConfig, RetryConfig
+from tests.fixtures import KANDJI_EXAMPLES, kandji_example
+from tests.fixtures import mac_details_example as mac_details_example
 
 TOKEN = "tok-3f9c1d7e-SECRET-4b2a"
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "kandji" / "examples"
+EXAMPLES = KANDJI_EXAMPLES
 """The documented example bodies (one file per example; see INDEX.md there)."""
 
-
-def example(rel: str) -> Any:
-    """The decoded JSON of one example file, by its path under ``examples/``."""
-    return json.loads((EXAMPLES / rel).read_text(encoding="utf-8"))
-
-
-def mac_details_example() -> Any:
-    """The Mac details example, minus the ``...`` placeholder that makes it invalid JSON."""
-    raw = (EXAMPLES / "device-information/get-device-details/01-get-mac-details.txt").read_text()
-    lines = [line for line in raw.splitlines() if line.strip() != "..."]
-    return json.loads("\n".join(lines).replace("},\n\t\t]", "}\n\t\t]"))
+example = kandji_example
+"""The decoded JSON of one example file, by its path under ``examples/``."""
 
 Serve = Callable[[web.Application], Awaitable[str]]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,12 +19,11 @@ from monitor.sources.applivery_models import (
     page_of,
     parse_envelope,
 )
-
-NOTES = Path(__file__).resolve().parents[3] / "shared" / "applivery" / "API-NOTES.md"
+from tests.fixtures import applivery_notes
 
 
 def _notes() -> str:
-    return NOTES.read_text(encoding="utf-8")
+    return applivery_notes()
 
 
 def _json_blocks() -> list[str]:

@@ -34,6 +34,7 @@ from monitor.sources.kandji_models import (
     parse_device_list,
     parse_timestamp,
 )
+from tests.fixtures import documented_kandji_folders
 from tests.sources.conftest import EXAMPLES, mac_details_example
 
 Parser = Callable[[Any], object]
@@ -91,7 +92,7 @@ def _example_files() -> list[Any]:
 
 
 def test_every_device_information_folder_is_covered_or_named_out_of_scope() -> None:
-    folders = {p.name for p in (EXAMPLES / "device-information").iterdir() if p.is_dir()}
+    folders = documented_kandji_folders("device-information")
     covered = {f.split("/", 1)[1] for f in PARSERS if f.startswith("device-information/")}
     assert folders - covered == OUT_OF_SCOPE
 
