@@ -1,7 +1,7 @@
 """Crash test of notification delivery: SIGKILL the daemon again and again, lose nothing.
 
 A simulated Kandji tenant runs in this process and evolves in rounds (items fail and
-recover, :meth:`~monitor.simulator.fleet.Fleet.advance`). The daemon runs as a real
+recover, :meth:`~monitor.simulator.kandji.fleet.Fleet.advance`). The daemon runs as a real
 ``python -m monitor.cli run -c CONFIG`` process and delivers through apprise's json://
 to a webhook in this process that records every payload. Each round, after the fleet
 changed, the daemon is killed with SIGKILL several times, each time at a random moment
@@ -50,8 +50,7 @@ from typing import Any
 from aiohttp import web
 
 from monitor.clock import SystemClock
-from monitor.simulator.fleet import Fleet, FleetSpec
-from monitor.simulator.kandji import KandjiSimulator, make_kandji_app
+from monitor.simulator.kandji import Fleet, FleetSpec, KandjiSimulator, make_kandji_app
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "crash-test-token-7c2e"  # noqa: S105 - the simulator's; guards nothing real

@@ -61,8 +61,13 @@ from monitor.clock import FakeClock
 from monitor.config import ReceiverConfig, load_config, parse_duration
 from monitor.log import configure_logging
 from monitor.models import AlertState
-from monitor.simulator.fleet import ITEM_STATUSES, Fleet, FleetSpec
-from monitor.simulator.kandji import KandjiSimulator, make_kandji_app
+from monitor.simulator.kandji import (
+    ITEM_STATUSES,
+    Fleet,
+    FleetSpec,
+    KandjiSimulator,
+    make_kandji_app,
+)
 from monitor.store.base import BodyFormat
 
 TOKEN = "soak-token-5e8d1c"  # noqa: S105 - the simulator's; guards nothing real

@@ -92,8 +92,7 @@ async def run_simulator(args: argparse.Namespace) -> None:
     """Serve the tenant; answer the parent's commands on stdin, one JSON line each."""
     from monitor.clock import FakeClock
     from monitor.log import configure_logging
-    from monitor.simulator.fleet import FleetSpec
-    from monitor.simulator.server import start_kandji
+    from monitor.simulator.kandji import FleetSpec, start_kandji
 
     configure_logging("warning", stream=sys.stderr)
     clock = FakeClock()

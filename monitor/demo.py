@@ -110,7 +110,7 @@ async def demo_environment(
     :func:`demo_config` pointed at them, its status page on ``web_port``.
     """
     from monitor.simulator.applivery import start_applivery
-    from monitor.simulator.server import start_kandji
+    from monitor.simulator.kandji import start_kandji
 
     token = secrets.token_urlsafe(24)
     async with contextlib.AsyncExitStack() as stack:

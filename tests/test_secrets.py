@@ -37,8 +37,7 @@ from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.log import configure_logging, register_secret
 from monitor.notify.sender import AppriseSender
-from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import KandjiSimulator, start_kandji
 from monitor.sources.kandji import KandjiClient
 from tests.servers import Webhook, free_port, webhook_server
 

@@ -25,7 +25,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> int:
     """Serve the simulator named by ``args.vendor`` until ``stop`` is set."""
     faults = [parse_fault(f) for f in args.fault]
     if args.vendor == "kandji":
-        from monitor.simulator.server import start_kandji
+        from monitor.simulator.kandji import start_kandji
 
         runner, base_url, sim = await start_kandji(
             args.host,

@@ -1,15 +1,21 @@
 """Simulated MDM tenants for the demo, the tests and the benchmarks.
 
-Kandji (Iru):
+One package per vendor, each with its fleet model, its JSON bodies, its aiohttp app and
+its ``start_*``/``serve_*_forever``:
 
-- :mod:`monitor.simulator.fleet`: the seeded, compact, evolving fleet model
-  (:class:`~monitor.simulator.fleet.Fleet`, :class:`~monitor.simulator.fleet.FleetSpec`)
-  and its test hooks (``set_item_status``, ``check_in``, ``go_silent``, ``add_device``...);
-- :mod:`monitor.simulator.kandji`: the aiohttp app (``make_kandji_app``,
-  ``KandjiSimulator``, ``SIM_KEY``) with bodies from :mod:`monitor.simulator.kandji_bodies`;
-- :mod:`monitor.simulator.server`: ``start_kandji`` and ``serve_kandji_forever``;
-- :mod:`monitor.simulator.common`: request log, rate limits, fault rules and latency,
-  shared by every simulated API.
+- :mod:`monitor.simulator.kandji`: a Kandji (Iru) tenant (Macs, iPhones, iPads, Apple
+  TVs);
+- :mod:`monitor.simulator.applivery`: an Applivery organization (Windows PCs).
 
-Nothing is imported here, so reading the fleet model does not load aiohttp.
+Parts every simulated API shares:
+
+- :mod:`monitor.simulator.http`: the request log and the middleware chain
+  (:class:`~monitor.simulator.http.HttpSimulator`);
+- :mod:`monitor.simulator.auth`: the bearer-token check;
+- :mod:`monitor.simulator.limits`: the request windows and Kong rate-limit headers;
+- :mod:`monitor.simulator.faults`: fault rules and body mutations;
+- :mod:`monitor.simulator.evolution`: the background task that advances a fleet;
+- :mod:`monitor.simulator.server`: serving an app on a real socket.
+
+Nothing is imported here.
 """

@@ -1,84 +1,16 @@
-"""Starting and stopping a simulated Kandji tenant on a real socket.
+"""Serving a simulated API on a real socket.
 
-:func:`start_kandji` is for tests, benchmarks and the demo: it binds, starts and returns
-at once. :func:`serve_kandji_forever` is for the command line: it serves until cancelled
-or until ``stop`` is set, then shuts down cleanly. :func:`serve_app` binds any simulated
-API's app (Kandji's here, Applivery's in :mod:`monitor.simulator.applivery`).
+:func:`serve_app` binds any simulated API's app and returns at once (tests, benchmarks,
+the demo); :func:`serve_until` keeps a started server up until cancelled or until
+``stop`` is set, then shuts it down cleanly (the ``simulate`` command). Each vendor's
+package builds its own ``start_*`` and ``serve_*_forever`` on these.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
-import structlog
 from aiohttp import web
-from pydantic import SecretStr
-
-from monitor.clock import Clock, SystemClock
-from monitor.simulator.fleet import Fleet, FleetSpec
-from monitor.simulator.kandji import KandjiSimulator, make_kandji_app
-
-log = structlog.get_logger(__name__)
-
-# A public, well-known value: the simulator guards nothing real.
-DEFAULT_TOKEN = "simulator-token"  # noqa: S105
-
-
-async def start_kandji(
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    devices: int = 200,
-    seed: int = 1,
-    token: str | SecretStr = DEFAULT_TOKEN,
-    latency_ms: float = 0.0,
-    jitter_ms: float = 0.0,
-    per_second: int | None = 50,
-    per_hour: int | None = 10_000,
-    evolve_every: float | None = None,
-    demo: bool = False,
-    demo_repair_after: float = 90.0,
-    clock: Clock | None = None,
-    spec: FleetSpec | None = None,
-) -> tuple[web.AppRunner, str, KandjiSimulator]:
-    """Serve a simulated Kandji tenant on ``host:port`` (port 0 picks a free one).
-
-    Returns ``(runner, base_url, sim)``; ``await runner.cleanup()`` stops it. ``spec``
-    overrides ``devices`` and ``seed`` when given. ``per_hour=None`` disables the hourly
-    budget, ``per_second=None`` the burst limit.
-    """
-    clock = clock or SystemClock()
-    fleet_spec = spec or FleetSpec(devices=devices, seed=seed)
-    fleet = Fleet(fleet_spec, clock=clock)
-    sim = KandjiSimulator(
-        fleet,
-        token=token,
-        seed=fleet_spec.seed,
-        latency_ms=latency_ms,
-        jitter_ms=jitter_ms,
-        per_second=per_second,
-        per_hour=per_hour,
-        evolve_every=evolve_every,
-        demo=demo,
-        demo_repair_after=demo_repair_after,
-    )
-    # A client that gives up (a timeout fault) cancels its handler, and a shutdown does
-    # not wait long for held requests: the simulator owes nobody a finished answer.
-    runner, base_url = await serve_app(
-        make_kandji_app(sim), host, port, handler_cancellation=True, shutdown_timeout=2.0
-    )
-    log.info(
-        "simulator.kandji.started",
-        url=base_url,
-        devices=fleet.device_count,
-        seed=fleet_spec.seed,
-        per_second=per_second,
-        per_hour=per_hour,
-        evolve_every=evolve_every,
-        demo=demo,
-    )
-    return runner, base_url, sim
 
 
 async def serve_app(
@@ -120,52 +52,13 @@ def _bound_address(runner: web.AppRunner, host: str, port: int) -> tuple[str, in
     return host, port
 
 
-async def serve_kandji_forever(
-    host: str = "127.0.0.1",
-    port: int = 8765,
-    *,
-    devices: int = 200,
-    seed: int = 1,
-    token: str | SecretStr = DEFAULT_TOKEN,
-    latency_ms: float = 0.0,
-    jitter_ms: float = 0.0,
-    per_second: int | None = 50,
-    per_hour: int | None = 10_000,
-    evolve_every: float | None = 30.0,
-    demo: bool = False,
-    demo_repair_after: float = 90.0,
-    clock: Clock | None = None,
-    stop: asyncio.Event | None = None,
-    on_started: Callable[[str, KandjiSimulator], None] | None = None,
-) -> None:
-    """Serve a simulated tenant until cancelled or until ``stop`` is set.
-
-    Meant for ``compliance-monitor simulate kandji``: the caller owns signal handling
-    and sets ``stop`` (or cancels this coroutine); the server always shuts down cleanly.
-    ``on_started`` is called with the base URL and the simulator once it listens.
-    """
-    runner, base_url, sim = await start_kandji(
-        host,
-        port,
-        devices=devices,
-        seed=seed,
-        token=token,
-        latency_ms=latency_ms,
-        jitter_ms=jitter_ms,
-        per_second=per_second,
-        per_hour=per_hour,
-        evolve_every=evolve_every,
-        demo=demo,
-        demo_repair_after=demo_repair_after,
-        clock=clock,
-    )
+async def serve_until(runner: web.AppRunner, stop: asyncio.Event | None) -> None:
+    """Wait until ``stop`` is set (forever without one), then clean ``runner`` up; the
+    clean-up also runs when the wait is cancelled."""
     try:
-        if on_started is not None:
-            on_started(base_url, sim)
         if stop is None:
             await asyncio.Event().wait()
         else:
             await stop.wait()
     finally:
         await runner.cleanup()
-        log.info("simulator.kandji.stopped", url=base_url, requests=sim.requests.total)

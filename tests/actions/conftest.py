@@ -33,8 +33,7 @@ from monitor.models import (
     Transition,
 )
 from monitor.simulator.applivery import AppliverySimulator, start_applivery
-from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import KandjiSimulator, start_kandji
 from monitor.sources.applivery import AppliveryClient
 from monitor.sources.applivery import to_device as applivery_device
 from monitor.sources.kandji import KandjiClient
@@ -159,7 +158,7 @@ class KandjiEnv:
 
     def device(self, device_id: str) -> Device:
         """One device, mapped as a sweep would from its record."""
-        from monitor.simulator import kandji_bodies
+        from monitor.simulator.kandji import bodies as kandji_bodies
         from monitor.sources.kandji_models import KDevice
 
         fleet = self.sim.fleet

@@ -13,8 +13,7 @@ from aiohttp import web
 from monitor.actions import ActionStatus, list_actions
 from monitor.actions.kandji import lost_mode_in_error, merge_tags
 from monitor.clock import FakeClock
-from monitor.simulator.fleet import Fleet, FleetSpec
-from monitor.simulator.kandji import KandjiSimulator, make_kandji_app
+from monitor.simulator.kandji import Fleet, FleetSpec, KandjiSimulator, make_kandji_app
 from monitor.sources.kandji import KandjiClient
 from monitor.store.sqlite import SqliteStore
 from tests.actions.conftest import (

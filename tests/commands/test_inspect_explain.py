@@ -25,8 +25,7 @@ from monitor.commands.inspect.terminal import display_width
 from monitor.config import Config
 from monitor.models import Alert, AlertState
 from monitor.simulator.applivery import start_applivery
-from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import KandjiSimulator, start_kandji
 from monitor.store.sqlite import SqliteStore
 from tests.servers import free_port
 

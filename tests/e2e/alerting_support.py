@@ -22,9 +22,7 @@ import structlog
 from aiohttp import web
 
 from monitor.clock import Clock, FakeClock
-from monitor.simulator.fleet import Fleet, FleetSpec
-from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import Fleet, FleetSpec, KandjiSimulator, start_kandji
 
 T = TypeVar("T")
 

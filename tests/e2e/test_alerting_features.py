@@ -26,7 +26,7 @@ from monitor.app import App
 from monitor.clock import FakeClock
 from monitor.config import load_config
 from monitor.notify.templates import RenderedMessage
-from monitor.simulator.fleet import Fleet, FleetSpec
+from monitor.simulator.kandji import Fleet, FleetSpec
 from monitor.store import OutboxState
 from tests.e2e.alerting_support import (  # noqa: F401 - fresh_logging is a fixture
     Delivery,

@@ -8,7 +8,7 @@ from monitor.app import App
 from monitor.cli import build_parser
 from monitor.commands import outbox
 from monitor.config import load_config
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import start_kandji
 from tests.servers import webhook_server
 
 TOKEN = "dead-letter-token-3e9f"

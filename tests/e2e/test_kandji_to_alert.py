@@ -18,8 +18,7 @@ from monitor.app import App
 from monitor.clock import FakeClock
 from monitor.config import Config, load_config
 from monitor.models import AlertState
-from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import KandjiSimulator, start_kandji
 from tests.servers import Webhook, mailto_url, smtp_server, webhook_server
 
 TOKEN = "kandji-e2e-token-5d1c"

@@ -11,7 +11,7 @@ from pathlib import Path
 from monitor.app import App
 from monitor.config import load_config
 from monitor.simulator.applivery import start_applivery
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import start_kandji
 from tests.servers import webhook_server
 
 TOKEN = "mixed-fleet-token-77aa"

@@ -25,8 +25,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import KandjiSimulator, start_kandji
 from monitor.store import OutboxState, SqliteStore
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,7 @@ import pytest
 from aiohttp import web
 
 from monitor.clock import FakeClock
-from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import KandjiSimulator, start_kandji
 
 TOKEN = "fault-test-token-7c1e"
 

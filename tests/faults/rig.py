@@ -20,8 +20,7 @@ from monitor.app import App, CycleResult
 from monitor.clock import FakeClock
 from monitor.config import Config, load_config
 from monitor.models import Alert, AlertState
-from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import KandjiSimulator, start_kandji
 from tests.servers import Webhook, webhook_server
 
 TOKEN = "rig-kandji-token-3f9b2d"

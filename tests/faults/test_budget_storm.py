@@ -18,7 +18,7 @@ import pytest
 from monitor.app import App
 from monitor.clock import FakeClock
 from monitor.config import load_config
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import start_kandji
 from monitor.sources.budget import RequestBudget, SlidingWindow
 from tests.faults.rig import SOURCE, TOKEN
 

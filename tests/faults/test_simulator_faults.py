@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from monitor.commands.simulate import parse_fault
-from monitor.simulator.common import UNDOCUMENTED_STATUS, FaultKind, mutate_json
+from monitor.simulator.faults import UNDOCUMENTED_STATUS, FaultKind, mutate_json
 from tests.faults.conftest import StartSim
 
 STATUS = "/api/v1/devices/{device_id}/status"

@@ -10,8 +10,7 @@ import aiohttp
 import pytest
 
 from monitor.clock import FakeClock
-from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import KandjiSimulator, start_kandji
 from tests.fixtures import KANDJI_EXAMPLES, kandji_example
 from tests.fixtures import mac_details_example as mac_details_example
 from tests.simulators import simulators, token_session

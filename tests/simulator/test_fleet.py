@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 
 from monitor.clock import FakeClock
-from monitor.simulator import kandji_bodies as bodies
-from monitor.simulator.catalog import MAC
-from monitor.simulator.fleet import (
+from monitor.simulator.kandji import (
     ITEM_STATUSES,
     PARAMETER_STATUSES,
     PROFILE_STATUSES,
     FieldError,
     Fleet,
     FleetSpec,
+    bodies,
 )
+from monitor.simulator.kandji.catalog import MAC
 
 
 def build(seed: int = 7, devices: int = 400, clock: FakeClock | None = None, **knobs: Any) -> Fleet:

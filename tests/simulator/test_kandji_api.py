@@ -13,7 +13,7 @@ import pytest
 from yarl import URL
 
 from monitor.clock import FakeClock
-from monitor.simulator.common import FaultKind
+from monitor.simulator.faults import FaultKind
 from monitor.simulator.kandji import KandjiSimulator
 from tests.simulator.conftest import TOKEN, StartSim
 

@@ -9,8 +9,7 @@ import aiohttp
 import pytest
 
 from monitor.clock import FakeClock
-from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import serve_kandji_forever, start_kandji
+from monitor.simulator.kandji import KandjiSimulator, serve_kandji_forever, start_kandji
 from tests.simulator.conftest import TOKEN
 
 

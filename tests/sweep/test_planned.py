@@ -16,9 +16,7 @@ from monitor.clock import FakeClock
 from monitor.config import BudgetConfig, KandjiSourceConfig, RetryConfig
 from monitor.engine import RuleSet, evaluate, load_rules
 from monitor.models import FactKind, SourceKind, SubjectKind
-from monitor.simulator.fleet import FleetSpec
-from monitor.simulator.kandji import KandjiSimulator
-from monitor.simulator.server import start_kandji
+from monitor.simulator.kandji import FleetSpec, KandjiSimulator, start_kandji
 from monitor.sources.budget import RequestBudget
 from monitor.sources.kandji import (
     BLUEPRINT_LIBRARY_ITEMS,

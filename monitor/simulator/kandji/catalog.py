@@ -1,7 +1,7 @@
 """Static catalogs the simulated Kandji fleet draws from.
 
 Names, models, OS builds, library items, macOS parameters and apps. Everything here is
-constant data; :mod:`monitor.simulator.fleet` picks from it deterministically by seed.
+constant data; :mod:`monitor.simulator.kandji.fleet` picks from it deterministically by seed.
 The values are plausible inventory, written for the simulator, shaped like what the
 Kandji API reports (see ``shared/kandji/API-NOTES.md`` sections 3 and 4).
 """

@@ -1,0 +1,287 @@
+"""The HTTP machinery shared by the simulated vendor APIs: request log, middlewares.
+
+A simulated API is an ``aiohttp.web.Application`` whose middlewares come from
+:meth:`HttpSimulator.middlewares`, outermost first:
+
+1. **record**: every request lands in :attr:`HttpSimulator.requests` (method, route
+   template, query, status, JSON body of writes, the fault applied), whatever answered it;
+2. **authenticate**: the vendor's check (a callable returning an error response or None);
+3. **rate limit**: per-second and per-hour windows on the simulator's clock
+   (:mod:`monitor.simulator.limits`), Kong-style headers on every answer, ``429`` with
+   ``Retry-After`` when a window is spent;
+4. **faults**: the first matching rule of :mod:`monitor.simulator.faults`, if any,
+   replaces or disturbs the
+   answer: ``429`` with or without ``Retry-After``, ``500``/``502``/``503``, slow,
+   timeout, a connection reset before or in the middle of the body, truncated or
+   garbled JSON, HTML pages where JSON was expected, and mutations of the real body (a
+   field missing, ``null`` where an object was, an undocumented status value), or a
+   change of the tenant's records before the answer (pages that shift);
+5. **latency**: a fixed delay plus jitter before the handler runs.
+
+Rate-limit windows use the injected clock, so a test on a :class:`~monitor.clock.FakeClock`
+sees a window reset only when it moves time. Latency, slow and timeout faults are real
+server delays (``asyncio.sleep``): a client under test must experience them.
+"""
+
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from monitor.clock import Clock
+from monitor.simulator.faults import (
+    FAULT_KEY,
+    Fault,
+    FaultInjector,
+    FaultKind,
+    apply_fault,
+    mutate_json,
+)
+from monitor.simulator.limits import RateLimiter
+
+WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request as the simulator saw it.
+
+    ``route`` is the aiohttp route template (``/api/v1/devices/{device_id}/status``) or
+    the raw path when no route matched; ``body`` is the parsed JSON of a write (or its
+    text when it is not JSON, None for reads); ``fault`` is the fault kind applied; a
+    ``status`` of 0 means the connection was dropped or the request cancelled.
+    """
+
+    seq: int
+    at: datetime
+    method: str
+    path: str
+    route: str
+    query: dict[str, str]
+    status: int
+    body: Any
+    fault: str | None
+
+
+class RequestLog:
+    """Every request served, newest last, plus counters per ``"METHOD route"``."""
+
+    def __init__(self, max_records: int = 100_000) -> None:
+        self.records: deque[RequestRecord] = deque(maxlen=max_records)
+        self.counts: Counter[str] = Counter()
+        self.status_counts: Counter[int] = Counter()
+        self._seq = 0
+
+    def add(self, record: RequestRecord) -> None:
+        """Append a record and count it."""
+        self.records.append(record)
+        self.counts[f"{record.method} {record.route}"] += 1
+        self.status_counts[record.status] += 1
+
+    def next_seq(self) -> int:
+        """The sequence number of the next record."""
+        self._seq += 1
+        return self._seq
+
+    def count(self, route: str, method: str = "GET") -> int:
+        """How many requests hit ``route`` (a template) with ``method``."""
+        return self.counts[f"{method} {route}"]
+
+    @property
+    def total(self) -> int:
+        """How many requests were served."""
+        return sum(self.counts.values())
+
+    def matching(self, route: str, method: str | None = None) -> list[RequestRecord]:
+        """Records for one route template (and method), oldest first."""
+        return [
+            r for r in self.records if r.route == route and (method is None or r.method == method)
+        ]
+
+    def clear(self) -> None:
+        """Forget every record and counter."""
+        self.records.clear()
+        self.counts.clear()
+        self.status_counts.clear()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[RequestRecord]:
+        return iter(self.records)
+
+
+Authenticator = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
+
+
+def route_template(request: web.Request) -> str:
+    """The route template that matched ``request``, or its raw path."""
+    info = request.match_info
+    resource = info.route.resource if info is not None and info.route is not None else None
+    if resource is None:
+        return request.path
+    return resource.canonical
+
+
+class HttpSimulator:
+    """State and middlewares common to the simulated APIs.
+
+    ``latency_ms`` plus a uniform ``jitter_ms`` delays every authenticated request.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        seed: int = 0,
+        latency_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        per_second: int | None = 50,
+        per_hour: int | None = 10_000,
+        max_records: int = 100_000,
+    ) -> None:
+        self.clock = clock
+        self.requests = RequestLog(max_records)
+        self.limiter = RateLimiter(clock, per_second, per_hour)
+        self.faults = FaultInjector(seed)
+        self.latency_ms = latency_ms
+        self.jitter_ms = jitter_ms
+        self._latency_rng = random.Random(f"latency:{seed}")
+        self._mutation_rng = random.Random(f"mutations:{seed}")
+
+    def add_fault(
+        self,
+        path: str,
+        kind: FaultKind | str,
+        *,
+        probability: float = 1.0,
+        count: int | None = None,
+        method: str | None = None,
+        delay: float = 0.0,
+        retry_after: int = 1,
+        key: str | None = None,
+        value: str | None = None,
+        after: int = 0,
+    ) -> Fault:
+        """Add a fault rule (see :class:`Fault`) and return it.
+
+        ``kind`` may carry the key of a body mutation after an ``=``
+        (``"field-missing=status"``), the form ``simulate --fault`` passes through.
+        """
+        if isinstance(kind, str) and not isinstance(kind, FaultKind) and "=" in kind:
+            kind, _, named = kind.partition("=")
+            key = key or named or None
+        fault = Fault(path, FaultKind(kind), probability, count, method, delay, retry_after)
+        fault.key = key
+        fault.after = after
+        if value is not None:
+            fault.value = value
+        return self.faults.add(fault)
+
+    def shift_records(self, request: web.Request) -> str | None:
+        """Change the simulated records before ``request`` is answered (``shift`` faults).
+
+        A vendor simulator overrides this to add and remove records so that offset
+        pages shift under a reader; the default changes nothing. Returns what changed.
+        """
+        return None
+
+    def mutate_body(self, fault: Fault, body: Any) -> Any:
+        """``body`` (decoded JSON) altered as ``fault`` says; see :class:`Fault`."""
+        return mutate_json(body, fault.kind, fault.key, fault.value, self._mutation_rng)
+
+    def middlewares(self, authenticate: Authenticator) -> list[Middleware]:
+        """The middleware chain for an app, outermost first."""
+
+        @web.middleware
+        async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+            body: Any = None
+            if request.method in WRITE_METHODS and request.body_exists:
+                raw = await request.read()
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+            status = 0
+            try:
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                self.requests.add(
+                    RequestRecord(
+                        seq=self.requests.next_seq(),
+                        at=self.clock.now(),
+                        method=request.method,
+                        path=request.path,
+                        route=route_template(request),
+                        query=dict(request.query),
+                        status=status,
+                        body=body,
+                        fault=request.get(FAULT_KEY),
+                    )
+                )
+
+        @web.middleware
+        async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+            denied = await authenticate(request)
+            if denied is not None:
+                return denied
+            return await handler(request)
+
+        @web.middleware
+        async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+            allowed, headers, retry_after = self.limiter.acquire()
+            if not allowed:
+                return web.json_response(
+                    {"message": "API rate limit exceeded"},
+                    status=429,
+                    headers={**headers, "Retry-After": str(retry_after)},
+                )
+            try:
+                response = await handler(request)
+            except web.HTTPException as exc:
+                exc.headers.update(headers)
+                raise
+            if not response.prepared and request.get(FAULT_KEY) != FaultKind.RATE_LIMITED_BARE:
+                response.headers.update(headers)
+            return response
+
+        @web.middleware
+        async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+            fault = self.faults.pick(request.method, request.path)
+            if fault is None:
+                return await handler(request)
+            request[FAULT_KEY] = fault.kind.value
+            return await self._apply_fault(fault, request, handler)
+
+        @web.middleware
+        async def latency(request: web.Request, handler: Handler) -> web.StreamResponse:
+            delay = self.latency_ms
+            if self.jitter_ms > 0:
+                delay += self._latency_rng.uniform(0, self.jitter_ms)
+            if delay > 0:
+                await asyncio.sleep(delay / 1000)
+            return await handler(request)
+
+        return [record, auth, rate_limit, faults, latency]
+
+    async def _apply_fault(
+        self, fault: Fault, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        return await apply_fault(
+            fault, request, handler, shift=self.shift_records, mutate=self.mutate_body
+        )
