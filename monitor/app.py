@@ -173,7 +173,7 @@ class App:
         self._state = StateSnapshot()
         self._stopping = asyncio.Event()
         for s in config.sources:
-            self.metrics.declare_source(s.name)
+            self.metrics.declare_source(s.name, budget_per_hour=s.budget.requests_per_hour)
         for r in config.receivers:
             self.metrics.declare_receiver(r.name)
         self.metrics.set_state_callback(lambda: self._state)

@@ -12,6 +12,7 @@ Every metric name starts with ``compliance_monitor_``::
     api_requests_total{source,endpoint,status}      status: HTTP code or an error word
     api_request_duration_seconds{source,endpoint}   histogram
     budget_remaining{source}                        requests left in the budget window
+    budget_per_hour{source}                         the source's configured hourly budget
     deliveries_total{receiver,result}               result: ok | failed
     delivery_failures_total{receiver}
     actions_total{action,result}
@@ -193,6 +194,12 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self._budget_limit = Gauge(
+            PREFIX + "budget_per_hour",
+            "Requests per hour this monitor may spend on the source (its budget).",
+            ["source"],
+            registry=r,
+        )
         self._deliveries = Counter(
             PREFIX + "deliveries_total",
             "Notification delivery attempts by receiver and result.",
@@ -214,11 +221,15 @@ class Metrics:
         self._state = _StateCollector()
         r.register(self._state)
 
-    def declare_source(self, source: str) -> None:
-        """Create the source's zero-valued series, so rates work from the first sweep."""
+    def declare_source(self, source: str, *, budget_per_hour: float | None = None) -> None:
+        """Create the source's zero-valued series, so rates work from the first sweep;
+        ``budget_per_hour`` (its configured budget) lets alerting rules compare
+        ``budget_remaining`` with it."""
         for result in ("ok", "failed"):
             self._sweeps.labels(source, result)
         self._sweep_duration.labels(source)
+        if budget_per_hour is not None:
+            self._budget_limit.labels(source).set(budget_per_hour)
 
     def declare_receiver(self, receiver: str) -> None:
         """Create the receiver's zero-valued series."""

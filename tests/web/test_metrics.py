@@ -192,3 +192,12 @@ def test_no_dead_letter_value_while_the_state_cannot_be_read() -> None:
     s = scrape(m)
     assert value(s, "compliance_monitor_outbox_dead_letters") is None
     assert value(s, "compliance_monitor_state_up") == 0
+
+
+def test_a_declared_source_exports_its_hourly_budget() -> None:
+    m = Metrics()
+    m.declare_source("acme", budget_per_hour=5000)
+    m.declare_source("emea")
+    s = scrape(m)
+    assert value(s, "compliance_monitor_budget_per_hour", source="acme") == 5000
+    assert value(s, "compliance_monitor_budget_per_hour", source="emea") is None
