@@ -27,6 +27,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import AppliverySourceConfig, Config, KandjiSourceConfig, ReceiverConfig
 from monitor.engine import RuleSet, evaluate, load_rules
 from monitor.errors import MonitorError, StoreError
+from monitor.heartbeat import Heartbeat
 from monitor.log import redact, register_secret
 from monitor.metrics import Metrics, StateSnapshot, count_alerts
 from monitor.models import (
@@ -108,6 +109,9 @@ def register_config_secrets(config: Config) -> None:
             register_secret(url.get_secret_value())
     if config.web.token is not None:
         register_secret(config.web.token.get_secret_value())
+    if config.heartbeat is not None:
+        register_secret(config.heartbeat.success_url())
+        register_secret(config.heartbeat.failure_url())
 
 
 class MeteredSender:
@@ -172,6 +176,7 @@ class App:
         self._web_runner: web.AppRunner | None = None
         self._state = StateSnapshot()
         self._stopping = asyncio.Event()
+        self.heartbeat = Heartbeat(config.heartbeat) if config.heartbeat is not None else None
         for s in config.sources:
             self.metrics.declare_source(s.name, budget_per_hour=s.budget.requests_per_hour)
         for r in config.receivers:
@@ -256,6 +261,8 @@ class App:
         for sw in self.sweepers.values():
             with contextlib.suppress(Exception):
                 await sw.close()
+        if self.heartbeat is not None:
+            await self.heartbeat.close()
         await self.store.close()
 
     async def __aenter__(self) -> App:
@@ -359,6 +366,7 @@ class App:
             self.progress.sweep_finished(name, ok=stats.ok, devices=stats.devices)
         await self._refresh_state()
         self.pipeline.kick()
+        self._beat(name, stats, step.firing)
         log.info(
             "sweep",
             source=name,
@@ -373,6 +381,19 @@ class App:
             duration_s=round(stats.duration_s, 3),
         )
         return CycleResult(name, stats.ok, len(findings), step.firing, stats)
+
+    def _beat(self, name: str, stats: SweepStats, firing: int) -> None:
+        """Ping the dead-man's switch: healthy when this sweep and every source are fine."""
+        if self.heartbeat is None or self.dry_run:
+            return
+        failing = sorted(h.name for h in self.health.values() if h.consecutive_failures)
+        if failing:
+            summary = f"sweep of {name} {'ok' if stats.ok else 'failed'}; failing: " + (
+                ", ".join(failing)
+            )
+        else:
+            summary = f"sweep of {name} ok: {stats.devices} devices, {firing} alerts firing"
+        self.heartbeat.report(stats.ok and not failing, summary)
 
     def _track_health(self, health: SourceHealth, outcome: SweepOutcome, at: datetime) -> None:
         """Log failure and recovery once each, not every sweep."""

@@ -364,6 +364,41 @@ class ActionsConfig(Strict):
     per_action: dict[str, ActionLimits] = Field(default_factory=dict)
 
 
+class HeartbeatConfig(Strict):
+    """A dead-man's switch (healthchecks.io style): after each healthy sweep the monitor
+    pings ``url``; after a failed one it pings ``fail_url`` (``url`` + ``/fail`` unless
+    given). The service alerts when the pings stop, so the monitor's own death is
+    noticed elsewhere. The URLs embed the check's identity, so they are secrets."""
+
+    url: SecretStr
+    fail_url: SecretStr | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("url", "fail_url")
+    @classmethod
+    def _url_is_http(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_bounded(cls, v: timedelta) -> timedelta:
+        if not timedelta(0) < v <= timedelta(minutes=1):
+            raise ValueError("must be more than 0s and at most 60s")
+        return v
+
+    def success_url(self) -> str:
+        """Where a healthy sweep is reported."""
+        return self.url.get_secret_value()
+
+    def failure_url(self) -> str:
+        """Where a failed sweep is reported."""
+        if self.fail_url is not None:
+            return self.fail_url.get_secret_value()
+        return self.url.get_secret_value().rstrip("/") + "/fail"
+
+
 class LogConfig(Strict):
     """Logging: ``auto`` is console on a TTY, JSON otherwise."""
 
@@ -385,6 +420,7 @@ class Config(Strict):
     web: WebConfig = WebConfig()
     actions: ActionsConfig = ActionsConfig()
     log: LogConfig = LogConfig()
+    heartbeat: HeartbeatConfig | None = None
     shutdown_grace: Duration = timedelta(seconds=20)
 
     @model_validator(mode="after")
