@@ -61,6 +61,7 @@ from monitor.clock import FakeClock
 from monitor.config import ReceiverConfig, load_config, parse_duration
 from monitor.log import configure_logging
 from monitor.models import AlertState
+from monitor.notify.envelope import Envelope
 from monitor.simulator.kandji import (
     ITEM_STATUSES,
     Fleet,
@@ -192,7 +193,12 @@ class TruthReceiver:
         self.messages = 0
 
     async def send(
-        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+        self,
+        receiver: ReceiverConfig,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        envelope: Envelope | None = None,
     ) -> None:
         """Record every line of the message."""
         self.messages += 1

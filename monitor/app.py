@@ -39,6 +39,7 @@ from monitor.models import (
     SubjectKind,
     SweepStats,
 )
+from monitor.notify.envelope import Envelope
 from monitor.notify.labels import alert_labels
 from monitor.notify.pipeline import NotifyPipeline
 from monitor.notify.sender import Sender, default_sender
@@ -107,6 +108,8 @@ def register_config_secrets(config: Config) -> None:
     for rcv in config.receivers:
         for url in rcv.urls:
             register_secret(url.get_secret_value())
+        if rcv.alertmanager is not None:
+            register_secret(rcv.alertmanager.url.get_secret_value())
     if config.web.token is not None:
         register_secret(config.web.token.get_secret_value())
     if config.heartbeat is not None:
@@ -127,9 +130,10 @@ class MeteredSender:
         title: str,
         body: str,
         body_format: Literal["text", "markdown", "html"],
+        envelope: Envelope | None = None,
     ) -> None:
         try:
-            await self.inner.send(receiver, title, body, body_format)
+            await self.inner.send(receiver, title, body, body_format, envelope)
         except Exception:
             self.metrics.observe_delivery(receiver.name, ok=False)
             raise

@@ -177,11 +177,51 @@ SourceConfig = Annotated[KandjiSourceConfig | AppliverySourceConfig, Field(discr
 # --------------------------------------------------------------------------- notify
 
 
+class AlertmanagerTarget(Strict):
+    """A Prometheus Alertmanager the receiver posts its alerts to (``/api/v2/alerts``).
+
+    ``url`` is the Alertmanager's base URL (``http://alertmanager:9093``; it may carry
+    credentials, so it is a secret). ``labels`` are added to every alert (e.g.
+    ``{team: endpoint}``). A firing alert is posted with an ``endsAt`` of
+    ``resolve_after`` from now; the route's repeat messages post it again before that,
+    so it only expires on its own when the monitor stops talking.
+    """
+
+    url: SecretStr
+    timeout: Duration = timedelta(seconds=10)
+    labels: dict[str, str] = Field(default_factory=dict)
+    resolve_after: Duration = timedelta(hours=12)
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name):
+                raise ValueError(f"{name!r} is not a Prometheus label name")
+        return v
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_bounded(cls, v: timedelta) -> timedelta:
+        if not timedelta(0) < v <= timedelta(minutes=2):
+            raise ValueError("must be more than 0s and at most 2m")
+        return v
+
+
 class ReceiverConfig(Strict):
-    """A named receiver: a list of apprise URLs, and/or the console.
+    """A named receiver: a list of apprise URLs, and/or the console, or an Alertmanager.
 
     ``urls`` are apprise URLs (``slack://``, ``mailto://``, ``json://``, ``msteams://``,
     ``pagerduty://``...). They often embed credentials, so they are secrets.
+    ``alertmanager`` posts the alerts themselves (labels, annotations, start and end)
+    to a Prometheus Alertmanager instead of a rendered message; it stands alone.
     """
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -192,11 +232,18 @@ class ReceiverConfig(Strict):
     title_template: str | None = None
     body_template: str | None = None
     max_devices: int = Field(default=20, ge=1, le=1000)
+    alertmanager: AlertmanagerTarget | None = None
 
     @model_validator(mode="after")
     def _has_target(self) -> ReceiverConfig:
+        if self.alertmanager is not None:
+            if self.urls or self.console:
+                raise ValueError("an alertmanager receiver takes no urls and no console")
+            return self
         if not self.urls and not self.console:
-            raise ValueError("a receiver needs at least one url or console: true")
+            raise ValueError(
+                "a receiver needs at least one url, console: true or an alertmanager"
+            )
         return self
 
 

@@ -43,6 +43,8 @@ from monitor.models import (
     SourceKind,
     SubjectKind,
 )
+from monitor.notify.alertmanager import render_alerts
+from monitor.notify.envelope import Envelope
 from monitor.notify.grouping import AlertGroup, GroupDecision, build_groups, decide
 from monitor.notify.labels import alert_labels
 from monitor.notify.routing import Route, build_routes
@@ -313,9 +315,12 @@ class NotifyPipeline:
             return None
         if decision.reason is None:
             return _Plan(decision, decision.entry, None)
-        title, body, body_format = self._templates.render(
-            receiver, decision_context(decision, receiver, now)
-        )
+        if receiver.alertmanager is not None:
+            title, body, body_format = render_alerts(decision, receiver, now)
+        else:
+            title, body, body_format = self._templates.render(
+                receiver, decision_context(decision, receiver, now)
+            )
         message = RenderedMessage(
             receiver=receiver.name,
             reason=decision.reason,
@@ -361,7 +366,10 @@ class NotifyPipeline:
         timeout = self._outbox.send_timeout.total_seconds()
         try:
             await asyncio.wait_for(
-                self._sender.send(receiver, message.title, message.body, message.body_format),
+                self._sender.send(
+                    receiver, message.title, message.body, message.body_format,
+                    Envelope(message.group_key, message.reason, message.firing, message.resolved),
+                ),
                 timeout,
             )
         except DeliveryError as exc:

@@ -8,6 +8,14 @@ message and raises :class:`~monitor.errors.DeliveryError` otherwise. Implementat
 - :class:`ConsoleSender` prints the message to a text stream (stdout by default).
 - :class:`MultiSender` runs several senders in order (console first, then apprise).
 
+Every message travels with an :class:`Envelope`: its group key, reason and counts. The
+group's *dedup key* (a hash of the group key, stable for the life of the group) is
+handed to the receivers that can use it, so a resend updates an incident instead of
+opening another: ``pagerduty://`` gets ``dedup=`` (and resolves its incident with
+``action=map`` when nothing fires any more), ``opsgenie://`` gets ``alias=``, and
+``json://``/``jsons://`` webhooks get an ``X-Compliance-Monitor-Group-Key`` header and a
+``group_key`` field. A key already in the URL is left as the operator wrote it.
+
 Apprise URLs embed credentials. They never reach a log line or an error: apprise's own
 logger is detached from the application's handlers, and what apprise says about a
 failure is scrubbed of every part of the URL before it is quoted. Targets are named by
@@ -22,13 +30,15 @@ import re
 import sys
 from collections.abc import Sequence
 from typing import Any, Protocol, TextIO
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import apprise
 import structlog
 
 from monitor.config import Config, ReceiverConfig
 from monitor.errors import DeliveryError
+from monitor.notify.alertmanager import AlertmanagerSender
+from monitor.notify.envelope import Envelope
 from monitor.store.base import BodyFormat
 
 log = structlog.get_logger(__name__)
@@ -51,14 +61,73 @@ _FORMATS = {
 }
 
 
+#: The header a JSON webhook receives the group's dedup key in.
+GROUP_KEY_HEADER = "X-Compliance-Monitor-Group-Key"
+
+
 class Sender(Protocol):
     """Delivers one message to one receiver."""
 
     async def send(
-        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+        self,
+        receiver: ReceiverConfig,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        envelope: Envelope | None = None,
     ) -> None:
         """Deliver, or raise DeliveryError."""
         ...
+
+
+def _has_param(url: str, name: str) -> bool:
+    query = url.split("?", 1)[1] if "?" in url else ""
+    return any(key == name for key, _ in parse_qsl(query, keep_blank_values=True))
+
+
+def _add_params(url: str, params: Sequence[tuple[str, str]]) -> str:
+    if not params:
+        return url
+    extra = "&".join(f"{quote(k, safe='+:')}={quote(v, safe='')}" for k, v in params)
+    return url + ("&" if "?" in url else "?") + extra
+
+
+def keyed_url(url: str, envelope: Envelope | None) -> tuple[str, apprise.NotifyType]:
+    """``url`` with the envelope's dedup key added where its service understands one,
+    and the apprise notification type to send with.
+
+    For PagerDuty and Opsgenie the type is ``success`` when the whole group resolved,
+    ``warning`` otherwise: PagerDuty (``action=map``) triggers or resolves on it, and
+    Opsgenie's default mapping opens or closes an alert. Other services get ``info``.
+    """
+    notify_type = apprise.NotifyType.INFO
+    if envelope is None:
+        return url, notify_type
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    key = envelope.dedup_key
+    params: list[tuple[str, str]] = []
+    if scheme == "pagerduty":
+        if not _has_param(url, "dedup"):
+            params.append(("dedup", key))
+        if not _has_param(url, "action"):
+            params.append(("action", "map"))
+        notify_type = (
+            apprise.NotifyType.SUCCESS if envelope.all_resolved else apprise.NotifyType.WARNING
+        )
+    elif scheme == "opsgenie":
+        if not _has_param(url, "alias"):
+            params.append(("alias", key))
+        # Apprise's default mapping: warning opens (or, same alias, updates) an alert,
+        # success closes the alerts this process opened; info would only add a note.
+        notify_type = (
+            apprise.NotifyType.SUCCESS if envelope.all_resolved else apprise.NotifyType.WARNING
+        )
+    elif scheme in ("json", "jsons"):
+        if not _has_param(url, "+" + GROUP_KEY_HEADER):
+            params.append(("+" + GROUP_KEY_HEADER, key))
+        if not _has_param(url, ":group_key"):
+            params.append((":group_key", key))
+    return _add_params(url, params), notify_type
 
 
 def _secret_fragments(url: str) -> list[str]:
@@ -119,14 +188,21 @@ class AppriseSender:
         return problems
 
     async def send(
-        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+        self,
+        receiver: ReceiverConfig,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        envelope: Envelope | None = None,
     ) -> None:
         """Send to every URL of ``receiver``; DeliveryError if any target failed."""
         urls = [u.get_secret_value() for u in receiver.urls]
         if not urls:
             return
         loop = asyncio.get_running_loop()
-        call = loop.run_in_executor(None, self._notify_all, urls, title, body, body_format)
+        call = loop.run_in_executor(
+            None, self._notify_all, urls, title, body, body_format, envelope
+        )
         try:
             failures = await asyncio.wait_for(call, self._timeout)
         except TimeoutError:
@@ -140,25 +216,39 @@ class AppriseSender:
             )
 
     def _notify_all(
-        self, urls: Sequence[str], title: str, body: str, body_format: BodyFormat
+        self,
+        urls: Sequence[str],
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        envelope: Envelope | None,
     ) -> list[str]:
         """Runs in a worker thread: notify each URL, return scrubbed failure reasons."""
         failures = []
         for i, url in enumerate(urls):
-            reason = self._notify_one(url, title, body, body_format)
+            reason = self._notify_one(url, title, body, body_format, envelope)
             if reason is not None:
                 failures.append(f"{_target_name(i, url)}: {scrub(reason, urls)}")
         return failures
 
-    def _notify_one(self, url: str, title: str, body: str, body_format: BodyFormat) -> str | None:
+    def _notify_one(
+        self,
+        url: str,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        envelope: Envelope | None,
+    ) -> str | None:
+        keyed, notify_type = keyed_url(url, envelope)
         try:
             target = apprise.Apprise(asset=self._asset)
-            if not target.add(url):
+            if not target.add(keyed):
                 return "not a valid apprise URL"
             result: Any = target.notify(
                 body=body,
                 title=title,
                 body_format=_FORMATS[body_format],
+                notify_type=notify_type,
             )
         except Exception as exc:  # apprise plugins may raise anything
             return f"apprise raised {exc.__class__.__name__}"
@@ -189,7 +279,12 @@ class ConsoleSender:
         self._stream = stream
 
     async def send(
-        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+        self,
+        receiver: ReceiverConfig,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        envelope: Envelope | None = None,
     ) -> None:
         """Print ``title`` and ``body`` (HTML reduced to text) under a rule line."""
         if not receiver.console:
@@ -226,18 +321,24 @@ class MultiSender:
         self._senders = senders
 
     async def send(
-        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+        self,
+        receiver: ReceiverConfig,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        envelope: Envelope | None = None,
     ) -> None:
         """Send through each sender in turn."""
         for sender in self._senders:
-            await sender.send(receiver, title, body, body_format)
+            await sender.send(receiver, title, body, body_format, envelope)
 
 
 def default_sender(config: Config | None = None, *, console: TextIO | None = None) -> MultiSender:
-    """Console then apprise: what the daemon uses.
+    """Console, apprise, then Alertmanager (each acts on its own receivers): what the
+    daemon uses.
 
     ``console`` is the stream for console receivers (stdout when None); the apprise
     timeout is ``notify.outbox.send_timeout`` of ``config`` (30s without a config).
     """
     timeout = config.notify.outbox.send_timeout.total_seconds() if config is not None else 30.0
-    return MultiSender(ConsoleSender(console), AppriseSender(timeout=timeout))
+    return MultiSender(ConsoleSender(console), AppriseSender(timeout=timeout), AlertmanagerSender())

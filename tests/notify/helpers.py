@@ -20,6 +20,7 @@ from monitor.models import (
     SubjectKind,
     SweepStats,
 )
+from monitor.notify.envelope import Envelope
 from monitor.store import SqliteStore
 from monitor.store.base import BodyFormat
 
@@ -121,7 +122,12 @@ class RecordingSender:
     attempts: int = 0
 
     async def send(
-        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+        self,
+        receiver: ReceiverConfig,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        envelope: Envelope | None = None,
     ) -> None:
         self.attempts += 1
         if self.fail > 0:
