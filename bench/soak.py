@@ -302,8 +302,8 @@ class Soak:
                 ) + 1
         live = {sim.fleet.device_id(i) for i in sim.fleet.device_indices()}
         self.removed |= before - live
-        await self.app.pipeline.flush(self.clock.now(), ignore_wait=True)
-        await self.app.pipeline.deliver_due()
+        await self.app.flush_notifications(ignore_wait=True)
+        await self.app.deliver_notifications()
         truth = failing_pairs(sim.fleet)
         for kind, pair in self.receiver.pending:
             if kind == "N":
@@ -323,7 +323,7 @@ class Soak:
         unannounced = sum(1 for p in truth if p[0] in live and told.get(p) != "F")
         report.unannounced_max = max(report.unannounced_max, unannounced)
         self.unannounced = unannounced
-        alerts = await self.app.store.load_alerts(SOURCE)
+        alerts = await self.app.status.stored_alerts(SOURCE)
         gone = {
             a.finding.device_id
             for a in alerts.values()
@@ -410,7 +410,7 @@ async def run_soak(args: argparse.Namespace, workdir: Path) -> SoakReport:
                 await soak.step(check=True)
                 if n + 1 == args.warmup:
                     report.rss_start_mb = rss_mb()
-                    report.alerts_at_warmup = len(await app.store.load_alerts(SOURCE))
+                    report.alerts_at_warmup = len(await app.status.stored_alerts(SOURCE))
                 clock.advance(interval)
                 report.fleet_changes += churn(fleet, interval)
             report.unannounced_last_faulty_sweep = soak.unannounced
@@ -421,8 +421,8 @@ async def run_soak(args: argparse.Namespace, workdir: Path) -> SoakReport:
                 clock.advance(interval)
             soak.settle()
             report.rss_end_mb = rss_mb()
-            report.alerts_at_end = len(await app.store.load_alerts(SOURCE))
-            counts = await app.store.outbox_counts()
+            report.alerts_at_end = len(await app.status.stored_alerts(SOURCE))
+            counts = await app.status.outbox_counts()
             report.dead_letters = sum(n for state, n in counts.items() if str(state) == "dead")
         report.messages = receiver.messages
     finally:

@@ -1,103 +1,49 @@
-"""Composition root: builds every stage from the config, runs them, shuts them down.
+"""Composition root: builds every part from the config, opens them, closes them in reverse.
 
-Only this module wires stages together. One cycle of one source::
+The parts, each in its own module::
 
-    sweeper.sweep(needs) -> engine.evaluate -> alerts.step -> store.commit_sweep -> pipeline.kick()
+    cycle.SweepCycle     one sweep's path: outcome -> evaluate -> alerts.step -> commit -> notify
+    daemon.Daemon        one coordinator per source (cadence, jitter), housekeeping, shutdown
+    health.HealthBook    each source's health, rebuilt from the store on start
+    status.Status        the status provider (status page, JSON API, /readyz)
+    notify               planning (route, group, decide, render) and outbox delivery
 
-and, independently, the notification pipeline flushes due groups into the outbox and
-delivers the outbox through apprise. The daemon also serves the status page (it is the
-page's :class:`~monitor.web.provider.StatusProvider`) and keeps the metrics.
+:class:`App` also offers the two one-shot modes (``once``, ``once --dry-run``) and the
+few entry points tests, benches and commands use instead of reaching into the parts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Literal, TextIO
+from typing import TextIO
 
 import structlog
 from aiohttp import web
 
-from monitor import alerts as alerts_mod
 from monitor.actions import ActionRunner
 from monitor.clock import Clock, SystemClock
-from monitor.config import AppliverySourceConfig, Config, KandjiSourceConfig, ReceiverConfig
-from monitor.engine import RuleSet, evaluate, load_rules
-from monitor.errors import MonitorError, StoreError
+from monitor.config import Config
+from monitor.cycle import SweepCycle
+from monitor.daemon import HISTORY_RETAINED, Daemon, SourceCoordinator, Stopper
+from monitor.engine import RuleSet, load_rules
+from monitor.health import HealthBook
 from monitor.heartbeat import Heartbeat
-from monitor.log import redact, register_secret
+from monitor.log import register_secret
 from monitor.metrics import Metrics, StateSnapshot, count_alerts
-from monitor.models import (
-    AlertState,
-    FactKind,
-    Finding,
-    Severity,
-    SourceKind,
-    SubjectKind,
-    SweepStats,
-)
-from monitor.notify.envelope import Envelope
-from monitor.notify.labels import alert_labels
-from monitor.notify.pipeline import NotifyPipeline
-from monitor.notify.sender import Sender, default_sender
+from monitor.models import SweepStats
+from monitor.notify.pipeline import DeliveryStats, NotifyPipeline
+from monitor.notify.sender import MeteredSender, Sender, default_sender
 from monitor.notify.templates import RenderedMessage
-from monitor.sources.applivery import AppliveryClient
 from monitor.sources.budget import RequestBudget
-from monitor.sources.kandji import KandjiClient
-from monitor.sources.kandji_models import (
-    is_known_library_item_status,
-    is_known_parameter_status,
-)
-from monitor.store.base import OutboxState
+from monitor.status import Status, StoreHistory
+from monitor.store.base import NotificationLogEntry, OutboxMessage, OutboxState
 from monitor.store.sqlite import SqliteStore
-from monitor.sweep.applivery import AppliverySweeper
-from monitor.sweep.base import Sweeper, SweepOutcome, SweepProgress
-from monitor.sweep.per_device import KandjiPerDeviceSweeper
-from monitor.sweep.planned import KandjiPlannedSweeper
+from monitor.sweep.base import Sweeper, SweepProgress
+from monitor.sweep.build import build_sweeper
 from monitor.web.app import build_web_app, start_web
-from monitor.web.provider import default_console_url, device_console_link
-from monitor.web.view import (
-    AlertView,
-    DeadLetterView,
-    SilenceView,
-    SourceView,
-    SweepView,
-    matchers_text,
-    readiness_reasons,
-)
 
 log = structlog.get_logger(__name__)
-
-SOURCE_UNHEALTHY_RULE = "monitor.source.unhealthy"
-HOUSEKEEPING_EVERY = timedelta(hours=1)
-HISTORY_KEPT = timedelta(days=30)
-
-
-@dataclass
-class SourceHealth:
-    """What the daemon knows of one source's recent sweeps."""
-
-    name: str
-    kind: str
-    last_success: datetime | None = None
-    failing_since: datetime | None = None
-    consecutive_failures: int = 0
-    last_error: str = ""
-    history: list[SweepStats] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class CycleResult:
-    """The outcome of one sweep of one source, as the CLI reports it."""
-
-    source: str
-    ok: bool
-    findings: int
-    firing: int
-    stats: SweepStats
 
 
 def register_config_secrets(config: Config) -> None:
@@ -117,31 +63,8 @@ def register_config_secrets(config: Config) -> None:
         register_secret(config.heartbeat.failure_url())
 
 
-class MeteredSender:
-    """Counts deliveries per receiver around another sender."""
-
-    def __init__(self, inner: Sender, metrics: Metrics) -> None:
-        self.inner = inner
-        self.metrics = metrics
-
-    async def send(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: Literal["text", "markdown", "html"],
-        envelope: Envelope | None = None,
-    ) -> None:
-        try:
-            await self.inner.send(receiver, title, body, body_format, envelope)
-        except Exception:
-            self.metrics.observe_delivery(receiver.name, ok=False)
-            raise
-        self.metrics.observe_delivery(receiver.name, ok=True)
-
-
 class App:
-    """The daemon: sources swept on their intervals, alerts kept, notifications delivered."""
+    """The daemon's parts, built from the config; see the module docstring."""
 
     def __init__(
         self,
@@ -161,26 +84,26 @@ class App:
             config.rules.files, builtin=config.rules.builtin, disabled=config.rules.disabled
         )
         self.metrics = metrics or Metrics()
-        self.store = SqliteStore(config.store.path)
-        base_sender = sender or default_sender(config, console=console)
-        self.pipeline = NotifyPipeline(
-            config, self.store, MeteredSender(base_sender, self.metrics), self.clock
+        self._store = SqliteStore(config.store.path)
+        inner = sender or default_sender(config, console=console)
+        self._notify = NotifyPipeline(
+            config, self._store, MeteredSender(inner, self.metrics.observe_delivery), self.clock
         )
-        self.sweepers: dict[str, Sweeper] = {}
-        self.clients: dict[str, KandjiClient | AppliveryClient] = {}
-        self.budgets: dict[str, RequestBudget] = {}
-        self.actions: ActionRunner | None = None
-        self.dry_run = False
-        self.health: dict[str, SourceHealth] = {
-            s.name: SourceHealth(s.name, s.kind) for s in config.sources if s.enabled
-        }
-        self.progress = progress
+        self._sweepers: dict[str, Sweeper] = {}
+        self._budgets: dict[str, RequestBudget] = {}
+        self._health = HealthBook((s.name, s.kind) for s in config.sources if s.enabled)
+        self.status = Status(config, self._store, self._health, self.clock, budgets=self._budgets)
+        self._cycle = SweepCycle(
+            config, self.rules, self._store, self.clock, self._health, self.metrics,
+            self._sweepers, self._budgets, on_step=lambda _step: self._notify.kick(),
+            progress=progress,
+            heartbeat=Heartbeat(config.heartbeat) if config.heartbeat is not None else None,
+        )
+        self._stopper = Stopper(self.clock)
         self.web_enabled = config.web.enabled if web_enabled is None else web_enabled
         self.web_port: int | None = None
         self._web_runner: web.AppRunner | None = None
         self._state = StateSnapshot()
-        self._stopping = asyncio.Event()
-        self.heartbeat = Heartbeat(config.heartbeat) if config.heartbeat is not None else None
         for s in config.sources:
             self.metrics.declare_source(s.name, budget_per_hour=s.budget.requests_per_hour)
         for r in config.receivers:
@@ -190,84 +113,43 @@ class App:
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> None:
-        """Open the store, the HTTP sessions and the status page."""
-        await self.store.open()
+        """Open the store, the sources' HTTP sessions, the actions and the status page."""
+        await self._store.open()
+        await self._health.restore(StoreHistory(self._store))
+        clients = {}
         for src in self.config.sources:
             if src.enabled:
-                sweeper = self._build_sweeper(src)
-                sweeper.progress = self.progress
-                self.sweepers[src.name] = sweeper
-        self.actions = ActionRunner(self.config.actions, self.store, self.clients, self.clock)
-        await self.actions.restore(await self.store.load_alerts(None))
-        await self._refresh_state()
+                built = build_sweeper(
+                    src, self.config, self.rules, self.clock, self._budgets,
+                    on_request=self.metrics.observe_request,
+                )
+                built.sweeper.progress = self._cycle.progress
+                self._sweepers[src.name] = built.sweeper
+                clients[src.name] = built.client
+        actions = ActionRunner(self.config.actions, self._store, clients, self.clock)
+        await actions.restore(await self._store.load_alerts(None))
+        self._cycle.actions = actions
+        await self._refresh_metrics()
         if self.web_enabled:
             webapp = build_web_app(
-                self, self.metrics, token=self.config.web.token, clock=self.clock
+                self.status, self.metrics, token=self.config.web.token, clock=self.clock
             )
             self._web_runner, self.web_port = await start_web(
                 webapp, self.config.web.host, self.config.web.port
             )
             log.info("status page", url=f"http://{self.config.web.host}:{self.web_port}/")
 
-    def _build_sweeper(self, src: KandjiSourceConfig | AppliverySourceConfig) -> Sweeper:
-        token = src.resolve_token()
-        register_secret(token.get_secret_value())
-        # One budget per tenant: sources naming the same tenant share it, so every task
-        # of the tenant (sweeps, actions) spends from one hourly window.
-        budget = next(
-            (
-                self.budgets[other.name]
-                for other in self.config.sources
-                if other.name in self.budgets
-                and other.kind == src.kind
-                and other.url == src.url
-                and getattr(other, "organization", None) == getattr(src, "organization", None)
-            ),
-            None,
-        ) or RequestBudget(src.budget, self.clock)
-        self.budgets[src.name] = budget
-        if isinstance(src, KandjiSourceConfig):
-            client = KandjiClient(
-                src,
-                clock=self.clock,
-                token=token,
-                budget=budget,
-                on_request=self.metrics.observe_request,
-            )
-            self.clients[src.name] = client
-            if src.strategy == "per_device":
-                return KandjiPerDeviceSweeper(client, src.name)
-            # Keep only the subjects an enabled rule could match (the engine's
-            # status/type index): findings are the same, memory is a small fraction.
-            plans = {plan.kind: plan for plan in self.rules.plan(SourceKind.KANDJI)}
-
-            def may_match(kind: SubjectKind, status: str, type_: str) -> bool:
-                if not status_is_known(kind, status):
-                    return True  # kept so that its alerts are held, not resolved
-                plan = plans.get(kind)
-                return plan is not None and bool(plan.candidates(status, type_))
-
-            return KandjiPlannedSweeper(client, src.name, keep=may_match)
-        aclient = AppliveryClient(
-            src,
-            clock=self.clock,
-            token=token,
-            budget=budget,
-            on_request=self.metrics.observe_request,
-        )
-        return AppliverySweeper(aclient, src.name)
-
     async def close(self) -> None:
-        """Close the status page, the HTTP sessions and the store."""
+        """Close the status page, the HTTP sessions and the store (the reverse of open)."""
         if self._web_runner is not None:
             await self._web_runner.cleanup()
             self._web_runner = None
-        for sw in self.sweepers.values():
+        for sw in self._sweepers.values():
             with contextlib.suppress(Exception):
                 await sw.close()
-        if self.heartbeat is not None:
-            await self.heartbeat.close()
-        await self.store.close()
+        if self._cycle.heartbeat is not None:
+            await self._cycle.heartbeat.close()
+        await self._store.close()
 
     async def __aenter__(self) -> App:
         await self.open()
@@ -276,430 +158,103 @@ class App:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    # ------------------------------------------------------------------ modes
+
+    async def sweep_source(self, name: str) -> SweepStats:
+        """Sweep one source once and commit what it saw (alerts, transitions, history)."""
+        stats = await self._cycle.run(name)
+        await self._refresh_metrics()
+        return stats
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`: sweep every source on its cadence, deliver notifications."""
+        coordinators = [
+            SourceCoordinator(
+                name, self.config.source(name).interval, self.sweep_source, self.clock,
+                self._stopper,
+            )
+            for name in self._sweepers
+        ]
+        daemon = Daemon(
+            coordinators, self._notify, self._housekeeping, self._stopper,
+            grace=self.config.shutdown_grace,
+        )
+        log.info("rules", enabled=len(self.rules.enabled))
+        await daemon.run()
+
     def stop(self) -> None:
         """Ask the daemon to finish its current step and shut down."""
-        self._stopping.set()
+        self._stopper.set()
 
-    # ------------------------------------------------------------------ one cycle
+    async def run_once(self, *, dry_run: bool = False) -> tuple[list[SweepStats], int]:
+        """Sweep every source once, deliver (unless ``dry_run``), return (sweeps, firing)."""
+        if dry_run:
+            results, firing, _ = await self.preview_once()
+            return results, firing
+        results = list(await asyncio.gather(*(self.sweep_source(n) for n in self._sweepers)))
+        await self._notify.flush(self.clock.now(), ignore_wait=True)
+        await self._notify.drain(self.config.shutdown_grace.total_seconds())
+        await self._refresh_metrics()
+        return results, await self.status.firing_count()
 
-    def _rule_facts(self, kind: SourceKind) -> Callable[[str], Collection[FactKind]]:
-        def facts(rule_id: str) -> Collection[FactKind]:
-            return self.rules.facts_of(rule_id, kind) if rule_id in self.rules else ()
+    async def preview_once(self) -> tuple[list[SweepStats], int, list[RenderedMessage]]:
+        """Sweep every source once and render what would be sent, on a scratch copy of
+        the store: nothing is sent, no action is taken, the database is left as it was."""
+        self._cycle.dry_run = True
+        async with self._store.scratch():
+            results = [await self.sweep_source(n) for n in self._sweepers]
+            messages = await self._notify.preview(self.clock.now())
+            firing = await self.status.firing_count()
+        await self._refresh_metrics()
+        return results, firing, messages
 
-        return facts
+    # ------------------------------------------------------------------ notifications
 
-    async def sweep_source(self, name: str) -> CycleResult:
-        """Sweep one source once and commit what it saw (alerts, transitions, history)."""
-        sweeper = self.sweepers[name]
-        src = self.config.source(name)
-        kind = SourceKind(src.kind)
-        health = self.health[name]
-        started = self.clock.now()
-        t0 = self.clock.monotonic()
-        needs = self.rules.needs(kind)
-        if self.progress is not None:
-            self.progress.sweep_started(name)
-        try:
-            outcome = await sweeper.sweep(needs)
-        except MonitorError as exc:  # sweepers report failures in their outcome; belt and braces
-            outcome = SweepOutcome(source=name, ok=False, errors=[str(exc)])
-        now = self.clock.now()
-        finished = started + timedelta(seconds=self.clock.monotonic() - t0)
-        findings = evaluate(self.rules, outcome.facts(), now)
-        self._track_health(health, outcome, finished)
-        findings.extend(self._source_findings(health, kind, now))
-        if self.actions is not None:
-            # A failed remediation is an alert of its own, raised on the next sweep.
-            findings.extend(self.actions.failure_findings(name))
-        held = _unknown_status_subjects(outcome)
-        if held:
-            # A status the API does not document is not evidence of recovery.
-            log.warning(
-                "undocumented status values; alerts on these subjects are held",
-                source=name,
-                subjects=len(held),
-            )
-        previous = await self.store.load_alerts(name)
-        evaluated = [r.id for r in self.rules.enabled if r.applies_to(kind)]
-        known = await self.store.known_rules(name)
-        step = alerts_mod.step(
-            previous,
-            findings,
-            outcome.coverage,
-            now,
-            evaluated_rules=evaluated,
-            baseline=alerts_mod.baseline_rules(self.config.notify.first_start, evaluated, known),
-            inhibit=self.config.inhibit,
-            device_last_check_in={d.device_id: d.last_check_in for d in outcome.devices.values()},
-            rule_facts=self._rule_facts(kind),
-            held=held,
-        )
-        budget = self.budgets.get(name)
-        stats = SweepStats(
-            source=name,
-            started_at=started,
-            finished_at=finished,
-            ok=outcome.ok,
-            devices=len(outcome.devices),
-            requests=outcome.requests,
-            errors=len(outcome.errors),
-            findings=len(findings),
-            error=outcome.errors[0] if outcome.errors else "",
-            budget_remaining=None if budget is None else float(budget.remaining),
-        )
-        await self.store.commit_sweep(stats, step)
-        if self.actions is not None:
-            results = await self.actions.run(
-                step.transitions,
-                {r.id: r for r in self.rules.rules},
-                outcome.devices,
-                dry_run=self.dry_run,
-                firing=step.alerts.values(),
-            )
-            for r in results:
-                self.metrics.observe_action(r.request.action, str(r.status))
-        health.history = [*health.history[-49:], stats]
-        self.metrics.observe_sweep(
-            name,
-            stats.ok,
-            stats.duration_s,
-            stats.budget_remaining,
-            at=stats.finished_at if stats.ok else None,
-        )
-        if self.progress is not None:
-            self.progress.sweep_finished(name, ok=stats.ok, devices=stats.devices)
-        await self._refresh_state()
-        self.pipeline.kick()
-        self._beat(name, stats, step.firing)
-        log.info(
-            "sweep",
-            source=name,
-            ok=stats.ok,
-            devices=stats.devices,
-            requests=stats.requests,
-            errors=stats.errors,
-            findings=stats.findings,
-            firing=step.firing,
-            transitions=len(step.transitions),
-            budget_remaining=stats.budget_remaining,
-            duration_s=round(stats.duration_s, 3),
-        )
-        return CycleResult(name, stats.ok, len(findings), step.firing, stats)
+    async def flush_notifications(self, *, ignore_wait: bool = False) -> list[OutboxMessage]:
+        """Queue what the groups due now have to say (all of them with ``ignore_wait``)."""
+        return await self._notify.flush(self.clock.now(), ignore_wait=ignore_wait)
 
-    def _beat(self, name: str, stats: SweepStats, firing: int) -> None:
-        """Ping the dead-man's switch: healthy when this sweep and every source are fine."""
-        if self.heartbeat is None or self.dry_run:
-            return
-        failing = sorted(h.name for h in self.health.values() if h.consecutive_failures)
-        if failing:
-            summary = f"sweep of {name} {'ok' if stats.ok else 'failed'}; failing: " + (
-                ", ".join(failing)
-            )
-        else:
-            summary = f"sweep of {name} ok: {stats.devices} devices, {firing} alerts firing"
-        self.heartbeat.report(stats.ok and not failing, summary)
+    async def deliver_notifications(self, timeout: float | None = None) -> DeliveryStats:
+        """Deliver what is due now (for at most ``timeout`` seconds when given)."""
+        if timeout is None:
+            return await self._notify.deliver_due()
+        return await self._notify.drain(timeout)
 
-    def _track_health(self, health: SourceHealth, outcome: SweepOutcome, at: datetime) -> None:
-        """Log failure and recovery once each, not every sweep."""
-        if outcome.ok:
-            if health.consecutive_failures:
-                log.info(
-                    "source recovered",
-                    source=health.name,
-                    failed_sweeps=health.consecutive_failures,
-                )
-            health.consecutive_failures = 0
-            health.failing_since = None
-            health.last_success = at
-            health.last_error = ""
-            return
-        error = outcome.errors[0] if outcome.errors else "sweep incomplete"
-        if not health.consecutive_failures:
-            log.warning(
-                "source failing", source=health.name, error=error, errors=len(outcome.errors)
-            )
-            health.failing_since = at
-        health.consecutive_failures += 1
-        health.last_error = error
+    async def preview_notifications(self) -> list[RenderedMessage]:
+        """What flushing every group now would queue, without writing anything."""
+        return await self._notify.preview(self.clock.now())
 
-    def _source_findings(
-        self, health: SourceHealth, kind: SourceKind, now: datetime
-    ) -> list[Finding]:
-        """A source failing for longer than ``unhealthy_after`` is itself an alert."""
-        if health.failing_since is None:
-            return []
-        threshold = self.config.source(health.name).unhealthy_after
-        if now - health.failing_since < threshold:
-            return []
-        return [
-            Finding(
-                rule_id=SOURCE_UNHEALTHY_RULE,
-                source=health.name,
-                source_kind=kind,
-                device_id="",
-                device_name=health.name,
-                device_serial="",
-                subject_kind=SubjectKind.SOURCE,
-                subject_id=health.name,
-                subject_name=f"{kind.value} source {health.name}",
-                subject_status="unhealthy",
-                severity=Severity.CRITICAL,
-                summary=(
-                    f"{health.name} has not been swept successfully for "
-                    f"{_short(now - health.failing_since)}: {health.last_error}"
-                ),
-                labels={
-                    "rule_id": SOURCE_UNHEALTHY_RULE,
-                    "severity": "critical",
-                    "source": health.name,
-                    "source_kind": kind.value,
-                    "subject_kind": SubjectKind.SOURCE.value,
-                },
-            )
-        ]
+    async def notification_logs(self) -> dict[str, NotificationLogEntry]:
+        """What each group was last told, by group key."""
+        return await self._store.notification_logs()
 
-    async def _refresh_state(self) -> None:
+    async def test_notify(self, receiver: str) -> RenderedMessage:
+        """Send a sample message to ``receiver`` directly (no outbox)."""
+        return await self._notify.test_notify(receiver)
+
+    @property
+    def heartbeat(self) -> Heartbeat | None:
+        """The dead-man's switch, when configured."""
+        return self._cycle.heartbeat
+
+    def budget(self, source: str) -> RequestBudget:
+        """The request budget ``source`` spends from (shared by the sources of a tenant)."""
+        return self._budgets[source]
+
+    # ------------------------------------------------------------------ housekeeping
+
+    async def _housekeeping(self) -> None:
+        removed = await self._store.prune(self.clock.now() - HISTORY_RETAINED)
+        await self._refresh_metrics()
+        if any(removed.values()):
+            log.info("pruned history", **removed)
+
+    async def _refresh_metrics(self) -> None:
         """Recompute what /metrics reports about alerts and the outbox (read at scrape)."""
-        alerts = await self.store.load_alerts(None)
-        counts = await self.store.outbox_counts()
+        alerts = await self._store.load_alerts(None)
+        counts = await self._store.outbox_counts()
         self._state = StateSnapshot(
             count_alerts(alerts.values()),
             counts.get(OutboxState.PENDING, 0),
             dead_letters=counts.get(OutboxState.DEAD, 0),
         )
-
-    # ------------------------------------------------------------------ modes
-
-    async def run_once(self, *, dry_run: bool = False) -> tuple[list[CycleResult], int]:
-        """Sweep every source once, deliver (unless ``dry_run``), return (results, firing)."""
-        if dry_run:
-            results, firing, _ = await self.preview_once()
-            return results, firing
-        results = list(await asyncio.gather(*(self.sweep_source(n) for n in self.sweepers)))
-        await self.pipeline.flush(self.clock.now(), ignore_wait=True)
-        await self.pipeline.drain(self.config.shutdown_grace.total_seconds())
-        await self._refresh_state()
-        return results, await self.firing_count()
-
-    async def preview_once(self) -> tuple[list[CycleResult], int, list[RenderedMessage]]:
-        """Sweep every source once and render what would be sent, on a scratch copy of
-        the store: nothing is sent, no action is taken, the database is left as it was."""
-        self.dry_run = True
-        async with self.store.scratch():
-            results = [await self.sweep_source(n) for n in self.sweepers]
-            messages = await self.pipeline.preview(self.clock.now())
-            firing = await self.firing_count()
-        await self._refresh_state()
-        return results, firing, messages
-
-    async def firing_count(self) -> int:
-        """How many alerts are firing across every source."""
-        alerts = await self.store.load_alerts(None)
-        return sum(1 for a in alerts.values() if a.state is AlertState.FIRING)
-
-    async def _source_loop(self, name: str) -> None:
-        interval = self.config.source(name).interval.total_seconds()
-        while not self._stopping.is_set():
-            try:
-                await self.sweep_source(name)
-            except MonitorError as exc:
-                log.error("sweep aborted", source=name, error=str(exc))
-            await self._sleep_or_stop(interval)
-
-    async def _housekeeping_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                removed = await self.store.prune(self.clock.now() - HISTORY_KEPT)
-                await self._refresh_state()
-                if any(removed.values()):
-                    log.info("pruned history", **removed)
-            except StoreError as exc:
-                log.error("housekeeping failed", error=str(exc))
-            await self._sleep_or_stop(HOUSEKEEPING_EVERY.total_seconds())
-
-    async def _sleep_or_stop(self, seconds: float) -> None:
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        stopper = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            stopper.cancel()
-
-    async def run(self) -> None:
-        """Run until :meth:`stop`: sweep every source on its interval, deliver notifications."""
-        loops = [
-            asyncio.create_task(self._source_loop(n), name=f"sweep:{n}") for n in self.sweepers
-        ]
-        chores = asyncio.create_task(self._housekeeping_loop(), name="housekeeping")
-        notifier = asyncio.create_task(self.pipeline.run(), name="notify")
-        log.info("started", sources=list(self.sweepers), rules=len(self.rules.enabled))
-        try:
-            await self._stopping.wait()
-        finally:
-            # Finish the current sweep step, then deliver what is due, within the grace period.
-            grace = self.config.shutdown_grace.total_seconds()
-            if loops:
-                _, pending = await asyncio.wait(loops, timeout=grace / 2)
-                for t in pending:
-                    t.cancel()
-            chores.cancel()
-            self.pipeline.stop()
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(notifier, timeout=grace / 4)
-            with contextlib.suppress(TimeoutError, MonitorError):
-                await asyncio.wait_for(self.pipeline.drain(grace / 4), timeout=grace / 4)
-            notifier.cancel()
-            await asyncio.gather(*loops, chores, notifier, return_exceptions=True)
-            log.info("stopped")
-
-    # ------------------------------------------------------------------ StatusProvider
-
-    def _console_url(self, source: str) -> str | None:
-        try:
-            src = self.config.source(source)
-        except KeyError:
-            return None
-        return src.console_url or default_console_url(
-            src.kind, src.url, getattr(src, "organization", None)
-        )
-
-    async def alerts(self) -> list[AlertView]:
-        """Every alert, with whether it is muted and a link to the device's console page."""
-        now = self.clock.now()
-        stored = await self.store.load_alerts(None)
-        silencer = await self.pipeline.silencer(now)
-        inhibited = alerts_mod.inhibited_fingerprints(stored.values())
-        views = []
-        for a in stored.values():
-            f = a.finding
-            link = (
-                device_console_link(f.source_kind, self._console_url(f.source), f.device_id)
-                if f.device_id
-                else None
-            )
-            silenced = silencer.silenced_by(alert_labels(a), now) is not None
-            views.append(
-                AlertView.from_alert(
-                    a,
-                    silenced=silenced,
-                    inhibited=a.fingerprint in inhibited,
-                    console_link=link,
-                )
-            )
-        return views
-
-    async def sources(self) -> list[SourceView]:
-        """Each source's health, recent sweeps and remaining budget."""
-        views = []
-        for name, h in self.health.items():
-            src = self.config.source(name)
-            budget = self.budgets.get(name)
-            views.append(
-                SourceView(
-                    name=name,
-                    kind=SourceKind(src.kind),
-                    healthy=h.consecutive_failures == 0 and h.last_success is not None,
-                    last_success=h.last_success,
-                    consecutive_failures=h.consecutive_failures,
-                    last_error=h.last_error,
-                    budget_remaining=None if budget is None else float(budget.remaining),
-                    budget_per_hour=src.budget.requests_per_hour,
-                    sweeps=tuple(SweepView.from_stats(s) for s in h.history[-20:]),
-                )
-            )
-        return views
-
-    async def silences(self) -> list[SilenceView]:
-        """The config's silences and those added at run time."""
-        now = self.clock.now()
-        out = []
-        for i, s in enumerate(self.config.silences):
-            from monitor.notify.silences import from_config
-
-            sil = from_config(s, i)
-            out.append(
-                SilenceView(
-                    id=sil.id,
-                    matchers=matchers_text((m.name, m.op, m.value) for m in sil.matchers),
-                    starts_at=sil.starts_at,
-                    ends_at=sil.ends_at,
-                    comment=sil.comment,
-                    author=sil.author,
-                    active=sil.active(now),
-                )
-            )
-        for rec in await self.store.silences(now, include_expired=False):
-            out.append(
-                SilenceView(
-                    id=str(rec.id),
-                    matchers=matchers_text((m.name, m.op, m.value) for m in rec.matchers),
-                    starts_at=rec.starts_at,
-                    ends_at=rec.ends_at,
-                    comment=rec.comment,
-                    author=rec.author,
-                    active=rec.starts_at <= now < rec.ends_at,
-                )
-            )
-        return out
-
-    async def dead_letters(self) -> list[DeadLetterView]:
-        """Notifications given up on, newest first, as the status page shows them."""
-        return [
-            DeadLetterView(
-                id=m.id,
-                receiver=m.receiver,
-                group_title=m.title,
-                group_key=m.group_key,
-                reason=m.reason.value,
-                attempts=m.attempts,
-                last_error=redact(m.last_error),
-                created_at=m.created_at,
-                failed_at=m.next_attempt_at,  # a dead letter's next_attempt_at is when it died
-            )
-            for m in await self.store.dead_letters()
-        ]
-
-    async def ready(self) -> tuple[bool, list[str]]:
-        """Ready when the store answers and every source swept recently."""
-        reasons = readiness_reasons(
-            await self.sources(),
-            {s.name: s.interval for s in self.config.sources if s.enabled},
-            self.clock.now(),
-        )
-        try:
-            await self.store.outbox_counts()
-        except StoreError:
-            reasons.append("store: not reachable")
-        return not reasons, reasons
-
-
-def status_is_known(kind: SubjectKind, status: str) -> bool:
-    """Whether Kandji documents ``status`` for subjects of ``kind``."""
-    if kind is SubjectKind.LIBRARY_ITEM:
-        return is_known_library_item_status(status)
-    if kind is SubjectKind.PARAMETER:
-        return is_known_parameter_status(status)
-    return True
-
-
-def _unknown_status_subjects(outcome: SweepOutcome) -> frozenset[tuple[str, str, str]]:
-    """(device, subject kind, subject id) of every subject reporting an undocumented status."""
-    return frozenset(
-        (device_id, subject.kind.value, subject.id)
-        for device_id, by_kind in outcome.subjects.items()
-        for subjects in by_kind.values()
-        for subject in subjects
-        if subject.attrs.get("status_known") is False
-    )
-
-
-def _short(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"

@@ -287,7 +287,6 @@ async def _once(config: Config, *, dry_run: bool) -> int:
         configure_logging(config.log.level, config.log.format, stream=progress.log_stream())
     try:
         async with App(config, web_enabled=False, progress=progress) as app:
-            app.dry_run = dry_run
             if dry_run:
                 results, firing, messages = await app.preview_once()
                 for msg in messages:
@@ -313,7 +312,7 @@ async def _test_notify(config: Config, receiver: str) -> int:
         return EXIT_CONFIG
     async with App(config, web_enabled=False) as app:
         try:
-            msg = await app.pipeline.test_notify(receiver)
+            msg = await app.test_notify(receiver)
         except MonitorError as exc:
             print(f"sending to {receiver} failed: {redact(str(exc))}", file=sys.stderr)
             return EXIT_FIRING

@@ -139,3 +139,9 @@ class DeliveryError(MonitorError):
 
 class ActionError(MonitorError):
     """A remediation action failed or was refused."""
+
+
+def is_auth_error(exc: BaseException) -> bool:
+    """Whether ``exc`` means the API refuses the credentials (401/403): waiting for the
+    next sweep does not help, an operator must replace or widen the token."""
+    return isinstance(exc, AuthError | PermissionDeniedError)

@@ -292,7 +292,12 @@ SUBJECT_FACT: Mapping[SubjectKind, FactKind] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class SweepStats:
-    """The canonical numbers of one sweep of one source."""
+    """The one summary of a finished sweep of one source: what the store records, the
+    status page and ``status`` show, and ``once`` reports.
+
+    ``findings``, ``firing`` and ``transitions`` are what the sweep led to once its
+    findings went through the alert state machine.
+    """
 
     source: str
     started_at: datetime
@@ -304,6 +309,8 @@ class SweepStats:
     findings: int = 0
     error: str = ""
     budget_remaining: float | None = None
+    firing: int = 0
+    transitions: int = 0
 
     @property
     def duration_s(self) -> float:

@@ -28,7 +28,7 @@ import asyncio
 import logging
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TextIO
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -342,3 +342,27 @@ def default_sender(config: Config | None = None, *, console: TextIO | None = Non
     """
     timeout = config.notify.outbox.send_timeout.total_seconds() if config is not None else 30.0
     return MultiSender(ConsoleSender(console), AppriseSender(timeout=timeout), AlertmanagerSender())
+
+
+class MeteredSender:
+    """Reports each delivery's outcome (receiver name, ok) around another sender."""
+
+    def __init__(self, inner: Sender, observe: Callable[[str, bool], None]) -> None:
+        self.inner = inner
+        self._observe = observe
+
+    async def send(
+        self,
+        receiver: ReceiverConfig,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        envelope: Envelope | None = None,
+    ) -> None:
+        """Send through the inner sender and count the outcome."""
+        try:
+            await self.inner.send(receiver, title, body, body_format, envelope)
+        except Exception:
+            self._observe(receiver.name, False)
+            raise
+        self._observe(receiver.name, True)

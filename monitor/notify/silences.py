@@ -6,7 +6,9 @@ announced by the next evaluation of its group.
 
 Silences come from two places: the config (fixed or recurring maintenance windows) and
 the store (added at run time; the pipeline reads them on every evaluation, so a running
-daemon honours a new silence without a restart).
+daemon honours a new silence without a restart). :class:`SilencesInForce` is the one
+place that puts the two together, for the notification planner, the status page and the
+``status`` command alike.
 
 Recurring windows are evaluated in their own time zone: ``22:00-06:00`` on ``fri``
 covers Friday 22:00 to Saturday 06:00 local time, through daylight-saving changes.
@@ -19,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from monitor.clock import utc
@@ -149,3 +152,30 @@ class Silencer:
             if silence.active(now) and silence.matches(labels):
                 return silence
         return None
+
+
+class StoredSilences(Protocol):
+    """Where silences added at run time are kept (the store)."""
+
+    async def silences(
+        self, now: datetime | None = None, *, include_expired: bool = False
+    ) -> list[SilenceRecord]:
+        """Stored silences; without include_expired, those not ended at ``now``."""
+        ...
+
+
+class SilencesInForce:
+    """The silences that count: the config's, then those stored at run time (not ended)."""
+
+    def __init__(self, configured: Sequence[SilenceConfig], stored: StoredSilences) -> None:
+        self._configured = tuple(from_config(s, i) for i, s in enumerate(configured))
+        self._stored = stored
+
+    async def listed(self, now: datetime) -> list[Silence]:
+        """Every silence not ended at ``now`` (upcoming ones included), config first."""
+        records = await self._stored.silences(now, include_expired=False)
+        return [*self._configured, *(from_record(r) for r in records)]
+
+    async def silencer(self, now: datetime) -> Silencer:
+        """A :class:`Silencer` over :meth:`listed` at ``now``."""
+        return Silencer(await self.listed(now))

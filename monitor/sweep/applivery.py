@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import structlog
 
-from monitor.errors import SourceError
+from monitor.errors import SourceError, is_auth_error
 from monitor.models import Coverage, FactKind
 from monitor.sources.applivery import AppliveryClient, to_device
 from monitor.sweep.base import SweepOutcome, SweepProgress
@@ -59,6 +59,7 @@ class AppliverySweeper:
             complete = True
         except SourceError as exc:
             out.ok = False
+            out.auth_failed = is_auth_error(exc)
             out.errors.append(f"list devices: {exc}")
         seen = frozenset(out.devices)
         if complete:

@@ -16,6 +16,8 @@ class SweepOutcome:
     ``subjects`` maps a device id to its subjects by kind; only devices and kinds named
     in ``coverage`` were observed. ``errors`` holds one short line per failure (no
     secrets); ``ok`` is False when anything the rules need could not be observed.
+    ``auth_failed``: the sweep failed because the API refused the token (401/403), which
+    the daemon treats apart from transient failures.
     """
 
     source: str
@@ -25,6 +27,7 @@ class SweepOutcome:
     requests: int = 0
     errors: list[str] = field(default_factory=list)
     ok: bool = True
+    auth_failed: bool = False
 
     def facts(self) -> list[tuple[Device, Mapping[SubjectKind, Sequence[Subject]]]]:
         """Every observed device with its subjects, as the rule engine takes them."""

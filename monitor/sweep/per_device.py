@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import structlog
 
-from monitor.errors import NotFoundError, SourceError
+from monitor.errors import NotFoundError, SourceError, is_auth_error
 from monitor.models import Coverage, Device, FactKind, Subject, SubjectKind
 from monitor.sources.kandji import (
     KandjiClient,
@@ -51,6 +51,7 @@ class KandjiPerDeviceSweeper:
             raw_devices = await self.client.list_devices()
         except SourceError as exc:
             out.ok = False
+            out.auth_failed = is_auth_error(exc)
             out.errors.append(f"list devices: {exc}")
             out.requests = self.client.requests_made - start_requests
             return out

@@ -32,7 +32,13 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from monitor.errors import ClientRequestError, MalformedResponseError, NotFoundError, SourceError
+from monitor.errors import (
+    ClientRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    SourceError,
+    is_auth_error,
+)
 from monitor.models import Coverage, Device, FactKind, Subject, SubjectKind
 from monitor.sources.kandji import (
     LIBRARY_ITEM_STATUS,
@@ -153,6 +159,7 @@ class KandjiPlannedSweeper:
                     devices[raw.device_id] = to_device(self.source, raw)
         except SourceError as exc:
             out.ok = False
+            out.auth_failed = is_auth_error(exc)
             out.errors.append(f"list devices: {exc}")
             out.requests = client.requests_made - start
             return out

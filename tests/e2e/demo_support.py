@@ -19,9 +19,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.app import App, CycleResult
+from monitor.app import App
 from monitor.config import Config
 from monitor.demo import demo_environment
+from monitor.models import SweepStats
 from monitor.simulator.applivery import AppliverySimulator
 from monitor.simulator.kandji import KandjiSimulator
 
@@ -34,10 +35,10 @@ class SteppedApp(App):
     def __init__(self, config: Config, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
         names = [s.name for s in config.sources if s.enabled]
-        self.swept: dict[str, asyncio.Queue[CycleResult]] = {n: asyncio.Queue() for n in names}
+        self.swept: dict[str, asyncio.Queue[SweepStats]] = {n: asyncio.Queue() for n in names}
         self._permits: dict[str, asyncio.Queue[None]] = {n: asyncio.Queue() for n in names}
 
-    async def sweep_source(self, name: str) -> CycleResult:
+    async def sweep_source(self, name: str) -> SweepStats:
         result = await super().sweep_source(name)
         self.swept[name].put_nowait(result)
         await self._permits[name].get()
@@ -48,7 +49,7 @@ class SteppedApp(App):
         for permits in self._permits.values():
             permits.put_nowait(None)
 
-    async def next_round(self) -> dict[str, CycleResult]:
+    async def next_round(self) -> dict[str, SweepStats]:
         """Wait (bounded) for the next committed sweep of every source."""
         names = list(self.swept)
         results = await asyncio.wait_for(
@@ -68,7 +69,7 @@ class RunningDemo:
     url: str
     console: io.StringIO
 
-    async def sweep_again(self) -> dict[str, CycleResult]:
+    async def sweep_again(self) -> dict[str, SweepStats]:
         """Release the daemon and wait until every source has been swept once more.
 
         Between the return and the next call no sweep runs: /metrics, the store and the

@@ -95,8 +95,8 @@ class Rig:
     async def notify(self, *, ignore_wait: bool = False) -> list[Delivery]:
         """Evaluate the groups due now and deliver what is due; what was delivered."""
         before = len(self.hook.deliveries)
-        await self.app.pipeline.flush(self.clock.now(), ignore_wait=ignore_wait)
-        await self.app.pipeline.deliver_due()
+        await self.app.flush_notifications(ignore_wait=ignore_wait)
+        await self.app.deliver_notifications()
         return self.hook.deliveries[before:]
 
     async def step(self, seconds: float, *, sweep: bool = True) -> list[Delivery]:
@@ -373,7 +373,7 @@ async def test_slack_gets_mrkdwn_with_bold_bullets_and_escaped_text(tmp_path: Pa
         for slot in broken:
             set_status(r.fleet, slot, "ERROR")
         await r.sweep()
-        [message] = await r.app.pipeline.preview(r.clock.now())
+        [message] = await r.app.preview_notifications()
         text = slack_sees(message).splitlines()
         assert text[0] == '*5 new alerts* (kandji "acme")'
         # the rule's description: & escaped once, <!channel> shown, not a mention
@@ -465,7 +465,7 @@ async def test_a_receiver_down_for_hours_gets_everything_in_order_when_it_comes_
             await r.step(300)
         assert r.of("ops") == []
         assert r.hook.refused >= 10
-        counts = await r.app.store.outbox_counts()
+        counts = await r.app.status.outbox_counts()
         assert counts[OutboxState.PENDING] == 6
         assert counts[OutboxState.DEAD] == 0
 
@@ -482,4 +482,4 @@ async def test_a_receiver_down_for_hours_gets_everything_in_order_when_it_comes_
             b.device_name: ["[FIRING:1]", "[RESOLVED:1]"],
             c.device_name: ["[FIRING:1]", "[RESOLVED:1]"],
         }
-        assert (await r.app.store.outbox_counts())[OutboxState.PENDING] == 0
+        assert (await r.app.status.outbox_counts())[OutboxState.PENDING] == 0

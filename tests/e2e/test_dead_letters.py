@@ -48,7 +48,7 @@ web: {{enabled: false}}
             async with App(cfg) as app:
                 _, firing = await app.run_once()
                 assert firing > 0
-                dead = await app.dead_letters()
+                dead = await app.status.dead_letters()
                 assert dead, "the refused messages are dead letters"
                 assert all(d.receiver == "hook" and d.attempts == 1 for d in dead)
                 scrape = app.metrics.render().decode()
@@ -63,7 +63,7 @@ web: {{enabled: false}}
             hook.status = 200
             async with App(cfg) as app:
                 await app.run_once()
-                assert await app.dead_letters() == []
+                assert await app.status.dead_letters() == []
             delivered = hook.bodies[refused:]
             assert len(delivered) == len(dead), "every retried message arrives once"
     finally:

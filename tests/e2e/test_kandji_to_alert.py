@@ -218,7 +218,7 @@ async def test_a_sweep_that_fails_halfway_resolves_nothing_it_did_not_see(
     before = len(received.bodies)
     async with App(cfg) as app:
         results, _ = await app.run_once()
-        alerts = await app.store.load_alerts("acme")
+        alerts = await app.status.stored_alerts("acme")
     assert not results[0].ok, "a sweep with failed devices is reported as failed"
     by_device: dict[str, set[AlertState]] = {}
     for a in alerts.values():
@@ -281,7 +281,7 @@ async def test_two_tenants_in_one_config_are_both_swept(
         cfg = write_config(tmp_path, [("us", a.url), ("eu", b.url)], hook_receiver(port))
         async with App(cfg) as app:
             results, _ = await app.run_once()
-            alerts = await app.store.load_alerts(None)
+            alerts = await app.status.stored_alerts()
         assert {r.source for r in results} == {"us", "eu"}
         assert all(r.ok for r in results)
         assert {a.finding.source for a in alerts.values()} == {"us", "eu"}

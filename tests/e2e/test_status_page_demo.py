@@ -16,6 +16,7 @@ import pytest
 
 from monitor.models import Alert, AlertState
 from monitor.store.base import Matcher
+from monitor.store.sqlite import SqliteStore
 from tests.browser import OUTPUT, needs_chromium, png_size, run_chromium
 from tests.e2e.demo_support import running_demo
 
@@ -41,9 +42,9 @@ async def test_a_running_demo_shows_firing_silenced_and_resolved_alerts_in_chrom
     tmp_path: Path,
 ) -> None:
     async with running_demo(tmp_path / "state") as demo:
-        store, now = demo.app.store, demo.app.clock.now()
+        now = demo.app.clock.now()
         firing = sorted(
-            (a for a in (await store.load_alerts(None)).values()
+            (a for a in (await demo.app.status.stored_alerts()).values()
              if a.state is AlertState.FIRING and a.rule_id == ITEM_RULE),
             key=lambda a: (a.finding.device_name, a.finding.subject_name),
         )
@@ -53,14 +54,16 @@ async def test_a_running_demo_shows_firing_silenced_and_resolved_alerts_in_chrom
 
         # An operator silences one device for its reimaging...
         serial = silenced[0].finding.device_serial
-        await store.add_silence(
-            (Matcher("device_serial", "=", serial),),
-            starts_at=now - timedelta(minutes=1),
-            ends_at=now + timedelta(hours=2),
-            comment="Reimaging after the disk swap",
-            author="ops@example.com",
-            created_at=now,
-        )
+        # (through the store, as `silence add` does beside the running daemon)
+        async with SqliteStore(demo.config.store.path) as store:
+            await store.add_silence(
+                (Matcher("device_serial", "=", serial),),
+                starts_at=now - timedelta(minutes=1),
+                ends_at=now + timedelta(hours=2),
+                comment="Reimaging after the disk swap",
+                author="ops@example.com",
+                created_at=now,
+            )
         # ...and another device's items get fixed in Kandji.
         for a in repaired:
             demo.kandji.fleet.set_item_status(a.finding.device_id, a.finding.subject_id, "PASS")

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from monitor.app import App, CycleResult
+from monitor.app import App
 from monitor.clock import FakeClock
 from monitor.config import Config, load_config
-from monitor.models import Alert, AlertState
+from monitor.models import Alert, AlertState, SweepStats
 from monitor.simulator.kandji import KandjiSimulator, start_kandji
 from tests.servers import Webhook, webhook_server
 
@@ -94,19 +94,19 @@ class Rig:
     clock: FakeClock
     hook: Webhook
 
-    async def sweep(self) -> CycleResult:
+    async def sweep(self) -> SweepStats:
         """One sweep of the source; the simulator's request log starts afresh."""
         self.sim.requests.clear()
         return await self.app.sweep_source(SOURCE)
 
     async def deliver(self) -> None:
         """Queue what every group has to say now and deliver it."""
-        await self.app.pipeline.flush(self.clock.now(), ignore_wait=True)
-        await self.app.pipeline.drain(30.0)
+        await self.app.flush_notifications(ignore_wait=True)
+        await self.app.deliver_notifications(timeout=30.0)
 
     async def alerts(self) -> dict[str, Alert]:
         """Every stored alert of the source."""
-        return dict(await self.app.store.load_alerts(SOURCE))
+        return await self.app.status.stored_alerts(SOURCE)
 
     def metric(self, name: str, **labels: str) -> float:
         """A sample of the daemon's metrics (0 when the series does not exist)."""

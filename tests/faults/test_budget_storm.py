@@ -70,7 +70,7 @@ async def test_retry_storm_stays_within_the_hourly_budget(tmp_path: Path) -> Non
         path.write_text(CONFIG.replace("URL", url))
         config = load_config(path, env={"T": TOKEN})
         async with App(config, clock=clock) as app:
-            budget = app.budgets[SOURCE]
+            budget = app.budget(SOURCE)
             sweep = asyncio.create_task(app.sweep_source(SOURCE))
             try:
                 await drive(clock, budget, until=59 * 60)

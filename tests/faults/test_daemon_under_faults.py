@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import structlog
 
-from monitor.app import SOURCE_UNHEALTHY_RULE
+from monitor.health import SOURCE_UNHEALTHY_RULE
 from monitor.models import AlertState
 from tests.faults.rig import ITEM_RULE, SOURCE, Rig, open_rig, states
 
@@ -215,7 +215,7 @@ async def test_a_list_that_shifts_once_mid_sweep_loses_nobody(tmp_path: Path) ->
         assert len([e for e in logs if e["event"] == "kandji.device_list_shifted"]) == 1
         live = rig.live_devices()
         after = await rig.alerts()
-        assert result.stats.devices == len(live), "every live device was listed, once"
+        assert result.devices == len(live), "every live device was listed, once"
         gone = {a.finding.device_id for a in after.values()
                 if a.rule_id == "monitor.device.gone" and a.state is AlertState.FIRING}
         assert gone.isdisjoint(live)

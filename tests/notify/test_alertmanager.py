@@ -176,11 +176,11 @@ async def test_alertmanager_lists_the_alert_notifies_it_then_sees_it_resolved(
         async with App(load_config(cfg), clock=clock, web_enabled=False) as app:
             set_status(sim.fleet, broken, "ERROR")
             assert (await app.sweep_source("acme")).ok
-            queued = await app.pipeline.flush(clock.now(), ignore_wait=True)
+            queued = await app.flush_notifications(ignore_wait=True)
             assert [m.reason for m in queued] == [NotifyReason.FIRST]
             sent = json.loads(queued[0].body)
             assert len(sent) == 1
-            stats = await app.pipeline.deliver_due()
+            stats = await app.deliver_notifications()
             assert stats.delivered == 1
 
             listed = await am.alerts(session)
@@ -198,9 +198,9 @@ async def test_alertmanager_lists_the_alert_notifies_it_then_sees_it_resolved(
             set_status(sim.fleet, broken, "PASS")
             clock.advance(60)
             assert (await app.sweep_source("acme")).ok
-            queued = await app.pipeline.flush(clock.now(), ignore_wait=True)
+            queued = await app.flush_notifications(ignore_wait=True)
             assert [m.reason for m in queued] == [NotifyReason.RESOLVED], queued
-            assert (await app.pipeline.deliver_due()).delivered == 1
+            assert (await app.deliver_notifications()).delivered == 1
 
             assert await am.alerts(session) == []
             await eventually(lambda: bool(am.notified("resolved")), timeout=30,

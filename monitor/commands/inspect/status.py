@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
-from monitor.alerts import inhibited_fingerprints
 from monitor.clock import Clock, SystemClock
 from monitor.commands.inspect.terminal import (
     EXIT_NOT_FOUND,
@@ -35,42 +34,15 @@ from monitor.commands.inspect.terminal import (
 from monitor.config import Config
 from monitor.errors import StoreError
 from monitor.log import redact
-from monitor.models import Alert, AlertState, Severity, SubjectKind
-from monitor.notify.labels import alert_labels
-from monitor.notify.silences import Silence, Silencer, from_config, from_record
-from monitor.store.base import OutboxMessage, OutboxState, SweepRecord
-from monitor.store.sqlite import SqliteStore
+from monitor.models import Severity, SubjectKind, SweepStats
+from monitor.notify.silences import Silence
+from monitor.status import STATUS_ORDER, Status, StatusRow, open_status
+from monitor.store.base import OutboxMessage, OutboxState
 from monitor.web.page import format_age
 from monitor.web.view import matchers_text
 
-STATUS_ORDER = ("firing", "pending", "silenced", "inhibited", "resolved")
 #: Dead letters listed in ``status --json`` (all of them are counted).
 DEAD_LETTERS_SHOWN = 100
-
-
-@dataclass(frozen=True, slots=True)
-class StatusRow:
-    """One alert as ``status`` shows it.
-
-    ``status``: ``firing``, ``pending``, ``silenced`` (a silence matches it),
-    ``inhibited`` (muted because its device stopped checking in or left the MDM) or
-    ``resolved``. ``since``: when it entered that state.
-    """
-
-    alert: Alert
-    status: str
-    since: datetime
-    silenced_by: str | None = None
-
-    @property
-    def sort_key(self) -> tuple[int, str, str, str]:
-        f = self.alert.finding
-        return (
-            STATUS_ORDER.index(self.status),
-            f.device_name.casefold(),
-            f.device_serial,
-            f.subject_name.casefold(),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +53,7 @@ class SourceStatus:
     kind: str
     enabled: bool
     interval: timedelta
-    last_sweep: SweepRecord | None
+    last_sweep: SweepStats | None
     last_success: datetime | None
 
 
@@ -104,56 +76,30 @@ class StatusReport:
         return [r for r in self.rows if include_all or r.status == "firing"]
 
 
-def classify(alerts: Iterable[Alert], silencer: Silencer, now: datetime) -> list[StatusRow]:
-    """Each alert with the status an operator cares about (see :class:`StatusRow`)."""
-    pool = list(alerts)
-    inhibited = inhibited_fingerprints(pool)
-    rows = []
-    for a in pool:
-        silence = silencer.silenced_by(alert_labels(a), now)
-        if a.state is AlertState.RESOLVED:
-            status, since = "resolved", a.resolved_at or a.last_seen
-        elif silence is not None:
-            status, since = "silenced", a.firing_since or a.active_since
-        elif a.fingerprint in inhibited:
-            status, since = "inhibited", a.firing_since or a.active_since
-        elif a.state is AlertState.FIRING:
-            status, since = "firing", a.firing_since or a.active_since
-        else:
-            status, since = "pending", a.active_since
-        rows.append(StatusRow(a, status, since, None if silence is None else silence.id))
-    return rows
-
-
-async def read_status(config: Config, store: SqliteStore, now: datetime) -> StatusReport:
-    """Alerts, silences and each source's last sweeps from an open store."""
-    alerts = await store.load_alerts(None)
-    stored = await store.silences(now)
-    silences = [
-        *(from_config(s, i) for i, s in enumerate(config.silences)),
-        *(from_record(r) for r in stored),
-    ]
-    rows = classify(alerts.values(), Silencer(silences), now)
-    sources = []
-    for src in config.sources:
-        recent = await store.sweeps(src.name, limit=50)
-        last_ok = next((r.stats.finished_at for r in recent if r.stats.ok), None)
-        sources.append(
-            SourceStatus(
-                name=src.name,
-                kind=src.kind,
-                enabled=src.enabled,
-                interval=src.interval,
-                last_sweep=recent[0] if recent else None,
-                last_success=last_ok,
-            )
+async def read_status(config: Config, status: Status, now: datetime) -> StatusReport:
+    """Alerts, silences and each source's last sweeps, from the status provider."""
+    rows = await status.rows(now)
+    health = {h.name: h for h in status.health()}
+    sources = [
+        SourceStatus(
+            name=src.name,
+            kind=src.kind,
+            enabled=src.enabled,
+            interval=src.interval,
+            last_sweep=health[src.name].history[-1] if health[src.name].history else None,
+            last_success=health[src.name].last_success,
         )
+        for src in config.sources
+    ]
     counts = dict.fromkeys(STATUS_ORDER, 0)
     for r in rows:
         counts[r.status] += 1
-    dead_count = (await store.outbox_counts())[OutboxState.DEAD]
-    dead = await store.dead_letters(limit=DEAD_LETTERS_SHOWN) if dead_count else []
-    return StatusReport(now, store.path, rows, sources, silences, counts, dead_count, dead)
+    dead_count = (await status.outbox_counts())[OutboxState.DEAD]
+    dead = await status.dead_letter_messages(limit=DEAD_LETTERS_SHOWN) if dead_count else []
+    silences = await status.silence_list(now)
+    return StatusReport(
+        now, str(config.store.path), rows, sources, silences, counts, dead_count, dead
+    )
 
 
 async def status(
@@ -177,8 +123,8 @@ async def status(
         )
         return EXIT_NOT_FOUND
     try:
-        async with SqliteStore(path) as store:
-            report = await read_status(config, store, now)
+        async with open_status(config, clock or SystemClock()) as provider:
+            report = await read_status(config, provider, now)
     except StoreError as exc:
         print(f"cannot read the store: {redact(str(exc))}", file=err or sys.stderr)
         return EXIT_NOT_FOUND
@@ -272,12 +218,12 @@ def status_document(report: StatusReport, *, include_all: bool) -> dict[str, Any
                 "last_sweep": None
                 if s.last_sweep is None
                 else {
-                    "finished_at": s.last_sweep.stats.finished_at.isoformat(),
-                    "ok": s.last_sweep.stats.ok,
-                    "devices": s.last_sweep.stats.devices,
-                    "requests": s.last_sweep.stats.requests,
-                    "findings": s.last_sweep.stats.findings,
-                    "error": s.last_sweep.stats.error,
+                    "finished_at": s.last_sweep.finished_at.isoformat(),
+                    "ok": s.last_sweep.ok,
+                    "devices": s.last_sweep.devices,
+                    "requests": s.last_sweep.requests,
+                    "findings": s.last_sweep.findings,
+                    "error": s.last_sweep.error,
                 },
                 "last_success": iso(s.last_success),
             }
@@ -358,7 +304,7 @@ def _source_line(s: SourceStatus, now: datetime) -> str:
     last = s.last_sweep
     if last is None:
         return f"{s.name} ({s.kind}): no sweep recorded"
-    st = last.stats
+    st = last
     if st.ok:
         text = f"{s.name} ({s.kind}): swept {ago(st.finished_at, now)} ago, {st.devices} devices"
     else:
@@ -379,7 +325,7 @@ def render_status(report: StatusReport, *, include_all: bool, term: Terminal) ->
     """The human ``status`` output: sources, a summary line, then the grouped table."""
     now, width, lines = report.now, term.width, []
     for s in report.sources:
-        failing = s.last_sweep is not None and not s.last_sweep.stats.ok
+        failing = s.last_sweep is not None and not s.last_sweep.ok
         line = truncate(_source_line(s, now), width)
         lines.append(term.paint(line, "red") if failing else line)
     c = report.counts

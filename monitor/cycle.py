@@ -1,0 +1,191 @@
+"""One sweep's path, from the sweeper's outcome to the notification planner::
+
+    sweeper.sweep(needs) -> engine.evaluate (+ source health, failed actions)
+        -> alerts.step -> store.commit_sweep -> actions -> notify(step)
+
+:class:`SweepCycle` holds the parts one sweep needs and nothing else; the per-source
+schedule lives in :mod:`monitor.daemon`, the wiring in :mod:`monitor.app`. A cycle
+returns the sweep's :class:`~monitor.models.SweepStats`, the one summary of a sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import structlog
+
+from monitor import alerts as alerts_mod
+from monitor.actions import ActionRunner
+from monitor.clock import Clock
+from monitor.config import Config
+from monitor.engine import RuleSet, evaluate
+from monitor.errors import MonitorError, is_auth_error
+from monitor.health import HealthBook
+from monitor.heartbeat import Heartbeat
+from monitor.metrics import Metrics
+from monitor.models import FactKind, Finding, SourceKind, SweepStats
+from monitor.sources.budget import RequestBudget
+from monitor.store.base import Store
+from monitor.sweep.base import Sweeper, SweepOutcome, SweepProgress
+
+log = structlog.get_logger(__name__)
+
+#: Hears each committed step (the notification planner).
+StepListener = Callable[[alerts_mod.StepResult], None]
+
+
+@dataclass
+class SweepCycle:
+    """Sweeps one source once and commits what it saw; see the module docstring.
+
+    ``dry_run``: actions are planned and logged but not taken (``once --dry-run``).
+    """
+
+    config: Config
+    rules: RuleSet
+    store: Store
+    clock: Clock
+    health: HealthBook
+    metrics: Metrics
+    sweepers: Mapping[str, Sweeper]
+    budgets: Mapping[str, RequestBudget]
+    on_step: StepListener
+    actions: ActionRunner | None = None
+    progress: SweepProgress | None = None
+    heartbeat: Heartbeat | None = None
+    dry_run: bool = False
+
+    async def run(self, name: str) -> SweepStats:
+        """Sweep ``name`` once, commit alerts, transitions and the sweep; its stats."""
+        src = self.config.source(name)
+        kind = SourceKind(src.kind)
+        started, t0 = self.clock.now(), self.clock.monotonic()
+        if self.progress is not None:
+            self.progress.sweep_started(name)
+        try:
+            outcome = await self.sweepers[name].sweep(self.rules.needs(kind))
+        except MonitorError as exc:  # sweepers report failures in their outcome; belt and braces
+            outcome = SweepOutcome(
+                source=name, ok=False, errors=[str(exc)], auth_failed=is_auth_error(exc)
+            )
+        now = self.clock.now()
+        finished = started + timedelta(seconds=self.clock.monotonic() - t0)
+        budget = self.budgets.get(name)
+        stats = SweepStats(
+            source=name,
+            started_at=started,
+            finished_at=finished,
+            ok=outcome.ok,
+            devices=len(outcome.devices),
+            requests=outcome.requests,
+            errors=len(outcome.errors),
+            error=outcome.errors[0] if outcome.errors else "",
+            budget_remaining=None if budget is None else float(budget.remaining),
+        )
+        health = self.health[name]
+        health.record(stats, auth_failed=outcome.auth_failed)
+        findings = evaluate(self.rules, outcome.facts(), now)
+        unhealthy = health.unhealthy_finding(kind, src.unhealthy_after, now)
+        if unhealthy is not None:
+            findings.append(unhealthy)
+        if self.actions is not None:
+            # A failed remediation is an alert of its own, raised on the next sweep.
+            findings.extend(self.actions.failure_findings(name))
+        step = await self._step(name, kind, outcome, findings, now)
+        stats = replace(
+            stats, findings=len(findings), firing=step.firing, transitions=len(step.transitions)
+        )
+        health.history[-1] = stats
+        await self.store.commit_sweep(stats, step)
+        await self._act(step, outcome)
+        self.metrics.observe_sweep(
+            name, stats.ok, stats.duration_s, stats.budget_remaining,
+            at=stats.finished_at if stats.ok else None,
+        )
+        if self.progress is not None:
+            self.progress.sweep_finished(name, ok=stats.ok, devices=stats.devices)
+        self.on_step(step)
+        self._beat(name, stats)
+        log.info(
+            "sweep", source=name, ok=stats.ok, devices=stats.devices, requests=stats.requests,
+            errors=stats.errors, findings=stats.findings, firing=stats.firing,
+            transitions=stats.transitions, budget_remaining=stats.budget_remaining,
+            duration_s=round(stats.duration_s, 3),
+        )
+        return stats
+
+    async def _step(
+        self,
+        name: str,
+        kind: SourceKind,
+        outcome: SweepOutcome,
+        findings: list[Finding],
+        now: datetime,
+    ) -> alerts_mod.StepResult:
+        held = unknown_status_subjects(outcome)
+        if held:
+            # A status the API does not document is not evidence of recovery.
+            log.warning(
+                "undocumented status values; alerts on these subjects are held",
+                source=name, subjects=len(held),
+            )
+        previous = await self.store.load_alerts(name)
+        evaluated = [r.id for r in self.rules.enabled if r.applies_to(kind)]
+        known = await self.store.known_rules(name)
+        return alerts_mod.step(
+            previous,
+            findings,
+            outcome.coverage,
+            now,
+            evaluated_rules=evaluated,
+            baseline=alerts_mod.baseline_rules(self.config.notify.first_start, evaluated, known),
+            inhibit=self.config.inhibit,
+            device_last_check_in={d.device_id: d.last_check_in for d in outcome.devices.values()},
+            rule_facts=self._rule_facts(kind),
+            held=held,
+        )
+
+    def _beat(self, name: str, stats: SweepStats) -> None:
+        """Ping the dead-man's switch: healthy when this sweep and every source are fine."""
+        if self.heartbeat is None or self.dry_run:
+            return
+        failing = sorted(h.name for h in self.health if h.consecutive_failures)
+        if failing:
+            summary = f"sweep of {name} {'ok' if stats.ok else 'failed'}; failing: " + (
+                ", ".join(failing)
+            )
+        else:
+            summary = f"sweep of {name} ok: {stats.devices} devices, {stats.firing} alerts firing"
+        self.heartbeat.report(stats.ok and not failing, summary)
+
+    async def _act(self, step: alerts_mod.StepResult, outcome: SweepOutcome) -> None:
+        if self.actions is None:
+            return
+        results = await self.actions.run(
+            step.transitions,
+            {r.id: r for r in self.rules.rules},
+            outcome.devices,
+            dry_run=self.dry_run,
+            firing=step.alerts.values(),
+        )
+        for r in results:
+            self.metrics.observe_action(r.request.action, str(r.status))
+
+    def _rule_facts(self, kind: SourceKind) -> Callable[[str], Collection[FactKind]]:
+        def facts(rule_id: str) -> Collection[FactKind]:
+            return self.rules.facts_of(rule_id, kind) if rule_id in self.rules else ()
+
+        return facts
+
+
+def unknown_status_subjects(outcome: SweepOutcome) -> frozenset[tuple[str, str, str]]:
+    """(device, subject kind, subject id) of every subject reporting an undocumented status."""
+    return frozenset(
+        (device_id, subject.kind.value, subject.id)
+        for device_id, by_kind in outcome.subjects.items()
+        for subjects in by_kind.values()
+        for subject in subjects
+        if subject.attrs.get("status_known") is False
+    )

@@ -1,0 +1,216 @@
+"""The running daemon: one coordinator per source, housekeeping, shutdown.
+
+A :class:`SourceCoordinator` sweeps its source on a fixed cadence: sweep ``k`` is due
+at ``start + k * interval`` plus a small jitter drawn per slot (so sources of one
+tenant, and instances started together, do not hit the API in the same second). A
+sweep that overruns its slot skips the slots it missed rather than sweeping back to
+back. The first sweep runs at once and its outcome is logged on its own line and kept
+in :attr:`SourceCoordinator.first_sweep`, so a daemon that cannot reach a source says so
+in its first seconds. A token the API refuses (401/403) is logged apart from transient
+failures and raises the "source unhealthy" alert at once (see :mod:`monitor.health`).
+
+:class:`Daemon` runs the coordinators, the housekeeping chore and the notification
+loop until stopped, then shuts down in order: finish the current sweeps, stop the
+notifier, drain the outbox, all within the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Protocol
+
+import structlog
+
+from monitor.clock import Clock
+from monitor.errors import MonitorError, StoreError
+from monitor.models import SweepStats
+
+log = structlog.get_logger(__name__)
+
+HOUSEKEEPING_EVERY = timedelta(hours=1)
+#: How long transitions, sweeps, delivered messages and ended silences are kept.
+HISTORY_RETAINED = timedelta(days=30)
+#: What the jitter may add to a slot, as a fraction of the interval (and at most ``MAX_JITTER``).
+JITTER_FRACTION = 0.05
+MAX_JITTER = timedelta(seconds=30)
+
+SweepFn = Callable[[str], Awaitable[SweepStats]]
+
+
+class Notifier(Protocol):
+    """The notification loop as the daemon drives it."""
+
+    async def run(self) -> None:
+        """Deliver until stopped."""
+        ...
+
+    def stop(self) -> None:
+        """Finish the current step and return from :meth:`run`."""
+        ...
+
+    async def drain(self, timeout: float) -> object:
+        """Deliver what is due, for at most ``timeout`` seconds."""
+        ...
+
+
+class Stopper:
+    """A stop request the loops wait on, with a sleep that ends early when it comes."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        """Ask every loop to finish its current step."""
+        self._event.set()
+
+    def is_set(self) -> bool:
+        """Whether a stop was asked for."""
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        """Wait until a stop is asked for."""
+        await self._event.wait()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the clock for ``seconds``, or until a stop is asked for."""
+        if seconds <= 0:
+            return
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        stopper = asyncio.ensure_future(self._event.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
+
+
+def jitter_for(name: str, interval: timedelta) -> Callable[[], float]:
+    """A source's jitter draw (seconds): seeded by its name, bounded by the interval."""
+    cap = min(interval.total_seconds() * JITTER_FRACTION, MAX_JITTER.total_seconds())
+    rng = random.Random(name)  # not for security: spreads sweeps, reproducibly
+    return lambda: rng.uniform(0.0, cap)
+
+
+class SourceCoordinator:
+    """Sweeps one source on a fixed cadence with jitter; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        interval: timedelta,
+        sweep: SweepFn,
+        clock: Clock,
+        stopper: Stopper,
+        *,
+        jitter: Callable[[], float] | None = None,
+    ) -> None:
+        self.name = name
+        self.interval = interval.total_seconds()
+        self._sweep = sweep
+        self._clock = clock
+        self._stopper = stopper
+        self._jitter = jitter or jitter_for(name, interval)
+        self.first_sweep: asyncio.Future[SweepStats] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.skipped = 0
+
+    async def run(self) -> None:
+        """Sweep until stopped; a sweep that raises is logged and the cadence kept."""
+        start = self._clock.monotonic()
+        slot = 0
+        while not self._stopper.is_set():
+            stats = await self._one()
+            if stats is not None and not self.first_sweep.done():
+                self.first_sweep.set_result(stats)
+                log.info(
+                    "first sweep", source=self.name, ok=stats.ok, devices=stats.devices,
+                    firing=stats.firing, error=stats.error or None,
+                )
+            elapsed = self._clock.monotonic() - start
+            following = int(elapsed // self.interval) + 1 if self.interval > 0 else slot + 1
+            if following > slot + 1:
+                self.skipped += following - slot - 1
+                log.warning(
+                    "sweep overran its interval", source=self.name,
+                    skipped=following - slot - 1, interval_s=self.interval,
+                )
+            slot = following
+            due = start + slot * self.interval + self._jitter()
+            await self._stopper.sleep(due - self._clock.monotonic())
+
+    async def _one(self) -> SweepStats | None:
+        try:
+            return await self._sweep(self.name)
+        except MonitorError as exc:
+            log.error("sweep aborted", source=self.name, error=str(exc))
+            return None
+
+
+class Daemon:
+    """Runs the coordinators, housekeeping and the notifier until :meth:`stop`."""
+
+    def __init__(
+        self,
+        coordinators: Sequence[SourceCoordinator],
+        notifier: Notifier,
+        housekeeping: Callable[[], Awaitable[None]],
+        stopper: Stopper,
+        *,
+        grace: timedelta,
+    ) -> None:
+        self.coordinators = list(coordinators)
+        self._notifier = notifier
+        self._housekeeping = housekeeping
+        self._stopper = stopper
+        self._grace = grace.total_seconds()
+
+    def stop(self) -> None:
+        """Ask the daemon to finish its current step and shut down."""
+        self._stopper.set()
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`, then shut down within the grace period."""
+        loops = [asyncio.create_task(c.run(), name=f"sweep:{c.name}") for c in self.coordinators]
+        chores = asyncio.create_task(self._chores(), name="housekeeping")
+        notifier = asyncio.create_task(self._notifier.run(), name="notify")
+        log.info("started", sources=[c.name for c in self.coordinators])
+        try:
+            await self._stopper.wait()
+        finally:
+            await self._shutdown(loops, chores, notifier)
+
+    async def _shutdown(
+        self,
+        loops: list[asyncio.Task[None]],
+        chores: asyncio.Task[None],
+        notifier: asyncio.Task[None],
+    ) -> None:
+        # Finish the current sweep step, then deliver what is due, within the grace period.
+        grace = self._grace
+        if loops:
+            _, pending = await asyncio.wait(loops, timeout=grace / 2)
+            for t in pending:
+                t.cancel()
+        chores.cancel()
+        self._notifier.stop()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(notifier, timeout=grace / 4)
+        with contextlib.suppress(TimeoutError, MonitorError):
+            await asyncio.wait_for(self._notifier.drain(grace / 4), timeout=grace / 4)
+        notifier.cancel()
+        await asyncio.gather(*loops, chores, notifier, return_exceptions=True)
+        log.info("stopped")
+
+    async def _chores(self) -> None:
+        while not self._stopper.is_set():
+            try:
+                await self._housekeeping()
+            except StoreError as exc:
+                log.error("housekeeping failed", error=str(exc))
+            await self._stopper.sleep(HOUSEKEEPING_EVERY.total_seconds())
