@@ -95,7 +95,7 @@ class App:
         self.status = Status(config, self._store, self._health, self.clock, budgets=self._budgets)
         self._cycle = SweepCycle(
             config, self.rules, self._store, self.clock, self._health, self.metrics,
-            self._sweepers, self._budgets, on_step=lambda _step: self._notify.kick(),
+            self._sweepers, self._budgets, on_step=self._notify.kick,
             progress=progress,
             heartbeat=Heartbeat(config.heartbeat) if config.heartbeat is not None else None,
         )
@@ -205,6 +205,7 @@ class App:
             results = [await self.sweep_source(n) for n in self._sweepers]
             messages = await self._notify.preview(self.clock.now())
             firing = await self.status.firing_count()
+        self._notify.planner.reload()  # what it holds came from the scratch copy
         await self._refresh_metrics()
         return results, firing, messages
 

@@ -1,10 +1,14 @@
-"""Routing, grouping, silences, templates, the outbox worker and the apprise sender.
+"""Routing, grouping, silences, templates, planning, outbox delivery, the apprise sender.
 
-The public entry point is :class:`NotifyPipeline`; apprise is imported only by
-:mod:`monitor.notify.sender`.
+Two parts: :class:`NotifyPlanner` (route, group, decide, render, enqueue; from the
+alert state each sweep hands over) and :class:`OutboxDelivery` (send, back off,
+dead-letter). :class:`NotifyPipeline` runs both in one loop. apprise is imported only
+by :mod:`monitor.notify.sender`.
 """
 
-from monitor.notify.pipeline import DeliveryStats, NotifyPipeline
+from monitor.notify.delivery import DeliveryStats, OutboxDelivery
+from monitor.notify.pipeline import NotifyPipeline
+from monitor.notify.planner import NotifyPlanner
 from monitor.notify.sender import AppriseSender, ConsoleSender, MultiSender, Sender
 from monitor.notify.templates import RenderedMessage, Templates
 
@@ -14,6 +18,8 @@ __all__ = [
     "DeliveryStats",
     "MultiSender",
     "NotifyPipeline",
+    "NotifyPlanner",
+    "OutboxDelivery",
     "RenderedMessage",
     "Sender",
     "Templates",

@@ -1,6 +1,8 @@
-"""Rendering messages: Jinja2 in a sandbox, one default per body flavour.
+"""Rendering messages: Jinja2 in a sandbox, one default ``.j2`` file per body flavour.
 
-Flavours and the receivers that get them (``ReceiverConfig.format`` overrides):
+The defaults live in ``monitor/web/templates/notify/`` beside the status page's templates;
+:data:`FLAVOURS` has one row per flavour. Flavours and the receivers that get them
+(``ReceiverConfig.format`` overrides):
 
 - ``txt``   plain text: the console, webhooks, most apprise services;
 - ``slack`` Markdown written for Slack (``**bold**``, ``•`` lines, ``<`` ``>`` escaped):
@@ -31,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
@@ -48,14 +51,6 @@ from monitor.store.codec import ts
 log = structlog.get_logger(__name__)
 
 Flavour = Literal["txt", "slack", "md", "html"]
-
-_FLAVOUR_FORMAT: Mapping[Flavour, BodyFormat] = {
-    "txt": "text",
-    "slack": "markdown",
-    "md": "markdown",
-    "html": "html",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class RenderedMessage:
@@ -249,170 +244,31 @@ def decision_context(
 
 # --------------------------------------------------------------------- defaults
 
-_TITLE = """\
-{%- if reason == "resolved" %}[RESOLVED:{{ resolved_count }}]
-{%- elif reason == "repeat" %}[STILL FIRING:{{ firing_count }}]
-{%- else %}[FIRING:{{ firing_count }}]{% endif %}
-{%- if rules|length == 1 %} {{ rules[0].id }}\
-{% else %} {{ plural(rules|length, "rule") }}{% endif %}
-{%- if reason == "resolved" %} on {{ plural(resolved_device_count, "device") }}
-{%- if firing_count %}, {{ firing_count }} still firing{% endif %}
-{%- else %} on {{ plural(device_count, "device") }}
-{%- if resolved_count %}, {{ resolved_count }} resolved{% endif %}{% endif %}
- ({{ source_text }})"""
+#: The default templates: ``*.j2`` files beside the status page's templates.
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "web" / "templates" / "notify"
 
-_TEXT = """\
-{{ headline }} ({{ source_text }}).
-{% for rule in rules %}
-Rule {{ rule.id }} ({{ rule.severity }}){{ ": " ~ rule.description if rule.description }}
-{% endfor %}
 
-{% if devices %}
-Firing on {{ plural(device_count, "device") }} ({{ plural(firing_count, "alert") }}):
-{% for d in devices %}
-- {{ d.name }} (serial {{ d.serial or "unknown" }})\
-{% if d.new and reason != "first" %} [new]{% endif %}: \
-{% for a in d["items"] %}{{ a.item }}{{ "" if loop.last else "; " }}{% endfor %}
+@dataclass(frozen=True, slots=True)
+class FlavourSpec:
+    """One body flavour: its template file and the body format apprise is told."""
 
-{% endfor %}
-{% if devices_more %}
-...and {{ plural(devices_more, "more device") }}
-{% endif %}
-{% endif %}
+    template: str
+    body_format: BodyFormat
 
-{% if resolved_devices or resolved_gone %}
-Resolved on {{ plural(resolved_device_count, "device") }} ({{ plural(resolved_count, "alert") }}):
-{% for d in resolved_devices %}
-- {{ d.name }} (serial {{ d.serial or "unknown" }}): \
-{% for a in d["items"] %}{{ a.subject_name }}{{ "" if loop.last else "; " }}{% endfor %}
 
-{% endfor %}
-{% if resolved_devices_more %}
-...and {{ plural(resolved_devices_more, "more device") }}
-{% endif %}
-{% endif %}"""
-
-_MARKDOWN = """\
-**{{ headline }}** ({{ source_text }}).
-{% for rule in rules %}
-- Rule `{{ rule.id }}` ({{ rule.severity }})\
-{{ ": " ~ rule.description if rule.description }}
-{% endfor %}
-{% if devices %}
-
-**Firing on {{ plural(device_count, "device") }}** ({{ plural(firing_count, "alert") }}):
-
-{% for d in devices %}
-- **{{ d.name }}** (serial `{{ d.serial or "unknown" }}`)\
-{% if d.new and reason != "first" %} *new*{% endif %}: \
-{% for a in d["items"] %}{{ a.item }}{{ "" if loop.last else "; " }}{% endfor %}
-
-{% endfor %}
-{% if devices_more %}
-- *...and {{ plural(devices_more, "more device") }}*
-{% endif %}
-{% endif %}
-{% if resolved_devices or resolved_gone %}
-
-**Resolved on {{ plural(resolved_device_count, "device") }}** \
-({{ plural(resolved_count, "alert") }}):
-
-{% for d in resolved_devices %}
-- **{{ d.name }}** (serial `{{ d.serial or "unknown" }}`): \
-{% for a in d["items"] %}{{ a.subject_name }}{{ "" if loop.last else "; " }}{% endfor %}
-
-{% endfor %}
-{% if resolved_devices_more %}
-- *...and {{ plural(resolved_devices_more, "more device") }}*
-{% endif %}
-{% endif %}"""
-
-_SLACK = """\
-**{{ headline|mrkdwn }}** ({{ source_text|mrkdwn }})
-{% for rule in rules %}
-Rule `{{ rule.id|code }}` ({{ rule.severity }})\
-{{ (": " ~ rule.description)|mrkdwn if rule.description }}
-{% endfor %}
-{% if devices %}
-
-**Firing on {{ plural(device_count, "device") }}** ({{ plural(firing_count, "alert") }}):
-{% for d in devices %}
-\u2022 **{{ d.name|mrkdwn }}** (serial `{{ (d.serial or "unknown")|code }}`)\
-{% if d.new and reason != "first" %} _new_{% endif %}: \
-{% for a in d["items"] %}{{ a.item|mrkdwn }}{{ "" if loop.last else "; " }}{% endfor %}
-
-{% endfor %}
-{% if devices_more %}
-_...and {{ plural(devices_more, "more device") }}_
-{% endif %}
-{% endif %}
-{% if resolved_devices or resolved_gone %}
-
-**Resolved on {{ plural(resolved_device_count, "device") }}** \
-({{ plural(resolved_count, "alert") }}):
-{% for d in resolved_devices %}
-\u2022 **{{ d.name|mrkdwn }}** (serial `{{ (d.serial or "unknown")|code }}`): \
-{% for a in d["items"] %}{{ a.subject_name|mrkdwn }}{{ "" if loop.last else "; " }}{% endfor %}
-
-{% endfor %}
-{% if resolved_devices_more %}
-_...and {{ plural(resolved_devices_more, "more device") }}_
-{% endif %}
-{% endif %}"""
-
-_HTML = """\
-<html><body style="font-family: sans-serif">
-<p><strong>{{ headline }}</strong> ({{ source_text }}).</p>
-<ul>
-{% for rule in rules %}
-<li>Rule <span style="font-family: monospace">{{ rule.id }}</span> ({{ rule.severity }})\
-{% if rule.description %}: {{ rule.description }}{% endif %}</li>
-{% endfor %}
-</ul>
-{% if devices %}
-<h3>Firing on {{ plural(device_count, "device") }} ({{ plural(firing_count, "alert") }})</h3>
-<ul>
-{% for d in devices %}
-<li><strong>{{ d.name }}</strong> \
-(serial <span style="font-family: monospace">{{ d.serial or "unknown" }}</span>)\
-{% if d.new and reason != "first" %} <em>(new)</em>{% endif %}: \
-{% for a in d["items"] %}{{ a.item }}{{ "" if loop.last else "; " }}{% endfor %}</li>
-{% endfor %}
-</ul>
-{% if devices_more %}
-<p><em>...and {{ plural(devices_more, "more device") }}</em></p>
-{% endif %}
-{% endif %}
-{% if resolved_devices or resolved_gone %}
-<h3>Resolved on {{ plural(resolved_device_count, "device") }} \
-({{ plural(resolved_count, "alert") }})</h3>
-<ul>
-{% for d in resolved_devices %}
-<li><strong>{{ d.name }}</strong> \
-(serial <span style="font-family: monospace">{{ d.serial or "unknown" }}</span>): \
-{% for a in d["items"] %}{{ a.subject_name }}{{ "" if loop.last else "; " }}{% endfor %}</li>
-{% endfor %}
-</ul>
-{% if resolved_devices_more %}
-<p><em>...and {{ plural(resolved_devices_more, "more device") }}</em></p>
-{% endif %}
-{% endif %}
-</body></html>"""
-
-DEFAULT_TEMPLATES: Mapping[str, str] = {
-    "default/title.txt": _TITLE,
-    "default/body.txt": _TEXT,
-    "default/body.md": _MARKDOWN,
-    "default/body.slack": _SLACK,
-    "default/body.html": _HTML,
+#: One row per flavour (see the module docstring for who gets which).
+FLAVOURS: Mapping[Flavour, FlavourSpec] = {
+    "txt": FlavourSpec("body.txt.j2", "text"),
+    "slack": FlavourSpec("body.slack.j2", "markdown"),
+    "md": FlavourSpec("body.md.j2", "markdown"),
+    "html": FlavourSpec("body.html.j2", "html"),
 }
+TITLE_TEMPLATE = "title.txt.j2"
 
-_BODY_NAME: Mapping[Flavour, str] = {
-    "txt": "body.txt",
-    "slack": "body.slack",
-    "md": "body.md",
-    "html": "body.html",
-}
+
+def _default_templates() -> dict[str, str]:
+    names = (TITLE_TEMPLATE, *(spec.template for spec in FLAVOURS.values()))
+    return {f"default/{n}": (TEMPLATE_DIR / n).read_text(encoding="utf-8") for n in names}
 
 
 def _plural(count: int, word: str) -> str:
@@ -442,16 +298,17 @@ class Templates:
     """
 
     def __init__(self, receivers: Sequence[ReceiverConfig] = ()) -> None:
-        sources = dict(DEFAULT_TEMPLATES)
+        sources = _default_templates()
         for r in receivers:
             if r.title_template is not None:
-                sources[f"receiver/{r.name}/title.txt"] = r.title_template
+                sources[f"receiver/{r.name}/{TITLE_TEMPLATE}"] = r.title_template
             if r.body_template is not None:
-                sources[f"receiver/{r.name}/{_BODY_NAME[receiver_flavour(r)]}"] = r.body_template
+                body = FLAVOURS[receiver_flavour(r)].template
+                sources[f"receiver/{r.name}/{body}"] = r.body_template
         self._env = SandboxedEnvironment(
             loader=DictLoader(sources),
             autoescape=select_autoescape(
-                enabled_extensions=("html",), default_for_string=False, default=False
+                enabled_extensions=("html", "html.j2"), default_for_string=False, default=False
             ),
             undefined=StrictUndefined,
             trim_blocks=True,
@@ -463,8 +320,8 @@ class Templates:
         self._overrides = frozenset(n for n in sources if n.startswith("receiver/"))
         for index, r in enumerate(receivers):
             for key, name in (
-                ("title_template", f"receiver/{r.name}/title.txt"),
-                ("body_template", f"receiver/{r.name}/{_BODY_NAME[receiver_flavour(r)]}"),
+                ("title_template", f"receiver/{r.name}/{TITLE_TEMPLATE}"),
+                ("body_template", f"receiver/{r.name}/{FLAVOURS[receiver_flavour(r)].template}"),
             ):
                 if name not in self._overrides:
                     continue
@@ -480,10 +337,10 @@ class Templates:
         self, receiver: ReceiverConfig, context: Mapping[str, Any]
     ) -> tuple[str, str, BodyFormat]:
         """Title, body and body format of a message for ``receiver``."""
-        flavour = receiver_flavour(receiver)
-        title = self._render(receiver, "title.txt", context)
-        body = self._render(receiver, _BODY_NAME[flavour], context)
-        return " ".join(title.split()), _tidy(body), _FLAVOUR_FORMAT[flavour]
+        spec = FLAVOURS[receiver_flavour(receiver)]
+        title = self._render(receiver, TITLE_TEMPLATE, context)
+        body = self._render(receiver, spec.template, context)
+        return " ".join(title.split()), _tidy(body), spec.body_format
 
     def _render(self, receiver: ReceiverConfig, name: str, context: Mapping[str, Any]) -> str:
         custom = f"receiver/{receiver.name}/{name}"

@@ -31,7 +31,8 @@ def test_transient_failures_raise_the_unhealthy_finding_only_after_the_threshold
     assert h.consecutive_failures == 2
     assert h.unhealthy_finding(SourceKind.KANDJI, THRESHOLD, T0 + timedelta(minutes=30)) is None
     finding = h.unhealthy_finding(SourceKind.KANDJI, THRESHOLD, T0 + timedelta(minutes=40))
-    assert finding is not None and finding.rule_id == SOURCE_UNHEALTHY_RULE
+    assert finding is not None
+    assert finding.rule_id == SOURCE_UNHEALTHY_RULE
     assert "HTTP 503" in finding.summary
 
 
@@ -48,7 +49,9 @@ def test_recovery_clears_the_failure_and_the_finding() -> None:
     h = SourceHealth("acme", "kandji")
     h.record(sweep(0, ok=False, error="x"), auth_failed=True)
     h.record(sweep(10, ok=True))
-    assert h.healthy and not h.auth_failed and h.failing_since is None
+    assert h.healthy
+    assert not h.auth_failed
+    assert h.failing_since is None
     assert h.unhealthy_finding(SourceKind.KANDJI, THRESHOLD, T0 + timedelta(days=1)) is None
 
 
@@ -68,11 +71,13 @@ async def test_a_restart_remembers_since_when_a_source_has_been_failing() -> Non
     acme = book["acme"]
     assert acme.last_success == T0
     assert acme.failing_since == T0 + timedelta(minutes=10)
-    assert acme.consecutive_failures == 2 and acme.last_error == "b"
+    assert acme.consecutive_failures == 2
+    assert acme.last_error == "b"
     assert [s.finished_at for s in acme.history] == [
         T0, T0 + timedelta(minutes=10), T0 + timedelta(minutes=20)
     ]
-    assert not book["fresh"].swept and book["fresh"].last_success is None
+    assert not book["fresh"].swept
+    assert book["fresh"].last_success is None
 
 
 async def test_health_is_rebuilt_from_the_sweeps_a_real_store_committed(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ async def test_first_message_waits_for_group_wait_then_goes_out_once(
     store: SqliteStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(store, sender, clock)
-    await sweep(store, [finding("d1"), finding("d2")], clock.now())
+    p.kick(await sweep(store, [finding("d1"), finding("d2")], clock.now()))
     assert await p.flush(clock.now()) == []  # group_wait (30s) not over
     clock.advance(29)
     assert await p.flush(clock.now()) == []
@@ -48,10 +48,10 @@ async def test_new_alert_in_a_notified_group_waits_for_group_interval(
     store: SqliteStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(store, sender, clock)
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     await p.flush(clock.now(), ignore_wait=True)
     clock.advance(60)
-    await sweep(store, [finding("d1"), finding("d2")], clock.now())
+    p.kick(await sweep(store, [finding("d1"), finding("d2")], clock.now()))
     assert await p.flush(clock.now()) == []
     clock.advance(SWEEP - timedelta(seconds=60))
     [update] = await p.flush(clock.now())
@@ -73,10 +73,10 @@ async def test_repeat_after_repeat_interval(
 ) -> None:
     p = pipeline(store, sender, clock,
                  route={"receiver": "ops", "repeat_interval": repeat_interval})
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     await p.flush(clock.now(), ignore_wait=True)
     clock.advance(timedelta(hours=hours))
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     assert [m.reason for m in await p.flush(clock.now(), ignore_wait=True)] == expected
 
 
@@ -87,10 +87,10 @@ async def test_resolution_is_announced_when_the_receiver_wants_it(
 ) -> None:
     p = pipeline(store, sender, clock,
                  receivers=[{"name": "ops", "console": True, "send_resolved": send_resolved}])
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     await p.flush(clock.now(), ignore_wait=True)
     clock.advance(SWEEP)
-    await sweep(store, [], clock.now())
+    p.kick(await sweep(store, [], clock.now()))
     messages = await p.flush(clock.now(), ignore_wait=True)
     assert [m.reason for m in messages] == [NotifyReason.RESOLVED] * expected
     # either way the log forgets it: later evaluations stay quiet
@@ -111,7 +111,7 @@ async def test_400_devices_failing_in_one_sweep_make_one_message_per_receiver(
         ]},
     )
     devices = [f"d{n:03d}" for n in range(400)]
-    await sweep(store, [finding(d) for d in devices], clock.now())
+    p.kick(await sweep(store, [finding(d) for d in devices], clock.now()))
     assert await p.flush(clock.now()) == []
     clock.advance(30)
     queued = await p.flush(clock.now())
@@ -130,7 +130,7 @@ async def test_flapping_item_over_50_sweeps_makes_one_first_message(
     p = pipeline(store, sender, clock, route={"receiver": "ops", "repeat_interval": "1d"})
     flappy = finding("d1", keep_s=15 * 60)
     for n in range(50):
-        await sweep(store, [flappy] if n % 2 == 0 else [], clock.now())
+        p.kick(await sweep(store, [flappy] if n % 2 == 0 else [], clock.now()))
         p.kick()
         await p.flush(clock.now())
         await p.deliver_due()
@@ -145,13 +145,13 @@ async def test_reopening_the_store_announces_nothing_again(
     path = tmp_path / "m.db"
     async with SqliteStore(path) as store:
         p = pipeline(store, sender, clock)
-        await sweep(store, [finding("d1"), finding("d2")], clock.now())
+        p.kick(await sweep(store, [finding("d1"), finding("d2")], clock.now()))
         await p.flush(clock.now(), ignore_wait=True)
         await p.deliver_due()
     clock.advance(SWEEP)
     async with SqliteStore(path) as store:
         p = pipeline(store, sender, clock)
-        await sweep(store, [finding("d1"), finding("d2")], clock.now())
+        p.kick(await sweep(store, [finding("d1"), finding("d2")], clock.now()))
         assert await p.flush(clock.now(), ignore_wait=True) == []
         clock.advance(60)
         assert await p.flush(clock.now()) == []
@@ -177,15 +177,15 @@ async def test_baseline_first_start_announces_nothing_then_news(
 ) -> None:
     p = pipeline(store, sender, clock, notify={"first_start": "baseline"})
     rule = "kandji.library-item.failed"
-    await sweep(store, [finding("d1"), finding("d2")], clock.now(), baseline={rule})
+    p.kick(await sweep(store, [finding("d1"), finding("d2")], clock.now(), baseline={rule}))
     assert await p.flush(clock.now(), ignore_wait=True) == []
     clock.advance(SWEEP)
-    await sweep(store, [finding("d1"), finding("d2"), finding("d3")], clock.now())
+    p.kick(await sweep(store, [finding("d1"), finding("d2"), finding("d3")], clock.now()))
     [news] = await p.flush(clock.now(), ignore_wait=True)
     assert news.firing == 1
     clock.advance(SWEEP)
     # a baseline alert resolving is not news either
-    await sweep(store, [finding("d3")], clock.now())
+    p.kick(await sweep(store, [finding("d3")], clock.now()))
     assert await p.flush(clock.now(), ignore_wait=True) == []
 
 
@@ -197,12 +197,12 @@ async def test_inhibited_device_alerts_are_replaced_by_one_device_message(
     from monitor.config import InhibitConfig
 
     inhibit = InhibitConfig()
-    await sweep(store, items, clock.now(), inhibit=inhibit)
+    p.kick(await sweep(store, items, clock.now(), inhibit=inhibit))
     await p.flush(clock.now(), ignore_wait=True)
     await p.deliver_due()
     clock.advance(SWEEP)
     # d1 disappears from the complete device list
-    await sweep(store, [items[2]], clock.now(), devices=["d2"], inhibit=inhibit)
+    p.kick(await sweep(store, [items[2]], clock.now(), devices=["d2"], inhibit=inhibit))
     [update] = await p.flush(clock.now(), ignore_wait=True)
     await p.deliver_due()
     assert update.reason is NotifyReason.FIRST
@@ -217,7 +217,7 @@ async def test_preview_renders_without_writing(
     store: SqliteStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(store, sender, clock)
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     [preview] = await p.preview(clock.now())
     assert preview.reason is NotifyReason.FIRST
     assert "Mac d1" in preview.body
@@ -248,7 +248,7 @@ async def test_failed_delivery_backs_off_exponentially_then_succeeds(
     sender = RecordingSender(fail=3)
     p = pipeline(store, sender, clock,
                  notify={"outbox": {"backoff_base": "10s", "backoff_max": "25s"}})
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     await p.flush(clock.now(), ignore_wait=True)
     waits = []
     for _ in range(4):
@@ -269,7 +269,7 @@ async def test_failed_delivery_backs_off_exponentially_then_succeeds(
 async def test_dead_letter_after_max_attempts(store: SqliteStore, clock: FakeClock) -> None:
     sender = RecordingSender(fail=100)
     p = pipeline(store, sender, clock, notify={"outbox": {"max_attempts": 3}})
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     await p.flush(clock.now(), ignore_wait=True)
     total = 0
     for _ in range(5):
@@ -287,11 +287,11 @@ async def test_messages_of_a_group_are_delivered_in_order_despite_failures(
 ) -> None:
     sender = RecordingSender(fail=2)
     p = pipeline(store, sender, clock)
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     await p.flush(clock.now(), ignore_wait=True)
     await p.deliver_due()  # first attempt fails
     clock.advance(SWEEP)
-    await sweep(store, [], clock.now())
+    p.kick(await sweep(store, [], clock.now()))
     await p.flush(clock.now(), ignore_wait=True)  # the resolved message queues behind
     for _ in range(10):
         await p.deliver_due()
@@ -306,9 +306,9 @@ async def test_run_loop_delivers_after_kick_and_group_wait(
     task = asyncio.create_task(p.run())
     try:
         await _until(lambda: clock.sleepers > 0)
-        await sweep(store, [finding("d1")], clock.now())
+        p.kick(await sweep(store, [finding("d1")], clock.now()))
         p.kick()
-        await _until(lambda: clock.sleepers > 0 and bool(p._timers))
+        await _until(lambda: clock.sleepers > 0 and p.planner.next_due() is not None)
         clock.advance(30)
         await _until(lambda: len(sender.sent) == 1)
     finally:
@@ -342,12 +342,12 @@ async def test_group_timers_table(
         "receiver": "ops", "group_wait": group_wait, "group_interval": group_interval,
     })
     start = clock.now()
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     sent_at = []
     for second in range(0, group_wait + group_interval + 2):
         clock.set(start + timedelta(seconds=second))
         if second == group_wait + 1:
-            await sweep(store, [finding("d1"), finding("d2")], clock.now())
+            p.kick(await sweep(store, [finding("d1"), finding("d2")], clock.now()))
         for message in await p.flush(clock.now()):
             sent_at.append((second, message.firing))
     assert sent_at == [(group_wait, 1), (group_wait + group_interval, 2)]

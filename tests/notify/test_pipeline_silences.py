@@ -22,7 +22,7 @@ async def test_config_silence_mutes_matching_alerts_but_keeps_their_state(
                    "comment": "lab rebuild"}],
     )
     p = NotifyPipeline(config, store, sender, clock)
-    await sweep(store, [finding("d1"), finding("d2"), finding("d3")], clock.now())
+    p.kick(await sweep(store, [finding("d1"), finding("d2"), finding("d3")], clock.now()))
     [message] = await p.flush(clock.now(), ignore_wait=True)
     assert message.firing == 1
     alerts = await store.load_alerts()
@@ -38,7 +38,7 @@ async def test_stored_silence_is_picked_up_and_its_end_announces_what_still_fire
         starts_at=clock.now(), ends_at=clock.now() + timedelta(hours=1),
         comment="reimaging", author="ana", created_at=clock.now(),
     )
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     assert await p.flush(clock.now(), ignore_wait=True) == []
     clock.advance(SWEEP)
     await store.expire_silence(silence.id, clock.now())
@@ -51,7 +51,7 @@ async def test_silence_added_after_announcement_stops_repeats_and_keeps_it_known
 ) -> None:
     p = NotifyPipeline(make_config(route={"receiver": "ops", "repeat_interval": "1h"}),
                        store, sender, clock)
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     await p.flush(clock.now(), ignore_wait=True)
     await store.add_silence(
         (Matcher("rule_id", "=~", "kandji\\..*"),),
@@ -76,7 +76,7 @@ async def test_recurring_window_across_midnight_holds_news_until_morning(
                   "timezone": "Europe/Paris"},
     }])
     p = NotifyPipeline(config, store, sender, clock)
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     assert await p.flush(clock.now(), ignore_wait=True) == []
     clock.set(datetime(2026, 1, 10, 4, 59, tzinfo=UTC))  # 05:59 Paris
     assert await p.flush(clock.now(), ignore_wait=True) == []

@@ -168,11 +168,11 @@ async def test_smtp_refusing_for_a_while_then_accepting_delivers_everything_in_o
         p = NotifyPipeline(config, store, AppriseSender(timeout=20), clock)
         other = "kandji.parameter.failed"
         with structlog.testing.capture_logs() as logs:
-            await sweep(store, [finding("d1"), finding("d2", rule=other)], clock.now())
+            p.kick(await sweep(store, [finding("d1"), finding("d2", rule=other)], clock.now()))
             await p.flush(clock.now(), ignore_wait=True)
             await p.deliver_due()
             clock.advance(timedelta(minutes=5))
-            await sweep(store, [finding("d2", rule=other)], clock.now())
+            p.kick(await sweep(store, [finding("d2", rule=other)], clock.now()))
             await p.flush(clock.now(), ignore_wait=True)
             for _ in range(20):
                 await p.deliver_due()

@@ -1,0 +1,154 @@
+"""Outbox delivery: send what is due, mark it delivered only after the sender returned.
+
+Each call takes the oldest pending message of each group whose time has come and sends
+it; a failure schedules the next attempt with exponential backoff (never sooner than a
+``Retry-After`` the receiver gave), and after ``max_attempts`` the message becomes a
+dead letter. A crash between sending and marking sends it again on restart: at worst
+twice, never zero times. Planning (what to say) is :mod:`monitor.notify.planner`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from monitor.clock import Clock
+from monitor.config import Config
+from monitor.errors import DeliveryError
+from monitor.notify.envelope import Envelope
+from monitor.notify.sender import Sender
+from monitor.store.base import OutboxMessage, OutboxState, Store
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStats:
+    """What one delivery pass did."""
+
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+
+    def __add__(self, other: DeliveryStats) -> DeliveryStats:
+        return DeliveryStats(
+            self.delivered + other.delivered, self.failed + other.failed, self.dead + other.dead
+        )
+
+
+def backoff(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
+    """The pause after the ``attempts``-th failure: base, 2x base, 4x base ... up to cap."""
+    exponent = min(max(attempts - 1, 0), 32)
+    return min(cap, base * (1 << exponent))
+
+
+class OutboxDelivery:
+    """Delivers the outbox through a :class:`~monitor.notify.sender.Sender`."""
+
+    def __init__(self, config: Config, store: Store, sender: Sender, clock: Clock) -> None:
+        self._config = config
+        self._store = store
+        self._sender = sender
+        self._clock = clock
+        self._outbox = config.notify.outbox
+        self._lock = asyncio.Lock()
+        self.totals = DeliveryStats()
+
+    async def next_attempt_at(self) -> datetime | None:
+        """When the earliest pending message is next due, or None."""
+        return await self._store.next_attempt_at()
+
+    async def deliver_due(self) -> DeliveryStats:
+        """Send every message due now, group heads first, each at most once per call."""
+        async with self._lock:
+            total = DeliveryStats()
+            attempted: set[int] = set()
+            limit = asyncio.Semaphore(self._outbox.parallel)
+
+            async def one(message: OutboxMessage) -> DeliveryStats:
+                async with limit:
+                    return await self._deliver(message)
+
+            while True:
+                due = [m for m in await self._store.due(self._clock.now())
+                       if m.id not in attempted]
+                if not due:
+                    break
+                attempted.update(m.id for m in due)
+                for stats in await asyncio.gather(*(one(m) for m in due)):
+                    total = total + stats
+            self.totals = self.totals + total
+            return total
+
+    async def drain(self, timeout: float) -> DeliveryStats:
+        """Deliver what is due, for at most ``timeout`` seconds (shutdown, ``once``)."""
+        try:
+            return await asyncio.wait_for(self.deliver_due(), max(timeout, 0.0))
+        except TimeoutError:
+            log.warning("notify.drain_timeout", timeout_s=timeout)
+            return DeliveryStats()
+
+    async def _deliver(self, message: OutboxMessage) -> DeliveryStats:
+        try:
+            receiver = self._config.receiver(message.receiver)
+        except KeyError:
+            return await self._failed(message, "the receiver is no longer configured",
+                                      retry_after=None, give_up=True)
+        timeout = self._outbox.send_timeout.total_seconds()
+        try:
+            await asyncio.wait_for(
+                self._sender.send(
+                    receiver, message.title, message.body, message.body_format,
+                    Envelope(message.group_key, message.reason, message.firing, message.resolved),
+                ),
+                timeout,
+            )
+        except DeliveryError as exc:
+            return await self._failed(message, str(exc), retry_after=exc.retry_after)
+        except TimeoutError:
+            return await self._failed(message, f"no answer within {timeout:g}s", retry_after=None)
+        except Exception as exc:  # a sender bug must not stop delivery to other groups
+            return await self._failed(
+                message, f"unexpected {exc.__class__.__name__}", retry_after=None
+            )
+        await self._store.mark_delivered(message.id, self._clock.now())
+        log.info(
+            "notify.delivered", message_id=message.id, receiver=message.receiver,
+            group=message.group_key, reason=message.reason.value, attempts=message.attempts + 1,
+        )
+        return DeliveryStats(delivered=1)
+
+    async def _failed(
+        self,
+        message: OutboxMessage,
+        error: str,
+        *,
+        retry_after: float | None,
+        give_up: bool = False,
+    ) -> DeliveryStats:
+        now = self._clock.now()
+        delay = backoff(message.attempts + 1, self._outbox.backoff_base, self._outbox.backoff_max)
+        if retry_after is not None:
+            delay = max(delay, timedelta(seconds=retry_after))
+        updated = await self._store.mark_failed(
+            message.id,
+            error=error,
+            failed_at=now,
+            next_attempt_at=now + delay,
+            max_attempts=message.attempts + 1 if give_up else self._outbox.max_attempts,
+        )
+        if updated.state is OutboxState.DEAD:
+            log.error(
+                "notify.dead_letter", message_id=message.id, receiver=message.receiver,
+                group=message.group_key, attempts=updated.attempts, error=error,
+            )
+            return DeliveryStats(failed=1, dead=1)
+        log.warning(
+            "notify.delivery_failed", message_id=message.id, receiver=message.receiver,
+            group=message.group_key, attempts=updated.attempts, error=error,
+            next_attempt_at=updated.next_attempt_at.isoformat(),
+        )
+        return DeliveryStats(failed=1)
