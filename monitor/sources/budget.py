@@ -7,10 +7,11 @@ once, in this order, for every attempt (retries included):
 1. ``concurrency``: at most that many requests in flight (an :class:`asyncio.Semaphore`);
 2. ``requests_per_hour``: a sliding one-hour window on the injected :class:`Clock`. It is
    never exceeded: in any 3,600 seconds at most ``requests_per_hour`` slots are granted;
-3. ``burst_per_second``: a per-second rate. On the real clock this is asyncio-throttle's
-   :class:`~asyncio_throttle.Throttler`; on any other clock (a ``FakeClock`` in tests and
-   simulations) a sliding one-second window on that clock, because ``Throttler`` reads
-   and sleeps on the wall clock, which would make simulated hours take real hours.
+3. ``burst_per_second``: a per-second rate, enforced by asyncio-throttle's
+   :class:`~asyncio_throttle.Throttler` in production. Only a simulated clock
+   (:class:`~monitor.clock.FakeClock`, in tests and simulations) gets a sliding
+   one-second window on that clock instead, because ``Throttler`` reads and sleeps on
+   the event loop's clock, which would make simulated hours take real hours.
 
 Usage::
 
@@ -30,7 +31,7 @@ from typing import Protocol
 
 from asyncio_throttle.throttler import Throttler
 
-from monitor.clock import Clock, SystemClock
+from monitor.clock import Clock, FakeClock
 from monitor.config import BudgetConfig
 from monitor.errors import BudgetExhaustedError
 
@@ -115,8 +116,9 @@ class ThrottlerGate:
 
 
 def per_second_gate(per_second: float, clock: Clock) -> RateGate:
-    """The right per-second limiter for ``clock``: asyncio-throttle on the real clock."""
-    if isinstance(clock, SystemClock):
+    """The per-second limiter for ``clock``: asyncio-throttle, unless the clock is
+    simulated (then a window on that clock, so simulated time needs no real waiting)."""
+    if not isinstance(clock, FakeClock):
         return ThrottlerGate(per_second)
     calls = max(1, math.floor(per_second))
     return SlidingWindow(calls, calls / per_second, clock)
