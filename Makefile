@@ -21,10 +21,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## lint: ruff and mypy --strict
+## lint: ruff, mypy --strict and the import rules (pyproject's importlinter contracts)
 lint: $(STAMP)
 	$(BIN)/ruff check monitor tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 check: lint test
 

@@ -177,6 +177,28 @@ def fingerprint(
     return hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
 
 
+#: The one label vocabulary: what the monitor itself sets on every finding and alert, for
+#: routes, ``group_by``, silences and inhibition to match on. The first eleven come from
+#: the finding's own fields (:meth:`Finding.standard_labels`); ``platform`` and
+#: ``blueprint`` from its device, set by the rule engine. A rule's own labels may not
+#: use these names, so no rule can masquerade as another source or severity.
+STANDARD_LABELS: tuple[str, ...] = (
+    "rule_id",
+    "severity",
+    "source",
+    "source_kind",
+    "device_id",
+    "device_name",
+    "device_serial",
+    "subject_kind",
+    "subject_id",
+    "subject_name",
+    "subject_status",
+    "platform",
+    "blueprint",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """A rule matched a subject on a device, as seen in one sweep."""
@@ -208,6 +230,22 @@ class Finding:
                     self.source, self.rule_id, self.device_id, self.subject_kind, self.subject_id
                 ),
             )
+
+    def standard_labels(self) -> dict[str, str]:
+        """The standard labels that come from the finding's own fields."""
+        return {
+            "rule_id": self.rule_id,
+            "severity": self.severity.value,
+            "source": self.source,
+            "source_kind": self.source_kind.value,
+            "device_id": self.device_id,
+            "device_name": self.device_name,
+            "device_serial": self.device_serial,
+            "subject_kind": self.subject_kind.value,
+            "subject_id": self.subject_id,
+            "subject_name": self.subject_name,
+            "subject_status": self.subject_status,
+        }
 
 
 @dataclass(frozen=True, slots=True)

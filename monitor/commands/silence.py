@@ -356,9 +356,8 @@ def _author(given: str | None) -> str:
 
 def _known_labels(config: Config) -> frozenset[str]:
     from monitor.engine import load_rules
-    from monitor.engine.rules import STANDARD_LABELS as FINDING_LABELS
 
-    names = {*STANDARD_LABELS, *FINDING_LABELS}
+    names = set(STANDARD_LABELS)
     try:
         rules = load_rules(
             config.rules.files, builtin=config.rules.builtin, disabled=config.rules.disabled

@@ -40,8 +40,9 @@ from monitor.engine.loader import (
     load_rules,
     load_rules_text,
 )
-from monitor.engine.rules import STANDARD_LABELS, Action, Rule
+from monitor.engine.rules import Action, Rule
 from monitor.engine.ruleset import RuleSet
+from monitor.models import STANDARD_LABELS
 
 __all__ = [
     "DEVICE_FIELDS",

@@ -59,20 +59,16 @@ from monitor.engine.templates import (
     TemplateCheckError,
     sample_view,
 )
-from monitor.models import SUBJECT_FACT, FactKind, Severity, SourceKind, SubjectKind
+from monitor.models import (
+    STANDARD_LABELS,
+    SUBJECT_FACT,
+    FactKind,
+    Severity,
+    SourceKind,
+    SubjectKind,
+)
 
 RULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-
-STANDARD_LABELS: tuple[str, ...] = (
-    "rule_id",
-    "severity",
-    "source",
-    "source_kind",
-    "subject_kind",
-    "platform",
-    "blueprint",
-)
-"""Labels every finding carries; rule labels may not redefine them."""
 
 RuleSource = Literal["kandji", "applivery", "any"]
 SubjectName = Literal["library_item", "parameter", "device", "app", "lost_mode"]
