@@ -1,21 +1,21 @@
-"""A progress bar for ``compliance-monitor once`` on a terminal.
+"""A progress display for ``compliance-monitor once`` on a terminal, drawn by rich.
 
-The daemon reports a sweep's progress through the four calls of :class:`SweepProgress`
-(the composition root and the sweepers make them, when given a reporter; with none they
-cost nothing). The work is counted in whatever unit the sweeper plans in: devices for a
-per-device sweep, reads for a planned one. :class:`TerminalProgress` draws it as one line
-on stderr::
+The daemon reports a sweep's progress through the four calls of
+:class:`~monitor.sources.progress.SweepProgress` (the sweep cycle and the sweepers make
+them, when given a reporter; with none they cost nothing). The work is counted in
+whatever unit the sweeper plans in: devices for a per-device sweep, reads for a planned
+one. :class:`TerminalProgress` shows one bar per source being swept on stderr::
 
-    demo-kandji  [██████████░░░░░░░░░░░░░░]  170/400 devices  42%  3.1s
+    demo-kandji  ━━━━━━━━━━━━╸━━━━━━━━━━━  170/400 devices   42%  0:00:03
 
-and leaves one line per finished source above it::
+and leaves one line per finished source above the bars::
 
     ✓ demo-kandji: 400 devices in 7.9s
 
 It exists only when stderr is a terminal (:meth:`TerminalProgress.for_stream` returns
-None otherwise), so a pipe or a cron job's mail never sees a carriage return. Log lines
-written while the bar is up go through :meth:`TerminalProgress.log_stream`, which lifts
-the bar, prints the line, and puts the bar back.
+None otherwise), so a pipe or a cron job's mail never sees a cursor movement. Log lines
+written while the bars are up go through :meth:`TerminalProgress.log_stream`: rich
+prints them above the bars.
 """
 
 from __future__ import annotations
@@ -24,72 +24,78 @@ import io
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, TextIO, cast
+from typing import TextIO, cast
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 
 from monitor.clock import Clock, SystemClock
-from monitor.commands.inspect.terminal import Terminal, display_width, isatty, truncate
+from monitor.commands.inspect.terminal import Terminal, isatty
 
-#: Redraw at most this often (seconds) while devices complete; state changes redraw at once.
+#: Redraw at most this often (seconds) while work completes; state changes redraw at once.
 REDRAW_EVERY = 0.1
 BAR_CELLS = 24
-_CLEAR_LINE = "\r\x1b[K"
 
 
-class SweepProgress(Protocol):
-    """What a sweep of one source reports as it goes. Calls are cheap and never raise.
+class _CountColumn(ProgressColumn):
+    """``170/400 devices``, or ``starting…`` while the amount of work is unknown."""
 
-    ``sweep_started``: before the sweeper runs. ``work_planned``: once the sweeper knows
-    how much work is left (``total`` in ``unit``: devices to examine, reads to make); a
-    later call replaces the total. ``work_done``: as units complete (or are given up
-    on). ``sweep_finished``: after the sweep's results are committed.
-    """
-
-    def sweep_started(self, source: str) -> None:
-        """A sweep of ``source`` begins."""
-        ...
-
-    def work_planned(self, source: str, total: int, unit: str = "devices") -> None:
-        """This sweep of ``source`` has ``total`` units of work (``unit``) to do."""
-        ...
-
-    def work_done(self, source: str, count: int = 1) -> None:
-        """``count`` more units of work of ``source`` are done."""
-        ...
-
-    def sweep_finished(self, source: str, *, ok: bool, devices: int) -> None:
-        """The sweep of ``source`` ended (``ok`` False when anything failed)."""
-        ...
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit", "devices")
+        if task.total is None:
+            done = int(task.completed)
+            return Text(f"{done} {unit}" if done else "starting…")
+        total = int(task.total)
+        return Text(f"{int(task.completed):>{len(str(total))}}/{total} {unit}")
 
 
 @dataclass(slots=True)
-class _SourceProgress:
+class _Source:
+    task: TaskID
     started: float
-    total: int | None = None
-    done: int = 0
     unit: str = "devices"
-    finished: bool = False
-
-    @property
-    def fraction(self) -> float | None:
-        if self.total is None:
-            return None
-        return 1.0 if self.total == 0 else min(1.0, self.done / self.total)
 
 
 class TerminalProgress:
-    """A :class:`SweepProgress` drawn as one self-updating line on a terminal.
+    """A :class:`~monitor.sources.progress.SweepProgress` drawn on a terminal by rich.
 
-    Build it with :meth:`for_stream`; call :meth:`close` when the run ends (it removes a
-    bar that is still up). ``clock`` times the sweeps and paces redraws.
+    Build it with :meth:`for_stream`; call :meth:`close` when the run ends (it removes
+    bars still up). ``clock`` times the sweeps and paces redraws.
     """
 
     def __init__(self, stream: TextIO, *, clock: Clock | None = None, width: int = 80) -> None:
         self.stream = stream
         self.clock = clock or SystemClock()
-        self.width = width
-        self._sources: dict[str, _SourceProgress] = {}
-        self._drawn = False
+        self.console = Console(
+            file=stream, width=width, force_terminal=True, highlight=False,
+            no_color=bool(os.environ.get("NO_COLOR")),
+        )
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=BAR_CELLS),
+            _CountColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            auto_refresh=False,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            get_time=self.clock.monotonic,
+        )
+        self._sources: dict[str, _Source] = {}
         self._last_draw = float("-inf")
+        self._live = False
 
     @classmethod
     def for_stream(
@@ -109,127 +115,103 @@ class TerminalProgress:
 
     def sweep_started(self, source: str) -> None:
         """A sweep of ``source`` begins: its bar appears (the total is not known yet)."""
-        self._sources[source] = _SourceProgress(started=self.clock.monotonic())
+        self._source(source, fresh=True)
         self._draw(force=True)
 
     def work_planned(self, source: str, total: int, unit: str = "devices") -> None:
         """``source`` has ``total`` units of work to do: the bar gets its scale."""
-        state = self._state(source)
-        if unit != state.unit:
-            state.done = 0  # a new unit counts from zero (devices listed, then reads planned)
-        state.total, state.unit = max(0, total), unit
+        state = self._source(source)
+        if unit != state.unit:  # a new unit counts from zero (devices listed, then reads)
+            self._progress.update(state.task, completed=0)
+        state.unit = unit
+        self._progress.update(state.task, total=max(0, total), unit=unit)
         self._draw(force=True)
 
     def work_done(self, source: str, count: int = 1) -> None:
         """``count`` more units of work of ``source`` are done."""
-        state = self._state(source)
-        state.done += max(0, count)
+        self._progress.advance(self._source(source).task, max(0, count))
         self._draw(force=False)
 
     def sweep_finished(self, source: str, *, ok: bool, devices: int) -> None:
-        """The sweep of ``source`` ended: a line stays to say how it went."""
-        state = self._state(source)
-        state.finished = True
+        """The sweep of ``source`` ended: its bar goes, a line stays to say how it went."""
+        state = self._source(source)
+        task = self._progress.tasks[state.task]
         took = self.clock.monotonic() - state.started
         if ok:
             text = f"✓ {source}: {devices} device{'' if devices == 1 else 's'} in {took:.1f}s"
         else:
-            of = f"{state.done}/{state.total}" if state.total is not None else f"{state.done}"
-            text = f"✗ {source}: sweep failed after {took:.1f}s ({of} {state.unit} done)"
-        self._clear()
-        self.stream.write(truncate(text, self.width) + "\n")
-        if all(s.finished for s in self._sources.values()):
-            self._sources.clear()
+            total = "" if task.total is None else f"/{int(task.total)}"
+            text = (
+                f"✗ {source}: sweep failed after {took:.1f}s "
+                f"({int(task.completed)}{total} {state.unit} done)"
+            )
+        self._progress.remove_task(state.task)
+        del self._sources[source]
+        self.console.print(Text(text), overflow="ellipsis", no_wrap=True, crop=True)
         self._draw(force=True)
 
     # ------------------------------------------------------------------ output
 
     def close(self) -> None:
-        """Remove the bar if it is still drawn."""
-        self._clear()
+        """Remove the bars if they are still drawn."""
+        for state in self._sources.values():
+            self._progress.remove_task(state.task)
         self._sources.clear()
+        if self._live:
+            self._progress.stop()
+            self._live = False
 
     def log_stream(self) -> TextIO:
-        """A stream for the log that keeps log lines and the bar apart."""
-        return cast(TextIO, _BarAwareStream(self))
+        """A stream for the log: rich prints each line above the bars."""
+        return cast(TextIO, _ConsoleStream(self))
 
-    def line(self) -> str:
-        """The bar line as it would be drawn now (empty when no sweep is running)."""
-        running = {n: s for n, s in self._sources.items() if not s.finished}
-        if not running:
-            return ""
-        started = min(s.started for s in running.values())
-        took = f"{self.clock.monotonic() - started:.1f}s"
-        if len(running) == 1:
-            (label, state), = running.items()
-            fraction = state.fraction
-            if fraction is None:
-                count = f"{state.done} {state.unit}" if state.done else "starting…"
-                return truncate(f"{label}  {count}  {took}", self.width)
-            # The count keeps its width as it grows, so the bar does not jump about.
-            done = f"{state.done:>{len(str(state.total))}}"
-            tail = f"{done}/{state.total} {state.unit}  {fraction:4.0%}  {took}"
-            return self._with_bar(label, fraction, tail, "")
-        # Several sources: the mean of the known fractions, and each source's count.
-        known = [f for s in running.values() if (f := s.fraction) is not None]
-        fraction = sum(known) / len(known) if known else 0.0
-        each = ", ".join(
-            f"{n} {s.done}/{s.total if s.total is not None else '?'}" for n, s in running.items()
-        )
-        return self._with_bar(f"{len(running)} sources", fraction, f"{fraction:4.0%}  {took}",
-                              f"  ({each})")
+    def redraw(self) -> None:
+        """Draw the bars as they stand now (after a line was printed above them)."""
+        self._draw(force=True)
 
-    def _with_bar(self, label: str, fraction: float, tail: str, extra: str) -> str:
-        room = self.width - display_width(label) - display_width(tail) - 8
-        cells = max(0, min(BAR_CELLS, room))
-        if cells < 5:
-            return truncate(f"{label}  {tail}{extra}", self.width)
-        full = round(fraction * cells)
-        bar = "█" * full + "░" * (cells - full)
-        return truncate(f"{label}  [{bar}]  {tail}{extra}", self.width)
-
-    def _state(self, source: str) -> _SourceProgress:
+    def _source(self, source: str, *, fresh: bool = False) -> _Source:
         state = self._sources.get(source)
-        if state is None:  # a report without sweep_started: start counting now
-            state = self._sources[source] = _SourceProgress(started=self.clock.monotonic())
+        if state is not None and fresh:
+            self._progress.remove_task(state.task)
+            state = None
+        if state is None:  # a report without sweep_started starts counting now
+            task = self._progress.add_task(source, total=None, unit="devices")
+            state = self._sources[source] = _Source(task, self.clock.monotonic())
         return state
 
     def _draw(self, *, force: bool) -> None:
         now = self.clock.monotonic()
         if not force and now - self._last_draw < REDRAW_EVERY:
             return
-        text = self.line()
-        if not text:
-            self._clear()
+        if not self._sources:
+            if self._live:
+                self._progress.stop()
+                self._live = False
             return
-        self.stream.write(_CLEAR_LINE + text)
-        self.stream.flush()
-        self._drawn = True
+        if not self._live:
+            self._progress.start()
+            self._live = True
+        self._progress.refresh()
         self._last_draw = now
 
-    def _clear(self) -> None:
-        if self._drawn:
-            self.stream.write(_CLEAR_LINE)
-            self.stream.flush()
-            self._drawn = False
 
-    def _redraw(self) -> None:
-        self._draw(force=True)
-
-
-class _BarAwareStream(io.TextIOBase):
-    """Writes to the progress stream, lifting the bar for each log line."""
+class _ConsoleStream(io.TextIOBase):
+    """Writes log lines through the progress console, which keeps them above the bars."""
 
     def __init__(self, progress: TerminalProgress) -> None:
         super().__init__()
         self._progress = progress
+        self._partial = ""
 
     def write(self, text: str) -> int:
-        self._progress._clear()
-        written = self._progress.stream.write(text)
-        if text.endswith("\n"):
-            self._progress._redraw()
-        return written
+        # A line may come in pieces (print writes the text, then the newline).
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            # Log lines arrive already coloured (or not); rich passes them through as is.
+            self._progress.console.print(Text.from_ansi(line), soft_wrap=True)
+        if lines:
+            self._progress.redraw()
+        return len(text)
 
     def flush(self) -> None:
         self._progress.stream.flush()

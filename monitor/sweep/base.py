@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from monitor.models import Coverage, Device, FactKind, Subject, SubjectKind
+from monitor.sources.progress import SweepProgress
+
+__all__ = ["SweepOutcome", "SweepProgress", "Sweeper"]
 
 
 @dataclass(slots=True)
@@ -32,26 +35,6 @@ class SweepOutcome:
     def facts(self) -> list[tuple[Device, Mapping[SubjectKind, Sequence[Subject]]]]:
         """Every observed device with its subjects, as the rule engine takes them."""
         return [(d, self.subjects.get(did, {})) for did, d in self.devices.items()]
-
-
-class SweepProgress(Protocol):
-    """Hears how far a sweep has come (a progress bar on a terminal); optional."""
-
-    def sweep_started(self, source: str) -> None:
-        """A sweep of ``source`` begins."""
-        ...
-
-    def work_planned(self, source: str, total: int, unit: str = "devices") -> None:
-        """The sweep will do ``total`` units of work (devices, reads)."""
-        ...
-
-    def work_done(self, source: str, count: int = 1) -> None:
-        """``count`` more units are done."""
-        ...
-
-    def sweep_finished(self, source: str, *, ok: bool, devices: int) -> None:
-        """The sweep of ``source`` ended."""
-        ...
 
 
 class Sweeper(Protocol):

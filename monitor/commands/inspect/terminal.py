@@ -1,7 +1,8 @@
 """Printing for a terminal or a pipe: width, colour, one-line cells, ellipses, tables.
 
-Everything here measures text in terminal columns (a wide East Asian character takes
-two), strips control characters from what the MDM sent, and colours only when asked.
+Everything here measures text in terminal columns with rich (a wide East Asian
+character takes two), strips control characters from what the MDM sent, and colours
+only when asked, through rich's styles.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich.cells import cell_len, set_cell_size
+from rich.color import ColorSystem
+from rich.style import Style
+
 from monitor.log import redact
 from monitor.web.page import format_age
 
@@ -28,17 +33,6 @@ EXIT_UNREACHABLE = 3
 JSON_VERSION = 1
 DEFAULT_WIDTH = 80
 
-_RESET = "\x1b[0m"
-_CODES = {
-    "bold": "1",
-    "dim": "2",
-    "red": "31",
-    "green": "32",
-    "yellow": "33",
-    "blue": "34",
-    "magenta": "35",
-    "cyan": "36",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +66,7 @@ class Terminal:
         """``text`` in the given styles (``bold``, ``red``...), when colouring."""
         if not self.color or not styles or not text:
             return text
-        codes = ";".join(_CODES[s] for s in styles)
-        return f"\x1b[{codes}m{text}{_RESET}"
+        return Style.parse(" ".join(styles)).render(text, color_system=ColorSystem.STANDARD)
 
 
 def isatty(stream: TextIO) -> bool:
@@ -113,39 +106,21 @@ def clean(text: object) -> str:
 
 def display_width(text: str) -> int:
     """Columns ``text`` takes in a terminal (wide East Asian characters take two)."""
-    width = 0
-    for ch in text:
-        if unicodedata.combining(ch):
-            continue
-        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return width
+    return cell_len(text)
 
 
 def truncate(text: str, width: int) -> str:
     """``text`` cut to ``width`` columns, with an ellipsis when something was cut."""
     if width <= 0:
         return ""
-    if display_width(text) <= width:
+    if cell_len(text) <= width:
         return text
-    out: list[str] = []
-    used = 0
-    for ch in text:
-        w = (
-            0
-            if unicodedata.combining(ch)
-            else (2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1)
-        )
-        if used + w > width - 1:
-            break
-        out.append(ch)
-        used += w
-    return "".join(out).rstrip() + "…"
+    return set_cell_size(text, width - 1).rstrip() + "…"
 
 
 def pad(text: str, width: int) -> str:
     """``text`` truncated or padded with spaces to exactly ``width`` columns."""
-    cut = truncate(text, width)
-    return cut + " " * (width - display_width(cut))
+    return set_cell_size(truncate(text, width), width)
 
 
 @dataclass(frozen=True, slots=True)
