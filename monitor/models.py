@@ -231,6 +231,11 @@ class Finding:
                 ),
             )
 
+    def display_fields(self) -> dict[str, str]:
+        """The finding as people are shown it (messages, ``status --json``...): the
+        standard labels and the summary, every value plain text."""
+        return {**self.standard_labels(), "summary": self.summary}
+
     def standard_labels(self) -> dict[str, str]:
         """The standard labels that come from the finding's own fields."""
         return {
