@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import structlog
+from pydantic import SecretStr
 
 from monitor.health import SOURCE_UNHEALTHY_RULE
 from monitor.models import AlertState
@@ -295,3 +296,24 @@ async def test_planned_sweep_resolves_nothing_from_item_pages_it_could_not_read(
         assert (await rig.sweep()).ok
         now = states(await rig.alerts())
         assert all(now[p] is AlertState.RESOLVED for p in planted)
+
+
+async def test_a_refused_token_raises_the_source_alert_at_once_and_holds_device_alerts(
+    tmp_path: Path,
+) -> None:
+    async with open_rig(tmp_path) as rig:
+        planted = rig.plant_errors(devices=3)
+        assert (await rig.sweep()).ok
+        rig.sim.token = SecretStr("a-rotated-token")  # the tenant revoked ours
+        rig.repair(planted)
+        with structlog.testing.capture_logs() as logs:
+            result = await rig.sweep()
+        assert not result.ok
+        assert [e["event"] for e in logs if e["event"].startswith("source ")] == [
+            "source refuses the token"
+        ]
+        after = await rig.alerts()
+        source = [a for a in after.values() if a.rule_id == SOURCE_UNHEALTHY_RULE]
+        assert [a.state for a in source] == [AlertState.FIRING], "no unhealthy_after wait"
+        assert "token is refused" in source[0].finding.summary
+        assert all(states(after)[p] is AlertState.FIRING for p in planted), "held, not resolved"
