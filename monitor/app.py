@@ -30,14 +30,14 @@ from monitor.engine import RuleSet, load_rules
 from monitor.health import HealthBook
 from monitor.heartbeat import Heartbeat
 from monitor.log import register_secret
-from monitor.metrics import Metrics, StateSnapshot, count_alerts
+from monitor.metrics import Metrics, StateSnapshot
 from monitor.models import SweepStats
 from monitor.notify.pipeline import DeliveryStats, NotifyPipeline
 from monitor.notify.sender import MeteredSender, Sender, default_sender
 from monitor.notify.templates import RenderedMessage
 from monitor.sources.budget import RequestBudget
 from monitor.status import Status, StoreHistory
-from monitor.store.base import NotificationLogEntry, OutboxMessage, OutboxState
+from monitor.store.base import OutboxMessage
 from monitor.store.sqlite import SqliteStore
 from monitor.sweep.base import Sweeper, SweepProgress
 from monitor.sweep.build import build_sweeper
@@ -225,10 +225,6 @@ class App:
         """What flushing every group now would queue, without writing anything."""
         return await self._notify.preview(self.clock.now())
 
-    async def notification_logs(self) -> dict[str, NotificationLogEntry]:
-        """What each group was last told, by group key."""
-        return await self._store.notification_logs()
-
     async def test_notify(self, receiver: str) -> RenderedMessage:
         """Send a sample message to ``receiver`` directly (no outbox)."""
         return await self._notify.test_notify(receiver)
@@ -252,10 +248,4 @@ class App:
 
     async def _refresh_metrics(self) -> None:
         """Recompute what /metrics reports about alerts and the outbox (read at scrape)."""
-        alerts = await self._store.load_alerts(None)
-        counts = await self._store.outbox_counts()
-        self._state = StateSnapshot(
-            count_alerts(alerts.values()),
-            counts.get(OutboxState.PENDING, 0),
-            dead_letters=counts.get(OutboxState.DEAD, 0),
-        )
+        self._state = await self.status.state_snapshot()

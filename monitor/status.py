@@ -22,11 +22,12 @@ from monitor.config import Config
 from monitor.errors import StoreError
 from monitor.health import HealthBook, SourceHealth
 from monitor.log import redact
+from monitor.metrics import StateSnapshot, count_alerts
 from monitor.models import Alert, AlertState, SourceKind, SweepStats
 from monitor.notify.labels import alert_labels
 from monitor.notify.silences import Silence, Silencer, SilencesInForce
 from monitor.sources.budget import RequestBudget
-from monitor.store.base import OutboxMessage, OutboxState, Store
+from monitor.store.base import NotificationLogEntry, OutboxMessage, OutboxState, Store
 from monitor.store.sqlite import SqliteStore
 from monitor.web.provider import default_console_url, device_console_link
 from monitor.web.view import (
@@ -138,6 +139,20 @@ class Status:
     async def outbox_counts(self) -> dict[OutboxState, int]:
         """How many outbox messages are in each state."""
         return await self._store.outbox_counts()
+
+    async def state_snapshot(self) -> StateSnapshot:
+        """What /metrics reports about alerts and the outbox."""
+        alerts = await self._store.load_alerts(None)
+        counts = await self._store.outbox_counts()
+        return StateSnapshot(
+            count_alerts(alerts.values()),
+            counts.get(OutboxState.PENDING, 0),
+            dead_letters=counts.get(OutboxState.DEAD, 0),
+        )
+
+    async def notification_logs(self) -> dict[str, NotificationLogEntry]:
+        """What each notification group was last told, by group key."""
+        return await self._store.notification_logs()
 
     async def dead_letter_messages(self, limit: int = 100) -> list[OutboxMessage]:
         """Notifications given up on, newest first."""

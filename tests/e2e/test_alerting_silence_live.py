@@ -92,7 +92,7 @@ async def test_silence_from_the_cli_mutes_a_running_daemon_and_its_expiry_announ
             assert c_z.device_name in resolved.body
             # The same evaluation saw A's new failure, muted: A's receiver still only
             # knows of the first one, and no message names the second.
-            logs = await app.notification_logs()
+            logs = await app.status.notification_logs()
             [a_log] = [e for e in logs.values() if e.labels == {"device_id": a_x.device_id}]
             assert a_log.firing == {fp(a_x)}
             assert not any(a_y.item_name in d.body for d in ops())
@@ -107,7 +107,7 @@ async def test_silence_from_the_cli_mutes_a_running_daemon_and_its_expiry_announ
             assert news.body.startswith("1 new alert, 2 firing in all")
             assert a_y.item_name in news.body
             assert a_x.device_name in news.body
-            logs = await app.notification_logs()
+            logs = await app.status.notification_logs()
             [a_log] = [e for e in logs.values() if e.labels == {"device_id": a_x.device_id}]
             assert a_log.firing == {fp(a_x), fp(a_y)}
             assert len(ops()) == 4
