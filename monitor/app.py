@@ -246,6 +246,5 @@ class App:
         if any(removed.values()):
             log.info("pruned history", **removed)
 
-    async def _refresh_metrics(self) -> None:
-        """Recompute what /metrics reports about alerts and the outbox (read at scrape)."""
+    async def _refresh_metrics(self) -> None:  # what /metrics reads at scrape time
         self._state = await self.status.state_snapshot()
