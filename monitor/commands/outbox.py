@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
 import structlog
 
 from monitor.clock import Clock, SystemClock
-from monitor.commands.inspect.terminal import store_exists
+from monitor.commands.inspect.terminal import CommandIo, store_exists
 from monitor.config import Config
 from monitor.errors import StoreError
 from monitor.log import redact
@@ -43,25 +41,12 @@ JSON_VERSION = 1
 LIST_LIMIT = 500
 
 
-@dataclass(frozen=True, slots=True)
-class _Io:
-    out: TextIO
-    err: TextIO
-
-    def say(self, text: str) -> None:
-        print(text, file=self.err)
-
-
 async def run(
-    args: argparse.Namespace,
-    config: Config,
-    *,
-    clock: Clock | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
+    args: argparse.Namespace, config: Config, *, clock: Clock | None = None,
+    out: TextIO | None = None, err: TextIO | None = None,
 ) -> int:
     """Run ``outbox list|retry``; the exit code (see the module docstring)."""
-    io = _Io(out or sys.stdout, err or sys.stderr)
+    io = CommandIo.of(out, err)
     path = config.store.path
     if not store_exists(path):
         # Do not create a database just to report that it is empty.
@@ -155,7 +140,7 @@ def render_table(messages: Sequence[OutboxMessage], now: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _list(store: SqliteStore, *, as_json: bool, now: datetime, io: _Io) -> int:
+async def _list(store: SqliteStore, *, as_json: bool, now: datetime, io: CommandIo) -> int:
     messages = await read_messages(store)
     if as_json:
         doc = {"version": JSON_VERSION, "messages": [message_json(m) for m in messages]}
@@ -175,7 +160,7 @@ async def _list(store: SqliteStore, *, as_json: bool, now: datetime, io: _Io) ->
 
 
 async def _retry(
-    store: SqliteStore, message_id: int | None, *, all_dead: bool, now: datetime, io: _Io
+    store: SqliteStore, message_id: int | None, *, all_dead: bool, now: datetime, io: CommandIo
 ) -> int:
     if all_dead:
         ids = [m.id for m in await store.dead_letters(limit=1_000_000)]

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.clock import Clock, SystemClock, utc
+from monitor.commands.inspect.terminal import CommandIo
 from monitor.config import Config, RecurringWindow, parse_duration
 from monitor.errors import ConfigError, StoreError
 from monitor.log import redact
@@ -294,25 +295,12 @@ def table(rows: Sequence[SilenceRow], now: datetime, width: int | None) -> str:
 # --------------------------------------------------------------------- the command
 
 
-@dataclass
-class _Io:
-    out: TextIO
-    err: TextIO
-
-    def say(self, text: str) -> None:
-        print(text, file=self.err)
-
-
 async def run(
-    args: argparse.Namespace,
-    config: Config,
-    *,
-    clock: Clock | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
+    args: argparse.Namespace, config: Config, *, clock: Clock | None = None,
+    out: TextIO | None = None, err: TextIO | None = None,
 ) -> int:
     """Run ``silence add|list|expire``; the exit code (see the module docstring)."""
-    io = _Io(out or sys.stdout, err or sys.stderr)
+    io = CommandIo.of(out, err)
     now = (clock or SystemClock()).now()
     action = args.silence_command
     try:
@@ -369,7 +357,7 @@ def _known_labels(config: Config) -> frozenset[str]:
     return frozenset(names)
 
 
-async def _add(args: argparse.Namespace, config: Config, now: datetime, io: _Io) -> int:
+async def _add(args: argparse.Namespace, config: Config, now: datetime, io: CommandIo) -> int:
     matchers = parse_matchers(args.matchers)
     starts_at, ends_at = silence_span(
         now, duration=args.duration, starts=args.starts, ends=args.ends
@@ -411,7 +399,7 @@ async def _stored(config: Config, now: datetime, *, include_expired: bool) -> li
         return await store.silences(now, include_expired=include_expired)
 
 
-async def _list(args: argparse.Namespace, config: Config, now: datetime, io: _Io) -> int:
+async def _list(args: argparse.Namespace, config: Config, now: datetime, io: CommandIo) -> int:
     rows = [
         *config_rows(config, now),
         *(stored_row(r, now) for r in await _stored(config, now, include_expired=args.all)),
@@ -445,7 +433,7 @@ def _is_tty(stream: TextIO) -> bool:
         return False
 
 
-async def _expire(args: argparse.Namespace, config: Config, now: datetime, io: _Io) -> int:
+async def _expire(args: argparse.Namespace, config: Config, now: datetime, io: CommandIo) -> int:
     text = str(args.id).strip()
     if text.startswith("config:"):
         io.say(f"error: silence {text} comes from the config file; remove it there and "

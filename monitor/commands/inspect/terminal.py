@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -201,3 +202,20 @@ def write_json(out: TextIO, document: Mapping[str, Any]) -> None:
     out.write(redact(json.dumps(document, indent=2, ensure_ascii=False)) + "\n")
 
 
+
+
+@dataclass(frozen=True, slots=True)
+class CommandIo:
+    """Where a command writes: ``out`` for its results, ``err`` for what it says."""
+
+    out: TextIO
+    err: TextIO
+
+    @classmethod
+    def of(cls, out: TextIO | None, err: TextIO | None) -> CommandIo:
+        """The given streams, stdout and stderr standing in for those not given."""
+        return cls(out or sys.stdout, err or sys.stderr)
+
+    def say(self, text: str) -> None:
+        """One line for the operator, on ``err``."""
+        print(text, file=self.err)
