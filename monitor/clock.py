@@ -2,7 +2,8 @@
 
 Nothing outside this module reads the wall clock. Loops take a :class:`Clock`; pure
 functions take ``now`` (an aware UTC datetime). Tests use :class:`FakeClock`, whose
-``sleep`` returns when the test advances time past the deadline.
+``sleep`` returns when the test advances time past the deadline. :func:`format_age` is
+the one way a duration is written for people (``40s``, ``5m``, ``1h 30m``, ``2d 4h``).
 """
 
 from __future__ import annotations
@@ -106,3 +107,17 @@ def utc(dt: datetime) -> datetime:
     if dt.tzinfo is None:
         return dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
+
+
+def format_age(seconds: float) -> str:
+    """A coarse age, precise enough to glance at: ``40s``, ``5m``, ``1h 30m``, ``2d 4h``."""
+    whole = int(max(0.0, seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m"
+    if whole < 86400:
+        hours, minutes = divmod(whole // 60, 60)
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(whole // 3600, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"

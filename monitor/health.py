@@ -20,6 +20,7 @@ from typing import Protocol
 
 import structlog
 
+from monitor.clock import format_age
 from monitor.models import Finding, Severity, SourceKind, SubjectKind, SweepStats
 
 log = structlog.get_logger(__name__)
@@ -113,7 +114,8 @@ class SourceHealth:
             severity=Severity.CRITICAL,
             summary=(
                 f"{self.name} has not been swept successfully for "
-                f"{short_duration(now - self.failing_since)} ({cause}): {self.last_error}"
+                f"{format_age((now - self.failing_since).total_seconds())} "
+                f"({cause}): {self.last_error}"
             ),
             labels={
                 "rule_id": SOURCE_UNHEALTHY_RULE,
@@ -154,15 +156,3 @@ class HealthBook:
             recent = await history.recent_sweeps(name, HISTORY_KEPT)
             if recent:
                 self._by_name[name] = SourceHealth.rebuilt(name, health.kind, recent)
-
-
-def short_duration(delta: timedelta) -> str:
-    """``delta`` in one unit: ``45s``, ``12m``, ``5h``, ``3d``."""
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"

@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from monitor.clock import format_age
 from monitor.log import redact
 from monitor.web.view import (
     AlertView,
@@ -65,20 +66,6 @@ def format_duration(seconds: float | None) -> str:
     if whole < 86400:
         return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
     return f"{whole // 86400}d {whole % 86400 // 3600}h"
-
-
-def format_age(seconds: float) -> str:
-    """A coarse age, precise enough to glance at: ``40s``, ``5m``, ``1h 30m``, ``2d 4h``."""
-    whole = int(max(0.0, seconds))
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m"
-    if whole < 86400:
-        hours, minutes = divmod(whole // 60, 60)
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    days, hours = divmod(whole // 3600, 24)
-    return f"{days}d {hours}h" if hours else f"{days}d"
 
 
 def format_relative(dt: datetime | None, now: datetime) -> str:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from monitor.clock import format_age
 from monitor.models import Alert, AlertState, Severity, SourceKind, SweepStats
 
 
@@ -346,21 +347,10 @@ def readiness_reasons(
         age = now - s.last_success
         if age > interval * slack:
             reasons.append(
-                f"source {s.name}: no successful sweep for {_short(age)} "
-                f"(expected every {_short(interval)})"
+                f"source {s.name}: no successful sweep for {format_age(age.total_seconds())} "
+                f"(expected every {format_age(interval.total_seconds())})"
             )
     return reasons
-
-
-def _short(delta: timedelta) -> str:
-    whole = int(delta.total_seconds())
-    if whole < 120:
-        return f"{whole}s"
-    if whole < 7200:
-        return f"{whole // 60}m"
-    if whole < 172800:
-        return f"{whole // 3600}h {whole % 3600 // 60}m"
-    return f"{whole // 86400}d"
 
 
 def to_json(value: Any) -> Any:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
-from monitor.clock import Clock, SystemClock
+from monitor.clock import Clock, SystemClock, format_age
 from monitor.commands.inspect.terminal import (
     EXIT_NOT_FOUND,
     EXIT_OK,
@@ -38,7 +38,6 @@ from monitor.models import Severity, SubjectKind, SweepStats
 from monitor.notify.silences import Silence
 from monitor.status import STATUS_ORDER, Status, StatusRow, open_status
 from monitor.store.base import OutboxMessage, OutboxState
-from monitor.web.page import format_age
 from monitor.web.view import matchers_text
 
 #: Dead letters listed in ``status --json`` (all of them are counted).

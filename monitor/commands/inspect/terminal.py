@@ -22,8 +22,8 @@ from rich.cells import cell_len, set_cell_size
 from rich.color import ColorSystem
 from rich.style import Style
 
+from monitor.clock import format_age
 from monitor.log import redact
-from monitor.web.page import format_age
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
