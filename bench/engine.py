@@ -67,7 +67,7 @@ def fleet(devices: int, items: int, params: int, problem_rate: float, seed: int)
     for n in range(devices):
         dev = Device(
             source="bench",
-            source_kind=SourceKind.KANDJI,
+            source_kind=SourceKind("kandji"),
             device_id=f"dev-{n}",
             name=f"Mac {n}",
             platform="Mac" if n % 4 else "iPhone",

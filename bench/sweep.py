@@ -6,7 +6,7 @@ simulated tenant in a third process (its CPU counts for neither):
 - ``naive``: list the devices, then ``GET /devices/{id}/status`` for each device, one
   request at a time, as Kandji's sample scripts do (the per-device sweeper with a
   concurrency of 1);
-- ``planned``: :class:`~monitor.sweep.planned.KandjiPlannedSweeper` with the budget's
+- ``planned``: :class:`~monitor.sources.kandji.planned.KandjiPlannedSweeper` with the budget's
   default concurrency (8) and a per-second rate of ``--rate`` (Kandji allows 50).
 
 The simulator serves with ``--latency-ms`` per request and no hourly limit, on a fake
@@ -152,14 +152,15 @@ async def run_strategy(args: argparse.Namespace) -> None:
     from pydantic import SecretStr
 
     from monitor.clock import SystemClock
-    from monitor.config import BudgetConfig, KandjiSourceConfig
+    from monitor.config import BudgetConfig
     from monitor.engine import evaluate, load_rules
     from monitor.log import configure_logging
     from monitor.models import SourceKind, SubjectKind
-    from monitor.sources.kandji import KandjiClient
-    from monitor.sweep.base import Sweeper
-    from monitor.sweep.per_device import KandjiPerDeviceSweeper
-    from monitor.sweep.planned import KandjiPlannedSweeper
+    from monitor.sources.base import Sweeper
+    from monitor.sources.kandji.client import KandjiClient
+    from monitor.sources.kandji.config import KandjiSourceConfig
+    from monitor.sources.kandji.per_device import KandjiPerDeviceSweeper
+    from monitor.sources.kandji.planned import KandjiPlannedSweeper
 
     configure_logging("warning", stream=sys.stderr)
     naive = args.role == "naive"
@@ -176,13 +177,13 @@ async def run_strategy(args: argparse.Namespace) -> None:
         ),
     )
     rules = load_rules([], builtin=True)
-    needs = rules.needs(SourceKind.KANDJI)
+    needs = rules.needs(SourceKind("kandji"))
     client = KandjiClient(config, clock=SystemClock())
     sweeper: Sweeper
     if naive:
         sweeper = KandjiPerDeviceSweeper(client, "bench")
     else:
-        plans = {p.kind: p for p in rules.plan(SourceKind.KANDJI)}
+        plans = {p.kind: p for p in rules.plan(SourceKind("kandji"))}
 
         def keep(kind: SubjectKind, status: str, type_: str) -> bool:
             plan = plans.get(kind)

@@ -35,12 +35,12 @@ from monitor.models import SweepStats
 from monitor.notify.pipeline import DeliveryStats, NotifyPipeline
 from monitor.notify.sender import MeteredSender, Sender, default_sender
 from monitor.notify.templates import RenderedMessage
+from monitor.sources.base import Sweeper, SweepProgress
 from monitor.sources.budget import RequestBudget
+from monitor.sources.build import build_sweeper
 from monitor.status import Status, StoreHistory
 from monitor.store.base import OutboxMessage
 from monitor.store.sqlite import SqliteStore
-from monitor.sweep.base import Sweeper, SweepProgress
-from monitor.sweep.build import build_sweeper
 from monitor.web.app import build_web_app, start_web
 
 log = structlog.get_logger(__name__)

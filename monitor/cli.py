@@ -25,6 +25,7 @@ import structlog
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.log import configure_logging, redact
+from monitor.sources import registry
 
 EXIT_OK = 0
 EXIT_FIRING = 1
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``compliance-monitor``."""
     parser = argparse.ArgumentParser(
         prog="compliance-monitor",
-        description="Alerts when a device in a Kandji or Applivery fleet stops being compliant.",
+        description="Alerts when a device in an MDM-managed fleet stops being compliant.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -73,13 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("simulate", help="serve a simulated MDM API")
-    p.add_argument("vendor", choices=["kandji", "applivery"])
+    p.add_argument("vendor", choices=registry.kinds(), metavar="KIND", help="the source kind")
     p.add_argument("--devices", type=int, default=200)
     p.add_argument("--port", type=int, default=8081)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--token", default="sim-token", help="the bearer token the simulator accepts")
-    p.add_argument("--organization", default="acme", help="Applivery organization slug")
+    p.add_argument("--organization", default="acme", help="organization slug (kinds that have one)")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--per-second", type=int, default=50, help="rate limit per second (429 beyond)")
     p.add_argument("--per-hour", type=int, default=10000, help="rate limit per hour, 0 for none")

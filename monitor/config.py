@@ -17,13 +17,10 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -32,147 +29,14 @@ from pydantic import (
 )
 
 from monitor.errors import ConfigError
-
-# --------------------------------------------------------------------------- helpers
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def _seconds(amount: float) -> timedelta:
-    """``amount`` seconds; ValueError (not OverflowError) when no timedelta can hold it."""
-    try:
-        return timedelta(seconds=amount)
-    except (OverflowError, ValueError):
-        raise ValueError(
-            f"a duration must be a finite number of seconds under {_MAX_DAYS} days"
-        ) from None
-
-
-_MAX_DAYS = timedelta.max.days
-
-
-def parse_duration(value: object) -> timedelta:
-    """Parse ``30s``, ``5m``, ``1h30m``, ``7d``, or a number of seconds."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m, 1h or 7d")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        try:
-            return _seconds(float(value))
-        except OverflowError:  # an int too large for a float
-            raise ValueError("a duration this long is not a duration") from None
-    if isinstance(value, str):
-        m = _DURATION_RE.match(value)
-        if m:
-            return _seconds(float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"])
-        compact = value.replace(" ", "")
-        parts = _DURATION_PART_RE.findall(compact)
-        if parts and "".join(n + u for n, u in parts) == compact:
-            return _seconds(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
-    raise ValueError(f"expected a duration such as 30s, 5m, 1h or 7d, got {value!r}")
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-
-
-class Strict(BaseModel):
-    """Base of every config model: unknown keys are errors, values are not coerced loosely."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-# --------------------------------------------------------------------------- sources
-
-
-class BudgetConfig(Strict):
-    """The request budget of one source (one tenant).
-
-    ``requests_per_hour`` is what this monitor may spend of the tenant's hourly limit
-    (Kandji: 10,000 per hour per tenant, shared with every other integration);
-    ``burst_per_second`` caps the instantaneous rate (Kandji's gateway allows 50/s);
-    ``concurrency`` caps requests in flight. Retries count against the budget.
-    """
-
-    requests_per_hour: int = Field(default=5000, ge=1, le=1_000_000)
-    burst_per_second: float = Field(default=10.0, gt=0, le=1000)
-    concurrency: int = Field(default=8, ge=1, le=256)
-
-
-class RetryConfig(Strict):
-    """Retries on 429, 5xx, timeouts and resets: exponential backoff with full jitter."""
-
-    max_attempts: int = Field(default=5, ge=1, le=20)
-    backoff_base: Duration = timedelta(seconds=1)
-    backoff_max: Duration = timedelta(seconds=60)
-    max_retry_after: Duration = timedelta(minutes=5)
-
-
-class SourceBase(Strict):
-    """Settings every source has."""
-
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-    url: str = Field(min_length=1)
-    token: SecretStr | None = None
-    token_file: Path | None = None
-    interval: Duration = timedelta(minutes=5)
-    timeout: Duration = timedelta(seconds=30)
-    budget: BudgetConfig = BudgetConfig()
-    retry: RetryConfig = RetryConfig()
-    unhealthy_after: Duration = timedelta(minutes=15)
-    console_url: str | None = None
-    enabled: bool = True
-
-    @field_validator("url")
-    @classmethod
-    def _url_is_http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
-
-    @model_validator(mode="after")
-    def _one_token(self) -> SourceBase:
-        if (self.token is None) == (self.token_file is None):
-            raise ValueError("give exactly one of token or token_file")
-        return self
-
-    def resolve_token(self) -> SecretStr:
-        """The token, read from ``token_file`` when that is how it was given."""
-        if self.token is not None:
-            return self.token
-        assert self.token_file is not None
-        try:
-            return SecretStr(self.token_file.read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            raise ConfigError(
-                str(self.token_file),
-                f"sources.{self.name}.token_file",
-                exc.strerror or "unreadable",
-            ) from None
-
-
-class KandjiSourceConfig(SourceBase):
-    """A Kandji (Iru) tenant: ``url`` is ``https://SUBDOMAIN.api.kandji.io``."""
-
-    kind: Literal["kandji"]
-    page_size: int = Field(default=300, ge=1, le=300)
-    strategy: Literal["planned", "per_device"] = "planned"
-
-
-class AppliverySourceConfig(SourceBase):
-    """An Applivery organization: ``url`` is ``https://api.applivery.io/v1``."""
-
-    kind: Literal["applivery"]
-    organization: str = Field(pattern=r"^(([a-fA-F0-9]{24})|([a-zA-Z0-9\-]{3,}))$")
-    page_size: int = Field(default=100, ge=1, le=1000)
-
-
-SourceConfig = Annotated[KandjiSourceConfig | AppliverySourceConfig, Field(discriminator="kind")]
-
+from monitor.settings import BudgetConfig as BudgetConfig
+from monitor.settings import Duration as Duration
+from monitor.settings import RetryConfig as RetryConfig
+from monitor.settings import SourceBase as SourceBase
+from monitor.settings import Strict as Strict
+from monitor.settings import parse_duration as parse_duration
+from monitor.sources import registry
+from monitor.sources.registry import SourceConfig as SourceConfig
 
 # --------------------------------------------------------------------------- notify
 
@@ -502,6 +366,15 @@ class Config(Strict):
         raise KeyError(name)
 
 
+def _sources_changed() -> None:
+    """A source kind was registered or removed: rebuild the union of source configs."""
+    globals()["SourceConfig"] = registry.config_union()
+    Config.model_rebuild(force=True)
+
+
+registry.on_change(_sources_changed)
+
+
 def _first_duplicate(items: Sequence[str]) -> str | None:
     seen: set[str] = set()
     for item in items:
@@ -683,13 +556,9 @@ def validation_error(
     err = exc.errors(include_url=False, include_input=False)[0]
     path: list[str | int] = list(prefix)
     for part in err["loc"]:
-        # Discriminated unions add the tag ("kandji") to the location; drop it.
-        if (
-            isinstance(part, str)
-            and part in ("kandji", "applivery")
-            and path
-            and isinstance(path[-1], int)
-        ):
+        # Discriminated unions add the tag (the source's kind) to the location; drop it.
+        tag = isinstance(part, str) and part in registry.kinds()
+        if tag and path and isinstance(path[-1], int):
             continue
         if isinstance(part, str) and part.startswith("function-after"):
             continue
@@ -702,10 +571,10 @@ def validation_error(
     elif msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     elif err["type"] == "union_tag_invalid":
-        msg = "kind must be one of: kandji, applivery"
+        msg = f"kind must be one of: {', '.join(registry.kinds())}"
         path.append("kind")
     elif err["type"] == "union_tag_not_found":
-        msg = "kind is required (kandji or applivery)"
+        msg = f"kind is required ({' or '.join(registry.kinds())})"
         path.append("kind")
     return ConfigError(file, _dotted(path), msg, line=loc.line(path))
 

@@ -26,9 +26,9 @@ from monitor.health import HealthBook
 from monitor.heartbeat import Heartbeat
 from monitor.metrics import Metrics
 from monitor.models import FactKind, Finding, SourceKind, SweepStats
+from monitor.sources.base import Sweeper, SweepOutcome, SweepProgress
 from monitor.sources.budget import RequestBudget
 from monitor.store.base import Store
-from monitor.sweep.base import Sweeper, SweepOutcome, SweepProgress
 
 log = structlog.get_logger(__name__)
 

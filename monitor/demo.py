@@ -1,9 +1,10 @@
-"""The demo: simulated Kandji and Applivery fleets, the daemon and console alerts.
+"""The demo: every source's simulated fleet, the daemon and console alerts.
 
-The embedded default config below is an ordinary config file (the same shape as
-``config.example.yaml``) whose source points at the simulator this module starts on a
-free loopback port. Timings are short so that a first alert and a resolved notice both
-show within half a minute.
+Each registered source that offers a demo (:meth:`monitor.sources.base.Source.demo`)
+starts its simulator on a free loopback port with a few planted problems, and
+contributes its entry to the ``sources`` of the embedded config below (an ordinary
+config, the same shape as ``config.example.yaml``). Timings are short so that a first
+alert and a resolved notice both show within half a minute.
 """
 
 from __future__ import annotations
@@ -11,40 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import structlog
 
 from monitor.config import Config, parse_yaml, resolve_paths
-
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    from monitor.simulator.applivery import AppliverySimulator
-    from monitor.simulator.kandji import KandjiSimulator
+from monitor.sources import registry
+from monitor.sources.base import DemoTenant
 
 log = structlog.get_logger(__name__)
 
 DEMO_CONFIG = """
-sources:
-  - name: demo-kandji
-    kind: kandji
-    url: ${DEMO_KANDJI_URL}
-    token: ${DEMO_KANDJI_TOKEN}
-    interval: 4s
-    budget: {requests_per_hour: 5000, burst_per_second: 40, concurrency: 8}
-    console_url: https://demo.kandji.io
-  - name: demo-applivery
-    kind: applivery
-    url: ${DEMO_APPLIVERY_URL}
-    organization: demo-org
-    token: ${DEMO_APPLIVERY_TOKEN}
-    interval: 4s
-    budget: {requests_per_hour: 5000, burst_per_second: 20, concurrency: 4}
 receivers:
   - name: console
     console: true
@@ -63,34 +45,31 @@ shutdown_grace: 5s
 
 
 def demo_config(
-    kandji_url: str, applivery_url: str, token: str, state_dir: Path, web_port: int
+    sources: list[dict[str, Any]], token: str, state_dir: Path, web_port: int
 ) -> Config:
-    """The embedded default config, pointed at the simulators at the given URLs."""
-    env = {
-        "DEMO_KANDJI_URL": kandji_url,
-        "DEMO_KANDJI_TOKEN": token,
-        "DEMO_APPLIVERY_URL": applivery_url,
-        "DEMO_APPLIVERY_TOKEN": token,
-        "DEMO_STATE_DIR": str(state_dir),
-        "DEMO_WEB_PORT": str(web_port),
-    }
+    """The embedded default config with ``sources`` (each given ``token``)."""
+    env = {"DEMO_STATE_DIR": str(state_dir), "DEMO_WEB_PORT": str(web_port)}
     data, _ = parse_yaml(DEMO_CONFIG, "<demo>", env)
+    data["sources"] = [{**s, "token": token} for s in sources]
     return resolve_paths(Config.model_validate(data), state_dir)
 
 
 @dataclass
 class DemoEnvironment:
-    """The demo's simulators, running on loopback, and the config pointed at them."""
+    """The demo's simulators, running on loopback, and the config pointed at them.
+
+    ``simulators`` maps each source kind to its simulator object (to plant or repair
+    problems by hand).
+    """
 
     config: Config
-    kandji: KandjiSimulator
-    applivery: AppliverySimulator
+    simulators: Mapping[str, Any]
 
 
-async def _stop_quietly(runner: web.AppRunner) -> None:
+async def _stop_quietly(tenant: DemoTenant) -> None:
     # a simulator that fails to stop must not hide why the demo ended
     with contextlib.suppress(Exception):
-        await runner.cleanup()
+        await tenant.served.stop()
 
 
 @asynccontextmanager
@@ -102,48 +81,27 @@ async def demo_environment(
     web_port: int,
     repair_after: float = 12.0,
 ) -> AsyncIterator[DemoEnvironment]:
-    """Start the demo's simulators on free loopback ports; stop them on exit.
+    """Start every source's demo tenant on free loopback ports; stop them on exit.
 
-    A Kandji tenant of ``devices`` Macs with planted failures (repaired after
-    ``repair_after`` seconds) and an Applivery organization of a third as many Windows
-    devices, both seeded with ``seed`` and sharing one random token; the yielded config is
-    :func:`demo_config` pointed at them, its status page on ``web_port``.
+    Each is seeded with ``seed``, sized from ``devices``, and shares one random token;
+    planted failures are repaired after ``repair_after`` seconds where the simulator
+    does that. The yielded config is :func:`demo_config` pointed at them, its status
+    page on ``web_port``.
     """
-    from monitor.simulator.applivery import start_applivery
-    from monitor.simulator.kandji import start_kandji
-
     token = secrets.token_urlsafe(24)
     async with contextlib.AsyncExitStack() as stack:
-        runner, base_url, kandji = await start_kandji(
-            "127.0.0.1",
-            0,
-            devices=devices,
-            seed=seed,
-            token=token,
-            demo=True,
-            demo_repair_after=repair_after,
-            evolve_every=None,
-        )
-        stack.push_async_callback(_stop_quietly, runner)
-        win_runner, win_url, applivery = await start_applivery(
-            "127.0.0.1",
-            0,
-            devices=max(4, devices // 3),
-            seed=seed,
-            token=token,
-            organization="demo-org",
-        )
-        stack.push_async_callback(_stop_quietly, win_runner)
-        # Two Windows PCs out of compliance, so the demo shows both systems at once.
-        reporting = [
-            d
-            for d in applivery.fleet.devices
-            if d.state == "ACTIVE" and not d.silent and d.compliant is not False
-        ]
-        for d in reporting[:2]:
-            applivery.fleet.set_compliance(d.id, False)
-        config = demo_config(base_url, win_url, token, state_dir, web_port)
-        yield DemoEnvironment(config, kandji, applivery)
+        tenants: dict[str, DemoTenant] = {}
+        for source in registry.sources():
+            starting = source.demo(
+                devices=devices, seed=seed, token=token, repair_after=repair_after
+            )
+            if starting is None:
+                continue
+            tenant = await starting
+            stack.push_async_callback(_stop_quietly, tenant)
+            tenants[source.kind] = tenant
+        config = demo_config([t.source for t in tenants.values()], token, state_dir, web_port)
+        yield DemoEnvironment(config, {k: t.served.sim for k, t in tenants.items()})
 
 
 async def run_demo(

@@ -27,11 +27,22 @@ from typing import Any
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-class SourceKind(StrEnum):
-    """Which MDM a source is."""
+class SourceKind(str):
+    """Which MDM a source is: the ``kind`` of its config (see :mod:`monitor.sources.registry`).
 
-    KANDJI = "kandji"
-    APPLIVERY = "applivery"
+    An open set, not an enum: each source package names its own kind, so adding a
+    vendor touches no shared module. ``value`` is the kind itself, as for the enums.
+    """
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        """The kind as a plain string."""
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"SourceKind({str.__str__(self)!r})"
 
 
 class SubjectKind(StrEnum):

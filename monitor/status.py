@@ -26,10 +26,11 @@ from monitor.metrics import StateSnapshot, count_alerts
 from monitor.models import Alert, AlertState, SourceKind, SweepStats
 from monitor.notify.labels import alert_labels
 from monitor.notify.silences import Silence, Silencer, SilencesInForce
+from monitor.sources import registry
 from monitor.sources.budget import RequestBudget
 from monitor.store.base import NotificationLogEntry, OutboxMessage, OutboxState, Store
 from monitor.store.sqlite import SqliteStore
-from monitor.web.provider import default_console_url, device_console_link
+from monitor.web.provider import device_console_link
 from monitor.web.view import (
     AlertView,
     DeadLetterView,
@@ -266,9 +267,7 @@ class Status:
             src = self._config.source(source)
         except KeyError:
             return None
-        return src.console_url or default_console_url(
-            src.kind, src.url, getattr(src, "organization", None)
-        )
+        return registry.get(src.kind).console_url(src)
 
 
 @asynccontextmanager

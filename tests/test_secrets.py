@@ -38,7 +38,8 @@ from monitor.errors import ConfigError
 from monitor.log import configure_logging, register_secret
 from monitor.notify.sender import AppriseSender
 from monitor.simulator.kandji import KandjiSimulator, start_kandji
-from monitor.sources.kandji import KandjiClient
+from monitor.sources.kandji.client import KandjiClient
+from monitor.sources.kandji.config import KandjiSourceConfig
 from tests.servers import Webhook, free_port, webhook_server
 
 TOKEN = "kandji-Secret-Token-8c1f2e9a7b"
@@ -287,7 +288,7 @@ async def test_reprs_and_errors_hold_no_secret(tmp_path: Path) -> None:
     )
     config = load_config(config_path)
     source = config.sources[0]
-    assert source.kind == "kandji"
+    assert isinstance(source, KandjiSourceConfig)
     from monitor.clock import FakeClock
 
     client = KandjiClient(source, clock=FakeClock())

@@ -10,10 +10,9 @@ Public API::
     problems = check_actions(config.actions, ruleset.rules)
     print(format_actions(await list_actions(store, limit=50)))
 
-Action types: ``applivery.refresh_info``, ``kandji.tag``, ``kandji.update_inventory``,
-``kandji.cancel_lost_mode`` (see :mod:`monitor.actions.applivery` and
-:mod:`monitor.actions.kandji` for their params and requests). The safety rules are in
-:mod:`monitor.actions.runner`.
+Action types come from the sources (:meth:`monitor.sources.base.Source.executors`; each
+vendor package's ``actions`` module documents its params and requests). The safety
+rules are in :mod:`monitor.actions.runner`.
 """
 
 from monitor.actions.audit import (

@@ -20,14 +20,13 @@ from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 from monitor.models import EMPTY, Device, SourceKind
-from monitor.sources.applivery import AppliveryClient
-from monitor.sources.kandji import KandjiClient
 from monitor.store.base import ActionRecord
 
 Trigger = Literal["first", "repeat"]
 
-ActionClient = AppliveryClient | KandjiClient
-"""A source client an action may call through."""
+ActionClient = Any
+"""A source's API client (:attr:`monitor.sources.base.SourceParts.client`); each executor
+checks it is its own vendor's before calling through it."""
 
 
 class ActionStatus(StrEnum):

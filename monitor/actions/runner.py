@@ -34,7 +34,6 @@ from types import MappingProxyType
 
 import structlog
 
-from monitor.actions.applivery import AppliveryRefreshInfo
 from monitor.actions.audit import ActionEntry, encode_detail, entry
 from monitor.actions.base import (
     ATTEMPTED,
@@ -47,7 +46,6 @@ from monitor.actions.base import (
     Outcome,
     Trigger,
 )
-from monitor.actions.kandji import KandjiCancelLostMode, KandjiTag, KandjiUpdateInventory
 from monitor.clock import Clock
 from monitor.config import ActionLimits, ActionsConfig
 from monitor.engine import Rule
@@ -62,6 +60,7 @@ from monitor.models import (
     SubjectKind,
     Transition,
 )
+from monitor.sources import registry
 
 log = structlog.get_logger(__name__)
 
@@ -74,14 +73,8 @@ _HISTORY_LIMIT = 100_000
 
 
 def default_executors() -> dict[str, Executor]:
-    """Every action type the product ships, by type."""
-    executors: list[Executor] = [
-        AppliveryRefreshInfo(),
-        KandjiTag(),
-        KandjiUpdateInventory(),
-        KandjiCancelLostMode(),
-    ]
-    return {e.type: e for e in executors}
+    """Every action type the registered sources offer, by type."""
+    return {e.type: e for source in registry.sources() for e in source.executors()}
 
 
 def check_actions(
@@ -202,8 +195,8 @@ class _History:
 class ActionRunner:
     """Runs, caps, cools down and audits the actions rules declare.
 
-    ``clients`` maps source names to their clients (:class:`AppliveryClient` or
-    :class:`KandjiClient`, the same instances the sweeps use, so actions spend the same
+    ``clients`` maps source names to their clients (the same instances the sweeps use,
+    :attr:`monitor.sources.base.SourceParts.client`, so actions spend the same
     request budget). ``audit`` is the store (its ``record_action``/``actions``).
     """
 
@@ -387,7 +380,7 @@ class ActionRunner:
     ) -> str | None:
         if executor is None:
             return f"unknown action type {req.action!r}"
-        if executor.source_kind is not req.source_kind:
+        if executor.source_kind != req.source_kind:
             return (
                 f"{req.action} acts on {executor.source_kind.value} sources; "
                 f"{req.source} is {req.source_kind.value}"

@@ -1,4 +1,4 @@
-"""``compliance-monitor simulate kandji|applivery``: serve a simulated MDM API."""
+"""``compliance-monitor simulate KIND``: serve the simulated API of a source kind."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import asyncio
 
 from monitor.errors import ConfigError
+from monitor.sources import registry
+from monitor.sources.base import SimulatorOptions
 
 
 def parse_fault(text: str) -> tuple[str, float, str]:
@@ -22,47 +24,35 @@ def parse_fault(text: str) -> tuple[str, float, str]:
 
 
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> int:
-    """Serve the simulator named by ``args.vendor`` until ``stop`` is set."""
+    """Serve the simulator of the source kind ``args.vendor`` until ``stop`` is set."""
     faults = [parse_fault(f) for f in args.fault]
-    if args.vendor == "kandji":
-        from monitor.simulator.kandji import start_kandji
-
-        runner, base_url, sim = await start_kandji(
-            args.host,
-            args.port,
-            devices=args.devices,
-            seed=args.seed,
-            token=args.token,
-            latency_ms=args.latency_ms,
-            per_second=args.per_second or None,
-            per_hour=args.per_hour or None,
-            evolve_every=args.evolve_every or None,
-        )
-        what = "Kandji tenant"
-    else:
-        from monitor.simulator.applivery import start_applivery
-
-        runner, base_url, sim = await start_applivery(  # type: ignore[assignment]
-            args.host,
-            args.port,
-            devices=args.devices,
-            seed=args.seed,
-            token=args.token,
-            organization=args.organization,
-            latency_ms=args.latency_ms,
-            per_second=args.per_second or None,
-            per_hour=args.per_hour or None,
-            evolve_every=args.evolve_every or None,
-        )
-        what = f"Applivery organization {args.organization!r}"
+    options = SimulatorOptions(
+        host=args.host,
+        port=args.port,
+        devices=args.devices,
+        seed=args.seed,
+        token=args.token,
+        organization=args.organization,
+        latency_ms=args.latency_ms,
+        per_second=args.per_second or None,
+        per_hour=args.per_hour or None,
+        evolve_every=args.evolve_every or None,
+    )
+    starting = registry.get(args.vendor).simulator(options)
+    if starting is None:
+        raise ConfigError("simulate", args.vendor, "this source kind has no simulator")
+    served = await starting
     try:
         for kind, probability, path in faults:
             try:
-                sim.add_fault(path, kind, probability=probability)
+                served.add_fault(path, kind, probability=probability)
             except ValueError as exc:
                 raise ConfigError("--fault", kind, str(exc)) from None
-        print(f"simulated {what} with {args.devices} devices at {base_url}", flush=True)
+        print(
+            f"simulated {served.what} with {args.devices} devices at {served.base_url}",
+            flush=True,
+        )
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await served.stop()
     return 0

@@ -3,7 +3,7 @@
 Public API::
 
     ruleset = load_rules([Path("my-rules.yaml")], builtin=True, disabled=["kandji.x.*"])
-    ruleset.needs(SourceKind.KANDJI)           # fact kinds the sweep must fetch
+    ruleset.needs(source_kind)                # fact kinds the sweep must fetch
     findings = evaluate(ruleset, outcome.facts(), now)
     evaluate_device(ruleset, device, subjects, now)
     evaluate_subject(ruleset.rule("kandji.parameter.error"), device, subject, now)

@@ -31,9 +31,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, StrictStr
+from pydantic import AfterValidator, Field, StrictBool, StrictStr
 
 from monitor.config import Duration, Strict
 from monitor.engine.conditions import (
@@ -67,10 +67,19 @@ from monitor.models import (
     SourceKind,
     SubjectKind,
 )
+from monitor.sources import registry
 
 RULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
-RuleSource = Literal["kandji", "applivery", "any"]
+
+def _known_source(value: str) -> str:
+    if value != "any" and value not in registry.kinds():
+        raise ValueError(f"Input should be {', '.join(map(repr, registry.kinds()))} or 'any'")
+    return value
+
+
+RuleSource = Annotated[StrictStr, AfterValidator(_known_source)]
+"""A registered source kind (:mod:`monitor.sources.registry`), or ``any``."""
 SubjectName = Literal["library_item", "parameter", "device", "app", "lost_mode"]
 ActionTrigger = Literal["first", "repeat"]
 

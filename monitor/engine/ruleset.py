@@ -131,9 +131,7 @@ class RuleSet:
         self.files: tuple[str, ...] = tuple(files)
         self._by_id = {r.id: r for r in self.rules}
         self._execs = tuple(_prepare(r, i) for i, r in enumerate(self.rules) if r.enabled)
-        self._plans: dict[SourceKind, tuple[_KindPlan, ...]] = {
-            kind: self._build_plan(kind) for kind in SourceKind
-        }
+        self._plans: dict[SourceKind, tuple[_KindPlan, ...]] = {}
 
     def _build_plan(self, source_kind: SourceKind) -> tuple[_KindPlan, ...]:
         by_kind: dict[SubjectKind, list[_Exec]] = {}
@@ -142,9 +140,13 @@ class RuleSet:
                 by_kind.setdefault(ex.rule.subject, []).append(ex)
         return tuple(_KindPlan(kind, execs) for kind, execs in by_kind.items())
 
-    def plan(self, source_kind: SourceKind) -> tuple[_KindPlan, ...]:
+    def plan(self, source_kind: SourceKind | str) -> tuple[_KindPlan, ...]:
         """The evaluation plan for devices of ``source_kind`` (internal to the engine)."""
-        return self._plans[source_kind]
+        kind = SourceKind(source_kind)
+        plan = self._plans.get(kind)
+        if plan is None:
+            plan = self._plans[kind] = self._build_plan(kind)
+        return plan
 
     @property
     def enabled(self) -> tuple[Rule, ...]:

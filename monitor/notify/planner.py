@@ -247,7 +247,7 @@ def _sample_alerts(now: datetime) -> tuple[Alert, ...]:
         finding = Finding(
             rule_id="monitor.test",
             source="test",
-            source_kind=SourceKind.KANDJI,
+            source_kind=SourceKind("test"),
             device_id=f"test-device-{n}",
             device_name=name,
             device_serial=serial,

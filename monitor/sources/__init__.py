@@ -1,35 +1,15 @@
-"""Talking to MDM APIs: the one aiohttp client seam and one module per vendor.
+"""Talking to MDM APIs: the plugin seam, the shared HTTP seam, one package per vendor.
 
+- :mod:`monitor.sources.base`: the :class:`~monitor.sources.base.Source` plugin
+  protocol, :class:`~monitor.sources.base.SweepOutcome`, the progress protocol;
+- :mod:`monitor.sources.registry`: the config's ``kind`` -> its Source;
+- :mod:`monitor.sources.http`: :class:`~monitor.sources.http.ApiClient`, the only code
+  that uses aiohttp to call an MDM (timeouts, the one retry policy, ``Retry-After``,
+  paging, error translation);
 - :mod:`monitor.sources.budget`: the per-tenant request budget (hour, second, in flight);
-- :mod:`monitor.sources.http`: :class:`ApiClient`, the only code that uses aiohttp to
-  call an MDM (timeouts, retries, ``Retry-After``, paging, error translation);
-- :mod:`monitor.sources.kandji_models`: tolerant pydantic models of Kandji responses;
-- :mod:`monitor.sources.kandji`: :class:`KandjiClient` and the mapping of Kandji
-  models to :class:`monitor.models.Device` and :class:`monitor.models.Subject`.
+- :mod:`monitor.sources.catalogue`, :mod:`monitor.sources.lenient`: what vendor
+  packages build on (the field catalogue's vocabulary, lenient scalar types);
+- one package per vendor (its config model, client, models, mapping, sweepers, field
+  catalogue, console links, ``explain`` look-up, actions), reached through the
+  registry only.
 """
-
-from monitor.sources.budget import BudgetSnapshot, RequestBudget
-from monitor.sources.http import ApiClient, Page, RequestHook, RequestStats
-from monitor.sources.kandji import (
-    KandjiClient,
-    app_subject,
-    library_item_status_row_subject,
-    library_item_subject,
-    parameter_subject,
-    to_device,
-)
-
-__all__ = [
-    "ApiClient",
-    "BudgetSnapshot",
-    "KandjiClient",
-    "Page",
-    "RequestBudget",
-    "RequestHook",
-    "RequestStats",
-    "app_subject",
-    "library_item_status_row_subject",
-    "library_item_subject",
-    "parameter_subject",
-    "to_device",
-]

@@ -32,8 +32,8 @@ from typing import Protocol
 from asyncio_throttle.throttler import Throttler
 
 from monitor.clock import Clock, FakeClock
-from monitor.config import BudgetConfig
 from monitor.errors import BudgetExhaustedError
+from monitor.settings import BudgetConfig
 
 HOUR = 3600.0
 EXPIRY_TOLERANCE = 1e-9

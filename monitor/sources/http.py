@@ -45,7 +45,6 @@ import yarl
 from pydantic import SecretStr
 
 from monitor.clock import Clock, utc
-from monitor.config import RetryConfig, SourceBase
 from monitor.errors import (
     AuthError,
     BudgetExhaustedError,
@@ -58,6 +57,7 @@ from monitor.errors import (
     SourceError,
     TransportError,
 )
+from monitor.settings import RetryConfig, SourceBase
 from monitor.sources.budget import RequestBudget
 
 log = structlog.get_logger(__name__)

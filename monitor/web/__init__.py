@@ -9,7 +9,6 @@ from monitor.web.page import PageOptions
 from monitor.web.provider import (
     StaticStatusProvider,
     StatusProvider,
-    default_console_url,
     device_console_link,
 )
 from monitor.web.view import AlertView, DeadLetterView, SilenceView, SourceView, SweepView
@@ -24,7 +23,6 @@ __all__ = [
     "StatusProvider",
     "SweepView",
     "build_web_app",
-    "default_console_url",
     "device_console_link",
     "start_web",
 ]

@@ -7,12 +7,12 @@ tests and the demo use :class:`StaticStatusProvider`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from monitor.models import SourceKind
+from monitor.sources import registry
 from monitor.web.view import AlertView, DeadLetterView, SilenceView, SourceView
 
 
@@ -88,54 +88,20 @@ class StaticStatusProvider:
 
 DEVICE_ID_PLACEHOLDER = "{device_id}"
 
-# Kandji API hosts are SUBDOMAIN.api.kandji.io (US) and SUBDOMAIN.api.eu.kandji.io (EU);
-# the web app of the same tenant drops the "api." label.
-_KANDJI_API_HOST = re.compile(r"^(?P<sub>[A-Za-z0-9-]+)\.api\.(?P<region>eu\.)?kandji\.io$")
-
-APPLIVERY_DASHBOARD = "https://dashboard.applivery.io"
-
 
 def device_console_link(
     source_kind: SourceKind | str, console_url: str | None, device_id: str
 ) -> str | None:
     """The device's page in the MDM web console, or None when no console URL is known.
 
-    ``console_url`` is the source's ``console_url`` setting. When it contains
+    ``console_url`` is the source's console (its ``console_url`` setting or the one its
+    source derives, :meth:`monitor.sources.base.Source.console_url`). When it contains
     ``{device_id}`` it is a template and the (URL-quoted) id is put in its place; this
-    works for every kind and is how an Applivery device page is configured, e.g.
-    ``https://dashboard.applivery.io/my-workspace/mdm/devices/{device_id}``.
-
-    Without a placeholder: Kandji's device page is ``{console_url}/devices/{device_id}``;
-    for Applivery, whose device page address is not documented publicly, the link goes
-    to ``console_url`` itself (the workspace dashboard) rather than to a guessed page.
+    works for every kind. Otherwise the source of ``source_kind`` says where its
+    device pages are (:meth:`monitor.sources.base.Source.device_link`).
     """
     if not console_url:
         return None
-    quoted = quote(device_id, safe="")
     if DEVICE_ID_PLACEHOLDER in console_url:
-        return console_url.replace(DEVICE_ID_PLACEHOLDER, quoted)
-    base = console_url.rstrip("/")
-    if SourceKind(source_kind) is SourceKind.KANDJI:
-        return f"{base}/devices/{quoted}"
-    return base
-
-
-def default_console_url(
-    source_kind: SourceKind | str, api_url: str, organization: str | None = None
-) -> str | None:
-    """A console URL derived from the API URL, for a source that does not configure one.
-
-    Kandji: ``https://acme.api.kandji.io`` -> ``https://acme.kandji.io`` (EU likewise).
-    Applivery: the workspace dashboard ``https://dashboard.applivery.io/{organization}``.
-    None when nothing sensible can be derived (a simulator on loopback, an unknown host).
-    """
-    kind = SourceKind(source_kind)
-    if kind is SourceKind.KANDJI:
-        host = urlsplit(api_url).hostname or ""
-        m = _KANDJI_API_HOST.match(host)
-        if m is None:
-            return None
-        return f"https://{m['sub']}.{m['region'] or ''}kandji.io"
-    if organization:
-        return f"{APPLIVERY_DASHBOARD}/{quote(organization, safe='')}"
-    return None
+        return console_url.replace(DEVICE_ID_PLACEHOLDER, quote(device_id, safe=""))
+    return registry.get(source_kind).device_link(console_url, device_id)

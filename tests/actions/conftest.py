@@ -14,14 +14,7 @@ from pydantic import SecretStr
 
 from monitor.actions import ActionRunner
 from monitor.clock import FakeClock
-from monitor.config import (
-    ActionLimits,
-    ActionsConfig,
-    AppliverySourceConfig,
-    BudgetConfig,
-    KandjiSourceConfig,
-    RetryConfig,
-)
+from monitor.config import ActionLimits, ActionsConfig, BudgetConfig, RetryConfig
 from monitor.engine import RuleSet, load_rules_text
 from monitor.models import (
     Alert,
@@ -34,10 +27,12 @@ from monitor.models import (
 )
 from monitor.simulator.applivery import AppliverySimulator, start_applivery
 from monitor.simulator.kandji import KandjiSimulator, start_kandji
-from monitor.sources.applivery import AppliveryClient
-from monitor.sources.applivery import to_device as applivery_device
-from monitor.sources.kandji import KandjiClient
-from monitor.sources.kandji import to_device as kandji_device
+from monitor.sources.applivery.client import AppliveryClient
+from monitor.sources.applivery.config import AppliverySourceConfig
+from monitor.sources.applivery.mapping import to_device as applivery_device
+from monitor.sources.kandji.client import KandjiClient
+from monitor.sources.kandji.config import KandjiSourceConfig
+from monitor.sources.kandji.mapping import to_device as kandji_device
 from monitor.store.sqlite import SqliteStore
 
 KANDJI_TOKEN = "kandji-actions-token-7f1e"
@@ -159,7 +154,7 @@ class KandjiEnv:
     def device(self, device_id: str) -> Device:
         """One device, mapped as a sweep would from its record."""
         from monitor.simulator.kandji import bodies as kandji_bodies
-        from monitor.sources.kandji_models import KDevice
+        from monitor.sources.kandji.models import KDevice
 
         fleet = self.sim.fleet
         index = fleet.device_index(device_id)
@@ -183,7 +178,7 @@ class AppliveryEnv:
     def device(self, win_device_id: str) -> Device:
         """One device, mapped as a sweep would from its record."""
         from monitor.simulator.applivery import device_body
-        from monitor.sources.applivery_models import AWinDevice
+        from monitor.sources.applivery.models import AWinDevice
 
         d = self.sim.fleet.require(win_device_id)
         body = device_body(d, self.sim.fleet)

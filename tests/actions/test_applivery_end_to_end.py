@@ -14,8 +14,8 @@ from monitor.clock import FakeClock
 from monitor.engine import builtin_rules_dir, evaluate, load_rules
 from monitor.models import AlertState, SourceKind
 from monitor.simulator.applivery import DEVICE_INFO
+from monitor.sources.applivery.sweeper import AppliverySweeper
 from monitor.store.sqlite import SqliteStore
-from monitor.sweep.applivery import AppliverySweeper
 from tests.actions.conftest import AppliveryEnv, actions_config, make_runner
 
 OVERRIDE = """
@@ -49,7 +49,7 @@ async def test_sweep_rules_alerts_and_action(
     previous: dict[str, Any] = {}
 
     async def cycle() -> tuple[alerts.StepResult, list[Any]]:
-        outcome = await sweeper.sweep(ruleset.needs(SourceKind.APPLIVERY))
+        outcome = await sweeper.sweep(ruleset.needs(SourceKind("applivery")))
         findings = evaluate(ruleset, outcome.facts(), clock.now())
         findings += runner.failure_findings("windows")
         step = alerts.step(previous, findings, outcome.coverage, clock.now())

@@ -8,7 +8,7 @@ from monitor.actions import ACTION_FAILED_RULE, ActionStatus, list_actions
 from monitor.clock import FakeClock
 from monitor.models import SubjectKind
 from monitor.simulator.applivery import DEVICE_INFO
-from monitor.sources.applivery import AppliveryClient
+from monitor.sources.applivery.client import AppliveryClient
 from monitor.store.sqlite import SqliteStore
 from tests.actions.conftest import (
     AppliveryEnv,

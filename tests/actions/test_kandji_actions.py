@@ -11,10 +11,10 @@ import pytest
 from aiohttp import web
 
 from monitor.actions import ActionStatus, list_actions
-from monitor.actions.kandji import lost_mode_in_error, merge_tags
 from monitor.clock import FakeClock
 from monitor.simulator.kandji import Fleet, FleetSpec, KandjiSimulator, make_kandji_app
-from monitor.sources.kandji import KandjiClient
+from monitor.sources.kandji.actions import lost_mode_in_error, merge_tags
+from monitor.sources.kandji.client import KandjiClient
 from monitor.store.sqlite import SqliteStore
 from tests.actions.conftest import (
     KANDJI_TOKEN,

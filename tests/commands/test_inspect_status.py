@@ -70,7 +70,7 @@ def make_alert(
     minutes: float = 90,
 ) -> Alert:
     """One stored alert; ``n`` makes device id and subject id unique."""
-    kind = SourceKind.KANDJI if source == "macs" else SourceKind.APPLIVERY
+    kind = SourceKind("kandji") if source == "macs" else SourceKind("applivery")
     finding = Finding(
         rule_id=rule_id,
         source=source,

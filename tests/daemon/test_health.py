@@ -29,8 +29,8 @@ def test_transient_failures_raise_the_unhealthy_finding_only_after_the_threshold
     h.record(sweep(20, ok=False, error="HTTP 503"))
     assert h.failing_since == T0 + timedelta(minutes=10)
     assert h.consecutive_failures == 2
-    assert h.unhealthy_finding(SourceKind.KANDJI, THRESHOLD, T0 + timedelta(minutes=30)) is None
-    finding = h.unhealthy_finding(SourceKind.KANDJI, THRESHOLD, T0 + timedelta(minutes=40))
+    assert h.unhealthy_finding(SourceKind("kandji"), THRESHOLD, T0 + timedelta(minutes=30)) is None
+    finding = h.unhealthy_finding(SourceKind("kandji"), THRESHOLD, T0 + timedelta(minutes=40))
     assert finding is not None
     assert finding.rule_id == SOURCE_UNHEALTHY_RULE
     assert "HTTP 503" in finding.summary
@@ -40,7 +40,7 @@ def test_a_refused_token_raises_the_unhealthy_finding_at_once() -> None:
     h = SourceHealth("acme", "kandji")
     h.record(sweep(0, ok=False, error="list devices: HTTP 401"), auth_failed=True)
     assert h.auth_failed
-    finding = h.unhealthy_finding(SourceKind.KANDJI, THRESHOLD, T0 + timedelta(seconds=1))
+    finding = h.unhealthy_finding(SourceKind("kandji"), THRESHOLD, T0 + timedelta(seconds=1))
     assert finding is not None
     assert "token is refused" in finding.summary
 
@@ -52,7 +52,7 @@ def test_recovery_clears_the_failure_and_the_finding() -> None:
     assert h.healthy
     assert not h.auth_failed
     assert h.failing_since is None
-    assert h.unhealthy_finding(SourceKind.KANDJI, THRESHOLD, T0 + timedelta(days=1)) is None
+    assert h.unhealthy_finding(SourceKind("kandji"), THRESHOLD, T0 + timedelta(days=1)) is None
 
 
 class History:

@@ -117,8 +117,8 @@ async def running_demo(
                 assert app.web_port is not None
                 yield RunningDemo(
                     app,
-                    demo.kandji,
-                    demo.applivery,
+                    demo.simulators["kandji"],
+                    demo.simulators["applivery"],
                     config,
                     f"http://127.0.0.1:{app.web_port}",
                     console,

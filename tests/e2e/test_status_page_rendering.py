@@ -39,7 +39,7 @@ def view(
         rule_id=rule_id,
         severity=Severity.WARNING,
         source="pcs",
-        source_kind=SourceKind.APPLIVERY,
+        source_kind=SourceKind("applivery"),
         device_id="0123456789abcdef01234567",
         device_name="Elena's Surface",
         device_serial="SNFEFD3D90E1",

@@ -15,12 +15,14 @@ NOW = datetime(2026, 1, 20, 12, 0, tzinfo=UTC)
 _DEVICE_FIELDS = set(Device.__dataclass_fields__) - {"attrs"}
 _SUBJECT_FIELDS = set(Subject.__dataclass_fields__) - {"attrs"}
 
+KANDJI = SourceKind("kandji")
+
 
 def device(
     device_id: str = "dev-1",
     *,
     source: str = "acme",
-    source_kind: SourceKind = SourceKind.KANDJI,
+    source_kind: SourceKind = KANDJI,
     **facts: Any,
 ) -> Device:
     """A device; keyword facts go to dataclass fields when they are one, else to attrs.

@@ -14,8 +14,13 @@ from typing import Any
 
 from monitor.engine import DEVICE_FIELDS, SUBJECT_FIELDS, FieldSpec, ValueType
 from monitor.models import FactKind, SourceKind, SubjectKind
-from monitor.sources.kandji import app_subject, library_item_subject, parameter_subject, to_device
-from monitor.sources.kandji_models import (
+from monitor.sources.kandji.mapping import (
+    app_subject,
+    library_item_subject,
+    parameter_subject,
+    to_device,
+)
+from monitor.sources.kandji.models import (
     KDevice,
     KDeviceApps,
     KDeviceDetails,
@@ -45,7 +50,7 @@ def _check(attrs: Mapping[str, Any], catalogue: Mapping[str, FieldSpec], what: s
     for key, value in attrs.items():
         assert key in catalogue, f"{what} attrs key {key!r} is missing from the catalogue"
         spec = catalogue[key]
-        assert spec.reported_by(SourceKind.KANDJI), f"{key!r} is not marked as reported by Kandji"
+        assert spec.reported_by(SourceKind("kandji")), f"{key!r} is not reported by Kandji"
         if value is not None and value != "":
             assert isinstance(value, _TYPES[spec.type]), (key, value, spec.type)
 
@@ -65,7 +70,7 @@ def test_device_attrs_from_list_and_details_are_catalogued() -> None:
         _check(listed.attrs, DEVICE_FIELDS, "device list")
         # What the list alone gives must be marked as list facts (no details needed).
         for key in listed.attrs:
-            assert DEVICE_FIELDS[key].facts[SourceKind.KANDJI] is FactKind.DEVICE, key
+            assert DEVICE_FIELDS[key].facts[SourceKind("kandji")] is FactKind.DEVICE, key
         for det in details:
             _check(to_device("acme", dev, det).attrs, DEVICE_FIELDS, "device details")
 

@@ -9,15 +9,15 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from monitor.clock import FakeClock
-from monitor.config import KandjiSourceConfig
 from monitor.errors import MalformedResponseError, NotFoundError
-from monitor.sources.kandji import (
+from monitor.sources.kandji.client import (
     DEVICE_STATUS,
     LIST_ATTEMPTS,
     PAGE_ATTEMPTS,
     DeviceListShiftedError,
     KandjiClient,
 )
+from monitor.sources.kandji.config import KandjiSourceConfig
 from tests.faults.conftest import TOKEN, StartSim
 
 

@@ -22,10 +22,11 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from monitor.clock import FakeClock
-from monitor.config import AppliverySourceConfig, KandjiSourceConfig
 from monitor.errors import MalformedResponseError, SourceError
-from monitor.sources.applivery import AppliveryClient
-from monitor.sources.kandji import KandjiClient
+from monitor.sources.applivery.client import AppliveryClient
+from monitor.sources.applivery.config import AppliverySourceConfig
+from monitor.sources.kandji.client import KandjiClient
+from monitor.sources.kandji.config import KandjiSourceConfig
 from tests.fixtures import kandji_example
 from tests.fuzz.strategies import FUZZ, all_keys, json_values, mutated
 

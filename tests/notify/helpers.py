@@ -62,7 +62,7 @@ def finding(
     return Finding(
         rule_id=rule,
         source=source,
-        source_kind=SourceKind.KANDJI,
+        source_kind=SourceKind("kandji"),
         device_id=device,
         device_name=f"Mac {device}",
         device_serial=f"C02{device.upper()}",

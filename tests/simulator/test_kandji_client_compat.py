@@ -8,10 +8,11 @@ import pytest
 from pydantic import SecretStr
 
 from monitor.clock import FakeClock
-from monitor.config import BudgetConfig, KandjiSourceConfig
+from monitor.config import BudgetConfig
 from monitor.errors import ClientRequestError
-from monitor.sources.kandji import (
-    KandjiClient,
+from monitor.sources.kandji.client import KandjiClient
+from monitor.sources.kandji.config import KandjiSourceConfig
+from monitor.sources.kandji.mapping import (
     library_item_status_row_subject,
     library_item_subject,
     parameter_subject,

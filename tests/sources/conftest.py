@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
 from monitor.clock import FakeClock
-from monitor.config import BudgetConfig, KandjiSourceConfig, RetryConfig
+from monitor.config import BudgetConfig, RetryConfig
+from monitor.sources.kandji.config import KandjiSourceConfig
 from tests.fixtures import KANDJI_EXAMPLES, kandji_example
 from tests.fixtures import mac_details_example as mac_details_example
 

@@ -37,7 +37,7 @@ def finding(device: str = "d1", item: str = "i1", source: str = "acme") -> Findi
     return Finding(
         rule_id="kandji.library-item.failed",
         source=source,
-        source_kind=SourceKind.KANDJI,
+        source_kind=SourceKind("kandji"),
         device_id=device,
         device_name=f"Mac {device} café",
         device_serial=f"SER{device}",

@@ -13,6 +13,8 @@ NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 KANDJI_CONSOLE = "https://acme.kandji.io"
 APPLIVERY_CONSOLE = "https://dashboard.applivery.io/acme/mdm/devices/{device_id}"
 
+KANDJI = SourceKind("kandji")
+
 
 def _ago(**kw: float) -> datetime:
     return NOW - timedelta(**kw)
@@ -29,7 +31,7 @@ def alert(
     subject_status: str,
     state: AlertState = AlertState.FIRING,
     silenced: bool = False,
-    kind: SourceKind = SourceKind.KANDJI,
+    kind: SourceKind = KANDJI,
     subject_kind: str = "library_item",
     active_minutes: float = 90,
     resolved_minutes: float | None = None,
@@ -37,9 +39,9 @@ def alert(
 ) -> AlertView:
     """One alert view; ``n`` makes the fingerprint unique, ``device`` (default ``n``) the device."""
     d = n if device is None else device
-    device_id = f"5f1c2a0e-0000-4000-8000-{d:012d}" if kind is SourceKind.KANDJI else f"{d:024x}"
-    source = "acme-macs" if kind is SourceKind.KANDJI else "acme-windows"
-    console = KANDJI_CONSOLE if kind is SourceKind.KANDJI else APPLIVERY_CONSOLE
+    device_id = f"5f1c2a0e-0000-4000-8000-{d:012d}" if kind == SourceKind("kandji") else f"{d:024x}"
+    source = "acme-macs" if kind == SourceKind("kandji") else "acme-windows"
+    console = KANDJI_CONSOLE if kind == SourceKind("kandji") else APPLIVERY_CONSOLE
     active = _ago(minutes=active_minutes)
     return AlertView(
         fingerprint=f"fp{n:04d}",
@@ -127,7 +129,7 @@ def sample_alerts() -> list[AlertView]:
             subject_name="compliance",
             subject_status="nonCompliant",
             subject_kind="device",
-            kind=SourceKind.APPLIVERY,
+            kind=SourceKind("applivery"),
         ),
         alert(
             7,
@@ -200,7 +202,7 @@ def sample_sources() -> list[SourceView]:
     return [
         SourceView(
             name="acme-macs",
-            kind=SourceKind.KANDJI,
+            kind=SourceKind("kandji"),
             healthy=True,
             last_success=_ago(minutes=4),
             consecutive_failures=0,
@@ -211,7 +213,7 @@ def sample_sources() -> list[SourceView]:
         ),
         SourceView(
             name="acme-windows",
-            kind=SourceKind.APPLIVERY,
+            kind=SourceKind("applivery"),
             healthy=False,
             last_success=_ago(minutes=42),
             consecutive_failures=3,

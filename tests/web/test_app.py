@@ -119,7 +119,7 @@ async def test_status_page_shows_summary_silenced_resolved_sources_and_silences(
 async def test_page_says_all_clear_and_not_ready_reasons(
     serve: Serve, http: aiohttp.ClientSession
 ) -> None:
-    src = SourceView("acme-macs", SourceKind.KANDJI, True, NOW, 0, "", 100.0, 5000, ())
+    src = SourceView("acme-macs", SourceKind("kandji"), True, NOW, 0, "", 100.0, 5000, ())
     provider = StaticStatusProvider([], [src], [], ready=False, reasons=["store unreachable"])
     base = await serve(make_app(provider))
     _, page = await get_text(http, base + "/")
@@ -163,7 +163,7 @@ async def test_secrets_are_never_rendered(serve: Serve, http: aiohttp.ClientSess
     register_secret(kandji_token)
     src = SourceView(
         "acme-macs",
-        SourceKind.KANDJI,
+        SourceKind("kandji"),
         False,
         None,
         2,

@@ -135,7 +135,7 @@ def test_count_alerts_groups_by_rule_severity_state_and_source() -> None:
         f = Finding(
             "r1",
             "acme",
-            SourceKind.KANDJI,
+            SourceKind("kandji"),
             device,
             device,
             "",

@@ -5,12 +5,8 @@ from __future__ import annotations
 import pytest
 
 from monitor.models import SourceKind
-from monitor.web.provider import (
-    StaticStatusProvider,
-    StatusProvider,
-    default_console_url,
-    device_console_link,
-)
+from monitor.sources import registry
+from monitor.web.provider import StaticStatusProvider, StatusProvider, device_console_link
 from tests.web.sample import sample_alerts, sample_silences, sample_sources
 
 UUID = "5f1c2a0e-1111-4000-8000-000000000001"
@@ -44,7 +40,7 @@ UUID = "5f1c2a0e-1111-4000-8000-000000000001"
             "https://mdm.example/d/a%20b%2Fc?x=1",
         ),
         (
-            SourceKind.KANDJI,
+            SourceKind("kandji"),
             "https://acme.kandji.io",
             "a/b",
             "https://acme.kandji.io/devices/a%2Fb",
@@ -64,13 +60,17 @@ def test_device_console_link(
         ("kandji", "https://acme.api.eu.kandji.io/", None, "https://acme.eu.kandji.io"),
         ("kandji", "http://127.0.0.1:8421", None, None),
         ("applivery", "https://api.applivery.io/v1", "acme", "https://dashboard.applivery.io/acme"),
-        ("applivery", "https://api.applivery.io/v1", None, None),
     ],
 )
-def test_default_console_url(
+def test_a_source_derives_its_console_url_from_its_api_url(
     kind: str, api_url: str, organization: str | None, expected: str | None
 ) -> None:
-    assert default_console_url(kind, api_url, organization) == expected
+    extra = {"organization": organization} if organization else {}
+    source = registry.get(kind)
+    config = source.config_model.model_validate(
+        {"name": "s", "kind": kind, "url": api_url, "token": "t", **extra}
+    )
+    assert source.console_url(config) == expected
 
 
 async def test_static_provider_answers_what_it_holds_and_follows_changes() -> None:

@@ -73,7 +73,7 @@ def test_views_from_shared_models() -> None:
     finding = Finding(
         rule_id="kandji.library-item.failed",
         source="acme-macs",
-        source_kind=SourceKind.KANDJI,
+        source_kind=SourceKind("kandji"),
         device_id="d1",
         device_name="mac-1",
         device_serial="C02X",

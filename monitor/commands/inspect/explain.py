@@ -2,8 +2,9 @@
 
 The device is looked up in the device list of every enabled source (or of ``--source``)
 by id, serial number or name. Then only the facts the enabled rules need are fetched
-(status, details, apps, Lost Mode: the same calls a per-device sweep makes), plus, for
-Kandji, the newest entries of the device's activity feed. Every rule is run on them
+(each source's look-up, :meth:`monitor.sources.base.Source.lookup`, makes the same
+calls its per-device sweep makes), plus, where the MDM keeps one, the newest entries of
+the device's activity feed. Every rule is run on them
 with :func:`monitor.engine.explain`; the store adds the device's alerts and history.
 
 An interactive command should not sit through a daemon's patient retries: the source's
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from monitor.clock import Clock, SystemClock
 from monitor.commands.inspect.terminal import (
@@ -40,33 +41,13 @@ from monitor.commands.inspect.terminal import (
     truncate,
     write_json,
 )
-from monitor.config import (
-    AppliverySourceConfig,
-    Config,
-    KandjiSourceConfig,
-    RetryConfig,
-    SourceConfig,
-)
+from monitor.config import Config, RetryConfig, SourceConfig
 from monitor.engine import RuleExplanation, RuleSet, Verdict, explain, load_rules
-from monitor.errors import (
-    ClientRequestError,
-    MonitorError,
-    NotFoundError,
-    SourceError,
-    StoreError,
-)
+from monitor.errors import MonitorError, NotFoundError, StoreError
 from monitor.log import redact
 from monitor.models import Alert, AlertState, Device, FactKind, SourceKind, Subject, SubjectKind
-from monitor.sources.applivery import AppliveryClient
-from monitor.sources.applivery import to_device as applivery_device
-from monitor.sources.kandji import (
-    KandjiClient,
-    app_subject,
-    library_item_subject,
-    parameter_subject,
-)
-from monitor.sources.kandji import to_device as kandji_device
-from monitor.sources.kandji_models import KDevice
+from monitor.sources import registry
+from monitor.sources.base import DeviceFacts, DeviceLookup
 from monitor.store.base import AlertHistoryEntry
 from monitor.store.sqlite import SqliteStore
 
@@ -80,195 +61,11 @@ EXPLAIN_RETRY = RetryConfig(
     max_attempts=3, backoff_base=timedelta(milliseconds=500), backoff_max=timedelta(seconds=4)
 )
 EXPLAIN_BUDGET_WAIT = 20.0
-# Lost Mode only exists on iPhones and iPads.
-_LOST_MODE_PLATFORMS = frozenset({"iPhone", "iPad"})
 
 
-@dataclass(frozen=True, slots=True)
-class ActivityEntry:
-    """One entry of a device's activity feed in the MDM."""
-
-    at: datetime | None
-    action: str
-    summary: str
-    details: Any = None
-
-
-@dataclass(slots=True)
-class DeviceFacts:
-    """What ``explain`` fetched for one device.
-
-    ``fetched``: the fact kinds observed fresh; ``errors``: what could not be fetched
-    (one line each, no secrets); ``activity`` is newest first (Kandji only; None when
-    the source has no activity feed).
-    """
-
-    source: str
-    source_kind: SourceKind
-    device: Device
-    subjects: dict[SubjectKind, list[Subject]] = field(default_factory=dict)
-    fetched: set[FactKind] = field(default_factory=lambda: {FactKind.DEVICE})
-    activity: list[ActivityEntry] | None = None
-    activity_error: str = ""
-    errors: list[str] = field(default_factory=list)
-
-
-class _Lookup(Protocol):
-    """Finds devices in one source and fetches what the rules need about one of them."""
-
-    @property
-    def src(self) -> SourceConfig:
-        """The source's config (its retries capped for interactive use)."""
-        ...
-
-    async def devices(self) -> list[Device]:
-        """Every device of the source, mapped from the device list alone."""
-        ...
-
-    async def facts(self, device: Device, needs: frozenset[FactKind]) -> DeviceFacts:
-        """The facts of ``device`` that ``needs`` names (and its recent activity)."""
-        ...
-
-    async def close(self) -> None:
-        """Release the HTTP session."""
-        ...
-
-
-def _lookup(src: SourceConfig, clock: Clock) -> _Lookup:
+def _lookup(src: SourceConfig, clock: Clock) -> DeviceLookup:
     interactive = src.model_copy(update={"retry": _gentler(src.retry)})
-    if isinstance(interactive, KandjiSourceConfig):
-        return _KandjiLookup(interactive, clock)
-    assert isinstance(interactive, AppliverySourceConfig)
-    return _AppliveryLookup(interactive, clock)
-
-
-class _AppliveryLookup:
-    """An Applivery organization: everything its rules read comes with the device list."""
-
-    def __init__(self, src: AppliverySourceConfig, clock: Clock) -> None:
-        self.src = src
-        self.client = AppliveryClient(
-            src, clock=clock, token=src.resolve_token(), budget_max_wait=EXPLAIN_BUDGET_WAIT
-        )
-
-    async def close(self) -> None:
-        await self.client.close()
-
-    async def devices(self) -> list[Device]:
-        rows = await self.client.list_devices()
-        return [applivery_device(self.src.name, d) for d in rows if d.id]
-
-    async def facts(self, device: Device, needs: frozenset[FactKind]) -> DeviceFacts:
-        return DeviceFacts(self.src.name, SourceKind.APPLIVERY, device)
-
-
-class _KandjiLookup:
-    """A Kandji tenant: the calls a per-device sweep makes, plus the activity feed.
-
-    Each fact kind is fetched on its own, so a token that may not read details (403)
-    still shows the library items.
-    """
-
-    def __init__(self, src: KandjiSourceConfig, clock: Clock) -> None:
-        self.src = src
-        self.client = KandjiClient(
-            src, clock=clock, token=src.resolve_token(), budget_max_wait=EXPLAIN_BUDGET_WAIT
-        )
-        self._raw: dict[str, KDevice] = {}
-
-    async def close(self) -> None:
-        await self.client.close()
-
-    async def devices(self) -> list[Device]:
-        raw = await self.client.list_devices()
-        self._raw = {d.device_id: d for d in raw if d.device_id}
-        return [kandji_device(self.src.name, d) for d in self._raw.values()]
-
-    async def facts(self, device: Device, needs: frozenset[FactKind]) -> DeviceFacts:
-        out = DeviceFacts(self.src.name, SourceKind.KANDJI, device)
-        client, did = self.client, device.device_id
-        if FactKind.DETAILS in needs:
-            details = await self._fetch(out, "details", lambda: client.get_device_details(did))
-            if details is not None:
-                out.device = kandji_device(self.src.name, self._raw[did], details)
-                out.fetched.add(FactKind.DETAILS)
-        if needs & {FactKind.LIBRARY_ITEMS, FactKind.PARAMETERS}:
-            status = await self._fetch(out, "status", lambda: client.get_device_status(did))
-            if status is not None and FactKind.LIBRARY_ITEMS in needs:
-                items = [library_item_subject(r) for r in status.library_items]
-                out.subjects[SubjectKind.LIBRARY_ITEM] = items
-                out.fetched.add(FactKind.LIBRARY_ITEMS)
-            if status is not None and FactKind.PARAMETERS in needs:
-                params = [parameter_subject(r) for r in status.parameters]
-                out.subjects[SubjectKind.PARAMETER] = params
-                out.fetched.add(FactKind.PARAMETERS)
-        if FactKind.APPS in needs:
-            apps = await self._fetch(out, "apps", lambda: client.get_device_apps(did))
-            if apps is not None:
-                out.subjects[SubjectKind.APP] = [app_subject(a) for a in apps.apps]
-                out.fetched.add(FactKind.APPS)
-        if FactKind.LOST_MODE in needs:
-            lost = await self._fetch(out, "lost mode", lambda: self._lost_mode(device))
-            if lost is not None:
-                out.subjects[SubjectKind.LOST_MODE] = lost
-                out.fetched.add(FactKind.LOST_MODE)
-        await self._activity(out)
-        return out
-
-    async def _fetch(
-        self, out: DeviceFacts, what: str, call: Callable[[], Awaitable[T]]
-    ) -> T | None:
-        """``call()``, or None with the error noted; a device gone since the list raises."""
-        try:
-            return await call()
-        except NotFoundError:
-            raise
-        except SourceError as exc:
-            out.errors.append(f"{what}: {redact(str(exc))}")
-            return None
-
-    async def _lost_mode(self, device: Device) -> list[Subject]:
-        if device.platform not in _LOST_MODE_PLATFORMS:
-            return []
-        try:
-            lost = await self.client.get_lost_mode_details(device.device_id)
-        except ClientRequestError:
-            return []  # 400: the device is not in Lost Mode
-        status = lost.lost_mode_status
-        return [Subject(SubjectKind.LOST_MODE, "lost_mode", "Lost Mode", status=status)]
-
-    async def _activity(self, out: DeviceFacts) -> None:
-        """The newest entries of the activity feed.
-
-        The feed is a paged list whose order the API does not document (the examples
-        are oldest first), so the first and the last page are both read and merged.
-        """
-        did = out.device.device_id
-        try:
-            first = await self.client.get_device_activity(did, limit=ACTIVITY_SHOWN)
-            entries = list(first.activity.results)
-            total = first.activity.count or len(entries)
-            if total > len(entries):
-                last = await self.client.get_device_activity(
-                    did, limit=ACTIVITY_SHOWN, offset=max(0, total - ACTIVITY_SHOWN)
-                )
-                entries.extend(last.activity.results)
-        except SourceError as exc:
-            out.activity_error = redact(str(exc))
-            out.activity = None
-            return
-        unique = {(e.id, e.created_at, e.action_type): e for e in entries}
-        newest = sorted(
-            unique.values(),
-            key=lambda e: (e.created_at is not None, e.created_at, e.id or 0),
-            reverse=True,
-        )
-        out.activity = [
-            ActivityEntry(
-                e.created_at, e.action_type, activity_summary(e.details, e.action_type), e.details
-            )
-            for e in newest[:ACTIVITY_SHOWN]
-        ]
+    return registry.get(src.kind).lookup(interactive, clock, budget_max_wait=EXPLAIN_BUDGET_WAIT)
 
 
 def _gentler(retry: RetryConfig) -> RetryConfig:
@@ -278,55 +75,6 @@ def _gentler(retry: RetryConfig) -> RetryConfig:
         backoff_max=min(retry.backoff_max, EXPLAIN_RETRY.backoff_max),
         max_retry_after=min(retry.max_retry_after, timedelta(seconds=EXPLAIN_BUDGET_WAIT)),
     )
-
-
-_ACTIVITY_KEYS = (
-    "blueprint_name",
-    "enrollment_type",
-    "profile_name",
-    "csp_name",
-    "policy_area",
-    "library_item_name",
-    "reason",
-)
-
-
-#: Kandji's MDM command ``status`` codes.
-COMMAND_STATUS: Mapping[object, str] = {
-    1: "pending",
-    2: "running",
-    3: "completed",
-    4: "failed",
-    5: "NotNow",
-}
-
-
-def activity_summary(details: Any, action: str = "") -> str:
-    """A short line from an activity entry's free-form ``details``.
-
-    An MDM command reads ``ProfileList (Acknowledged)``, a rename ``iMac → Noor's iMac``;
-    other entries show their best-known keys as ``key=value``.
-    """
-    if details is None:
-        return ""
-    if not isinstance(details, Mapping):
-        return clean(details)[:120]
-    if _scalar(details.get("command_type")):
-        text = clean(details["command_type"])
-        state = COMMAND_STATUS.get(details.get("status"), details.get("status"))
-        if _scalar(state) and str(state).casefold() not in action.casefold():
-            text += f" ({clean(state)})"
-        return text
-    if _scalar(details.get("to")):
-        return f"{clean(details.get('from') or '—')} → {clean(details['to'])}"
-    picked = [(k, details[k]) for k in _ACTIVITY_KEYS if _scalar(details.get(k))]
-    if not picked:
-        picked = [(str(k), v) for k, v in details.items() if _scalar(v)][:3]
-    return "; ".join(f"{k}={clean(v)}" for k, v in picked)
-
-
-def _scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float | bool) and value != ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,7 +180,7 @@ async def explain_device(
 async def _explain(
     config: Config,
     query: str,
-    lookups: Mapping[str, _Lookup],
+    lookups: Mapping[str, DeviceLookup],
     ruleset: RuleSet,
     clock: Clock,
     *,

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import sys
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,7 @@ from rich.style import Style
 
 from monitor.clock import format_age
 from monitor.log import redact
+from monitor.sources.lenient import one_line
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
@@ -88,21 +88,8 @@ STATUS_STYLE = {
 
 
 def clean(text: object) -> str:
-    """``text`` on one line, without control characters.
-
-    Device and item names come from the MDM: an escape sequence in one must not reach
-    the terminal, and a newline must not break a table row.
-    """
-    raw = str(text)
-    out = []
-    for ch in raw:
-        if ch in "\n\r\t":
-            out.append(" ")
-        elif unicodedata.category(ch) in ("Cc", "Cf"):
-            continue
-        else:
-            out.append(ch)
-    return "".join(out).strip()
+    """``text`` on one line, without control characters (see :func:`one_line`)."""
+    return one_line(text)
 
 
 def display_width(text: str) -> int:

@@ -1,0 +1,68 @@
+"""The mapping from Applivery models to the shared vocabulary (:mod:`monitor.models`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.models import Device, SourceKind
+from monitor.sources.applivery.config import KIND
+from monitor.sources.applivery.models import AWinDevice
+
+PLATFORM = "Windows"
+"""The platform of every device an Applivery source reports."""
+
+
+def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key`` unless the value is unknown (None or ""): absent facts stay absent."""
+    if value is not None and value != "":
+        attrs[key] = value
+
+
+def to_device(source_name: str, device: AWinDevice) -> Device:
+    """An Applivery Windows device as a :class:`Device`.
+
+    Device fields: ``name`` (display name, else the reported name), ``serial``,
+    ``os_version`` (the raw build), ``blueprint_id``/``blueprint_name`` (the policy in
+    force), ``user_email`` (the MDM user), ``last_check_in`` (``lastStatusReportTime``)
+    and ``tags``. ``attrs`` holds ``compliance`` (Applivery's verdict),
+    ``compliance_checked_at``, ``state``, ``sync_error``, ``os_version_name``,
+    ``mdm.supervised``, ``refresh_info_needed`` (a tuple; empty when nothing is
+    pending), ``last_enrollment``, and also ``imei``, ``config.errors`` (OMA-URIs the
+    device failed to answer) and ``config.error_count``. Unknown values are left out.
+    """
+    summary = device.summary
+    policy = device.policy
+    attrs: dict[str, Any] = {}
+    _put(attrs, "compliance", device.compliant)
+    _put(attrs, "compliance_checked_at", device.compliance_checked_at)
+    _put(attrs, "state", device.state)
+    _put(attrs, "sync_error", device.sync_error)
+    _put(attrs, "os_version_name", summary.os_version_name)
+    _put(attrs, "mdm.supervised", summary.supervised)
+    if device.refresh_info_needed is not None:
+        attrs["refresh_info_needed"] = tuple(device.refresh_info_needed)
+    _put(attrs, "last_enrollment", device.enrolled_date)
+    _put(attrs, "imei", summary.imei)
+    errors = device.config_errors
+    attrs["config.error_count"] = len(errors)
+    if errors:
+        attrs["config.errors"] = errors
+    return Device(
+        source=source_name,
+        source_kind=SourceKind(KIND),
+        device_id=device.id,
+        name=device.name,
+        serial=summary.serial_number,
+        platform=PLATFORM,
+        model=summary.model,
+        os_version=summary.os_version,
+        blueprint_id=policy.id if policy is not None else "",
+        blueprint_name=policy.name if policy is not None else "",
+        user_email=device.mdm_user.email if device.mdm_user is not None else "",
+        last_check_in=device.last_status_report_time,
+        tags=tuple(device.tags),
+        attrs=attrs,
+    )
+
+
+__all__ = ["PLATFORM", "to_device"]

@@ -1,0 +1,161 @@
+"""Applivery as a :class:`~monitor.sources.base.Source` plugin (Windows PCs).
+
+What the rest of the monitor knows of Applivery goes through :data:`SOURCE`: the client
+and sweeper, the field catalogue, console links, the ``explain`` look-up, the selective
+info refresh action and the simulator behind ``simulate`` and ``demo``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from pydantic import SecretStr
+
+from monitor.clock import Clock
+from monitor.models import SubjectKind
+from monitor.settings import SourceBase
+from monitor.sources.applivery.config import KIND, AppliverySourceConfig
+from monitor.sources.applivery.fields import FIELDS
+from monitor.sources.base import (
+    DemoTenant,
+    DeviceLookup,
+    RequestHook,
+    RunningSimulator,
+    ServedSimulator,
+    SimulatorOptions,
+    SourceParts,
+)
+from monitor.sources.budget import RequestBudget
+from monitor.sources.catalogue import FieldCatalogue
+
+if TYPE_CHECKING:
+    from monitor.actions.base import Executor
+    from monitor.engine import RuleSet
+
+DASHBOARD = "https://dashboard.applivery.io"
+
+
+class AppliverySource:
+    """The Applivery plugin (see the module docstring)."""
+
+    kind = KIND
+    config_model = AppliverySourceConfig
+    fields: FieldCatalogue = FIELDS
+
+    def build(
+        self,
+        config: SourceBase,
+        *,
+        clock: Clock,
+        token: SecretStr,
+        budget: RequestBudget,
+        on_request: RequestHook | None,
+        rules: RuleSet | None,
+    ) -> SourceParts:
+        """An :class:`AppliveryClient` and its sweeper."""
+        from monitor.sources.applivery.client import AppliveryClient
+        from monitor.sources.applivery.sweeper import AppliverySweeper
+
+        assert isinstance(config, AppliverySourceConfig)
+        client = AppliveryClient(
+            config, clock=clock, token=token, budget=budget, on_request=on_request
+        )
+        return SourceParts(client, AppliverySweeper(client, config.name))
+
+    def tenant(self, config: SourceBase) -> tuple[str, ...]:
+        """A tenant is its API URL and organization."""
+        assert isinstance(config, AppliverySourceConfig)
+        return (config.url, config.organization)
+
+    def status_is_known(self, kind: SubjectKind, status: str) -> bool:
+        """Applivery reports no subject statuses of its own: every one is taken as is."""
+        return True
+
+    def console_url(self, config: SourceBase) -> str | None:
+        """``console_url``, else the workspace dashboard of the organization."""
+        if config.console_url:
+            return config.console_url
+        organization = getattr(config, "organization", "")
+        return f"{DASHBOARD}/{quote(organization, safe='')}" if organization else None
+
+    def device_link(self, console_url: str, device_id: str) -> str:
+        """The device page's address is not documented publicly: the dashboard itself
+        (a ``{device_id}`` template in ``console_url`` gives the exact page)."""
+        return console_url.rstrip("/")
+
+    def lookup(self, config: SourceBase, clock: Clock, *, budget_max_wait: float) -> DeviceLookup:
+        """The device list is all there is to read."""
+        from monitor.sources.applivery.explain import AppliveryLookup
+
+        assert isinstance(config, AppliverySourceConfig)
+        return AppliveryLookup(config, clock, budget_max_wait=budget_max_wait)
+
+    def executors(self) -> Sequence[Executor]:
+        """``applivery.refresh_info``."""
+        from monitor.sources.applivery.actions import AppliveryRefreshInfo
+
+        return (AppliveryRefreshInfo(),)
+
+    def simulator(self, options: SimulatorOptions) -> Awaitable[RunningSimulator] | None:
+        """A simulated organization (:mod:`monitor.simulator.applivery`)."""
+        return _simulate(options)
+
+    def demo(
+        self, *, devices: int, seed: int, token: str, repair_after: float
+    ) -> Awaitable[DemoTenant] | None:
+        """An organization of a third as many Windows PCs, two of them out of compliance."""
+        return _demo(max(4, devices // 3), seed, token)
+
+
+async def _demo(devices: int, seed: int, token: str) -> DemoTenant:
+    from monitor.simulator.applivery import start_applivery
+
+    runner, base_url, sim = await start_applivery(
+        "127.0.0.1", 0, devices=devices, seed=seed, token=token, organization="demo-org"
+    )
+    # Two Windows PCs out of compliance, so the demo shows both systems at once.
+    reporting = [
+        d
+        for d in sim.fleet.devices
+        if d.state == "ACTIVE" and not d.silent and d.compliant is not False
+    ]
+    for d in reporting[:2]:
+        sim.fleet.set_compliance(d.id, False)
+    entry: dict[str, Any] = {
+        "name": "demo-applivery",
+        "kind": KIND,
+        "url": base_url,
+        "organization": "demo-org",
+        "interval": "4s",
+        "budget": {"requests_per_hour": 5000, "burst_per_second": 20, "concurrency": 4},
+    }
+    served = ServedSimulator(base_url, "Applivery organization 'demo-org'", sim, runner)
+    return DemoTenant(entry, served)
+
+
+async def _simulate(options: SimulatorOptions) -> RunningSimulator:
+    from monitor.simulator.applivery import start_applivery
+
+    runner, base_url, sim = await start_applivery(
+        options.host,
+        options.port,
+        devices=options.devices,
+        seed=options.seed,
+        token=options.token,
+        organization=options.organization,
+        latency_ms=options.latency_ms,
+        per_second=options.per_second,
+        per_hour=options.per_hour,
+        evolve_every=options.evolve_every,
+    )
+    return ServedSimulator(
+        base_url, f"Applivery organization {options.organization!r}", sim, runner
+    )
+
+
+SOURCE = AppliverySource()
+"""The plugin the registry loads."""
+
+__all__ = ["DASHBOARD", "SOURCE", "AppliverySource"]

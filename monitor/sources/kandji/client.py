@@ -1,0 +1,609 @@
+"""The Kandji (Iru) API client: one typed method per endpoint the monitor reads.
+
+Raw JSON becomes :mod:`monitor.sources.kandji.models` here;
+:mod:`monitor.sources.kandji.mapping` turns those into the shared vocabulary.
+
+Stale data is not compliance, so the client refuses to pass on a body it cannot vouch
+for (a :class:`~monitor.errors.MalformedResponseError`, and the device is held rather
+than resolved):
+
+- a status row without its ``item_id`` or ``status``, a row that is not an object, a
+  ``library_items``/``parameters``/``apps`` list that is missing or ``null``, a details
+  section that is ``null``: a rule reading them would see "no problem" where the API
+  said nothing;
+- a device record without a documented key the rules read (``device_id``, ``platform``,
+  ``mdm_enabled``, ...);
+- a 404 on a per-device endpoint for a device that ``GET /devices/{id}`` still answers
+  (an HTML error page on a routing glitch is not proof the device is gone).
+
+:meth:`KandjiClient.list_devices` pages with a one-device overlap: when devices are
+added or removed while it reads, the overlap no longer matches and it starts over, so a
+device that moved across a page boundary is never skipped (a skipped device would look
+gone). Undocumented status values are kept (rules can test ``status_known``) and logged
+once per value. The checks live in :class:`KandjiApi`, the client's ``api``, so a
+sweeper paging an endpoint through ``client.api`` gets them too.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import aiohttp
+import structlog
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from monitor.clock import Clock
+from monitor.errors import MalformedResponseError, NotFoundError, SourceError
+from monitor.sources.budget import RequestBudget
+from monitor.sources.http import MAX_PAGE_SIZE, ApiClient, Params, RequestHook, RequestStats
+from monitor.sources.kandji.config import KandjiSourceConfig
+from monitor.sources.kandji.models import (
+    KNOWN_LIBRARY_ITEM_STATUSES,
+    KNOWN_PARAMETER_STATUSES,
+    KBlueprint,
+    KBlueprintLibraryItem,
+    KDevice,
+    KDeviceActivity,
+    KDeviceApps,
+    KDeviceDetails,
+    KDeviceLibraryItems,
+    KDeviceParameters,
+    KDeviceStatus,
+    KLibraryItemStatusRow,
+    KLostModeDetails,
+)
+
+log = structlog.get_logger(__name__)
+
+# Endpoint templates: these label logs, metrics and errors.
+DEVICES = "/api/v1/devices"
+DEVICE = "/api/v1/devices/{device_id}"
+DEVICE_DETAILS = "/api/v1/devices/{device_id}/details"
+DEVICE_STATUS = "/api/v1/devices/{device_id}/status"
+DEVICE_LIBRARY_ITEMS = "/api/v1/devices/{device_id}/library-items"
+DEVICE_PARAMETERS = "/api/v1/devices/{device_id}/parameters"
+DEVICE_APPS = "/api/v1/devices/{device_id}/apps"
+DEVICE_ACTIVITY = "/api/v1/devices/{device_id}/activity"
+DEVICE_LOST_MODE = "/api/v1/devices/{device_id}/details/lostmode"
+BLUEPRINTS = "/api/v1/blueprints"
+BLUEPRINT_LIBRARY_ITEMS = "/api/v1/blueprints/{blueprint_id}/list-library-items"
+LIBRARY_ITEM_STATUS = "/api/v1/library/library-items/{library_item_id}/status"
+
+# Configuration profiles report their status in lower case; everything else in upper.
+PROFILE_TYPE = "profile"
+
+REQUIRED_DEVICE_KEYS: tuple[str, ...] = (
+    "device_id",
+    "device_name",
+    "platform",
+    "last_check_in",
+    "mdm_enabled",
+    "agent_installed",
+)
+"""Keys every documented device record carries and the rules read; a record without
+one of them cannot be evaluated, so the list it came in is refused."""
+
+LIST_ATTEMPTS = 3
+"""How many times :meth:`KandjiClient.list_devices` starts over when the list moves."""
+READ_ATTEMPTS = 3
+"""How many times :class:`KandjiApi` asks for a ``GET`` whose answer is unusable."""
+PAGE_ATTEMPTS = READ_ATTEMPTS
+"""The same, as :meth:`KandjiClient.list_devices` documents it for its pages."""
+
+# Endpoints that exist whenever the monitor asks for them: a 404 there is a glitch.
+_ALWAYS_THERE = frozenset({DEVICES, LIBRARY_ITEM_STATUS})
+
+# Top-level keys of /details whose value is an object or a list of objects: ``null``
+# there is not a documented shape.
+_DETAILS_CONTAINERS = frozenset(
+    {
+        "general",
+        "mdm",
+        "activation_lock",
+        "filevault",
+        "lost_mode",
+        "automated_device_enrollment",
+        "kandji_agent",
+        "hardware_overview",
+        "volumes",
+        "network",
+        "recovery_information",
+        "users",
+        "installed_profiles",
+        "apple_business_manager",
+        "security_information",
+        "cellular",
+        "hardware",
+        "management",
+        "security",
+    }
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class DeviceListShiftedError(SourceError):
+    """The device list kept changing while it was paged through; nothing was concluded."""
+
+    retryable = True
+
+
+class KandjiApi(ApiClient):
+    """The Kandji seam: every body a caller receives has the shape the rules rely on.
+
+    Whoever asks (a :class:`KandjiClient` method, or a sweeper paging ``client.api``
+    itself), a ``GET`` whose body lacks what the monitor reads raises
+    :class:`~monitor.errors.MalformedResponseError` (see the module docstring), and
+    undocumented status values are logged once each.
+
+    Such an answer is asked again first, up to :data:`READ_ATTEMPTS` in all: a garbled
+    page, a proxy's HTML page or a body missing a key is usually a passing glitch, and
+    one unusable page must not leave whole items (or, for the device list, the whole
+    tenant) unseen for a sweep. A 404 is asked again too on the device list and on a
+    library item's fleet-wide status, which exist whenever they are asked for: one
+    HTML "Not Found" from a routing glitch must not read as "no device carries it".
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._unknown: set[str] = set()
+
+    async def get_json(
+        self,
+        endpoint: str,
+        *,
+        path_params: Mapping[str, str] | None = None,
+        params: Params | None = None,
+    ) -> Any:
+        """GET ``endpoint``; its decoded body, checked (see the class docstring)."""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            try:
+                body = await super().get_json(endpoint, path_params=path_params, params=params)
+                self.check(endpoint, body)
+                return body
+            except (MalformedResponseError, NotFoundError) as exc:
+                if attempt == READ_ATTEMPTS or (
+                    isinstance(exc, NotFoundError) and endpoint not in _ALWAYS_THERE
+                ):
+                    raise
+                log.info(
+                    "kandji.asked_again",
+                    source=self.source,
+                    endpoint=endpoint,
+                    attempt=attempt,
+                    error=str(exc),
+                )
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def check(self, endpoint: str, body: Any) -> None:
+        """Raise MalformedResponseError when ``body`` lacks what the monitor reads."""
+        if endpoint == DEVICES:
+            self._rows({"devices": body}, "devices", endpoint, REQUIRED_DEVICE_KEYS)
+        elif endpoint == DEVICE_STATUS:
+            self._rows(body, "library_items", endpoint, ("item_id", "status"))
+            self._rows(body, "parameters", endpoint, ("item_id", "status"))
+            self._note_statuses(endpoint, body["library_items"], KNOWN_LIBRARY_ITEM_STATUSES)
+            self._note_statuses(endpoint, body["parameters"], KNOWN_PARAMETER_STATUSES)
+        elif endpoint == DEVICE_LIBRARY_ITEMS:
+            self._rows(body, "library_items", endpoint, ("item_id", "status"))
+            self._note_statuses(endpoint, body["library_items"], KNOWN_LIBRARY_ITEM_STATUSES)
+        elif endpoint == DEVICE_PARAMETERS:
+            self._rows(body, "parameters", endpoint, ("item_id", "status"))
+            self._note_statuses(endpoint, body["parameters"], KNOWN_PARAMETER_STATUSES)
+        elif endpoint == DEVICE_APPS:
+            self._rows(body, "apps", endpoint, ())
+        elif endpoint == DEVICE_DETAILS:
+            self._no_null_sections(body, endpoint, _DETAILS_CONTAINERS)
+        elif endpoint == DEVICE_LOST_MODE:
+            self._no_null_sections(body, endpoint, frozenset({"lost_mode"}))
+        elif endpoint == LIBRARY_ITEM_STATUS:
+            page = body if isinstance(body, dict) else {"results": body}
+            self._rows(page, "results", endpoint, ("status",))
+            for i, row in enumerate(page["results"]):
+                computer = row.get("computer")
+                if not isinstance(computer, dict) or not computer.get("id"):
+                    raise self._malformed(endpoint, f"results.{i}.computer.id: missing")
+            self._note_statuses(endpoint, page["results"], KNOWN_LIBRARY_ITEM_STATUSES)
+
+    def _malformed(
+        self, endpoint: str, what: str, status: int | None = None
+    ) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"{self.source}: {endpoint}: {what}",
+            source=self.source,
+            endpoint=endpoint,
+            status=status,
+        )
+
+    def _rows(self, body: Any, key: str, endpoint: str, required: tuple[str, ...]) -> None:
+        """Check that ``body[key]`` is a list of objects each holding ``required`` keys
+        with a non-null value (identifiers must also be non-empty)."""
+        if not isinstance(body, dict):
+            raise self._malformed(endpoint, f"expected an object, got {type(body).__name__}")
+        rows = body.get(key)
+        if not isinstance(rows, list):
+            what = "missing" if key not in body else f"{type(rows).__name__}, not a list"
+            raise self._malformed(endpoint, f"{key}: {what}")
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise self._malformed(endpoint, f"{key}.{i}: {type(row).__name__}, not an object")
+            for name in required:
+                value = row.get(name)
+                if value is None or (name.endswith("id") and value == ""):
+                    state = "missing" if name not in row else f"{value!r}"
+                    raise self._malformed(endpoint, f"{key}.{i}.{name}: {state}")
+
+    def _no_null_sections(self, body: Any, endpoint: str, sections: frozenset[str]) -> None:
+        if isinstance(body, dict):
+            for key in sorted(sections & body.keys()):
+                if body[key] is None:
+                    raise self._malformed(endpoint, f"{key}: null, not an object")
+
+    def _note_statuses(self, endpoint: str, rows: list[Any], known: frozenset[str]) -> None:
+        """Log each undocumented status value once (per client), with where it was seen."""
+        for row in rows:
+            status = row.get("status") if isinstance(row, dict) else None
+            if not isinstance(status, str) or status in known or status in self._unknown:
+                continue
+            self._unknown.add(status)
+            log.warning(
+                "kandji.undocumented_status",
+                source=self.source,
+                endpoint=endpoint,
+                status=status,
+                item_id=str(row.get("item_id", "")),
+                hint="kept as reported; rules can test status_known",
+            )
+
+
+class KandjiClient:
+    """Typed access to one Kandji tenant.
+
+    ``budget`` is the tenant's :class:`RequestBudget`; pass the same one to every client
+    of a tenant. ``token`` overrides the config's token (already resolved from a file).
+    A ``session`` passed in stays the caller's to close.
+    """
+
+    def __init__(
+        self,
+        config: KandjiSourceConfig,
+        *,
+        clock: Clock,
+        session: aiohttp.ClientSession | None = None,
+        token: SecretStr | None = None,
+        budget: RequestBudget | None = None,
+        on_request: RequestHook | None = None,
+        budget_max_wait: float | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.page_size = config.page_size
+        self.api = KandjiApi.from_config(
+            config,
+            clock=clock,
+            token=token,
+            budget=budget,
+            session=session,
+            on_request=on_request,
+            budget_max_wait=budget_max_wait,
+            rng=rng,
+        )
+
+    def __repr__(self) -> str:
+        return f"KandjiClient(name={self.name!r}, url={self.config.url!r})"
+
+    @property
+    def budget(self) -> RequestBudget:
+        """The tenant's request budget."""
+        return self.api.budget
+
+    @property
+    def stats(self) -> RequestStats:
+        """Counters of the requests this client sent."""
+        return self.api.stats
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP attempts this client sent (retries included)."""
+        return self.api.stats.requests
+
+    async def close(self) -> None:
+        """Close the HTTP session (when this client created it)."""
+        await self.api.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------------ parsing
+
+    def _parse(self, model: type[M], body: Any, endpoint: str) -> M:
+        if not isinstance(body, dict):
+            raise MalformedResponseError(
+                f"{self.name}: {endpoint}: expected an object, got {type(body).__name__}",
+                source=self.name,
+                endpoint=endpoint,
+            )
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(body)"
+            raise MalformedResponseError(
+                f"{self.name}: {endpoint}: {where}: {first['msg']}",
+                source=self.name,
+                endpoint=endpoint,
+            ) from exc
+
+    def _parse_rows(self, model: type[M], rows: list[Any], endpoint: str) -> list[M]:
+        """Every row as ``model``; a row that is not an object makes the page unusable
+        (dropping it would make whatever it described look absent)."""
+        return [self._parse(model, row, f"{endpoint}") for row in rows]
+
+    def _malformed(self, endpoint: str, what: str) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"{self.name}: {endpoint}: {what}", source=self.name, endpoint=endpoint
+        )
+
+    # ------------------------------------------------------------------ devices
+
+    async def iter_device_pages(
+        self,
+        platform: str | None = None,
+        *,
+        filters: Params | None = None,
+    ) -> AsyncIterator[list[KDevice]]:
+        """Yield ``GET /devices`` page by page (bare lists, ``page_size`` a page).
+
+        ``platform`` is ``Mac``, ``iPhone``, ``iPad``, ``AppleTV``, ``Android`` or
+        ``Windows``; ``filters`` are further query parameters (``blueprint_id``,
+        ``tag_name``, ...).
+        """
+        params: dict[str, str | int | float] = dict(filters or {})
+        if platform is not None:
+            params["platform"] = platform
+        async for page in self.api.iter_pages(
+            DEVICES, params=params, limit=self.page_size, shape="list"
+        ):
+            yield self._device_rows(page.items)
+
+    def _device_rows(self, rows: list[Any]) -> list[KDevice]:
+        return self._parse_rows(KDevice, rows, DEVICES)
+
+    async def list_devices(
+        self,
+        platform: str | None = None,
+        *,
+        filters: Params | None = None,
+    ) -> list[KDevice]:
+        """Every device (all pages) matching ``platform`` and ``filters``, read consistently.
+
+        A page whose answer is malformed is asked again (:data:`PAGE_ATTEMPTS`). Pages
+        overlap by one device: each page after the first must start with the last
+        device of the page before. When it does not (devices were added or removed in
+        between, so the pages shifted) or a device shows up twice, the list is read
+        again from the start, at most :data:`LIST_ATTEMPTS` times; then
+        :class:`DeviceListShiftedError`. The overlap costs one device per page.
+        """
+        params: dict[str, str | int | float] = dict(filters or {})
+        if platform is not None:
+            params["platform"] = platform
+        for attempt in range(1, LIST_ATTEMPTS + 1):
+            devices = await self._read_device_list(params)
+            if devices is not None:
+                log.debug("kandji.devices_listed", source=self.name, devices=len(devices))
+                return devices
+            log.warning(
+                "kandji.device_list_shifted",
+                source=self.name,
+                attempt=attempt,
+                hint="devices were added or removed while the list was read; reading again",
+            )
+        raise DeviceListShiftedError(
+            f"{self.name}: {DEVICES}: the device list changed while it was read, "
+            f"{LIST_ATTEMPTS} times in a row",
+            source=self.name,
+            endpoint=DEVICES,
+        )
+
+    async def _read_device_list(self, params: Params) -> list[KDevice] | None:
+        """One overlapped pass over the device list; None when the pages moved."""
+        limit = max(2, min(self.page_size, MAX_PAGE_SIZE))  # an overlap of 1 needs 2
+        devices: list[KDevice] = []
+        seen: set[str] = set()
+        offset = 0
+        for _ in range(100_000):
+            rows = await self._device_page({**params, "limit": limit, "offset": offset})
+            if offset > 0:
+                if not rows or rows[0].device_id != devices[-1].device_id:
+                    return None
+                fresh = rows[1:]
+            else:
+                fresh = rows
+            for device in fresh:
+                if device.device_id in seen:
+                    return None
+                seen.add(device.device_id)
+                devices.append(device)
+            if len(rows) < limit:
+                return devices
+            offset += len(rows) - 1
+        raise self._malformed(DEVICES, "the device list did not end after 100000 pages")
+
+    async def _device_page(self, params: Params) -> list[KDevice]:
+        """One page of the device list (its api asks again for an unusable answer)."""
+        body = await self.api.get_json(DEVICES, params=params)
+        if not isinstance(body, list):
+            raise self._malformed(DEVICES, f"expected a list, got {type(body).__name__}")
+        return self._device_rows(body)
+
+    async def get_device(self, device_id: str) -> KDevice:
+        """``GET /devices/{device_id}``."""
+        body = await self.api.get_json(DEVICE, path_params={"device_id": device_id})
+        return self._parse(KDevice, body, DEVICE)
+
+    async def _device_part(
+        self, endpoint: str, device_id: str, params: Params | None = None
+    ) -> Any:
+        """GET a per-device endpoint; a 404 is believed only if the device is gone.
+
+        The device endpoints answer 404 for a device that no longer exists, but an
+        HTML "Not Found" page on a routing glitch looks the same. One ``GET
+        /devices/{id}`` tells them apart: if the device is still there, the 404 is a
+        malformed answer (the device is held), not a removal.
+        """
+        path = {"device_id": device_id}
+        try:
+            return await self.api.get_json(endpoint, path_params=path, params=params)
+        except NotFoundError as missing:
+            try:
+                await self.api.get_json(DEVICE, path_params=path)
+            except NotFoundError:
+                raise missing from None
+            log.warning(
+                "kandji.inconsistent_404",
+                source=self.name,
+                endpoint=endpoint,
+                device_id=device_id,
+                hint="the device still exists; its data is held",
+            )
+            raise MalformedResponseError(
+                f"{self.name}: {endpoint} answered 404 for device {device_id}, "
+                "which the tenant still has",
+                source=self.name,
+                endpoint=endpoint,
+                status=404,
+            ) from missing
+
+    async def get_device_details(self, device_id: str) -> KDeviceDetails:
+        """``GET /devices/{device_id}/details`` (sections depend on the platform)."""
+        body = await self._device_part(DEVICE_DETAILS, device_id)
+        return self._parse(KDeviceDetails, body, DEVICE_DETAILS)
+
+    async def get_device_status(self, device_id: str) -> KDeviceStatus:
+        """``GET /devices/{device_id}/status``: library items and parameters together."""
+        body = await self._device_part(DEVICE_STATUS, device_id)
+        return self._parse(KDeviceStatus, body, DEVICE_STATUS)
+
+    async def get_device_library_items(self, device_id: str) -> KDeviceLibraryItems:
+        """``GET /devices/{device_id}/library-items``."""
+        body = await self._device_part(DEVICE_LIBRARY_ITEMS, device_id)
+        return self._parse(KDeviceLibraryItems, body, DEVICE_LIBRARY_ITEMS)
+
+    async def get_device_parameters(self, device_id: str) -> KDeviceParameters:
+        """``GET /devices/{device_id}/parameters`` (macOS only)."""
+        body = await self._device_part(DEVICE_PARAMETERS, device_id)
+        return self._parse(KDeviceParameters, body, DEVICE_PARAMETERS)
+
+    async def get_device_apps(self, device_id: str) -> KDeviceApps:
+        """``GET /devices/{device_id}/apps`` (the whole inventory in one response)."""
+        body = await self._device_part(DEVICE_APPS, device_id)
+        return self._parse(KDeviceApps, body, DEVICE_APPS)
+
+    async def get_device_activity(
+        self, device_id: str, limit: int = 300, offset: int = 0
+    ) -> KDeviceActivity:
+        """One page of ``GET /devices/{device_id}/activity`` (``limit`` at most 300)."""
+        body = await self._device_part(
+            DEVICE_ACTIVITY,
+            device_id,
+            params={"limit": max(1, min(limit, 300)), "offset": max(0, offset)},
+        )
+        return self._parse(KDeviceActivity, body, DEVICE_ACTIVITY)
+
+    async def get_lost_mode_details(self, device_id: str) -> KLostModeDetails:
+        """``GET /devices/{device_id}/details/lostmode`` (iOS and iPadOS).
+
+        Raises :class:`~monitor.errors.ClientRequestError` (400) when the device is not
+        in Lost Mode: that is how the API says it.
+        """
+        body = await self._device_part(DEVICE_LOST_MODE, device_id)
+        return self._parse(KLostModeDetails, body, DEVICE_LOST_MODE)
+
+    async def cancel_lost_mode(self, device_id: str) -> None:
+        """``DELETE /devices/{device_id}/details/lostmode`` (cancels a stuck Lost Mode)."""
+        await self.api.delete(DEVICE_LOST_MODE, path_params={"device_id": device_id})
+
+    async def update_device(self, device_id: str, body: Mapping[str, Any]) -> KDevice:
+        """``PATCH /devices/{device_id}`` with any of ``blueprint_id``, ``user``,
+        ``asset_tag``, ``tags`` (``tags`` replaces the whole set); returns the record."""
+        answer = await self.api.patch_json(DEVICE, dict(body), path_params={"device_id": device_id})
+        return self._parse(KDevice, answer, DEVICE)
+
+    # ------------------------------------------------------------------ fleet-wide
+
+    async def list_blueprints(self) -> list[KBlueprint]:
+        """Every blueprint (``GET /blueprints``, all pages)."""
+        out: list[KBlueprint] = []
+        async for page in self.api.iter_pages(BLUEPRINTS, limit=self.page_size):
+            out.extend(self._parse_rows(KBlueprint, page.items, BLUEPRINTS))
+        return out
+
+    async def list_blueprint_library_items(self, blueprint_id: str) -> list[KBlueprintLibraryItem]:
+        """The library items assigned to a blueprint (all pages)."""
+        out: list[KBlueprintLibraryItem] = []
+        async for page in self.api.iter_pages(
+            BLUEPRINT_LIBRARY_ITEMS,
+            path_params={"blueprint_id": blueprint_id},
+            limit=self.page_size,
+        ):
+            out.extend(self._parse_rows(KBlueprintLibraryItem, page.items, BLUEPRINT_LIBRARY_ITEMS))
+        return out
+
+    async def iter_library_item_status(
+        self, library_item_id: str, *, computer_id: str | None = None
+    ) -> AsyncIterator[list[KLibraryItemStatusRow]]:
+        """Yield the pages of one library item's status across devices (300 rows a page)."""
+        params: dict[str, str | int | float] = {}
+        if computer_id is not None:
+            params["computer_id"] = computer_id
+        async for page in self.api.iter_pages(
+            LIBRARY_ITEM_STATUS,
+            path_params={"library_item_id": library_item_id},
+            params=params,
+            limit=self.page_size,
+        ):
+            yield self._parse_rows(KLibraryItemStatusRow, page.items, LIBRARY_ITEM_STATUS)
+
+    async def get_library_item_status(
+        self, library_item_id: str, *, computer_id: str | None = None
+    ) -> list[KLibraryItemStatusRow]:
+        """Every row of one library item's status across devices."""
+        rows: list[KLibraryItemStatusRow] = []
+        async for page in self.iter_library_item_status(library_item_id, computer_id=computer_id):
+            rows.extend(page)
+        return rows
+
+
+__all__ = [
+    "BLUEPRINTS",
+    "BLUEPRINT_LIBRARY_ITEMS",
+    "DEVICE",
+    "DEVICES",
+    "DEVICE_ACTIVITY",
+    "DEVICE_APPS",
+    "DEVICE_DETAILS",
+    "DEVICE_LIBRARY_ITEMS",
+    "DEVICE_LOST_MODE",
+    "DEVICE_PARAMETERS",
+    "DEVICE_STATUS",
+    "LIBRARY_ITEM_STATUS",
+    "LIST_ATTEMPTS",
+    "PAGE_ATTEMPTS",
+    "READ_ATTEMPTS",
+    "REQUIRED_DEVICE_KEYS",
+    "DeviceListShiftedError",
+    "KandjiApi",
+    "KandjiClient",
+]

@@ -1,0 +1,317 @@
+"""The mapping from Kandji models to the shared vocabulary (:mod:`monitor.models`).
+
+:func:`to_device`, :func:`library_item_subject`, :func:`parameter_subject`,
+:func:`app_subject`, :func:`lost_mode_subject` and :func:`library_item_status_row_subject`
+turn the models of :mod:`monitor.sources.kandji.models` into
+:class:`~monitor.models.Device` and :class:`~monitor.models.Subject`.
+
+A library item seen per device (``/devices/{id}/status``) and the same item seen
+fleet-wide (``/library/library-items/{id}/status``) map to the same subject id (the item
+UUID) and the same status vocabulary, so findings keep their fingerprint whichever way a
+sweep fetched them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.models import Device, SourceKind, Subject, SubjectKind
+from monitor.sources.kandji.config import KIND
+from monitor.sources.kandji.models import (
+    LOST_MODE_ENABLED,
+    KApp,
+    KDevice,
+    KDeviceDetails,
+    KDeviceLibraryItem,
+    KEdrStatus,
+    KLibraryItemStatusRow,
+    KParameter,
+    is_known_library_item_status,
+    is_known_parameter_status,
+)
+
+# Configuration profiles report their status in lower case; everything else in upper.
+PROFILE_TYPE = "profile"
+
+LOST_MODE_PLATFORMS: frozenset[str] = frozenset({"iPhone", "iPad"})
+"""The platforms that have a Lost Mode."""
+
+def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key`` unless the value is unknown (None): absent facts stay absent."""
+    if value is not None:
+        attrs[key] = value
+
+
+def _all_encrypted(values: list[bool | None]) -> bool | None:
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    return all(known)
+
+
+def to_device(
+    source_name: str, device: KDevice, details: KDeviceDetails | None = None
+) -> Device:
+    """A Kandji device record (plus its details, when fetched) as a :class:`Device`.
+
+    Facts rules may use go to ``attrs`` under dotted keys (``mdm.enabled``,
+    ``agent.installed``, ``filevault.enabled``, ``lost_mode_status``, ...). Unknown
+    values (None) are left out rather than stored as None.
+    """
+    attrs: dict[str, Any] = {}
+    _put(attrs, "asset_tag", device.asset_tag)
+    _put(attrs, "mdm.enabled", device.mdm_enabled)
+    _put(attrs, "agent.installed", device.agent_installed)
+    _put(attrs, "agent.version", device.agent_version or None)
+    _put(attrs, "is_missing", device.is_missing)
+    _put(attrs, "is_removed", device.is_removed)
+    attrs["lost_mode_status"] = device.lost_mode_status
+    attrs["lost_mode.enabled"] = device.in_lost_mode
+    _put(attrs, "first_enrollment", device.first_enrollment)
+    _put(attrs, "last_enrollment", device.last_enrollment)
+    _put(attrs, "os_build", device.supplemental_build_version or None)
+    _put(attrs, "os_version_extra", device.supplemental_os_version_extra or None)
+    _put(attrs, "api_level", device.api_level or None)
+    _put(attrs, "security_patch_level", device.security_patch_level or None)
+    _put(attrs, "full_software_version", device.full_software_version or None)
+    attrs["user.assigned"] = device.user is not None
+    if device.user is not None:
+        _put(attrs, "user.name", device.user.name or None)
+        _put(attrs, "user.id", device.user.id or None)
+        _put(attrs, "user.archived", device.user.is_archived)
+    if details is not None:
+        _details_attrs(attrs, details)
+    return Device(
+        source=source_name,
+        source_kind=SourceKind(KIND),
+        device_id=device.device_id,
+        name=device.device_name,
+        serial=device.serial_number,
+        platform=device.platform,
+        model=device.model,
+        os_version=device.os_version,
+        blueprint_id=device.blueprint_id,
+        blueprint_name=device.blueprint_name,
+        user_email=device.user.email if device.user is not None else "",
+        last_check_in=device.last_check_in,
+        tags=tuple(device.tags),
+        attrs=attrs,
+    )
+
+
+def details_attrs(details: KDeviceDetails) -> dict[str, Any]:
+    """The facts ``/details`` adds to a device's ``attrs``: what :func:`to_device` merges
+    over the device-list facts (a sweep can keep them and merge them again later)."""
+    attrs: dict[str, Any] = {}
+    _details_attrs(attrs, details)
+    return attrs
+
+
+def _details_attrs(attrs: dict[str, Any], details: KDeviceDetails) -> None:
+    """Flatten the compliance-relevant parts of ``/details`` into ``attrs``."""
+    general, mdm, agent = details.general, details.mdm, details.kandji_agent
+    fv, lock, rec = details.filevault, details.activation_lock, details.recovery_information
+    _put(attrs, "system_version", general.system_version or None)
+    _put(attrs, "last_user", general.last_user or None)
+    # MDM (string booleans on Apple devices).
+    _put(attrs, "mdm.enabled", mdm.mdm_enabled)
+    _put(attrs, "mdm.supervised", mdm.supervised)
+    _put(attrs, "mdm.installed_at", mdm.install_date)
+    _put(attrs, "mdm.last_check_in", mdm.last_check_in)
+    # Agent (Apple keys or Windows keys).
+    _put(attrs, "agent.installed", agent.installed)
+    _put(attrs, "agent.installed_at", agent.install_date)
+    _put(attrs, "agent.last_check_in", agent.checked_in)
+    _put(attrs, "agent.version", agent.agent_version or agent.version or None)
+    # FileVault: null on iOS, iPadOS and tvOS, so absent there.
+    _put(attrs, "filevault.enabled", fv.filevault_enabled)
+    _put(attrs, "filevault.prk_escrowed", fv.filevault_prk_escrowed)
+    _put(attrs, "filevault.recovery_key_type", fv.filevault_recoverykey_type or None)
+    _put(attrs, "filevault.next_rotation", fv.filevault_next_rotation)
+    _put(attrs, "filevault.regen_required", fv.filevault_regen_required)
+    _put(attrs, "activation_lock.device_enabled", lock.device_activation_lock_enabled)
+    _put(attrs, "activation_lock.user_enabled", lock.user_activation_lock_enabled)
+    _put(attrs, "activation_lock.supported", lock.activation_lock_supported)
+    _put(attrs, "activation_lock.bypass_code_failed", lock.bypass_code_failed)
+    _put(attrs, "recovery_lock.enabled", rec.recovery_lock_enabled)
+    _put(attrs, "firmware_password.exists", rec.firmware_password_exist)
+    _put(attrs, "remote_desktop.enabled", details.security_information.remote_desktop_enabled)
+    ade = details.automated_device_enrollment
+    _put(attrs, "ade.eligible", ade.auto_enroll_eligible)
+    _put(attrs, "ade.enrolled", ade.auto_enrolled)
+    # Lost Mode: the details block says who enabled it and when.
+    lost = details.lost_mode
+    if lost.lost_mode_status:
+        attrs["lost_mode_status"] = lost.lost_mode_status
+        attrs["lost_mode.enabled"] = lost.lost_mode_status.upper() == LOST_MODE_ENABLED
+    _put(attrs, "lost_mode.enabled_by", lost.enabled_by or None)
+    _put(attrs, "lost_mode.enabled_at", lost.enable_status_at)
+    # Volumes, local admins, profiles (Macs).
+    if details.volumes:
+        _put(attrs, "volumes.all_encrypted", _all_encrypted([v.encrypted for v in details.volumes]))
+    regular = details.users.regular_users
+    if regular:
+        attrs["users.admin_count"] = sum(1 for u in regular if u.admin)
+        attrs["users.admins"] = tuple(u.username for u in regular if u.admin)
+    if details.installed_profiles:
+        attrs["profiles.count"] = len(details.installed_profiles)
+        attrs["profiles.identifiers"] = tuple(p.identifier for p in details.installed_profiles)
+    # Windows.
+    _put(attrs, "windows.os_edition", general.os_edition or None)
+    _put(attrs, "windows.os_build", general.os_build if general.os_name else None)
+    # Android.
+    sec, mgmt = details.security, details.management
+    _put(attrs, "android.device_posture", sec.device_posture or None)
+    _put(attrs, "android.encryption_status", sec.encryption_status or None)
+    _put(attrs, "android.has_passcode", sec.has_passcode)
+    _put(attrs, "android.play_protect", sec.has_google_play_protect)
+    _put(attrs, "android.developer_mode", sec.developer_mode_enabled)
+    _put(attrs, "android.management_mode", mgmt.management_mode or None)
+    _put(attrs, "android.ownership", mgmt.ownership or None)
+    # One encryption fact across platforms: FileVault on a Mac, storage on Android.
+    encrypted = fv.filevault_enabled if fv.filevault_enabled is not None else sec.is_encrypted
+    _put(attrs, "disk_encryption.enabled", encrypted)
+
+
+def _edr_attrs(attrs: dict[str, Any], edr: KEdrStatus | None) -> None:
+    if edr is None:
+        return
+    _put(attrs, "edr.status", edr.status or None)
+    _put(attrs, "edr.malware_posture", edr.malware_posture or None)
+    _put(attrs, "edr.pup_posture", edr.pup_posture or None)
+    _put(attrs, "edr.last_baseline_scan", edr.last_baseline_scan or None)
+
+
+def _item_run_attrs(
+    attrs: dict[str, Any],
+    row: KDeviceLibraryItem | KLibraryItemStatusRow,
+) -> None:
+    """What a library item row says about its last runs (both row shapes share these)."""
+    _put(attrs, "log", row.log)
+    _put(attrs, "last_audit_log", row.last_audit_log)
+    _put(attrs, "control_log", row.control_log)
+    _put(attrs, "reported_at", row.reported_at)
+    _put(attrs, "last_audit_run", row.last_audit_run)
+    _put(attrs, "control_reported_at", row.control_reported_at)
+    if row.blueprint is not None:
+        attrs["blueprint_id"] = row.blueprint.id
+        attrs["blueprint_name"] = row.blueprint.name
+    attrs["status_known"] = is_known_library_item_status(row.status)
+    _edr_attrs(attrs, row.edr_status)
+
+
+def library_item_subject(row: KDeviceLibraryItem) -> Subject:
+    """A library item row of ``/devices/{id}/status`` or ``/library-items`` as a Subject.
+
+    ``status`` is kept as reported (``failed`` stays lower case for profiles); an
+    unknown status is kept too, with ``attrs["status_known"] = False``.
+    """
+    attrs: dict[str, Any] = {}
+    _item_run_attrs(attrs, row)
+    attrs["is_profile"] = row.type == PROFILE_TYPE
+    _put(attrs, "rules_present", row.rules_present)
+    return Subject(
+        kind=SubjectKind.LIBRARY_ITEM,
+        id=row.item_id,
+        name=row.name,
+        status=row.status,
+        type=row.type,
+        attrs=attrs,
+    )
+
+
+def library_item_status_row_subject(
+    row: KLibraryItemStatusRow,
+    *,
+    item_id: str,
+    item_name: str = "",
+    item_type: str = "",
+) -> Subject:
+    """A row of ``/library/library-items/{item_id}/status`` as a Subject.
+
+    Those rows name the device (``row.device_id``) but not the item, so the caller
+    passes the item's id and name (from ``list-library-items``). The subject matches
+    what :func:`library_item_subject` gives for the same item on the same device.
+    """
+    kind = row.type or item_type
+    attrs: dict[str, Any] = {"device_id": row.device_id}
+    if row.computer is not None:
+        attrs["device_name"] = row.computer.name
+    _item_run_attrs(attrs, row)
+    attrs["is_profile"] = kind == PROFILE_TYPE
+    return Subject(
+        kind=SubjectKind.LIBRARY_ITEM,
+        id=item_id,
+        name=item_name,
+        status=row.status,
+        type=kind,
+        attrs=attrs,
+    )
+
+
+def parameter_subject(row: KParameter) -> Subject:
+    """A parameter row (macOS) as a Subject; category and subcategory go to ``attrs``."""
+    attrs: dict[str, Any] = {
+        "category": row.category,
+        "subcategory": row.subcategory,
+        "status_known": is_known_parameter_status(row.status),
+    }
+    return Subject(
+        kind=SubjectKind.PARAMETER,
+        id=row.item_id,
+        name=row.name,
+        status=row.status,
+        type="parameter",
+        attrs=attrs,
+    )
+
+
+def app_subject(row: KApp) -> Subject:
+    """An installed app as a Subject.
+
+    ``id`` is the bundle id (Apple), the package name (Android) or the package family
+    name (Windows ``name``); ``type`` is ``apple``, ``windows`` or ``android``. Apps have
+    no status of their own: ``status`` is ``installed``.
+    """
+    attrs: dict[str, Any] = {"version": row.app_version}
+    if row.family == "apple":
+        attrs.update(bundle_id=row.bundle_id, source=row.source, path=row.path)
+        _put(attrs, "signature", row.signature or None)
+        _put(attrs, "app_store_vendable", row.app_store_vendable)
+        _put(attrs, "device_based_vpp", row.device_based_vpp)
+        _put(attrs, "modified_at", row.modification_date)
+    elif row.family == "windows":
+        attrs.update(
+            publisher=row.publisher_display_name or row.publisher,
+            path=row.installed_path,
+            application_type=row.application_type,
+            architecture=row.architecture,
+        )
+        _put(attrs, "product_code", row.product_code or None)
+    else:
+        attrs.update(
+            package_name=row.package_name,
+            source=row.application_source,
+            installer=row.installer_package_name,
+        )
+        _put(attrs, "sha256", row.sha256_hash or None)
+    return Subject(
+        kind=SubjectKind.APP,
+        id=row.identifier,
+        name=row.label,
+        status="installed",
+        type=row.family,
+        attrs=attrs,
+    )
+
+
+__all__ = [
+    "LOST_MODE_PLATFORMS",
+    "PROFILE_TYPE",
+    "app_subject",
+    "details_attrs",
+    "library_item_status_row_subject",
+    "library_item_subject",
+    "parameter_subject",
+    "to_device",
+]

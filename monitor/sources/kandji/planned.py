@@ -1,0 +1,612 @@
+"""The planned sweep of a Kandji tenant: library items fleet-wide, per device only what must be.
+
+One sweep, in order (see :mod:`monitor.sources.kandji.planner` for the cost model):
+
+1. the device list (every sweep: it carries the device facts and ``last_check_in``);
+2. discovery, when library-item rules are on: ``GET /blueprints`` and each blueprint's
+   item list;
+3. group probes: one ``GET /devices/{id}/status`` per (blueprint, platform) group not
+   seen before, to learn which items its devices carry and each item's type;
+4. the plan's reads, concurrently under the tenant's budget: each item's fleet-wide
+   status pages, then the per-device reads of devices that checked in since their last
+   read (parameters, details, apps), Lost Mode reads and ``/status`` reads of devices
+   whose blueprint is not listed.
+
+Only subjects an enabled rule could match are kept (the :class:`SubjectFilter` given by
+the composition root from the rule set's status/type index): a sweep of 100,000 devices
+with 60 items each keeps a few thousand subjects, not millions, and the findings are the
+ones the per-device sweep gives. Coverage is exact: a device's library items count as
+observed only when every item its group carries was read to the end; its parameters,
+details and apps when read this sweep or read before and not checked in since.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from collections.abc import Awaitable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from monitor.errors import (
+    ClientRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    SourceError,
+    is_auth_error,
+)
+from monitor.models import Coverage, Device, FactKind, Subject, SubjectKind
+from monitor.sources.base import SweepOutcome, SweepProgress
+from monitor.sources.kandji.client import LIBRARY_ITEM_STATUS, KandjiClient
+from monitor.sources.kandji.mapping import (
+    app_subject,
+    details_attrs,
+    library_item_status_row_subject,
+    library_item_subject,
+    parameter_subject,
+    to_device,
+)
+from monitor.sources.kandji.models import KLibraryItemStatusRow, KParameter
+from monitor.sources.kandji.planner import (
+    MAC,
+    DeviceMemo,
+    ItemRead,
+    PlannerState,
+    SubjectFilter,
+    SweepPlan,
+    SweepReport,
+    fresh_key,
+    group_of,
+    keep_every_subject,
+    plan_probes,
+    plan_sweep,
+)
+
+log = structlog.get_logger(__name__)
+
+MAX_ERROR_LINES = 20
+"""Error lines kept per sweep; the rest are counted (a dead tenant fails every read)."""
+
+
+@dataclass
+class _Discovery:
+    """What step 2 learnt: listed blueprints, their readable item lists, item names."""
+
+    listed: frozenset[str] = frozenset()
+    items: dict[str, tuple[str, ...]] | None = None
+    names: dict[str, str] = field(default_factory=dict)
+    signatures: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Run:
+    """The mutable state of one sweep while its reads run."""
+
+    devices: dict[str, Device]
+    needs: frozenset[FactKind]
+    sweep: int
+    signatures: dict[str, int]
+    library: dict[str, list[Subject]] = field(default_factory=dict)
+    items_read: set[str] = field(default_factory=set)
+    untyped: set[str] = field(default_factory=set)
+    status_read: set[str] = field(default_factory=set)
+    status_due: set[str] = field(default_factory=set)
+    lost: dict[str, list[Subject]] = field(default_factory=dict)
+    lost_failed: set[str] = field(default_factory=set)
+    errors: list[str] = field(default_factory=list)
+    failures: int = 0
+
+    def fail(self, what: str, exc: Exception) -> None:
+        self.failures += 1
+        if len(self.errors) < MAX_ERROR_LINES:
+            self.errors.append(f"{what}: {exc}")
+
+
+class KandjiPlannedSweeper:
+    """Sweeps a Kandji tenant at the lowest request cost that keeps every rule's facts fresh.
+
+    ``keep`` drops subjects no enabled rule can match (default: keep all).
+    ``healthy_item_every`` lets healthy items be read one sweep in that many (1: every
+    item every sweep; see :mod:`monitor.sources.kandji.planner` for the trade-off).
+    ``budget_reserve`` is the share of the hourly budget per-device reads leave unplanned
+    (for retries and the tenant's other tasks). The sweeper keeps its memory of earlier
+    sweeps in :attr:`state` and describes its last sweep in :attr:`last_report`.
+    """
+
+    def __init__(
+        self,
+        client: KandjiClient,
+        source: str,
+        *,
+        keep: SubjectFilter | None = None,
+        healthy_item_every: int = 1,
+        budget_reserve: float = 0.05,
+    ) -> None:
+        if healthy_item_every < 1:
+            raise ValueError("healthy_item_every must be >= 1")
+        self.client = client
+        self.source = source
+        self.keep: SubjectFilter = keep or keep_every_subject
+        self.healthy_item_every = healthy_item_every
+        self.budget_reserve = budget_reserve
+        self.state = PlannerState()
+        self.last_report: SweepReport | None = None
+        self.progress: SweepProgress | None = None
+
+    async def close(self) -> None:
+        """Release the HTTP session."""
+        await self.client.close()
+
+    # ------------------------------------------------------------------ the sweep
+
+    async def sweep(self, needs: frozenset[FactKind]) -> SweepOutcome:
+        """Read what ``needs`` asks for every device, as the plan decides."""
+        client = self.client
+        start = client.requests_made
+        state = self.state
+        out = SweepOutcome(source=self.source, coverage=Coverage(source=self.source))
+        devices: dict[str, Device] = {}
+        try:
+            # The consistent read (overlapping pages, re-read when the list shifts), so
+            # no device is skipped; the records are mapped and dropped at once.
+            for raw in await client.list_devices():
+                if raw.device_id:
+                    devices[raw.device_id] = to_device(self.source, raw)
+        except SourceError as exc:
+            out.ok = False
+            out.auth_failed = is_auth_error(exc)
+            out.errors.append(f"list devices: {exc}")
+            out.requests = client.requests_made - start
+            return out
+        state.forget_devices_except(devices)
+        device_list = list(devices.values())
+        kinds = frozenset(k for k in needs if k is not FactKind.DEVICE)
+
+        found = _Discovery()
+        run = _Run(devices=devices, needs=kinds, sweep=state.sweeps, signatures={})
+        per_device: bool | None = None
+        if FactKind.LIBRARY_ITEMS in kinds:
+            if len(devices) < state.items_per_device_below:
+                per_device = True  # still a small fleet: no discovery needed
+            else:
+                found = await self._discover(run)
+                run.signatures = found.signatures
+        discovery = client.requests_made - start
+
+        if found.items is not None:
+            state.observe_blueprints(found.items)
+            probes = plan_probes(state, device_list, found.items)
+            await self._pool(self._probe(run, dev) for dev in probes)
+        probe_spent = client.requests_made - start - discovery
+
+        plan = self._plan(run, device_list, found, per_device)
+        if plan.items_per_device and found.items is not None:
+            state.items_per_device_below = 1 + len(found.listed) + plan.bulk_item_pages
+        elif not plan.items_per_device:
+            state.items_per_device_below = 0
+        if self.progress is not None:
+            total = sum(
+                len(reads)
+                for reads in (
+                    plan.items,
+                    plan.status_reads,
+                    plan.parameter_reads,
+                    plan.details_reads,
+                    plan.apps_reads,
+                    plan.lost_mode_reads,
+                )
+            )
+            self.progress.work_planned(self.source, total, "reads")
+        # Lazily: a large fleet's plan is tens of thousands of reads.
+        await self._pool(self._counted(job) for job in self._jobs(run, plan))
+
+        self._assemble(out, run, found, plan)
+        out.requests = client.requests_made - start
+        out.errors.extend(run.errors)
+        if run.failures > len(run.errors):
+            out.errors.append(f"... and {run.failures - len(run.errors)} more failed reads")
+        if run.failures:
+            out.ok = False
+        report = SweepReport(
+            sweep=state.sweeps,
+            discovery_requests=discovery,
+            probe_requests=probe_spent,
+            plan=plan,
+            requests=out.requests,
+        )
+        self.last_report = report
+        state.sweeps += 1
+        log.info(
+            "sweep.planned",
+            source=self.source,
+            sweep=report.sweep,
+            devices=len(devices),
+            requests=out.requests,
+            predicted=report.predicted_requests,
+            discovery=discovery,
+            probes=probe_spent,
+            items=len(plan.items),
+            item_pages=plan.item_pages,
+            rotated=len(plan.rotated_out),
+            status_reads=len(plan.status_reads),
+            parameter_reads=len(plan.parameter_reads),
+            details_reads=len(plan.details_reads),
+            apps_reads=len(plan.apps_reads),
+            lost_mode_reads=len(plan.lost_mode_reads),
+            deferred=len(plan.deferred),
+            failures=run.failures,
+            budget_remaining=client.budget.remaining,
+        )
+        return out
+
+    def _plan(
+        self, run: _Run, device_list: list[Device], found: _Discovery, per_device: bool | None
+    ) -> SweepPlan:
+        """The plan, with per-device reads fitted into what the budget has left."""
+
+        def make(allowance: int | None) -> SweepPlan:
+            return plan_sweep(
+                self.state,
+                device_list,
+                run.needs,
+                blueprint_items=found.items,
+                listed_blueprints=found.listed,
+                item_names=found.names,
+                blueprint_signatures=found.signatures,
+                per_device_allowance=allowance,
+                healthy_item_every=self.healthy_item_every,
+                page_size=self.client.page_size,
+                items_per_device=per_device,
+            )
+
+        plan = make(None)
+        per_device = plan.items_per_device  # the same route if the budget forces a re-plan
+        budget = self.client.budget
+        reserve = math.ceil(budget.limit * self.budget_reserve)
+        allowance = budget.remaining - reserve - plan.item_pages - len(plan.lost_mode_reads)
+        deferrable = plan.per_device_requests - len(plan.lost_mode_reads)
+        if deferrable > max(0, allowance):
+            plan = make(max(0, allowance))
+        return plan
+
+    async def _counted(self, job: Awaitable[None]) -> None:
+        try:
+            await job
+        finally:
+            if self.progress is not None:
+                self.progress.work_done(self.source)
+
+    async def _pool(self, jobs: Iterable[Awaitable[None]]) -> None:
+        """Await ``jobs`` a few at a time (the budget's concurrency), never all at once."""
+        width = max(1, self.client.budget.config.concurrency)
+        queue: Iterator[Awaitable[None]] = iter(jobs)
+
+        async def worker() -> None:
+            for job in queue:  # one shared iterator: each job is taken by one worker
+                await job
+
+        await asyncio.gather(*(worker() for _ in range(width)))
+
+    def _jobs(self, run: _Run, plan: SweepPlan) -> Iterator[Awaitable[None]]:
+        """The plan's reads, bulk first."""
+        run.status_due = set(plan.status_reads)
+        for item in plan.items:
+            yield self._read_item(run, item)
+        for did in plan.status_reads:
+            yield self._read_status(run, run.devices[did])
+        for did in plan.parameter_reads:
+            yield self._read_parameters(run, run.devices[did])
+        for did in plan.details_reads:
+            yield self._read_details(run, run.devices[did])
+        for did in plan.apps_reads:
+            yield self._read_apps(run, run.devices[did])
+        for did in plan.lost_mode_reads:
+            yield self._read_lost_mode(run, did)
+
+    # ------------------------------------------------------------------ discovery
+
+    async def _discover(self, run: _Run) -> _Discovery:
+        client = self.client
+        found = _Discovery()
+        try:
+            blueprints = await client.list_blueprints()
+        except SourceError as exc:
+            run.fail("list blueprints", exc)
+            return found
+        found.listed = frozenset(bp.id for bp in blueprints if bp.id)
+        found.signatures = {bp.id: hash(tuple(sorted(bp.params))) for bp in blueprints}
+        lists: dict[str, tuple[str, ...]] = {}
+
+        async def one(bp_id: str) -> None:
+            try:
+                refs = await client.list_blueprint_library_items(bp_id)
+            except SourceError as exc:
+                run.fail(f"blueprint {bp_id} library items", exc)
+                return
+            lists[bp_id] = tuple(r.id for r in refs if r.id)
+            for r in refs:
+                found.names[r.id] = r.name
+
+        await self._pool(one(bp_id) for bp_id in sorted(found.listed))
+        found.items = lists
+        return found
+
+    def _memo(self, device_id: str) -> DeviceMemo:
+        memo = self.state.devices.get(device_id)
+        if memo is None:
+            memo = self.state.devices[device_id] = DeviceMemo()
+        return memo
+
+    def _key(self, run: _Run, dev: Device) -> int:
+        return fresh_key(dev, run.signatures.get(dev.blueprint_id, 0))
+
+    def _store_parameters(self, run: _Run, dev: Device, rows: list[KParameter]) -> None:
+        memo = self._memo(dev.device_id)
+        kept = (parameter_subject(r) for r in rows)
+        memo.parameters = tuple(s for s in kept if self.keep(s.kind, s.status, s.type))
+        memo.parameters_key = self._key(run, dev)
+        memo.read_sweep = run.sweep
+
+    async def _probe(self, run: _Run, dev: Device) -> None:
+        """Learn a group's items and types from one device's ``/status``."""
+        try:
+            status = await self.client.get_device_status(dev.device_id)
+        except NotFoundError:
+            return
+        except SourceError as exc:
+            run.fail(f"device {dev.device_id} status", exc)
+            return
+        self.state.learn_group(
+            group_of(dev), ((r.item_id, r.type) for r in status.library_items if r.item_id)
+        )
+        if FactKind.PARAMETERS in run.needs and dev.platform == MAC:
+            self._store_parameters(run, dev, status.parameters)
+
+    # ------------------------------------------------------------------ the plan's reads
+
+    async def _item_page(self, item_id: str, offset: int) -> tuple[list[Any], int | None]:
+        body = await self.client.api.get_json(
+            LIBRARY_ITEM_STATUS,
+            path_params={"library_item_id": item_id},
+            params={"limit": self.client.page_size, "offset": offset},
+        )
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list):
+            raise MalformedResponseError(
+                f"{self.source}: {LIBRARY_ITEM_STATUS}: expected a page of results",
+                source=self.source,
+                endpoint=LIBRARY_ITEM_STATUS,
+            )
+        count = body.get("count")
+        if not isinstance(count, int) or isinstance(count, bool):
+            count = None
+        return results, count
+
+    async def _read_item(self, run: _Run, item: ItemRead) -> None:
+        """Every status page of one item; its rows count only if every page arrived."""
+        size = self.client.page_size
+        kept: list[tuple[str, Subject]] = []
+        try:
+            rows, count = await self._item_page(item.item_id, 0)
+            self._take_rows(run, item, rows, kept)
+            if count is not None:
+                pages = await asyncio.gather(
+                    *(self._item_page(item.item_id, off) for off in range(size, count, size)),
+                    return_exceptions=True,
+                )
+                for page in pages:
+                    if isinstance(page, BaseException):
+                        raise page
+                    self._take_rows(run, item, page[0], kept)
+            else:
+                offset = len(rows)
+                while len(rows) == size:
+                    rows, _ = await self._item_page(item.item_id, offset)
+                    self._take_rows(run, item, rows, kept)
+                    offset += len(rows)
+        except SourceError as exc:
+            # A 404 too: a blueprint listed the item moments ago, so "not found" is an
+            # answer we cannot trust (a gateway's HTML 404, an item deleted in between).
+            # Its devices stay unobserved this sweep; if it was deleted, the next
+            # discovery no longer lists it and its alerts resolve from fresh data.
+            run.fail(f"library item {item.item_id} status", exc)
+            return
+        for did, subject in kept:
+            run.library.setdefault(did, []).append(subject)
+        run.items_read.add(item.item_id)
+        state = self.state
+        state.item_last_read[item.item_id] = run.sweep
+        if kept:
+            state.unhealthy_items.add(item.item_id)
+        else:
+            state.unhealthy_items.discard(item.item_id)
+
+    def _take_rows(
+        self, run: _Run, item: ItemRead, rows: list[Any], kept: list[tuple[str, Subject]]
+    ) -> None:
+        """Keep the rows an enabled rule could match, as subjects of their devices."""
+        item_type = self.state.item_types.get(item.item_id)
+        for raw in rows:
+            if not isinstance(raw, dict):
+                continue
+            computer = raw.get("computer")
+            did = computer.get("id") if isinstance(computer, dict) else None
+            if not isinstance(did, str) or did not in run.devices or did in run.status_due:
+                continue
+            status = raw.get("status")
+            row_type = raw.get("type")
+            type_ = row_type if isinstance(row_type, str) and row_type else item_type
+            if type_ is None:
+                # An item its group did not show (assigned since the probe): its type is
+                # unknown, so its subject would differ from the per-device one.
+                run.untyped.add(did)
+                continue
+            if not isinstance(status, str):
+                status = ""
+            if not self.keep(SubjectKind.LIBRARY_ITEM, status, type_):
+                continue
+            try:
+                row = KLibraryItemStatusRow.model_validate(raw)
+            except ValidationError as exc:
+                raise MalformedResponseError(
+                    f"{self.source}: {LIBRARY_ITEM_STATUS}: a row does not parse",
+                    source=self.source,
+                    endpoint=LIBRARY_ITEM_STATUS,
+                ) from exc
+            kept.append(
+                (
+                    did,
+                    library_item_status_row_subject(
+                        row, item_id=item.item_id, item_name=item.name, item_type=item_type or ""
+                    ),
+                )
+            )
+
+    async def _read_status(self, run: _Run, dev: Device) -> None:
+        """``/status`` of a device with no bulk route (its blueprint is not listed)."""
+        try:
+            status = await self.client.get_device_status(dev.device_id)
+        except NotFoundError:
+            return
+        except SourceError as exc:
+            run.fail(f"device {dev.device_id} status", exc)
+            return
+        subjects = (library_item_subject(r) for r in status.library_items)
+        run.library[dev.device_id] = [s for s in subjects if self.keep(s.kind, s.status, s.type)]
+        run.status_read.add(dev.device_id)
+        if FactKind.PARAMETERS in run.needs and dev.platform == MAC:
+            self._store_parameters(run, dev, status.parameters)
+
+    async def _read_parameters(self, run: _Run, dev: Device) -> None:
+        try:
+            answer = await self.client.get_device_parameters(dev.device_id)
+        except NotFoundError:
+            return
+        except SourceError as exc:
+            run.fail(f"device {dev.device_id} parameters", exc)
+            return
+        self._store_parameters(run, dev, answer.parameters)
+
+    async def _read_details(self, run: _Run, dev: Device) -> None:
+        try:
+            details = await self.client.get_device_details(dev.device_id)
+        except NotFoundError:
+            return
+        except SourceError as exc:
+            run.fail(f"device {dev.device_id} details", exc)
+            return
+        memo = self._memo(dev.device_id)
+        memo.details = details_attrs(details)
+        memo.details_key = self._key(run, dev)
+        memo.read_sweep = run.sweep
+
+    async def _read_apps(self, run: _Run, dev: Device) -> None:
+        try:
+            answer = await self.client.get_device_apps(dev.device_id)
+        except NotFoundError:
+            return
+        except SourceError as exc:
+            run.fail(f"device {dev.device_id} apps", exc)
+            return
+        memo = self._memo(dev.device_id)
+        subjects = (app_subject(a) for a in answer.apps)
+        memo.apps = tuple(s for s in subjects if self.keep(s.kind, s.status, s.type))
+        memo.apps_key = self._key(run, dev)
+        memo.read_sweep = run.sweep
+
+    async def _read_lost_mode(self, run: _Run, device_id: str) -> None:
+        try:
+            lost = await self.client.get_lost_mode_details(device_id)
+        except ClientRequestError:
+            # 400 "Device is not in lost mode." (turned off since the list was read).
+            run.lost[device_id] = []
+            return
+        except NotFoundError:
+            return
+        except SourceError as exc:
+            run.lost_failed.add(device_id)
+            run.fail(f"device {device_id} lost mode", exc)
+            return
+        subject = Subject(
+            kind=SubjectKind.LOST_MODE,
+            id="lost_mode",
+            name="Lost Mode",
+            status=str(getattr(lost, "lost_mode_status", "") or ""),
+        )
+        run.lost[device_id] = (
+            [subject] if self.keep(subject.kind, subject.status, subject.type) else []
+        )
+
+    # ------------------------------------------------------------------ the outcome
+
+    def _assemble(self, out: SweepOutcome, run: _Run, found: _Discovery, plan: SweepPlan) -> None:
+        """Devices, kept subjects and exact coverage from what this sweep and memory saw."""
+        state = self.state
+        needs = run.needs
+        rotated = frozenset(plan.rotated_out)
+        lost_due = frozenset(plan.lost_mode_reads)
+        observed: dict[FactKind, set[str]] = {k: set() for k in needs}
+        for did, dev in run.devices.items():
+            memo = state.devices.get(did)
+            key = self._key(run, dev)
+            subjects: dict[SubjectKind, list[Subject]] = {}
+            if FactKind.DETAILS in needs and memo is not None and memo.details_key == key:
+                if memo.details:
+                    dev = dataclasses.replace(dev, attrs={**dev.attrs, **memo.details})
+                observed[FactKind.DETAILS].add(did)
+            out.devices[did] = dev
+            if FactKind.LIBRARY_ITEMS in needs and self._items_observed(run, found, dev, rotated):
+                observed[FactKind.LIBRARY_ITEMS].add(did)
+                library = run.library.get(did)
+                if library:
+                    subjects[SubjectKind.LIBRARY_ITEM] = library
+            if FactKind.PARAMETERS in needs:
+                if dev.platform != MAC:
+                    observed[FactKind.PARAMETERS].add(did)
+                elif memo is not None and memo.parameters_key == key:
+                    observed[FactKind.PARAMETERS].add(did)
+                    if memo.parameters:
+                        subjects[SubjectKind.PARAMETER] = list(memo.parameters)
+            if FactKind.APPS in needs and memo is not None and memo.apps_key == key:
+                observed[FactKind.APPS].add(did)
+                if memo.apps:
+                    subjects[SubjectKind.APP] = list(memo.apps)
+            if FactKind.LOST_MODE in needs:
+                if did not in lost_due:
+                    observed[FactKind.LOST_MODE].add(did)
+                elif did in run.lost:
+                    observed[FactKind.LOST_MODE].add(did)
+                    if run.lost[did]:
+                        subjects[SubjectKind.LOST_MODE] = run.lost[did]
+            if subjects:
+                out.subjects[did] = subjects
+        everyone = frozenset(run.devices)
+        complete = frozenset(k for k, ids in observed.items() if len(ids) == len(everyone))
+        out.coverage = Coverage(
+            source=self.source,
+            devices=everyone,
+            device_list_complete=True,
+            complete_kinds=complete | {FactKind.DEVICE},
+            partial={k: frozenset(ids) for k, ids in observed.items() if k not in complete},
+        )
+
+    def _items_observed(
+        self, run: _Run, found: _Discovery, dev: Device, rotated: frozenset[str]
+    ) -> bool:
+        """Whether every library item the device can carry was read (or rotated out)."""
+        did = dev.device_id
+        if did in run.status_due:
+            return did in run.status_read
+        if found.items is None or dev.blueprint_id not in found.items or did in run.untyped:
+            return False
+        carried = self.state.groups.get(group_of(dev))
+        if carried is None:
+            return False
+        return all(i in run.items_read or i in rotated for i in carried)
+
+
+__all__ = ["KandjiPlannedSweeper"]

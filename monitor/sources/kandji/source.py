@@ -1,0 +1,191 @@
+"""Kandji (Iru) as a :class:`~monitor.sources.base.Source` plugin.
+
+What the rest of the monitor knows of Kandji goes through :data:`SOURCE`: the client
+and sweeper (``planned`` by default, ``per_device`` on request), the field catalogue,
+which statuses the API documents, console links, the ``explain`` look-up, the actions,
+and the simulator behind ``simulate`` and ``demo``. Heavy parts are imported when
+first used, so loading the registry (the config does) stays light.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from pydantic import SecretStr
+
+from monitor.clock import Clock
+from monitor.models import SubjectKind
+from monitor.settings import SourceBase
+from monitor.sources.base import (
+    DemoTenant,
+    DeviceLookup,
+    RequestHook,
+    RunningSimulator,
+    ServedSimulator,
+    SimulatorOptions,
+    SourceParts,
+)
+from monitor.sources.budget import RequestBudget
+from monitor.sources.catalogue import FieldCatalogue
+from monitor.sources.kandji.config import KIND, KandjiSourceConfig
+from monitor.sources.kandji.fields import FIELDS
+from monitor.sources.kandji.models import (
+    is_known_library_item_status,
+    is_known_parameter_status,
+)
+
+if TYPE_CHECKING:
+    from monitor.actions.base import Executor
+    from monitor.engine import RuleSet
+
+# Kandji API hosts are SUBDOMAIN.api.kandji.io (US) and SUBDOMAIN.api.eu.kandji.io (EU);
+# the web app of the same tenant drops the "api." label.
+_API_HOST = re.compile(r"^(?P<sub>[A-Za-z0-9-]+)\.api\.(?P<region>eu\.)?kandji\.io$")
+
+
+class KandjiSource:
+    """The Kandji plugin (see the module docstring)."""
+
+    kind = KIND
+    config_model = KandjiSourceConfig
+    fields: FieldCatalogue = FIELDS
+
+    def build(
+        self,
+        config: SourceBase,
+        *,
+        clock: Clock,
+        token: SecretStr,
+        budget: RequestBudget,
+        on_request: RequestHook | None,
+        rules: RuleSet | None,
+    ) -> SourceParts:
+        """A :class:`KandjiClient` and the sweeper its ``strategy`` names."""
+        from monitor.sources.kandji.client import KandjiClient
+        from monitor.sources.kandji.per_device import KandjiPerDeviceSweeper
+        from monitor.sources.kandji.planned import KandjiPlannedSweeper
+
+        assert isinstance(config, KandjiSourceConfig)
+        client = KandjiClient(
+            config, clock=clock, token=token, budget=budget, on_request=on_request
+        )
+        if config.strategy == "per_device":
+            return SourceParts(client, KandjiPerDeviceSweeper(client, config.name))
+        if rules is None:
+            return SourceParts(client, KandjiPlannedSweeper(client, config.name))
+        # Keep only the subjects an enabled rule could match (the engine's status/type
+        # index): findings are the same, memory is a small fraction.
+        plans = {plan.kind: plan for plan in rules.plan(self.kind)}
+
+        def may_match(kind: SubjectKind, status: str, type_: str) -> bool:
+            if not self.status_is_known(kind, status):
+                return True  # kept so that its alerts are held, not resolved
+            plan = plans.get(kind)
+            return plan is not None and bool(plan.candidates(status, type_))
+
+        return SourceParts(client, KandjiPlannedSweeper(client, config.name, keep=may_match))
+
+    def tenant(self, config: SourceBase) -> tuple[str, ...]:
+        """A tenant is its API URL."""
+        return (config.url,)
+
+    def status_is_known(self, kind: SubjectKind, status: str) -> bool:
+        """Whether Kandji documents ``status`` for library items and parameters."""
+        if kind is SubjectKind.LIBRARY_ITEM:
+            return is_known_library_item_status(status)
+        if kind is SubjectKind.PARAMETER:
+            return is_known_parameter_status(status)
+        return True
+
+    def console_url(self, config: SourceBase) -> str | None:
+        """``console_url``, else ``https://acme.api.kandji.io`` -> ``https://acme.kandji.io``
+        (EU likewise); None for any other host (a simulator on loopback)."""
+        if config.console_url:
+            return config.console_url
+        host = urlsplit(config.url).hostname or ""
+        m = _API_HOST.match(host)
+        if m is None:
+            return None
+        return f"https://{m['sub']}.{m['region'] or ''}kandji.io"
+
+    def device_link(self, console_url: str, device_id: str) -> str:
+        """Kandji's device page: ``{console_url}/devices/{device_id}``."""
+        return f"{console_url.rstrip('/')}/devices/{quote(device_id, safe='')}"
+
+    def lookup(self, config: SourceBase, clock: Clock, *, budget_max_wait: float) -> DeviceLookup:
+        """The per-device reads plus the activity feed."""
+        from monitor.sources.kandji.explain import KandjiLookup
+
+        assert isinstance(config, KandjiSourceConfig)
+        return KandjiLookup(config, clock, budget_max_wait=budget_max_wait)
+
+    def executors(self) -> Sequence[Executor]:
+        """``kandji.tag``, ``kandji.update_inventory``, ``kandji.cancel_lost_mode``."""
+        from monitor.sources.kandji.actions import (
+            KandjiCancelLostMode,
+            KandjiTag,
+            KandjiUpdateInventory,
+        )
+
+        return (KandjiTag(), KandjiUpdateInventory(), KandjiCancelLostMode())
+
+    def simulator(self, options: SimulatorOptions) -> Awaitable[RunningSimulator] | None:
+        """A simulated tenant (:mod:`monitor.simulator.kandji`)."""
+        return _simulate(options)
+
+    def demo(
+        self, *, devices: int, seed: int, token: str, repair_after: float
+    ) -> Awaitable[DemoTenant] | None:
+        """A tenant of ``devices`` Macs and iPhones with planted failures, repaired after
+        ``repair_after`` seconds."""
+        return _demo(devices, seed, token, repair_after)
+
+
+async def _demo(devices: int, seed: int, token: str, repair_after: float) -> DemoTenant:
+    from monitor.simulator.kandji import start_kandji
+
+    runner, base_url, sim = await start_kandji(
+        "127.0.0.1",
+        0,
+        devices=devices,
+        seed=seed,
+        token=token,
+        demo=True,
+        demo_repair_after=repair_after,
+        evolve_every=None,
+    )
+    entry: dict[str, Any] = {
+        "name": "demo-kandji",
+        "kind": KIND,
+        "url": base_url,
+        "interval": "4s",
+        "budget": {"requests_per_hour": 5000, "burst_per_second": 40, "concurrency": 8},
+        "console_url": "https://demo.kandji.io",
+    }
+    return DemoTenant(entry, ServedSimulator(base_url, "Kandji tenant", sim, runner))
+
+
+async def _simulate(options: SimulatorOptions) -> RunningSimulator:
+    from monitor.simulator.kandji import start_kandji
+
+    runner, base_url, sim = await start_kandji(
+        options.host,
+        options.port,
+        devices=options.devices,
+        seed=options.seed,
+        token=options.token,
+        latency_ms=options.latency_ms,
+        per_second=options.per_second,
+        per_hour=options.per_hour,
+        evolve_every=options.evolve_every,
+    )
+    return ServedSimulator(base_url, "Kandji tenant", sim, runner)
+
+
+SOURCE = KandjiSource()
+"""The plugin the registry loads."""
+
+__all__ = ["SOURCE", "KandjiSource"]
