@@ -46,7 +46,7 @@ def _alert(*, status: str = "ERROR", labels: dict[str, str] | None = None,
     finding = Finding(
         rule_id="kandji.library-item.failed",
         source="acme",
-        source_kind=SourceKind.KANDJI,
+        source_kind=SourceKind("kandji"),
         device_id="d-1",
         device_name="Mac-042",
         device_serial="C02X",
