@@ -6,9 +6,16 @@ What it does for every call:
   Bearer`` from a :class:`~pydantic.SecretStr` (never logged), ``Accept: application/json``;
 - one budget slot per attempt (:class:`~monitor.sources.budget.RequestBudget`), so
   retries count against the tenant's hourly limit;
-- retries on 429, 5xx, timeouts and connection resets with exponential backoff and full
-  jitter, honouring ``Retry-After`` (seconds or an HTTP date); sleeps go through the
-  injected :class:`~monitor.clock.Clock`;
+- the one retry policy (:class:`RetryPolicy`, from the source's ``retry`` settings): at
+  most ``max_attempts`` sends of one request, whatever went wrong. Retried: 429, 5xx,
+  timeouts and connection resets (a non-idempotent method only when the server cannot
+  have acted), with exponential backoff and full jitter, honouring ``Retry-After``
+  (seconds or an HTTP date); and, when the caller asks for it, an *unusable answer*: a
+  body that is not JSON or that the caller's ``validate`` check refuses (garbled, an
+  HTML page, a key missing), and a 404 from an endpoint that exists whenever it is
+  asked (``absent_is_glitch``). Sleeps go through the injected
+  :class:`~monitor.clock.Clock`. No layer above retries again: a failing request is
+  sent at most ``max_attempts`` times in all;
 - every aiohttp and JSON exception translated once into :mod:`monitor.errors`, carrying
   the source name, the endpoint *template* (``/api/v1/devices/{device_id}/status``, never
   the token) and the status. Error bodies have no common shape (arrays of strings, bare
@@ -75,10 +82,73 @@ or ``timeout`` / ``connection`` / ``payload`` when no complete response arrived.
 
 PageShape = Literal["auto", "list", "drf"]
 
+Validator = Callable[[str, Any], None]
+"""``validate(endpoint, body)``: raise MalformedResponseError when ``body`` is unusable."""
+
 # Methods whose effect does not depend on how many times they are sent.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 _SPACE_RE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When to send a request again, and after how long: the one retry policy.
+
+    ``max_attempts`` bounds the sends of one request (the first included); between
+    them, ``Retry-After`` when the server gave one (no retry when it asks for longer
+    than ``max_retry_after``), else exponential backoff with full jitter from
+    ``backoff_base`` up to ``backoff_max`` seconds.
+    """
+
+    max_attempts: int = 5
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    max_retry_after: float = 300.0
+
+    @classmethod
+    def from_config(cls, config: RetryConfig) -> RetryPolicy:
+        """The policy a source's ``retry`` settings describe."""
+        return cls(
+            max_attempts=config.max_attempts,
+            backoff_base=config.backoff_base.total_seconds(),
+            backoff_max=config.backoff_max.total_seconds(),
+            max_retry_after=config.max_retry_after.total_seconds(),
+        )
+
+    def delay(
+        self,
+        error: SourceError,
+        *,
+        method: str,
+        attempt: int,
+        rng: random.Random,
+        unusable_is_glitch: bool = False,
+        absent_is_glitch: bool = False,
+    ) -> float | None:
+        """Seconds to wait before sending attempt ``attempt + 1``, or None to give up.
+
+        ``unusable_is_glitch``: an unusable 2xx answer (MalformedResponseError) is
+        asked again; ``absent_is_glitch``: so is a 404. Both only for idempotent methods.
+        """
+        if attempt >= self.max_attempts:
+            return None
+        idempotent = method.upper() in _IDEMPOTENT
+        if isinstance(error, MalformedResponseError):
+            if not (unusable_is_glitch and idempotent):
+                return None  # garbage tends to stay garbage unless the caller knows better
+        elif isinstance(error, NotFoundError):
+            if not (absent_is_glitch and idempotent):
+                return None
+        elif not error.retryable or isinstance(error, BudgetExhaustedError):
+            return None  # a spent budget is the caller's to wait out
+        elif not idempotent and not _server_did_not_act(error):
+            return None
+        if error.retry_after is not None:
+            # Asked to wait longer than we hold a call open: the caller decides.
+            return error.retry_after if error.retry_after <= self.max_retry_after else None
+        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
+        return rng.uniform(0.0, ceiling)
 
 
 @dataclass
@@ -156,6 +226,7 @@ class ApiClient:
         self.clock = clock
         self.budget = budget
         self.retry = retry or RetryConfig()
+        self.policy = RetryPolicy.from_config(self.retry)
         self.timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 10.0))
         self.on_request = on_request
         self.budget_max_wait = budget_max_wait
@@ -234,8 +305,27 @@ class ApiClient:
         path_params: Mapping[str, str] | None = None,
         params: Params | None = None,
     ) -> Any:
-        """GET ``endpoint`` and return its decoded JSON body (None when empty)."""
-        return await self.request("GET", endpoint, path_params=path_params, params=params)
+        """GET ``endpoint`` and return its decoded JSON body (None when empty).
+
+        A source whose answers can be checked overrides :meth:`validator` and
+        :meth:`absent_is_glitch`; their verdicts drive the retry policy.
+        """
+        return await self.request(
+            "GET",
+            endpoint,
+            path_params=path_params,
+            params=params,
+            validate=self.validator(endpoint),
+            absent_is_glitch=self.absent_is_glitch(endpoint),
+        )
+
+    def validator(self, endpoint: str) -> Validator | None:
+        """The check a GET of ``endpoint`` must pass (an unusable answer is asked again)."""
+        return None
+
+    def absent_is_glitch(self, endpoint: str) -> bool:
+        """Whether a 404 from ``endpoint`` is a glitch to ask again about (it always exists)."""
+        return False
 
     async def patch_json(
         self,
@@ -362,31 +452,41 @@ class ApiClient:
         path_params: Mapping[str, str] | None = None,
         params: Params | None = None,
         json_body: Any = None,
+        validate: Validator | None = None,
+        absent_is_glitch: bool = False,
     ) -> Any:
-        """Send one logical request (with retries) and return the decoded JSON body."""
+        """Send one logical request under the retry policy; return the decoded JSON body.
+
+        ``validate``, when given, checks a 2xx body (raising MalformedResponseError):
+        an unusable answer, or one that is not JSON, is then asked again like a 503.
+        ``absent_is_glitch`` asks again after a 404 too.
+        """
         url = self.url_for(endpoint, path_params)
-        attempts = self.retry.max_attempts
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 response = await self._attempt(method, endpoint, url, params, json_body)
-            except SourceError as exc:
-                # Transport failures: retry when the method allows it.
-                delay = self._retry_delay(exc, method, attempt, attempts)
+                self._note_rate_headers(response)
+                if not 200 <= response.status < 300:
+                    raise self.status_error(method, endpoint, response)
+                body = self._decode(endpoint, response)
+                if validate is not None:
+                    validate(endpoint, body)
+                return body
+            except SourceError as error:
+                delay = self.policy.delay(
+                    error,
+                    method=method,
+                    attempt=attempt,
+                    rng=self._rng,
+                    unusable_is_glitch=validate is not None,
+                    absent_is_glitch=absent_is_glitch,
+                )
                 if delay is None:
                     self.stats.failures += 1
                     raise
-                await self._pause(method, endpoint, attempt, exc, delay)
-                continue
-            self._note_rate_headers(response)
-            if 200 <= response.status < 300:
-                return self._decode(endpoint, response)
-            error = self.status_error(method, endpoint, response)
-            delay = self._retry_delay(error, method, attempt, attempts)
-            if delay is None:
-                self.stats.failures += 1
-                raise error
-            await self._pause(method, endpoint, attempt, error, delay)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+                await self._pause(method, endpoint, attempt, error, delay)
 
     async def _attempt(
         self,
@@ -523,29 +623,6 @@ class ApiClient:
         # 1xx leftovers and 3xx (redirects are not followed: a token must not travel).
         return MalformedResponseError(message, **kwargs)
 
-    def _retry_delay(
-        self, error: SourceError, method: str, attempt: int, attempts: int
-    ) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up now."""
-        if attempt >= attempts or not error.retryable:
-            return None
-        if isinstance(error, MalformedResponseError | BudgetExhaustedError):
-            # Garbage tends to stay garbage; a spent budget is the caller's to wait out.
-            return None
-        if method.upper() not in _IDEMPOTENT and not _server_did_not_act(error):
-            return None
-        cap = self.retry.max_retry_after.total_seconds()
-        if error.retry_after is not None:
-            if error.retry_after > cap:
-                # Asked to wait longer than we hold a call open: the caller decides.
-                return None
-            return error.retry_after
-        ceiling = min(
-            self.retry.backoff_max.total_seconds(),
-            self.retry.backoff_base.total_seconds() * (2 ** (attempt - 1)),
-        )
-        return self._rng.uniform(0.0, ceiling)
-
     async def _pause(
         self, method: str, endpoint: str, attempt: int, error: SourceError, delay: float
     ) -> None:
@@ -631,4 +708,6 @@ __all__ = [
     "RequestHook",
     "RequestStats",
     "Response",
+    "RetryPolicy",
+    "Validator",
 ]

@@ -13,7 +13,6 @@ from monitor.errors import MalformedResponseError, NotFoundError
 from monitor.sources.kandji.client import (
     DEVICE_STATUS,
     LIST_ATTEMPTS,
-    PAGE_ATTEMPTS,
     DeviceListShiftedError,
     KandjiClient,
 )
@@ -21,14 +20,16 @@ from monitor.sources.kandji.config import KandjiSourceConfig
 from tests.faults.conftest import TOKEN, StartSim
 
 
-def make_client(url: str, clock: FakeClock, page_size: int = 300) -> KandjiClient:
+def make_client(
+    url: str, clock: FakeClock, page_size: int = 300, attempts: int = 2
+) -> KandjiClient:
     config = KandjiSourceConfig(
         name="acme",
         kind="kandji",
         url=url,
         token=SecretStr(TOKEN),
         page_size=page_size,
-        retry={"max_attempts": 2, "backoff_base": "10ms", "backoff_max": "20ms"},
+        retry={"max_attempts": attempts, "backoff_base": "10ms", "backoff_max": "20ms"},
         budget={"requests_per_hour": 100_000, "burst_per_second": 1000, "concurrency": 8},
     )
     return KandjiClient(config, clock=clock)
@@ -113,14 +114,14 @@ async def test_a_null_in_the_device_list_never_drops_a_device(
 
 async def test_an_unusable_list_page_is_asked_again(start_sim: StartSim, clock: FakeClock) -> None:
     url, sim = await start_sim(devices=5)
-    sim.add_fault("^/api/v1/devices$", "field-missing", key="device_id", count=PAGE_ATTEMPTS - 1)
-    async with make_client(url, clock) as client:
+    sim.add_fault("^/api/v1/devices$", "field-missing", key="device_id", count=2)
+    async with make_client(url, clock, attempts=3) as client:
         with structlog.testing.capture_logs() as logs:
             devices = await client.list_devices()
     assert len(devices) == 5
-    asked = [e for e in logs if e["event"] == "kandji.asked_again"]
-    assert len(asked) == PAGE_ATTEMPTS - 1
-    assert sim.requests.total == PAGE_ATTEMPTS
+    asked = [e for e in logs if e["event"] == "api.retry"]
+    assert [e["error"] for e in asked] == ["MalformedResponseError"] * 2
+    assert sim.requests.total == 3
 
 
 async def test_a_null_details_section_is_refused(start_sim: StartSim, clock: FakeClock) -> None:

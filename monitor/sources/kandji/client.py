@@ -38,7 +38,14 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from monitor.clock import Clock
 from monitor.errors import MalformedResponseError, NotFoundError, SourceError
 from monitor.sources.budget import RequestBudget
-from monitor.sources.http import MAX_PAGE_SIZE, ApiClient, Params, RequestHook, RequestStats
+from monitor.sources.http import (
+    MAX_PAGE_SIZE,
+    ApiClient,
+    Params,
+    RequestHook,
+    RequestStats,
+    Validator,
+)
 from monitor.sources.kandji.config import KandjiSourceConfig
 from monitor.sources.kandji.models import (
     KNOWN_LIBRARY_ITEM_STATUSES,
@@ -87,11 +94,9 @@ REQUIRED_DEVICE_KEYS: tuple[str, ...] = (
 one of them cannot be evaluated, so the list it came in is refused."""
 
 LIST_ATTEMPTS = 3
-"""How many times :meth:`KandjiClient.list_devices` starts over when the list moves."""
-READ_ATTEMPTS = 3
-"""How many times :class:`KandjiApi` asks for a ``GET`` whose answer is unusable."""
-PAGE_ATTEMPTS = READ_ATTEMPTS
-"""The same, as :meth:`KandjiClient.list_devices` documents it for its pages."""
+"""How many times :meth:`KandjiClient.list_devices` reads the list when it keeps moving
+(a moved list is not a failed request: each pass sends each page under the retry
+policy once)."""
 
 # Endpoints that exist whenever the monitor asks for them: a 404 there is a glitch.
 _ALWAYS_THERE = frozenset({DEVICES, LIBRARY_ITEM_STATUS})
@@ -139,44 +144,27 @@ class KandjiApi(ApiClient):
     :class:`~monitor.errors.MalformedResponseError` (see the module docstring), and
     undocumented status values are logged once each.
 
-    Such an answer is asked again first, up to :data:`READ_ATTEMPTS` in all: a garbled
-    page, a proxy's HTML page or a body missing a key is usually a passing glitch, and
-    one unusable page must not leave whole items (or, for the device list, the whole
-    tenant) unseen for a sweep. A 404 is asked again too on the device list and on a
-    library item's fleet-wide status, which exist whenever they are asked for: one
-    HTML "Not Found" from a routing glitch must not read as "no device carries it".
+    Such an answer is asked again first, under the source's one retry policy
+    (:class:`~monitor.sources.http.RetryPolicy`, at most ``retry.max_attempts`` sends in
+    all): a garbled page, a proxy's HTML page or a body missing a key is usually a
+    passing glitch, and one unusable page must not leave whole items (or, for the
+    device list, the whole tenant) unseen for a sweep. A 404 is asked again too on the
+    device list and on a library item's fleet-wide status, which exist whenever they
+    are asked for: one HTML "Not Found" from a routing glitch must not read as "no
+    device carries it".
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._unknown: set[str] = set()
 
-    async def get_json(
-        self,
-        endpoint: str,
-        *,
-        path_params: Mapping[str, str] | None = None,
-        params: Params | None = None,
-    ) -> Any:
-        """GET ``endpoint``; its decoded body, checked (see the class docstring)."""
-        for attempt in range(1, READ_ATTEMPTS + 1):
-            try:
-                body = await super().get_json(endpoint, path_params=path_params, params=params)
-                self.check(endpoint, body)
-                return body
-            except (MalformedResponseError, NotFoundError) as exc:
-                if attempt == READ_ATTEMPTS or (
-                    isinstance(exc, NotFoundError) and endpoint not in _ALWAYS_THERE
-                ):
-                    raise
-                log.info(
-                    "kandji.asked_again",
-                    source=self.source,
-                    endpoint=endpoint,
-                    attempt=attempt,
-                    error=str(exc),
-                )
-        raise AssertionError("unreachable: the last attempt returns or raises")
+    def validator(self, endpoint: str) -> Validator | None:
+        """Every GET is checked (:meth:`check`); an unusable answer is asked again."""
+        return self.check
+
+    def absent_is_glitch(self, endpoint: str) -> bool:
+        """The device list and an item's fleet-wide status exist whenever asked for."""
+        return endpoint in _ALWAYS_THERE
 
     def check(self, endpoint: str, body: Any) -> None:
         """Raise MalformedResponseError when ``body`` lacks what the monitor reads."""
@@ -389,7 +377,7 @@ class KandjiClient:
     ) -> list[KDevice]:
         """Every device (all pages) matching ``platform`` and ``filters``, read consistently.
 
-        A page whose answer is malformed is asked again (:data:`PAGE_ATTEMPTS`). Pages
+        A page whose answer is unusable is asked again (the retry policy). Pages
         overlap by one device: each page after the first must start with the last
         device of the page before. When it does not (devices were added or removed in
         between, so the pages shifted) or a device shows up twice, the list is read
@@ -576,6 +564,21 @@ class KandjiClient:
         ):
             yield self._parse_rows(KLibraryItemStatusRow, page.items, LIBRARY_ITEM_STATUS)
 
+    async def library_item_status_page(
+        self, library_item_id: str, offset: int = 0
+    ) -> tuple[list[KLibraryItemStatusRow], int | None]:
+        """One page (``page_size`` rows from ``offset``) of an item's status across
+        devices, and the total row count the answer reports (None when it has none)."""
+        body = await self.api.get_json(
+            LIBRARY_ITEM_STATUS,
+            path_params={"library_item_id": library_item_id},
+            params={"limit": self.page_size, "offset": offset},
+        )
+        page = body if isinstance(body, dict) else {"results": body}
+        count = page.get("count")
+        rows = self._parse_rows(KLibraryItemStatusRow, page["results"], LIBRARY_ITEM_STATUS)
+        return rows, count if isinstance(count, int) and not isinstance(count, bool) else None
+
     async def get_library_item_status(
         self, library_item_id: str, *, computer_id: str | None = None
     ) -> list[KLibraryItemStatusRow]:
@@ -600,8 +603,6 @@ __all__ = [
     "DEVICE_STATUS",
     "LIBRARY_ITEM_STATUS",
     "LIST_ATTEMPTS",
-    "PAGE_ATTEMPTS",
-    "READ_ATTEMPTS",
     "REQUIRED_DEVICE_KEYS",
     "DeviceListShiftedError",
     "KandjiApi",
