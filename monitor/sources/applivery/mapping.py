@@ -27,8 +27,9 @@ def to_device(source_name: str, device: AWinDevice) -> Device:
     and ``tags``. ``attrs`` holds ``compliance`` (Applivery's verdict),
     ``compliance_checked_at``, ``state``, ``sync_error``, ``os_version_name``,
     ``mdm.supervised``, ``refresh_info_needed`` (a tuple; empty when nothing is
-    pending), ``last_enrollment``, and also ``imei``, ``config.errors`` (OMA-URIs the
-    device failed to answer) and ``config.error_count``. Unknown values are left out.
+    pending), ``last_enrollment``, ``policy.id`` and ``policy.name``, and also
+    ``imei``, ``config.errors`` (OMA-URIs the device failed to answer) and
+    ``config.error_count``. Unknown values are left out.
     """
     summary = device.summary
     policy = device.policy
@@ -42,6 +43,9 @@ def to_device(source_name: str, device: AWinDevice) -> Device:
     if device.refresh_info_needed is not None:
         attrs["refresh_info_needed"] = tuple(device.refresh_info_needed)
     _put(attrs, "last_enrollment", device.enrolled_date)
+    if policy is not None:
+        _put(attrs, "policy.id", policy.id)
+        _put(attrs, "policy.name", policy.name)
     _put(attrs, "imei", summary.imei)
     errors = device.config_errors
     attrs["config.error_count"] = len(errors)

@@ -7,27 +7,20 @@ the device's activity feed come last.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from monitor.clock import Clock
-from monitor.errors import ClientRequestError, NotFoundError, SourceError
+from monitor.errors import SourceError
 from monitor.log import redact
-from monitor.models import Device, FactKind, SourceKind, Subject, SubjectKind
+from monitor.models import Device, FactKind, SourceKind
 from monitor.sources.base import ActivityEntry, DeviceFacts
 from monitor.sources.kandji.client import KandjiClient
 from monitor.sources.kandji.config import KIND, KandjiSourceConfig
-from monitor.sources.kandji.mapping import (
-    LOST_MODE_PLATFORMS,
-    app_subject,
-    library_item_subject,
-    parameter_subject,
-    to_device,
-)
+from monitor.sources.kandji.mapping import to_device
 from monitor.sources.kandji.models import KDevice
+from monitor.sources.kandji.reads import read_device
 from monitor.sources.lenient import one_line
-
-T = TypeVar("T")
 
 ACTIVITY_SHOWN = 10
 """How many activity entries ``explain`` shows."""
@@ -57,56 +50,15 @@ class KandjiLookup:
 
     async def facts(self, device: Device, needs: frozenset[FactKind]) -> DeviceFacts:
         out = DeviceFacts(self.src.name, SourceKind(KIND), device)
-        client, did = self.client, device.device_id
-        if FactKind.DETAILS in needs:
-            details = await self._fetch(out, "details", lambda: client.get_device_details(did))
-            if details is not None:
-                out.device = to_device(self.src.name, self._raw[did], details)
-                out.fetched.add(FactKind.DETAILS)
-        if needs & {FactKind.LIBRARY_ITEMS, FactKind.PARAMETERS}:
-            status = await self._fetch(out, "status", lambda: client.get_device_status(did))
-            if status is not None and FactKind.LIBRARY_ITEMS in needs:
-                items = [library_item_subject(r) for r in status.library_items]
-                out.subjects[SubjectKind.LIBRARY_ITEM] = items
-                out.fetched.add(FactKind.LIBRARY_ITEMS)
-            if status is not None and FactKind.PARAMETERS in needs:
-                params = [parameter_subject(r) for r in status.parameters]
-                out.subjects[SubjectKind.PARAMETER] = params
-                out.fetched.add(FactKind.PARAMETERS)
-        if FactKind.APPS in needs:
-            apps = await self._fetch(out, "apps", lambda: client.get_device_apps(did))
-            if apps is not None:
-                out.subjects[SubjectKind.APP] = [app_subject(a) for a in apps.apps]
-                out.fetched.add(FactKind.APPS)
-        if FactKind.LOST_MODE in needs:
-            lost = await self._fetch(out, "lost mode", lambda: self._lost_mode(device))
-            if lost is not None:
-                out.subjects[SubjectKind.LOST_MODE] = lost
-                out.fetched.add(FactKind.LOST_MODE)
+        did = device.device_id
+        read = await read_device(self.client, did, device.platform, needs, keep_going=True)
+        if read.details is not None:
+            out.device = to_device(self.src.name, self._raw[did], read.details)
+        out.subjects.update(read.subjects)
+        out.fetched |= read.observed
+        out.errors += [f"{what}: {redact(str(exc))}" for what, exc in read.errors]
         await self._activity(out)
         return out
-
-    async def _fetch(
-        self, out: DeviceFacts, what: str, call: Callable[[], Awaitable[T]]
-    ) -> T | None:
-        """``call()``, or None with the error noted; a device gone since the list raises."""
-        try:
-            return await call()
-        except NotFoundError:
-            raise
-        except SourceError as exc:
-            out.errors.append(f"{what}: {redact(str(exc))}")
-            return None
-
-    async def _lost_mode(self, device: Device) -> list[Subject]:
-        if device.platform not in LOST_MODE_PLATFORMS:
-            return []
-        try:
-            lost = await self.client.get_lost_mode_details(device.device_id)
-        except ClientRequestError:
-            return []  # 400: the device is not in Lost Mode
-        status = lost.lost_mode_status
-        return [Subject(SubjectKind.LOST_MODE, "lost_mode", "Lost Mode", status=status)]
 
     async def _activity(self, out: DeviceFacts) -> None:
         """The newest entries of the activity feed.

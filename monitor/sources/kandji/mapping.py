@@ -25,6 +25,7 @@ from monitor.sources.kandji.models import (
     KDeviceLibraryItem,
     KEdrStatus,
     KLibraryItemStatusRow,
+    KLostMode,
     KParameter,
     is_known_library_item_status,
     is_known_parameter_status,
@@ -305,6 +306,30 @@ def app_subject(row: KApp) -> Subject:
     )
 
 
+def lost_mode_subject(lost: KLostMode) -> Subject:
+    """A device's Lost Mode (``/details/lostmode``) as its one ``lost_mode`` subject.
+
+    ``status`` is ``lost_mode_status`` (``ENABLED`` when on); ``attrs`` holds who
+    enabled it and when, the disable request's status, the last location request's
+    status and time, and the lock screen message. Unknown values are left out.
+    """
+    attrs: dict[str, Any] = {}
+    _put(attrs, "enabled_by", lost.enabled_by or None)
+    _put(attrs, "enabled_at", lost.enable_status_at)
+    _put(attrs, "disable_status", lost.disable_status or None)
+    _put(attrs, "last_location_status", lost.last_location_status or None)
+    _put(attrs, "last_location_at", lost.last_location_at or lost.last_location_status_at)
+    _put(attrs, "lock_screen_message", lost.lock_screen_message or None)
+    return Subject(
+        kind=SubjectKind.LOST_MODE,
+        id="lost_mode",
+        name="Lost Mode",
+        status=lost.lost_mode_status,
+        type="lost_mode",
+        attrs=attrs,
+    )
+
+
 __all__ = [
     "LOST_MODE_PLATFORMS",
     "PROFILE_TYPE",
@@ -312,6 +337,7 @@ __all__ = [
     "details_attrs",
     "library_item_status_row_subject",
     "library_item_subject",
+    "lost_mode_subject",
     "parameter_subject",
     "to_device",
 ]

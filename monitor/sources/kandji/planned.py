@@ -27,21 +27,13 @@ import dataclasses
 import math
 from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
-from monitor.errors import (
-    ClientRequestError,
-    MalformedResponseError,
-    NotFoundError,
-    SourceError,
-    is_auth_error,
-)
+from monitor.errors import NotFoundError, SourceError, is_auth_error
 from monitor.models import Coverage, Device, FactKind, Subject, SubjectKind
 from monitor.sources.base import SweepOutcome, SweepProgress
-from monitor.sources.kandji.client import LIBRARY_ITEM_STATUS, KandjiClient
+from monitor.sources.kandji.client import KandjiClient
 from monitor.sources.kandji.mapping import (
     app_subject,
     details_attrs,
@@ -65,6 +57,7 @@ from monitor.sources.kandji.planner import (
     plan_probes,
     plan_sweep,
 )
+from monitor.sources.kandji.reads import read_lost_mode
 
 log = structlog.get_logger(__name__)
 
@@ -368,34 +361,17 @@ class KandjiPlannedSweeper:
 
     # ------------------------------------------------------------------ the plan's reads
 
-    async def _item_page(self, item_id: str, offset: int) -> tuple[list[Any], int | None]:
-        body = await self.client.api.get_json(
-            LIBRARY_ITEM_STATUS,
-            path_params={"library_item_id": item_id},
-            params={"limit": self.client.page_size, "offset": offset},
-        )
-        results = body.get("results") if isinstance(body, dict) else None
-        if not isinstance(results, list):
-            raise MalformedResponseError(
-                f"{self.source}: {LIBRARY_ITEM_STATUS}: expected a page of results",
-                source=self.source,
-                endpoint=LIBRARY_ITEM_STATUS,
-            )
-        count = body.get("count")
-        if not isinstance(count, int) or isinstance(count, bool):
-            count = None
-        return results, count
-
     async def _read_item(self, run: _Run, item: ItemRead) -> None:
         """Every status page of one item; its rows count only if every page arrived."""
         size = self.client.page_size
         kept: list[tuple[str, Subject]] = []
         try:
-            rows, count = await self._item_page(item.item_id, 0)
+            rows, count = await self.client.library_item_status_page(item.item_id, 0)
             self._take_rows(run, item, rows, kept)
             if count is not None:
+                read = self.client.library_item_status_page
                 pages = await asyncio.gather(
-                    *(self._item_page(item.item_id, off) for off in range(size, count, size)),
+                    *(read(item.item_id, off) for off in range(size, count, size)),
                     return_exceptions=True,
                 )
                 for page in pages:
@@ -405,7 +381,7 @@ class KandjiPlannedSweeper:
             else:
                 offset = len(rows)
                 while len(rows) == size:
-                    rows, _ = await self._item_page(item.item_id, offset)
+                    rows, _ = await self.client.library_item_status_page(item.item_id, offset)
                     self._take_rows(run, item, rows, kept)
                     offset += len(rows)
         except SourceError as exc:
@@ -426,45 +402,30 @@ class KandjiPlannedSweeper:
             state.unhealthy_items.discard(item.item_id)
 
     def _take_rows(
-        self, run: _Run, item: ItemRead, rows: list[Any], kept: list[tuple[str, Subject]]
+        self,
+        run: _Run,
+        item: ItemRead,
+        rows: list[KLibraryItemStatusRow],
+        kept: list[tuple[str, Subject]],
     ) -> None:
         """Keep the rows an enabled rule could match, as subjects of their devices."""
         item_type = self.state.item_types.get(item.item_id)
-        for raw in rows:
-            if not isinstance(raw, dict):
+        for row in rows:
+            did = row.device_id
+            if did not in run.devices or did in run.status_due:
                 continue
-            computer = raw.get("computer")
-            did = computer.get("id") if isinstance(computer, dict) else None
-            if not isinstance(did, str) or did not in run.devices or did in run.status_due:
-                continue
-            status = raw.get("status")
-            row_type = raw.get("type")
-            type_ = row_type if isinstance(row_type, str) and row_type else item_type
+            type_ = row.type or item_type
             if type_ is None:
                 # An item its group did not show (assigned since the probe): its type is
                 # unknown, so its subject would differ from the per-device one.
                 run.untyped.add(did)
                 continue
-            if not isinstance(status, str):
-                status = ""
-            if not self.keep(SubjectKind.LIBRARY_ITEM, status, type_):
+            if not self.keep(SubjectKind.LIBRARY_ITEM, row.status, type_):
                 continue
-            try:
-                row = KLibraryItemStatusRow.model_validate(raw)
-            except ValidationError as exc:
-                raise MalformedResponseError(
-                    f"{self.source}: {LIBRARY_ITEM_STATUS}: a row does not parse",
-                    source=self.source,
-                    endpoint=LIBRARY_ITEM_STATUS,
-                ) from exc
-            kept.append(
-                (
-                    did,
-                    library_item_status_row_subject(
-                        row, item_id=item.item_id, item_name=item.name, item_type=item_type or ""
-                    ),
-                )
+            subject = library_item_status_row_subject(
+                row, item_id=item.item_id, item_name=item.name, item_type=item_type or ""
             )
+            kept.append((did, subject))
 
     async def _read_status(self, run: _Run, dev: Device) -> None:
         """``/status`` of a device with no bulk route (its blueprint is not listed)."""
@@ -520,26 +481,16 @@ class KandjiPlannedSweeper:
 
     async def _read_lost_mode(self, run: _Run, device_id: str) -> None:
         try:
-            lost = await self.client.get_lost_mode_details(device_id)
-        except ClientRequestError:
-            # 400 "Device is not in lost mode." (turned off since the list was read).
-            run.lost[device_id] = []
-            return
+            # Only devices the list shows in Lost Mode are read; a 400 (turned off since
+            # the list was read) is "none".
+            lost = await read_lost_mode(self.client, device_id, run.devices[device_id].platform)
         except NotFoundError:
             return
         except SourceError as exc:
             run.lost_failed.add(device_id)
             run.fail(f"device {device_id} lost mode", exc)
             return
-        subject = Subject(
-            kind=SubjectKind.LOST_MODE,
-            id="lost_mode",
-            name="Lost Mode",
-            status=str(getattr(lost, "lost_mode_status", "") or ""),
-        )
-        run.lost[device_id] = (
-            [subject] if self.keep(subject.kind, subject.status, subject.type) else []
-        )
+        run.lost[device_id] = [s for s in lost if self.keep(s.kind, s.status, s.type)]
 
     # ------------------------------------------------------------------ the outcome
 
