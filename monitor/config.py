@@ -368,7 +368,9 @@ class Config(Strict):
 
 def _sources_changed() -> None:
     """A source kind was registered or removed: rebuild the union of source configs."""
-    globals()["SourceConfig"] = registry.config_union()
+    union = registry.config_union()
+    globals()["SourceConfig"] = union
+    Config.model_fields["sources"].annotation = list[union]  # type: ignore[valid-type]
     Config.model_rebuild(force=True)
 
 

@@ -214,10 +214,20 @@ class DemoTenant:
 class Source(Protocol):
     """One vendor, as the rest of the monitor sees it (see the module docstring)."""
 
-    kind: str
-    """The config's ``kind`` and every finding's ``source_kind``."""
-    config_model: type[SourceBase]
-    fields: FieldCatalogue
+    @property
+    def kind(self) -> str:
+        """The config's ``kind`` and every finding's ``source_kind``."""
+        ...
+
+    @property
+    def config_model(self) -> type[SourceBase]:
+        """The pydantic model of the source's config (``kind`` narrowed to a Literal)."""
+        ...
+
+    @property
+    def fields(self) -> FieldCatalogue:
+        """The facts the source reports, by subject kind (the rule engine's catalogue)."""
+        ...
 
     def build(
         self,

@@ -25,6 +25,7 @@ from monitor.sources.base import (
     RunningSimulator,
     ServedSimulator,
     SimulatorOptions,
+    Source,
     SourceParts,
 )
 from monitor.sources.budget import RequestBudget
@@ -155,7 +156,7 @@ async def _simulate(options: SimulatorOptions) -> RunningSimulator:
     )
 
 
-SOURCE = AppliverySource()
+SOURCE: Source = AppliverySource()
 """The plugin the registry loads."""
 
 __all__ = ["DASHBOARD", "SOURCE", "AppliverySource"]

@@ -26,6 +26,7 @@ from monitor.sources.base import (
     RunningSimulator,
     ServedSimulator,
     SimulatorOptions,
+    Source,
     SourceParts,
 )
 from monitor.sources.budget import RequestBudget
@@ -185,7 +186,7 @@ async def _simulate(options: SimulatorOptions) -> RunningSimulator:
     return ServedSimulator(base_url, "Kandji tenant", sim, runner)
 
 
-SOURCE = KandjiSource()
+SOURCE: Source = KandjiSource()
 """The plugin the registry loads."""
 
 __all__ = ["SOURCE", "KandjiSource"]
