@@ -6,7 +6,8 @@ What it does for every call:
   Bearer`` from a :class:`~pydantic.SecretStr` (never logged), ``Accept: application/json``;
 - one budget slot per attempt (:class:`~monitor.sources.budget.RequestBudget`), so
   retries count against the tenant's hourly limit;
-- the one retry policy (:class:`RetryPolicy`, from the source's ``retry`` settings): at
+- the one retry policy (:class:`~monitor.sources.retry.RetryPolicy`, from the source's
+  ``retry`` settings): at
   most ``max_attempts`` sends of one request, whatever went wrong. Retried: 429, 5xx,
   timeouts and connection resets (a non-idempotent method only when the server cannot
   have acted), with exponential backoff and full jitter, honouring ``Retry-After``
@@ -20,135 +21,56 @@ What it does for every call:
   the source name, the endpoint *template* (``/api/v1/devices/{device_id}/status``, never
   the token) and the status. Error bodies have no common shape (arrays of strings, bare
   strings, ``{"detail"}``, HTML pages), so the client branches on the status code only
-  and quotes a short, sanitised excerpt of the body;
+  and quotes a short, sanitised excerpt of the body (:mod:`monitor.sources.answers`);
 - counters per endpoint template and status (:class:`RequestStats`), and an optional
   ``on_request(source, endpoint, status, seconds)`` hook for metrics.
 
-Two paging helpers sit on top: :meth:`ApiClient.iter_pages` handles ``limit``/``offset``
-over a bare JSON list (stop on a short or empty page) and Django REST Framework pages
-``{count, next, previous, results}`` (optionally nested one key down).
+Paging over ``limit``/``offset`` endpoints, bare lists or Django REST Framework pages,
+comes from :mod:`monitor.sources.paging` (:meth:`ApiClient.iter_pages`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import json
 import random
-import re
 import urllib.parse
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import aiohttp
 import structlog
 import yarl
 from pydantic import SecretStr
 
-from monitor.clock import Clock, utc
+from monitor.clock import Clock
 from monitor.errors import (
-    AuthError,
-    BudgetExhaustedError,
-    ClientRequestError,
     MalformedResponseError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitedError,
-    ServerError,
     SourceError,
     TransportError,
 )
 from monitor.settings import RetryConfig, SourceBase
+from monitor.sources.answers import Answers, Response
 from monitor.sources.budget import RequestBudget
+from monitor.sources.paging import MAX_PAGE_SIZE, Page, PageShape, Paging, Params
+from monitor.sources.retry import NotConnectedError, RetryPolicy
 
 log = structlog.get_logger(__name__)
 
-MAX_PAGE_SIZE = 300
-"""The largest ``limit`` any paged call sends (Kandji's cap)."""
-
 USER_AGENT = "compliance-monitor/0.1"
-EXCERPT_CHARS = 160
 
-Params = Mapping[str, str | int | float]
 RequestHook = Callable[[str, str, str, float], None]
 """``on_request(source, endpoint, status, seconds)``; status is the HTTP code as a string,
 or ``timeout`` / ``connection`` / ``payload`` when no complete response arrived."""
 
-PageShape = Literal["auto", "list", "drf"]
 
 Validator = Callable[[str, Any], None]
 """``validate(endpoint, body)``: raise MalformedResponseError when ``body`` is unusable."""
 
-# Methods whose effect does not depend on how many times they are sent.
-_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"})
-_TAG_RE = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
-_SPACE_RE = re.compile(r"\s+")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """When to send a request again, and after how long: the one retry policy.
-
-    ``max_attempts`` bounds the sends of one request (the first included); between
-    them, ``Retry-After`` when the server gave one (no retry when it asks for longer
-    than ``max_retry_after``), else exponential backoff with full jitter from
-    ``backoff_base`` up to ``backoff_max`` seconds.
-    """
-
-    max_attempts: int = 5
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    max_retry_after: float = 300.0
-
-    @classmethod
-    def from_config(cls, config: RetryConfig) -> RetryPolicy:
-        """The policy a source's ``retry`` settings describe."""
-        return cls(
-            max_attempts=config.max_attempts,
-            backoff_base=config.backoff_base.total_seconds(),
-            backoff_max=config.backoff_max.total_seconds(),
-            max_retry_after=config.max_retry_after.total_seconds(),
-        )
-
-    def delay(
-        self,
-        error: SourceError,
-        *,
-        method: str,
-        attempt: int,
-        rng: random.Random,
-        unusable_is_glitch: bool = False,
-        absent_is_glitch: bool = False,
-    ) -> float | None:
-        """Seconds to wait before sending attempt ``attempt + 1``, or None to give up.
-
-        ``unusable_is_glitch``: an unusable 2xx answer (MalformedResponseError) is
-        asked again; ``absent_is_glitch``: so is a 404. Both only for idempotent methods.
-        """
-        if attempt >= self.max_attempts:
-            return None
-        idempotent = method.upper() in _IDEMPOTENT
-        if isinstance(error, MalformedResponseError):
-            if not (unusable_is_glitch and idempotent):
-                return None  # garbage tends to stay garbage unless the caller knows better
-        elif isinstance(error, NotFoundError):
-            if not (absent_is_glitch and idempotent):
-                return None
-        elif not error.retryable or isinstance(error, BudgetExhaustedError):
-            return None  # a spent budget is the caller's to wait out
-        elif not idempotent and not _server_did_not_act(error):
-            return None
-        if error.retry_after is not None:
-            # Asked to wait longer than we hold a call open: the caller decides.
-            return error.retry_after if error.retry_after <= self.max_retry_after else None
-        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (attempt - 1)))
-        return rng.uniform(0.0, ceiling)
 
 
 @dataclass
@@ -179,26 +101,7 @@ class RequestStats:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of a paged endpoint: its items, where it started, the total if known."""
-
-    items: list[Any]
-    offset: int
-    count: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    """One complete HTTP answer, read: what :meth:`ApiClient.status_error` is given."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    content_type: str
-
-
-class ApiClient:
+class ApiClient(Answers, Paging):
     """A small JSON-over-HTTP client for one source (one tenant).
 
     ``endpoint`` arguments are path *templates* relative to ``base_url``
@@ -360,69 +263,6 @@ class ApiClient:
         """DELETE ``endpoint``; return the decoded answer (None for the usual 204)."""
         return await self.request("DELETE", endpoint, path_params=path_params)
 
-    # ------------------------------------------------------------------ paging
-
-    async def iter_pages(
-        self,
-        endpoint: str,
-        *,
-        path_params: Mapping[str, str] | None = None,
-        params: Params | None = None,
-        limit: int = MAX_PAGE_SIZE,
-        shape: PageShape = "auto",
-        nested_key: str | None = None,
-        max_pages: int = 100_000,
-    ) -> AsyncIterator[Page]:
-        """Yield the pages of a ``limit``/``offset`` endpoint until its end.
-
-        ``shape`` ``list``: the body is a bare JSON list; the end is a page shorter than
-        ``limit`` (or empty). ``drf``: the body is ``{count, next, previous, results}``
-        (under ``nested_key`` when given); the end is ``next: null``, an empty page or
-        ``count`` reached. ``auto`` accepts either, page by page. The next offset is
-        always computed (``offset + len(items)``), never taken from the ``next`` URL,
-        which names the API's public host rather than the one configured.
-        """
-        limit = max(1, min(limit, MAX_PAGE_SIZE))
-        offset = int((params or {}).get("offset", 0))
-        for _ in range(max_pages):
-            query: dict[str, str | int | float] = {**(params or {})}
-            query.update(limit=limit, offset=offset)
-            body = await self.get_json(endpoint, path_params=path_params, params=query)
-            items, count, has_next = self._page_parts(endpoint, body, shape, nested_key)
-            yield Page(items=items, offset=offset, count=count)
-            offset += len(items)
-            if not items or has_next is False:
-                return
-            if has_next is None and len(items) < limit:
-                return
-            if count is not None and offset >= count:
-                return
-        raise MalformedResponseError(
-            f"{self.source}: GET {endpoint} did not end after {max_pages} pages",
-            source=self.source,
-            endpoint=endpoint,
-        )
-
-    def _page_parts(
-        self, endpoint: str, body: Any, shape: PageShape, nested_key: str | None
-    ) -> tuple[list[Any], int | None, bool | None]:
-        """(items, count, has_next); has_next None means "decide by the page's length"."""
-        if nested_key is not None and isinstance(body, dict):
-            body = body.get(nested_key)
-        if isinstance(body, list) and shape in ("auto", "list"):
-            return body, None, None
-        if isinstance(body, dict) and shape in ("auto", "drf") and "results" in body:
-            results = body.get("results")
-            if results is None:
-                results = []
-            if not isinstance(results, list):
-                raise self._malformed(endpoint, "results is not a list")
-            count = body.get("count")
-            count = count if isinstance(count, int) and not isinstance(count, bool) else None
-            return results, count, bool(body.get("next"))
-        expected = {"auto": "a list or a page", "list": "a list", "drf": "a page"}[shape]
-        raise self._malformed(endpoint, f"expected {expected}, got {type(body).__name__}")
-
     def _malformed(
         self, endpoint: str, what: str, status: int | None = None
     ) -> MalformedResponseError:
@@ -535,7 +375,7 @@ class ApiClient:
                     endpoint=endpoint,
                 ) from exc
             except aiohttp.ClientConnectorError as exc:
-                raise _NotConnectedError(
+                raise NotConnectedError(
                     f"{self.source}: {method} {endpoint}: cannot connect ({_os_reason(exc)})",
                     source=self.source,
                     endpoint=endpoint,
@@ -595,34 +435,6 @@ class ApiClient:
                 status=response.status,
             ) from exc
 
-    def status_error(self, method: str, endpoint: str, response: Response) -> SourceError:
-        """The error a non-2xx answer raises, chosen by its HTTP status alone.
-
-        A source whose API has an error body worth reading overrides this (calling it
-        for the status's class and its ``retry_after``); the retry decision follows the
-        class returned.
-        """
-        status = response.status
-        message = f"{self.source}: {method} {endpoint} answered {status}"
-        excerpt = self.excerpt(response.body)
-        if excerpt:
-            message += f": {excerpt}"
-        kwargs: dict[str, Any] = {"source": self.source, "endpoint": endpoint, "status": status}
-        if status == 429:
-            return RateLimitedError(message, retry_after=self._retry_after(response), **kwargs)
-        if status >= 500:
-            return ServerError(message, retry_after=self._retry_after(response), **kwargs)
-        if status == 401:
-            return AuthError(message, **kwargs)
-        if status == 403:
-            return PermissionDeniedError(message, **kwargs)
-        if status == 404:
-            return NotFoundError(message, **kwargs)
-        if 400 <= status < 500:
-            return ClientRequestError(message, **kwargs)
-        # 1xx leftovers and 3xx (redirects are not followed: a token must not travel).
-        return MalformedResponseError(message, **kwargs)
-
     async def _pause(
         self, method: str, endpoint: str, attempt: int, error: SourceError, delay: float
     ) -> None:
@@ -640,63 +452,8 @@ class ApiClient:
         )
         await self.clock.sleep(delay)
 
-    def _retry_after(self, response: Response) -> float | None:
-        """Seconds from ``Retry-After`` (seconds or HTTP date), else Kong's RateLimit-Reset."""
-        lowered = {k.lower(): v for k, v in response.headers.items()}
-        value = lowered.get("retry-after")
-        if value is not None:
-            seconds = _parse_retry_after(value, self.clock.now())
-            if seconds is not None:
-                return seconds
-        reset = lowered.get("ratelimit-reset")
-        if reset is not None:
-            try:
-                return max(0.0, float(reset))
-            except ValueError:
-                return None
-        return None
-
-    def excerpt(self, body: bytes) -> str:
-        """A short one-line excerpt of an error body: tags stripped, token masked."""
-        text = body[:4096].decode("utf-8", errors="replace")
-        text = html.unescape(_TAG_RE.sub(" ", text))
-        text = "".join(ch if ch.isprintable() else " " for ch in text)
-        text = _SPACE_RE.sub(" ", text).strip()
-        secret = self._token.get_secret_value()
-        if secret:
-            text = text.replace(secret, "***")
-        if len(text) > EXCERPT_CHARS:
-            text = text[: EXCERPT_CHARS - 1] + "…"
-        return text
-
-
-class _NotConnectedError(TransportError):
-    """The connection was never established, so the server cannot have acted."""
-
-
-def _server_did_not_act(error: SourceError) -> bool:
-    """True when a non-idempotent request certainly had no effect, so it may be resent."""
-    return isinstance(error, RateLimitedError | _NotConnectedError) or (
-        isinstance(error, ServerError) and error.status == 503
-    )
-
-
 def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
     return exc.os_error.strerror or exc.os_error.__class__.__name__
-
-
-def _parse_retry_after(value: str, now: datetime) -> float | None:
-    """``Retry-After`` as seconds from ``now``: delta-seconds or an HTTP date."""
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, (utc(when) - now).total_seconds())
 
 
 __all__ = [

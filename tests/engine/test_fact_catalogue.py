@@ -14,6 +14,7 @@ from typing import Any
 
 from monitor.engine import DEVICE_FIELDS, SUBJECT_FIELDS, FieldSpec, ValueType
 from monitor.models import FactKind, SourceKind, SubjectKind
+from monitor.sources.kandji.details import KDeviceDetails
 from monitor.sources.kandji.mapping import (
     app_subject,
     library_item_subject,
@@ -23,7 +24,6 @@ from monitor.sources.kandji.mapping import (
 from monitor.sources.kandji.models import (
     KDevice,
     KDeviceApps,
-    KDeviceDetails,
     KDeviceLibraryItems,
     KDeviceParameters,
 )

@@ -27,6 +27,7 @@ from monitor.simulator.applivery import start_applivery
 from monitor.sources.applivery.client import AppliveryClient
 from monitor.sources.applivery.config import AppliverySourceConfig
 from monitor.sources.applivery.sweeper import AppliverySweeper
+from monitor.sources.kandji.details import KDeviceDetails, KLostModeDetails
 from monitor.sources.kandji.mapping import (
     app_subject,
     library_item_status_row_subject,
@@ -38,12 +39,10 @@ from monitor.sources.kandji.mapping import (
 from monitor.sources.kandji.models import (
     KDevice,
     KDeviceApps,
-    KDeviceDetails,
     KDeviceLibraryItems,
     KDeviceParameters,
     KDeviceStatus,
     KLibraryItemStatusRow,
-    KLostModeDetails,
 )
 from tests.fixtures import KANDJI_EXAMPLES, kandji_example
 

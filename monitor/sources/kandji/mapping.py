@@ -17,15 +17,15 @@ from typing import Any
 
 from monitor.models import Device, SourceKind, Subject, SubjectKind
 from monitor.sources.kandji.config import KIND
+from monitor.sources.kandji.details import KDeviceDetails, KLostMode
 from monitor.sources.kandji.models import (
     LOST_MODE_ENABLED,
     KApp,
     KDevice,
-    KDeviceDetails,
     KDeviceLibraryItem,
     KEdrStatus,
+    KItemRun,
     KLibraryItemStatusRow,
-    KLostMode,
     KParameter,
     is_known_library_item_status,
     is_known_parameter_status,
@@ -183,10 +183,7 @@ def _edr_attrs(attrs: dict[str, Any], edr: KEdrStatus | None) -> None:
     _put(attrs, "edr.last_baseline_scan", edr.last_baseline_scan or None)
 
 
-def _item_run_attrs(
-    attrs: dict[str, Any],
-    row: KDeviceLibraryItem | KLibraryItemStatusRow,
-) -> None:
+def _item_run_attrs(attrs: dict[str, Any], row: KItemRun) -> None:
     """What a library item row says about its last runs (both row shapes share these)."""
     _put(attrs, "log", row.log)
     _put(attrs, "last_audit_log", row.last_audit_log)

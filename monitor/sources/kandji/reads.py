@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from monitor.errors import ClientRequestError, NotFoundError, SourceError
 from monitor.models import FactKind, Subject, SubjectKind
 from monitor.sources.kandji.client import KandjiClient
+from monitor.sources.kandji.details import KDeviceDetails
 from monitor.sources.kandji.mapping import (
     LOST_MODE_PLATFORMS,
     app_subject,
@@ -21,7 +22,6 @@ from monitor.sources.kandji.mapping import (
     lost_mode_subject,
     parameter_subject,
 )
-from monitor.sources.kandji.models import KDeviceDetails
 
 STATUS_KINDS = frozenset({FactKind.LIBRARY_ITEMS, FactKind.PARAMETERS})
 """The fact kinds one ``/status`` read carries."""

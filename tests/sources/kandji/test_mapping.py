@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from monitor.models import SourceKind, SubjectKind
+from monitor.sources.kandji.details import KDeviceDetails
 from monitor.sources.kandji.mapping import (
     app_subject,
     library_item_status_row_subject,
@@ -18,7 +19,6 @@ from monitor.sources.kandji.mapping import (
 from monitor.sources.kandji.models import (
     KDevice,
     KDeviceApps,
-    KDeviceDetails,
     KDeviceLibraryItem,
     KDeviceLibraryItems,
     KDeviceStatus,

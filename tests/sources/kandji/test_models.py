@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from monitor.sources.kandji.details import KDeviceDetails, KLostModeDetails
 from monitor.sources.kandji.models import (
     KNOWN_LIBRARY_ITEM_STATUSES,
     KNOWN_PARAMETER_STATUSES,
@@ -19,13 +20,11 @@ from monitor.sources.kandji.models import (
     KDevice,
     KDeviceActivity,
     KDeviceApps,
-    KDeviceDetails,
     KDeviceLibraryItem,
     KDeviceLibraryItems,
     KDeviceParameters,
     KDeviceStatus,
     KLibraryItemStatusRow,
-    KLostModeDetails,
     KPage,
     KParameter,
     is_known_library_item_status,
