@@ -30,11 +30,11 @@ from monitor.errors import ClientRequestError
 from monitor.models import SourceKind
 from monitor.sources.kandji.client import KandjiClient
 from monitor.sources.kandji.config import KIND
+from monitor.sources.kandji.mapping import LOST_MODE_PLATFORMS
 
 DEVICE_ACTION_UPDATE_INVENTORY = "/api/v1/devices/{device_id}/action/updateinventory"
 
 APPLE_PLATFORMS: frozenset[str] = frozenset({"Mac", "iPhone", "iPad", "AppleTV"})
-LOST_MODE_PLATFORMS: frozenset[str] = frozenset({"iPhone", "iPad"})
 MAX_TAG_LENGTH = 255
 
 

@@ -59,12 +59,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from monitor.models import Device, FactKind, Subject, SubjectKind
+from monitor.sources.kandji.mapping import LOST_MODE_PLATFORMS
 
 MAC = "Mac"
 """The only platform with parameters (API-NOTES §3.2, §4.7)."""
 
-LOST_MODE_PLATFORMS = frozenset({"iPhone", "iPad"})
-"""Lost Mode exists on iPhones and iPads only."""
 
 PAGE_SIZE = 300
 """Rows per page of the fleet-wide item status route (Kandji's cap)."""
