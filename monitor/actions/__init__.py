@@ -31,13 +31,8 @@ from monitor.actions.base import (
     Executor,
     Outcome,
 )
-from monitor.actions.runner import (
-    ACTION_FAILED_RULE,
-    ActionRunner,
-    action_failure_finding,
-    check_actions,
-    default_executors,
-)
+from monitor.actions.catalog import check_actions, default_executors
+from monitor.actions.runner import ACTION_FAILED_RULE, ActionRunner, action_failure_finding
 
 __all__ = [
     "ACTION_FAILED_RULE",

@@ -46,6 +46,7 @@ from monitor.actions.base import (
     Outcome,
     Trigger,
 )
+from monitor.actions.catalog import default_executors
 from monitor.clock import Clock
 from monitor.config import ActionLimits, ActionsConfig
 from monitor.engine import Rule
@@ -60,7 +61,6 @@ from monitor.models import (
     SubjectKind,
     Transition,
 )
-from monitor.sources import registry
 
 log = structlog.get_logger(__name__)
 
@@ -70,46 +70,6 @@ ACTION_FAILED_RULE = "monitor.action.failed"
 HOUR = timedelta(hours=1)
 RESTORE_HORIZON = timedelta(days=7)
 _HISTORY_LIMIT = 100_000
-
-
-def default_executors() -> dict[str, Executor]:
-    """Every action type the registered sources offer, by type."""
-    return {e.type: e for source in registry.sources() for e in source.executors()}
-
-
-def check_actions(
-    config: ActionsConfig,
-    rules: Iterable[Rule],
-    executors: Mapping[str, Executor] | None = None,
-) -> list[str]:
-    """Problems with the actions config and the actions rules declare (empty: fine).
-
-    For ``compliance-monitor validate``: unknown action types, bad params, an action
-    whose source kind cannot match the rule's ``source``, and ``per_action`` keys that
-    name no action type.
-    """
-    known = executors if executors is not None else default_executors()
-    problems: list[str] = []
-    for name in sorted(config.per_action):
-        if name not in known:
-            problems.append(f"actions.per_action.{name}: no action type is named {name!r}")
-    for rule in rules:
-        where = f"{rule.file}:{rule.line}" if rule.file and rule.line else rule.file or "rules"
-        for i, action in enumerate(rule.actions):
-            label = f"{where}: rule {rule.id}: actions.{i} ({action.type})"
-            executor = known.get(action.type)
-            if executor is None:
-                problems.append(f"{label}: unknown action type; known: {', '.join(sorted(known))}")
-                continue
-            if rule.source not in ("any", executor.source_kind.value):
-                problems.append(
-                    f"{label}: acts on {executor.source_kind.value} sources, "
-                    f"but the rule is about {rule.source} sources"
-                )
-            reason = executor.check(action.params)
-            if reason is not None:
-                problems.append(f"{label}: {reason}")
-    return problems
 
 
 def action_failure_finding(result: ActionResult) -> Finding:
@@ -497,6 +457,4 @@ __all__ = [
     "ACTION_FAILED_RULE",
     "ActionRunner",
     "action_failure_finding",
-    "check_actions",
-    "default_executors",
 ]
