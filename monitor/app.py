@@ -108,7 +108,7 @@ class App:
             self.metrics.declare_source(s.name, budget_per_hour=s.budget.requests_per_hour)
         for r in config.receivers:
             self.metrics.declare_receiver(r.name)
-        self.metrics.set_state_callback(lambda: self._state)
+        self.metrics.set_state_callback(lambda: self._state, now=self.clock.now)
 
     # ------------------------------------------------------------------ lifecycle
 

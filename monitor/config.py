@@ -111,11 +111,29 @@ class ReceiverConfig(Strict):
         return self
 
 
+class AgeMatch(Strict):
+    """Matches alerts by age, the time since they started firing (``over``: at least
+    this old; ``under``: younger than this). An alert that grows past ``over`` leaves
+    the routes it matched before and is announced on this one as ``escalated``."""
+
+    over: Duration | None = None
+    under: Duration | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AgeMatch:
+        if self.over is None and self.under is None:
+            raise ValueError("give over, under or both")
+        if self.over is not None and self.under is not None and self.over >= self.under:
+            raise ValueError("over must be shorter than under")
+        return self
+
+
 class RouteConfig(Strict):
     """A node of the route tree (Alertmanager-style).
 
     A route matches when every ``match`` label equals and every ``match_re`` label
-    fully matches its regex. Children are tried in order; the first that matches wins
+    fully matches its regex, and the alert's age is within ``age``. Children are tried
+    in order; the first that matches wins
     unless it has ``continue: true``. Unset timing and grouping options inherit from the
     parent.
     """
@@ -123,6 +141,7 @@ class RouteConfig(Strict):
     receiver: str | None = None
     match: dict[str, str] = Field(default_factory=dict)
     match_re: dict[str, str] = Field(default_factory=dict)
+    age: AgeMatch | None = None
     continue_: bool = Field(default=False, alias="continue")
     group_by: list[str] | None = None
     group_wait: Duration | None = None

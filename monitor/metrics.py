@@ -17,6 +17,8 @@ Every metric name starts with ``compliance_monitor_``::
     delivery_failures_total{receiver}
     actions_total{action,result}
     alerts{rule_id,severity,state,source}           at scrape time, from the callback
+    firing_age_seconds{rule_id,severity}            histogram at scrape time: how long each
+                                                    firing alert has been firing
     outbox_depth                                    at scrape time, from the callback
     outbox_dead_letters                             at scrape time, from the callback
     state_up                                        1 when the callback answered
@@ -28,7 +30,7 @@ path: :func:`normalize_endpoint` replaces ids as a safety net against label expl
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -36,10 +38,10 @@ from urllib.parse import urlsplit
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.models import Alert
+from monitor.models import Alert, AlertState
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +51,10 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 SWEEP_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_HOUR, _DAY = 3600.0, 86400.0
+AGE_BUCKETS = (
+    _HOUR, 4 * _HOUR, 12 * _HOUR, _DAY, 3 * _DAY, 7 * _DAY, 14 * _DAY, 30 * _DAY, 90 * _DAY
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +75,9 @@ class StateSnapshot:
     alerts: Mapping[AlertSeries, int] = field(default_factory=lambda: MappingProxyType({}))
     outbox_depth: int = 0
     dead_letters: int = 0
+    firing_since: Mapping[tuple[str, str], tuple[datetime, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
 
 StateCallback = Callable[[], StateSnapshot]
@@ -81,6 +90,27 @@ def count_alerts(alerts: Iterable[Alert]) -> dict[AlertSeries, int]:
         key = AlertSeries(a.rule_id, str(a.severity), str(a.state), a.finding.source)
         counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def firing_starts(alerts: Iterable[Alert]) -> dict[tuple[str, str], tuple[datetime, ...]]:
+    """When each firing alert started firing, per (rule_id, severity), for a
+    :class:`StateSnapshot` (ages are taken from it at scrape time)."""
+    starts: dict[tuple[str, str], list[datetime]] = {}
+    for a in alerts:
+        if a.state is AlertState.FIRING and a.firing_since is not None:
+            starts.setdefault((a.rule_id, str(a.severity)), []).append(a.firing_since)
+    return {key: tuple(values) for key, values in starts.items()}
+
+
+def _age_buckets(ages: Iterable[float]) -> tuple[list[tuple[str, float]], float]:
+    values = sorted(ages)
+    buckets, i = [], 0
+    for bound in AGE_BUCKETS:
+        while i < len(values) and values[i] <= bound:
+            i += 1
+        buckets.append((repr(float(bound)), float(i)))
+    buckets.append(("+Inf", float(len(values))))
+    return buckets, sum(values)
 
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -107,35 +137,49 @@ class _StateCollector(Collector):
 
     def __init__(self) -> None:
         self.callback: StateCallback | None = None
+        self.now: Callable[[], datetime] | None = None
 
     def describe(self) -> Iterable[Metric]:
         # Declared here so that registering does not call collect() (and the callback).
         return list(self._families())
 
-    def _families(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily(
-            PREFIX + "alerts",
-            "Alerts by rule, severity, state and source.",
-            labels=["rule_id", "severity", "state", "source"],
+    def _families(
+        self,
+    ) -> tuple[
+        GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily,
+        HistogramMetricFamily,
+    ]:
+        return (
+            GaugeMetricFamily(
+                PREFIX + "alerts",
+                "Alerts by rule, severity, state and source.",
+                labels=["rule_id", "severity", "state", "source"],
+            ),
+            GaugeMetricFamily(PREFIX + "outbox_depth", "Notifications waiting for delivery."),
+            GaugeMetricFamily(
+                PREFIX + "outbox_dead_letters",
+                "Notifications given up on after their last delivery attempt.",
+            ),
+            GaugeMetricFamily(PREFIX + "state_up", "1 when the alert state could be read."),
+            HistogramMetricFamily(
+                PREFIX + "firing_age_seconds",
+                "How long the firing alerts have been firing, by rule and severity.",
+                labels=["rule_id", "severity"],
+            ),
         )
-        yield GaugeMetricFamily(PREFIX + "outbox_depth", "Notifications waiting for delivery.")
-        yield GaugeMetricFamily(
-            PREFIX + "outbox_dead_letters",
-            "Notifications given up on after their last delivery attempt.",
-        )
-        yield GaugeMetricFamily(PREFIX + "state_up", "1 when the alert state could be read.")
 
     def collect(self) -> Iterable[Metric]:
-        alerts, outbox, dead, up = self._families()
+        alerts, outbox, dead, up, ages = self._families()
+        families: list[Metric] = [alerts, outbox, dead, up, ages]
         if self.callback is None:
             up.add_metric([], 0)
-            return [alerts, outbox, dead, up]
+            return families
         try:
             snapshot = self.callback()
         except Exception as exc:  # a scrape must answer even when the state cannot be read
             log.warning("metrics state callback failed", error=str(exc))
             up.add_metric([], 0)
-            return [alerts, outbox, dead, up]
+            return families
         for key, count in sorted(
             snapshot.alerts.items(), key=lambda kv: (kv[0].rule_id, kv[0].source, kv[0].state)
         ):
@@ -144,7 +188,14 @@ class _StateCollector(Collector):
         outbox.add_metric([], snapshot.outbox_depth)
         dead.add_metric([], snapshot.dead_letters)
         up.add_metric([], 1)
-        return [alerts, outbox, dead, up]
+        if self.now is not None:
+            now = self.now()
+            for (rule_id, severity), starts in sorted(snapshot.firing_since.items()):
+                buckets, total = _age_buckets(
+                    max((now - s).total_seconds(), 0.0) for s in starts
+                )
+                ages.add_metric([rule_id, severity], buckets, total)
+        return families
 
 
 class Metrics:
@@ -276,13 +327,17 @@ class Metrics:
         """One remediation action (``result``: ok, failed, dry_run, capped, ...)."""
         self._actions.labels(action, result).inc()
 
-    def set_state_callback(self, callback: StateCallback | None) -> None:
+    def set_state_callback(
+        self, callback: StateCallback | None, *, now: Callable[[], datetime] | None = None
+    ) -> None:
         """The function read at scrape time for alert counts, outbox depth and dead letters.
 
         It is called synchronously from the scrape, so it must answer from memory
-        (keep a :class:`StateSnapshot` up to date after each commit).
+        (keep a :class:`StateSnapshot` up to date after each commit). ``now`` (the
+        daemon's clock) dates the firing ages; without it they are not exported.
         """
         self._state.callback = callback
+        self._state.now = now
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -102,6 +102,7 @@ class NotifyReason(StrEnum):
     FIRST = "first"
     REPEAT = "repeat"
     RESOLVED = "resolved"
+    ESCALATED = "escalated"  # alerts that aged into a route with an ``age: {over: ...}``
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from monitor.config import Config
 from monitor.errors import StoreError
 from monitor.health import HealthBook, SourceHealth
 from monitor.log import redact
-from monitor.metrics import StateSnapshot, count_alerts
+from monitor.metrics import StateSnapshot, count_alerts, firing_starts
 from monitor.models import Alert, AlertState, SourceKind, SweepStats
 from monitor.notify.labels import alert_labels
 from monitor.notify.silences import Silence, Silencer, SilencesInForce
@@ -149,6 +149,7 @@ class Status:
             count_alerts(alerts.values()),
             counts.get(OutboxState.PENDING, 0),
             dead_letters=counts.get(OutboxState.DEAD, 0),
+            firing_since=firing_starts(alerts.values()),
         )
 
     async def notification_logs(self) -> dict[str, NotificationLogEntry]:

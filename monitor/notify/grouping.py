@@ -12,6 +12,10 @@ was last told::
 A muted alert that was already announced stays in the log: it is not announced again
 while muted, and its resolution is announced once the mute ends. An alert that starts
 firing while muted is announced as new when the mute ends.
+
+An alert that left the group while still firing (it aged into an ``age: {over: ...}``
+route, or its labels changed) is forgotten quietly: it is not resolved, the route that
+took it announces it (``escalated`` on an age route) and later its resolution.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import datetime, timedelta
 
 from monitor.models import Alert, AlertState, NotifyReason
 from monitor.notify.labels import alert_labels
-from monitor.notify.routing import Route, group_key
+from monitor.notify.routing import Route, alert_age, group_key
 from monitor.store.base import NotificationLogEntry
 
 
@@ -51,8 +55,10 @@ def build_groups(
     alerts: Iterable[Alert],
     root: Route,
     logs: Mapping[str, NotificationLogEntry] | None = None,
+    now: datetime | None = None,
 ) -> dict[str, AlertGroup]:
-    """Group ``alerts`` along the route tree.
+    """Group ``alerts`` along the route tree (ages taken at ``now``; without it, no
+    alert matches an age route).
 
     A group with a log entry that still lists firing alerts is kept even when none of
     its alerts remain (their rows were deleted), so their resolution is not lost.
@@ -61,7 +67,8 @@ def build_groups(
     routes: dict[str, tuple[Route, dict[str, str]]] = {}
     for alert in alerts:
         labels = alert_labels(alert)
-        for route in root.route(labels):
+        age = alert_age(alert, now) if now is not None else None
+        for route in root.route(labels, age):
             values = route.group_labels(labels)
             key = group_key(route, values)
             members.setdefault(key, []).append(alert)
@@ -97,17 +104,19 @@ def should_notify(
     *,
     repeat_interval: timedelta,
     send_resolved: bool,
+    escalation: bool = False,
 ) -> NotifyReason | None:
     """Why the group should speak now, or None.
 
-    ``first``: something fires that the receiver has not been told about.
+    ``first``: something fires that the receiver has not been told about (``escalated``
+    instead on a route alerts reach by age, ``escalation``).
     ``resolved``: something it was told about no longer fires (and it wants to know).
     ``repeat``: nothing changed, something fires, and ``repeat_interval`` has passed
     since the last message.
     """
     told = last.firing if last is not None else frozenset()
     if firing - told:
-        return NotifyReason.FIRST
+        return NotifyReason.ESCALATED if escalation else NotifyReason.FIRST
     if resolved and send_resolved:
         return NotifyReason.RESOLVED
     due = last is not None and last.sent_at is not None and now - last.sent_at >= repeat_interval
@@ -144,25 +153,33 @@ def decide(
     *,
     muted: Set[str],
     send_resolved: bool,
+    still_firing: Set[str] = frozenset(),
 ) -> GroupDecision:
-    """Evaluate one group: what fires, what resolved, and whether to say so."""
+    """Evaluate one group: what fires, what resolved, and whether to say so.
+
+    ``still_firing``: every alert firing anywhere; one the group was told about that
+    fires but is no longer in the group moved to another route, and is not resolved.
+    """
     active = group.announceable()
     firing = active - muted
     told = last.firing if last is not None else frozenset()
-    resolved = frozenset(fp for fp in told - active if fp not in muted)
+    gone = frozenset(fp for fp in told - active if fp not in muted)
+    moved = gone & still_firing
+    resolved = gone - moved
     still_muted = frozenset(fp for fp in told if fp in muted)
     reason = should_notify(
         firing, resolved, last, now,
         repeat_interval=group.route.repeat_interval, send_resolved=send_resolved,
+        escalation=group.route.escalates,
     )
 
     entry: NotificationLogEntry | None = None
     if reason is not None:
         entry = _entry(group, firing | still_muted, sent_at=now, now=now, reason=reason)
-    elif resolved:
-        # The receiver does not want resolutions: forget them without a message.
+    elif resolved or moved:
+        # Moved away, or resolutions the receiver does not want: forget them quietly.
         entry = _entry(
-            group, told - resolved, sent_at=last.sent_at if last else None, now=now,
+            group, told - resolved - moved, sent_at=last.sent_at if last else None, now=now,
             reason=last.reason if last else None,
         )
 

@@ -136,7 +136,10 @@ class NotifyPlanner:
         alerts, logs = await self._held()
         silencer = await self.silences.silencer(now)
         muted = _muted(alerts, silencer, now)
-        groups = build_groups(alerts.values(), self._root, logs)
+        groups = build_groups(alerts.values(), self._root, logs, now)
+        still_firing = frozenset(
+            fp for fp, a in alerts.items() if a.state is AlertState.FIRING and not a.baseline
+        )
         plans: list[Plan] = []
         evaluated = 0
         for key, group in groups.items():
@@ -156,7 +159,7 @@ class NotifyPlanner:
             evaluated += 1
             if commit:
                 self._timers[key] = now + group.route.group_interval
-            plan = self._evaluate(group, last, now, muted)
+            plan = self._evaluate(group, last, now, muted, still_firing)
             if plan is not None:
                 plans.append(plan)
         if commit:
@@ -174,9 +177,13 @@ class NotifyPlanner:
         last: NotificationLogEntry | None,
         now: datetime,
         muted: frozenset[str],
+        still_firing: frozenset[str] = frozenset(),
     ) -> Plan | None:
         receiver = self._config.receiver(group.receiver)
-        decision = decide(group, last, now, muted=muted, send_resolved=receiver.send_resolved)
+        decision = decide(
+            group, last, now, muted=muted, send_resolved=receiver.send_resolved,
+            still_firing=still_firing,
+        )
         if decision.entry is None:
             return None
         if decision.reason is None:

@@ -7,6 +7,11 @@ A route none of whose children match keeps the alert itself. Children inherit th
 receiver, ``group_by`` and the three timers of their parent.
 
 ``group_by: ["..."]`` groups by every label, i.e. one group per alert.
+
+``age: {over: 3d}`` matches alerts firing for at least three days (``under`` for
+younger ones): put such a route before its younger siblings and an alert moves to it
+when it crosses the boundary (from Slack to PagerDuty, say). Its age is given with the
+labels; an alert without one (not firing yet) matches no age route.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from monitor.config import RouteConfig
+from monitor.models import Alert, AlertState
 
 DEFAULT_GROUP_BY: tuple[str, ...] = ("rule_id", "source")
 DEFAULT_GROUP_WAIT = timedelta(seconds=30)
@@ -44,9 +50,21 @@ class Route:
     group_interval: timedelta
     repeat_interval: timedelta
     routes: tuple[Route, ...] = ()
+    age_over: timedelta | None = None
+    age_under: timedelta | None = None
 
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        """Whether every matcher of this node holds (a missing label is the empty string)."""
+    @property
+    def escalates(self) -> bool:
+        """Whether alerts arrive here by growing old (``age: {over: ...}``)."""
+        return self.age_over is not None
+
+    def matches(self, labels: Mapping[str, str], age: timedelta | None = None) -> bool:
+        """Whether every matcher of this node holds (a missing label is the empty string;
+        an age matcher needs ``age``)."""
+        if self.age_over is not None and (age is None or age < self.age_over):
+            return False
+        if self.age_under is not None and (age is None or age >= self.age_under):
+            return False
         for name, value in self.match.items():
             if labels.get(name, "") != value:
                 return False
@@ -54,18 +72,19 @@ class Route:
             pattern.fullmatch(labels.get(name, "")) for name, pattern in self.match_re.items()
         )
 
-    def route(self, labels: Mapping[str, str]) -> list[Route]:
-        """The routes that take an alert with ``labels`` (empty if this node does not match)."""
-        if not self.matches(labels):
+    def route(self, labels: Mapping[str, str], age: timedelta | None = None) -> list[Route]:
+        """The routes that take an alert with ``labels`` and ``age`` (empty if this node
+        does not match)."""
+        if not self.matches(labels, age):
             return []
-        return self._descend(labels)
+        return self._descend(labels, age)
 
-    def _descend(self, labels: Mapping[str, str]) -> list[Route]:
+    def _descend(self, labels: Mapping[str, str], age: timedelta | None) -> list[Route]:
         taken: list[Route] = []
         for child in self.routes:
-            if not child.matches(labels):
+            if not child.matches(labels, age):
                 continue
-            taken.extend(child._descend(labels))
+            taken.extend(child._descend(labels, age))
             if not child.continue_:
                 break
         return taken or [self]
@@ -89,6 +108,15 @@ class Route:
     def find(self, path: str) -> Route | None:
         """The node at ``path``, or None."""
         return next((r for r in self.walk() if r.path == path), None)
+
+
+def alert_age(alert: Alert, now: datetime) -> timedelta | None:
+    """How long ``alert`` has been firing (until it resolved, for a resolved one, so it
+    stays on the route that announced it); None when it never fired."""
+    if alert.firing_since is None:
+        return None
+    end = alert.resolved_at if alert.state is AlertState.RESOLVED and alert.resolved_at else now
+    return max(end - alert.firing_since, timedelta(0))
 
 
 def group_key(route: Route, group_labels: Mapping[str, str]) -> str:
@@ -153,4 +181,6 @@ def _build(
         group_interval=group_interval,
         repeat_interval=repeat_interval,
         routes=children,
+        age_over=config.age.over if config.age is not None else None,
+        age_under=config.age.under if config.age is not None else None,
     )

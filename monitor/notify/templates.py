@@ -19,20 +19,23 @@ A receiver may replace the title and/or body template (``title_template``,
 fails at render time is logged and the default is used, so a typo never loses an alert.
 A custom template that does not even parse is a config error at start-up.
 
-What templates see (all plain data): ``reason`` (first/repeat/resolved), ``headline``
+What templates see (all plain data): ``reason`` (first/repeat/resolved/escalated),
+``headline``
 (one line saying what changed), ``status``,
 ``receiver``, ``group_labels``, ``firing``/``resolved`` (alerts), ``devices`` /
 ``resolved_devices`` (the first ``max_devices`` devices, each with its ``items``),
 ``devices_more``/``resolved_devices_more``, counts (``firing_count``, ``new_count``,
 ``resolved_count``, ``device_count``, ``resolved_device_count``), ``rules``,
-``sources``, ``source_text``, ``severity``, ``now``.
+``sources``, ``source_text``, ``severity``, ``now``, ``oldest_age`` (the longest any
+listed alert has been firing, ``3d 4h``). Each alert also has ``age`` (text) and
+``age_seconds`` (0 when it never fired).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +48,7 @@ from monitor.config import ReceiverConfig
 from monitor.errors import ConfigError
 from monitor.models import Alert, NotifyReason, Severity, SubjectKind
 from monitor.notify.grouping import GroupDecision
+from monitor.notify.routing import alert_age
 from monitor.store.base import BodyFormat
 from monitor.store.codec import ts
 
@@ -102,8 +106,21 @@ def _item_text(alert: Alert) -> str:
     return f"{f.subject_name} ({f.subject_status})" if f.subject_status else f.subject_name
 
 
-def _alert_view(alert: Alert, new: bool) -> dict[str, Any]:
+def age_text(age: timedelta) -> str:
+    """``3d 4h``, ``5h 10m``, ``12m``: an age in its two largest units."""
+    minutes = int(age.total_seconds()) // 60
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {mins}m" if mins else f"{hours}h"
+    return f"{mins}m"
+
+
+def _alert_view(alert: Alert, new: bool, now: datetime) -> dict[str, Any]:
     f = alert.finding
+    age = alert_age(alert, now) or timedelta(0)
     return {
         "fingerprint": alert.fingerprint,
         **f.display_fields(),
@@ -114,6 +131,8 @@ def _alert_view(alert: Alert, new: bool) -> dict[str, Any]:
         "active_since": ts(alert.active_since),
         "firing_since": ts(alert.firing_since) if alert.firing_since else "",
         "resolved_at": ts(alert.resolved_at) if alert.resolved_at else "",
+        "age": age_text(age),
+        "age_seconds": int(age.total_seconds()),
         "new": new,
     }
 
@@ -143,8 +162,13 @@ def _severity(alerts: Iterable[Alert]) -> str:
     return worst.value
 
 
-def _headline(reason: NotifyReason, firing: int, new: int, resolved: int) -> str:
+def _headline(
+    reason: NotifyReason, firing: int, new: int, resolved: int, oldest: str = ""
+) -> str:
     """One line saying what changed: the first line of every default body."""
+    if reason is NotifyReason.ESCALATED:
+        line = f"Escalated: {_plural(new, 'alert')} still firing"
+        return f"{line}, the oldest for {oldest}" if oldest else line
     if reason is NotifyReason.REPEAT:
         return f"Reminder: {_plural(firing, 'alert')} still firing"
     if reason is NotifyReason.RESOLVED:
@@ -168,8 +192,8 @@ def build_context(
     resolved_gone: int = 0,
 ) -> dict[str, Any]:
     """The plain-data context every template sees (see the module docstring)."""
-    firing_views = [_alert_view(a, a.fingerprint in new) for a in firing]
-    resolved_views = [_alert_view(a, False) for a in resolved]
+    firing_views = [_alert_view(a, a.fingerprint in new, now) for a in firing]
+    resolved_views = [_alert_view(a, False, now) for a in resolved]
     devices = _devices(firing_views)
     resolved_devices = _devices(resolved_views)
     limit = receiver.max_devices
@@ -188,8 +212,13 @@ def build_context(
     source_list = list(sources.values())
     new_count = sum(1 for v in firing_views if v["new"])
     resolved_count = len(resolved_views) + resolved_gone
+    oldest = max((v["age_seconds"] for v in firing_views), default=0)
+    oldest_age = age_text(timedelta(seconds=oldest)) if oldest else ""
     return {
-        "headline": _headline(reason, len(firing_views), new_count, resolved_count),
+        "headline": _headline(
+            reason, len(firing_views), new_count, resolved_count, oldest_age
+        ),
+        "oldest_age": oldest_age,
         "reason": reason.value,
         "status": "firing" if firing else "resolved",
         "receiver": receiver.name,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -21,9 +21,12 @@ def exported_metric_names() -> frozenset[str]:
     m.observe_sweep("acme", True, 3.0, 100, at=datetime(2026, 1, 5, tzinfo=UTC))
     m.observe_delivery("ops", False)
     m.observe_action("tag", "ok")
-    m.set_state_callback(
-        lambda: StateSnapshot({AlertSeries("r", "warning", "firing", "acme"): 1}, 2, 1)
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    snapshot = StateSnapshot(
+        {AlertSeries("r", "warning", "firing", "acme"): 1}, 2, 1,
+        firing_since={("r", "warning"): (at,)},
     )
+    m.set_state_callback(lambda: snapshot, now=lambda: at + timedelta(days=2))
     names: set[str] = set()
     for family in text_string_to_metric_families(m.render().decode()):
         names.update(s.name for s in family.samples)
