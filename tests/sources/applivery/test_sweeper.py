@@ -125,13 +125,15 @@ async def test_shipped_windows_rules_fire_on_what_breaks_and_resolve_on_recovery
     url, sim = org
     fleet = sim.fleet
     healthy = [d for d in fleet.devices if d.state == "ACTIVE" and d.compliant
-               and not d.silent and not d.refresh_needed and not d.sync_error]
-    broken, silent, stuck, leaving, failing = healthy[:5]
+               and not d.silent and not d.refresh_needed and not d.sync_error
+               and not d.config_errors]
+    broken, silent, stuck, leaving, failing, unapplied = healthy[:6]
     fleet.set_compliance(broken.id, False)
     fleet.go_silent(silent.id, clock.now() - timedelta(days=9))
     fleet.set_refresh_needed(stuck.id, ["certificates"])
     fleet.set_state(leaving.id, "DELETE_REQUESTED")
     fleet.set_sync_error(failing.id, "OMA-DM session timed out")
+    unapplied.config_errors.append("./Device/Vendor/MSFT/Policy/Config/Defender/AllowArchiveScanning")
     rules = load_rules([builtin_rules_dir({}) / "applivery-windows.yaml"], builtin=False)
     sw = sweeper(url, clock)
 
@@ -154,7 +156,8 @@ async def test_shipped_windows_rules_fire_on_what_breaks_and_resolve_on_recovery
         assert ("applivery.windows.refresh-info-needed", stuck.id) in firing
         assert ("applivery.windows.state", leaving.id) in firing
         assert ("applivery.windows.sync-error", failing.id) in firing
-        others = {d.id for d in healthy[5:]}
+        assert ("applivery.windows.policy-settings-failed", unapplied.id) in firing
+        others = {d.id for d in healthy[6:]}
         assert not {dev for _, dev in firing} & others
 
         fleet.set_compliance(broken.id, True)
