@@ -108,7 +108,7 @@ async def test_an_alert_crossing_the_age_boundary_is_escalated_not_resolved(
     store: SqliteStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = NotifyPipeline(make_config(**ESCALATING), store, sender, clock)  # type: ignore[arg-type]
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     assert [(m.receiver, m.reason) for m in await p.flush(clock.now())] == [
         ("slack", NotifyReason.FIRST)
     ]
@@ -118,7 +118,7 @@ async def test_an_alert_crossing_the_age_boundary_is_escalated_not_resolved(
     said: list[tuple[str, NotifyReason]] = []
     for _ in range(12):
         clock.advance(6 * H)
-        await sweep(store, [finding("d1")], clock.now())
+        p.kick(await sweep(store, [finding("d1")], clock.now()))
         said += [(m.receiver, m.reason) for m in await p.flush(clock.now())]
     # Three days in, it moved to the pager once; Slack was not told it resolved.
     assert said == [("pager", NotifyReason.ESCALATED)]
@@ -129,7 +129,7 @@ async def test_an_alert_crossing_the_age_boundary_is_escalated_not_resolved(
 
     # It recovers: the route that holds it now says so; Slack, which let it go, does not.
     clock.advance(6 * H)
-    await sweep(store, [], clock.now())
+    p.kick(await sweep(store, [], clock.now()))
     assert [(m.receiver, m.reason) for m in await p.flush(clock.now())] == [
         ("pager", NotifyReason.RESOLVED)
     ]
@@ -139,10 +139,11 @@ async def test_a_new_failure_on_a_young_alert_still_goes_to_slack_as_first(
     store: SqliteStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = NotifyPipeline(make_config(**ESCALATING), store, sender, clock)  # type: ignore[arg-type]
-    await sweep(store, [finding("d1")], clock.now())
+    p.kick(await sweep(store, [finding("d1")], clock.now()))
     await p.flush(clock.now())
     clock.advance(4 * D)
-    await sweep(store, [finding("d1"), finding("d2")], clock.now(), devices=["d1", "d2"])
+    p.kick(await sweep(store, [finding("d1"), finding("d2")], clock.now(),
+                       devices=["d1", "d2"]))
     queued = sorted((m.receiver, m.reason, m.firing) for m in await p.flush(clock.now()))
     assert queued == [("pager", NotifyReason.ESCALATED, 1), ("slack", NotifyReason.FIRST, 1)]
 
