@@ -44,6 +44,7 @@ import structlog
 from jinja2 import DictLoader, StrictUndefined, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 
+from monitor.clock import format_age
 from monitor.config import ReceiverConfig
 from monitor.errors import ConfigError
 from monitor.models import Alert, NotifyReason, Severity, SubjectKind
@@ -107,15 +108,8 @@ def _item_text(alert: Alert) -> str:
 
 
 def age_text(age: timedelta) -> str:
-    """``3d 4h``, ``5h 10m``, ``12m``: an age in its two largest units."""
-    minutes = int(age.total_seconds()) // 60
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {mins}m" if mins else f"{hours}h"
-    return f"{mins}m"
+    """``3d 4h``, ``5h 10m``, ``12m``: an age as the rest of the product writes one."""
+    return format_age(age.total_seconds())
 
 
 def _alert_view(alert: Alert, new: bool, now: datetime) -> dict[str, Any]:
