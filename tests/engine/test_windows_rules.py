@@ -25,7 +25,7 @@ def pc(**facts: Any) -> Device:
         "state": "ENROLLED",
         "config__error_count": 0,
     }
-    return device("win-1", source="pcs", source_kind=SourceKind.APPLIVERY, **{**base, **facts})
+    return device("win-1", source="pcs", source_kind=SourceKind("applivery"), **{**base, **facts})
 
 
 def findings(dev: Device) -> dict[str, Finding]:
