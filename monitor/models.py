@@ -232,6 +232,13 @@ class Finding:
     for_seconds: float = 0.0
     keep_firing_for_seconds: float = 0.0
     fingerprint: str = field(default="")
+    #: The device's assigned user's e-mail address (personal data: messages to that
+    #: user only, never labels or logs); empty when the MDM names nobody.
+    owner: str = field(default="", repr=False)
+    #: The subject's last audit or log text, cut short: the "why" of an owner notice.
+    detail: str = ""
+    #: What to do about it, in the rule's words (its ``remedy:`` text).
+    remedy: str = ""
 
     def __post_init__(self) -> None:
         if not self.fingerprint:

@@ -165,7 +165,26 @@ def make_finding(rule: Rule, device: Device, subject: Subject | None, now: datet
         labels=MappingProxyType(finding_labels(rule, device, kind)),
         for_seconds=rule.for_seconds,
         keep_firing_for_seconds=rule.keep_firing_for_seconds,
+        owner=device.user_email,
+        detail=_detail(subject),
+        remedy=rule.remedy,
     )
+
+
+#: How much of an item's audit or log text a finding keeps.
+DETAIL_MAX_CHARS = 500
+
+
+def _detail(subject: Subject | None) -> str:
+    """The subject's last audit log (or log) text, its last lines cut to a bound."""
+    if subject is None:
+        return ""
+    for name in ("last_audit_log", "log", "control_log"):
+        value = subject.attrs.get(name)
+        if isinstance(value, str) and value.strip():
+            text = value.strip()
+            return text if len(text) <= DETAIL_MAX_CHARS else "…" + text[-DETAIL_MAX_CHARS:]
+    return ""
 
 
 # --------------------------------------------------------------------------- explain

@@ -15,12 +15,14 @@ A rule as written::
       severity: warning           # info | warning | critical (default warning)
       labels: {team: endpoint}    # extra labels for routing
       summary: "{{ subject.name }} is {{ subject.status }} on {{ device.name }}"
+      remedy: Open Self Service and run the item again.   # what the device's user can do
       enabled: true
       actions:                    # carried, not executed, by the engine
         - {type: kandji.tag, params: {tag: needs-attention}, on: [first]}
 
 ``description`` (optional, recommended) says what the rule checks; it is a template
-too: rendered, it becomes the finding's description.
+too: rendered, it becomes the finding's description. ``remedy`` (optional, plain text)
+says what to do about it; owner notices quote it under each failing item.
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ class RuleSpec(Strict):
     severity: Literal["info", "warning", "critical"] = "warning"
     labels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     summary: StrictStr | None = None
+    remedy: StrictStr = Field(default="", max_length=2000)
     enabled: StrictBool = True
     actions: list[ActionSpec] = Field(default_factory=list)
 
@@ -145,6 +148,7 @@ class OverrideSpec(Strict):
     unless: list[dict[StrictStr, Any]] = Field(default_factory=list)
     summary: StrictStr | None = None
     description: StrictStr | None = None
+    remedy: StrictStr | None = Field(default=None, max_length=2000)
     actions: list[ActionSpec] | None = None
 
 
@@ -194,6 +198,7 @@ class Rule:
     file: str = ""
     line: int | None = None
     overridden_by: tuple[str, ...] = field(default=())
+    remedy: str = ""
 
     def applies_to(self, source_kind: SourceKind | str) -> bool:
         """True when the rule is about devices of sources of ``source_kind``.
@@ -431,6 +436,7 @@ def compile_rule(spec: RuleSpec, where: Locator, path: tuple[str | int, ...]) ->
         description_template=description,
         enabled=spec.enabled,
         actions=tuple(compile_action(a) for a in spec.actions),
+        remedy=spec.remedy.strip(),
         file=where.file,
         line=where.lines.line(path),
     )
@@ -464,6 +470,8 @@ def apply_override(
         changes["keep_firing_for"] = spec.keep_firing_for
     if spec.actions is not None:
         changes["actions"] = tuple(compile_action(a) for a in spec.actions)
+    if spec.remedy is not None:
+        changes["remedy"] = spec.remedy.strip()
     if spec.labels:
         _check_labels(spec.labels, where, (*path, "labels"))
         changes["labels"] = MappingProxyType({**rule.labels, **spec.labels})

@@ -57,6 +57,9 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
         "for_seconds": finding.for_seconds,
         "keep_firing_for_seconds": finding.keep_firing_for_seconds,
         "fingerprint": finding.fingerprint,
+        "owner": finding.owner,
+        "detail": finding.detail,
+        "remedy": finding.remedy,
     }
 
 
@@ -80,6 +83,9 @@ def finding_from_dict(data: dict[str, Any]) -> Finding:
         for_seconds=float(data.get("for_seconds", 0.0)),
         keep_firing_for_seconds=float(data.get("keep_firing_for_seconds", 0.0)),
         fingerprint=str(data.get("fingerprint", "")),
+        owner=str(data.get("owner", "")),
+        detail=str(data.get("detail", "")),
+        remedy=str(data.get("remedy", "")),
     )
 
 
