@@ -16,9 +16,9 @@ either queued with the log that explains it, or neither is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
@@ -151,6 +151,36 @@ class AlertHistoryEntry:
 
     id: int
     transition: Transition
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerItemNotice:
+    """What one device owner was told about one failing item (by fingerprint)."""
+
+    first_noticed: datetime
+    last_noticed: datetime
+    notices: int
+    escalated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRecord:
+    """The notice state of one owner on one owner receiver.
+
+    ``key`` is ``receiver:owner-id`` (the owner id is a hash of the address, so keys can
+    be logged); ``address`` is personal data, kept out of reprs. ``day``/``sent_today``
+    count messages for the per-day cap; ``last_window`` names the send window that
+    already carried a message.
+    """
+
+    key: str
+    receiver: str
+    address: str = field(repr=False)
+    items: Mapping[str, OwnerItemNotice]
+    updated_at: datetime
+    day: str = ""
+    sent_today: int = 0
+    last_window: str = ""
 
 
 class Store(Protocol):
@@ -306,6 +336,33 @@ class Store(Protocol):
         self, *, device: str | None = None, since: datetime | None = None, limit: int = 200
     ) -> list[ActionRecord]:
         """Audit entries, newest first."""
+        ...
+
+    # -- owner notices and digests
+
+    async def owner_records(self, receiver: str | None = None) -> dict[str, OwnerRecord]:
+        """Every owner's notice state (of one receiver when given), by key."""
+        ...
+
+    async def save_owner(
+        self, record: OwnerRecord, drafts: Sequence[MessageDraft] = ()
+    ) -> list[OutboxMessage]:
+        """Queue ``drafts`` and write ``record`` (deleted when it has no items), in one
+        transaction; the queued messages."""
+        ...
+
+    async def digest_runs(self) -> dict[str, datetime]:
+        """When each digest last ran (was sent or had its first start recorded)."""
+        ...
+
+    async def record_digest_run(self, name: str, at: datetime) -> None:
+        """Remember that digest ``name`` ran at ``at``."""
+        ...
+
+    async def transitions_since(
+        self, since: datetime, limit: int = 100_000
+    ) -> list[AlertHistoryEntry]:
+        """Stored transitions at or after ``since``, oldest first (at most ``limit``)."""
         ...
 
     # -- housekeeping

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,8 @@ from monitor.store.base import (
     NotificationLogEntry,
     OutboxMessage,
     OutboxState,
+    OwnerItemNotice,
+    OwnerRecord,
     SilenceRecord,
     SweepRecord,
 )
@@ -148,6 +150,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             detail TEXT NOT NULL
         )""",
         "CREATE INDEX actions_by_device ON actions (device, id)",
+    ),
+    (
+        # Owner notices: one row per owner and owner receiver; body is JSON (items).
+        """CREATE TABLE owner_notices (
+            key TEXT PRIMARY KEY,
+            receiver TEXT NOT NULL,
+            address TEXT NOT NULL,
+            body TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE digest_runs (
+            name TEXT PRIMARY KEY,
+            last_run TEXT NOT NULL
+        )""",
+        "CREATE INDEX history_by_time ON alert_history (at)",
     ),
 )
 
@@ -445,15 +462,7 @@ class SqliteStore:
             "ORDER BY id DESC LIMIT ?",
             [*params, limit],
         )
-        out = []
-        for r in rows:
-            alert = alert_from_dict(loads(r["alert"]))
-            previous = None if r["previous"] is None else AlertState(r["previous"])
-            transition = Transition(
-                alert.fingerprint, previous, AlertState(r["current"]), parse_ts(r["at"]), alert
-            )
-            out.append(AlertHistoryEntry(id=int(r["id"]), transition=transition))
-        return out
+        return [_history_entry(r) for r in rows]
 
     # ----------------------------------------------------------------- notification log
 
@@ -482,35 +491,9 @@ class SqliteStore:
         if draft.group_key != entry.group_key:
             raise ValueError("the message and the log entry belong to different groups")
         async with self._write("enqueue") as db:
-            cur = await db.execute(
-                "INSERT INTO outbox (group_key, receiver, reason, title, body, body_format, "
-                "created_at, state, attempts, next_attempt_at, firing, resolved) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                (
-                    draft.group_key, draft.receiver, draft.reason.value, draft.title, draft.body,
-                    draft.body_format, ts(draft.created_at), OutboxState.PENDING.value,
-                    ts(draft.created_at), draft.firing, draft.resolved,
-                ),
-            )
-            message_id = cur.lastrowid
-            await cur.close()
-            assert message_id is not None
+            message = await _insert_message(db, draft)
             await _put_log(db, entry)
-        return OutboxMessage(
-            id=message_id,
-            group_key=draft.group_key,
-            receiver=draft.receiver,
-            reason=draft.reason,
-            title=draft.title,
-            body=draft.body,
-            body_format=draft.body_format,
-            created_at=draft.created_at,
-            state=OutboxState.PENDING,
-            attempts=0,
-            next_attempt_at=draft.created_at,
-            firing=draft.firing,
-            resolved=draft.resolved,
-        )
+        return message
 
     async def due(self, now: datetime, limit: int = 100) -> list[OutboxMessage]:
         """The oldest pending message of each group, when its next attempt is due.
@@ -731,6 +714,64 @@ class SqliteStore:
 
     # ----------------------------------------------------------------- housekeeping
 
+    # ----------------------------------------------------------------- owners, digests
+
+    async def owner_records(self, receiver: str | None = None) -> dict[str, OwnerRecord]:
+        """Every owner's notice state (of one receiver when given), by key."""
+        sql = "SELECT key, receiver, address, body, updated_at FROM owner_notices"
+        params: tuple[str, ...] = ()
+        if receiver is not None:
+            sql += " WHERE receiver = ?"
+            params = (receiver,)
+        rows = await self._fetchall("owner notices", sql, params)
+        return {r["key"]: _owner_record(r) for r in rows}
+
+    async def save_owner(
+        self, record: OwnerRecord, drafts: Sequence[MessageDraft] = ()
+    ) -> list[OutboxMessage]:
+        """Queue ``drafts`` and write ``record`` (deleted when it has no items), in one
+        transaction; the queued messages."""
+        async with self._write("save owner") as db:
+            queued = [await _insert_message(db, d) for d in drafts]
+            if record.items:
+                await db.execute(
+                    "INSERT INTO owner_notices (key, receiver, address, body, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                    "receiver = excluded.receiver, address = excluded.address, "
+                    "body = excluded.body, updated_at = excluded.updated_at",
+                    (record.key, record.receiver, record.address, dumps(_owner_body(record)),
+                     ts(record.updated_at)),
+                )
+            else:
+                await db.execute("DELETE FROM owner_notices WHERE key = ?", (record.key,))
+        return queued
+
+    async def digest_runs(self) -> dict[str, datetime]:
+        """When each digest last ran."""
+        rows = await self._fetchall("digest runs", "SELECT name, last_run FROM digest_runs")
+        return {r["name"]: parse_ts(r["last_run"]) for r in rows}
+
+    async def record_digest_run(self, name: str, at: datetime) -> None:
+        """Remember that digest ``name`` ran at ``at``."""
+        async with self._write("record digest run") as db:
+            await db.execute(
+                "INSERT INTO digest_runs (name, last_run) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET last_run = excluded.last_run",
+                (name, ts(at)),
+            )
+
+    async def transitions_since(
+        self, since: datetime, limit: int = 100_000
+    ) -> list[AlertHistoryEntry]:
+        """Stored transitions at or after ``since``, oldest first (at most ``limit``)."""
+        rows = await self._fetchall(
+            "transitions since",
+            "SELECT id, previous, current, at, alert FROM alert_history WHERE at >= ? "
+            "ORDER BY at, id LIMIT ?",
+            (ts(since), limit),
+        )
+        return [_history_entry(r) for r in rows]
+
     async def prune(self, before: datetime) -> dict[str, int]:
         """Forget history older than ``before``: transitions, sweeps, delivered messages
         and ended silences. Alerts, dead letters and the actions audit are kept."""
@@ -753,6 +794,86 @@ class SqliteStore:
 
 
 # --------------------------------------------------------------------- row mapping
+
+
+def _history_entry(r: sqlite3.Row) -> AlertHistoryEntry:
+    alert = alert_from_dict(loads(r["alert"]))
+    previous = None if r["previous"] is None else AlertState(r["previous"])
+    transition = Transition(
+        alert.fingerprint, previous, AlertState(r["current"]), parse_ts(r["at"]), alert
+    )
+    return AlertHistoryEntry(id=int(r["id"]), transition=transition)
+
+
+async def _insert_message(db: aiosqlite.Connection, draft: MessageDraft) -> OutboxMessage:
+    cur = await db.execute(
+        "INSERT INTO outbox (group_key, receiver, reason, title, body, body_format, "
+        "created_at, state, attempts, next_attempt_at, firing, resolved) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+        (
+            draft.group_key, draft.receiver, draft.reason.value, draft.title, draft.body,
+            draft.body_format, ts(draft.created_at), OutboxState.PENDING.value,
+            ts(draft.created_at), draft.firing, draft.resolved,
+        ),
+    )
+    message_id = cur.lastrowid
+    await cur.close()
+    assert message_id is not None
+    return OutboxMessage(
+        id=message_id,
+        group_key=draft.group_key,
+        receiver=draft.receiver,
+        reason=draft.reason,
+        title=draft.title,
+        body=draft.body,
+        body_format=draft.body_format,
+        created_at=draft.created_at,
+        state=OutboxState.PENDING,
+        attempts=0,
+        next_attempt_at=draft.created_at,
+        firing=draft.firing,
+        resolved=draft.resolved,
+    )
+
+
+def _owner_body(record: OwnerRecord) -> dict[str, Any]:
+    return {
+        "day": record.day,
+        "sent_today": record.sent_today,
+        "last_window": record.last_window,
+        "items": {
+            fp: {
+                "first_noticed": ts(n.first_noticed),
+                "last_noticed": ts(n.last_noticed),
+                "notices": n.notices,
+                "escalated_at": ts_or_none(n.escalated_at),
+            }
+            for fp, n in sorted(record.items.items())
+        },
+    }
+
+
+def _owner_record(r: sqlite3.Row) -> OwnerRecord:
+    body = loads(r["body"])
+    items: Mapping[str, Any] = body.get("items") or {}
+    return OwnerRecord(
+        key=r["key"],
+        receiver=r["receiver"],
+        address=r["address"],
+        items={
+            str(fp): OwnerItemNotice(
+                first_noticed=parse_ts(n["first_noticed"]),
+                last_noticed=parse_ts(n["last_noticed"]),
+                notices=int(n["notices"]),
+                escalated_at=parse_ts_or_none(n.get("escalated_at")),
+            )
+            for fp, n in items.items()
+        },
+        updated_at=parse_ts(r["updated_at"]),
+        day=str(body.get("day", "")),
+        sent_today=int(body.get("sent_today", 0)),
+        last_window=str(body.get("last_window", "")),
+    )
 
 
 def _alert_row(alert: Alert) -> tuple[str, str, str, str, str, str]:
