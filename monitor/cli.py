@@ -291,7 +291,9 @@ async def _once(config: Config, *, dry_run: bool) -> int:
             if dry_run:
                 results, firing, messages = await app.preview_once()
                 for msg in messages:
-                    print(f"--- to {msg.receiver} ({msg.reason}) ---\n{msg.title}\n\n{msg.body}\n")
+                    to = f" <{msg.to}>" if msg.to else ""
+                    print(f"--- to {msg.receiver}{to} ({msg.reason}) ---\n"
+                          f"{msg.title}\n\n{msg.body}\n")
             else:
                 results, firing = await app.run_once()
     finally:

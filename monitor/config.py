@@ -97,17 +97,28 @@ class ReceiverConfig(Strict):
     body_template: str | None = None
     max_devices: int = Field(default=20, ge=1, le=1000)
     alertmanager: AlertmanagerTarget | None = None
+    # Owner notices: each message goes to the device's assigned user (see OwnerPolicy).
+    owner: OwnerPolicy | None = None
 
     @model_validator(mode="after")
     def _has_target(self) -> ReceiverConfig:
         if self.alertmanager is not None:
             if self.urls or self.console:
                 raise ValueError("an alertmanager receiver takes no urls and no console")
+            if self.owner is not None:
+                raise ValueError("an alertmanager receiver cannot speak to device owners")
             return self
         if not self.urls and not self.console:
             raise ValueError(
                 "a receiver needs at least one url, console: true or an alertmanager"
             )
+        if self.owner is not None:
+            schemes = {u.get_secret_value().split("://", 1)[0].lower() for u in self.urls}
+            if not self.urls or not schemes <= {"mailto", "mailtos"}:
+                raise ValueError(
+                    "an owner receiver needs mailto:// or mailtos:// urls only "
+                    "(their `to` is filled per owner)"
+                )
         return self
 
 
@@ -210,6 +221,94 @@ class SilenceConfig(Strict):
     starts_at: str | None = None
     ends_at: str | None = None
     every: RecurringWindow | None = None
+
+
+class SendWindowConfig(Strict):
+    """Days and hours in a time zone when owner notices may go out."""
+
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
+    start: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(default="17:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz_exists(cls, v: str) -> str:
+        return RecurringWindow._tz_exists(v)
+
+
+class EscalationConfig(Strict):
+    """When an owner's item goes to IT: ``after`` this long since the first notice, or
+    once ``reminders`` reminders went unanswered (whichever comes first)."""
+
+    receiver: str = Field(min_length=1)
+    after: Duration | None = None
+    reminders: int | None = Field(default=None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _has_trigger(self) -> EscalationConfig:
+        if self.after is None and self.reminders is None:
+            raise ValueError("escalate needs `after`, `reminders` or both")
+        return self
+
+
+class OwnerPolicy(Strict):
+    """How a receiver speaks to device owners (``receivers[].owner``)."""
+
+    grace: Duration = timedelta(hours=4)
+    window: SendWindowConfig | None = None
+    remind_every: Duration | None = timedelta(days=2)
+    escalate: EscalationConfig | None = None
+    max_per_day: int = Field(default=1, ge=1, le=100)
+    max_items: int = Field(default=50, ge=1, le=1000)
+
+
+class DigestScheduleConfig(Strict):
+    """When a digest goes out: ``days`` at ``at`` in ``timezone``."""
+
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:1]), min_length=1)
+    at: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz_exists(cls, v: str) -> str:
+        return RecurringWindow._tz_exists(v)
+
+
+class DigestScopeConfig(Strict):
+    """Which alerts a digest covers: routes (by receiver name) and/or label matches."""
+
+    receivers: list[str] = Field(default_factory=list)
+    match: dict[str, str] = Field(default_factory=dict)
+    match_re: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("match_re")
+    @classmethod
+    def _regexes_compile(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, pattern in v.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{name}: invalid regex: {exc}") from None
+        return v
+
+
+class DigestConfig(Strict):
+    """A periodic summary sent to one receiver (``digests:``)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    receiver: str = Field(min_length=1)
+    schedule: DigestScheduleConfig = DigestScheduleConfig()
+    period: Duration = timedelta(days=7)
+    trend_days: int = Field(default=30, ge=2, le=366)
+    scope: DigestScopeConfig = DigestScopeConfig()
+    oldest: int = Field(default=10, ge=0, le=100)
+    # Where the trend chart can be seen, for receivers that take no attachment.
+    chart_link: str | None = None
+
+
+ReceiverConfig.model_rebuild()
 
 
 class InhibitConfig(Strict):
@@ -351,6 +450,7 @@ class Config(Strict):
     actions: ActionsConfig = ActionsConfig()
     log: LogConfig = LogConfig()
     heartbeat: HeartbeatConfig | None = None
+    digests: list[DigestConfig] = Field(default_factory=list)
     shutdown_grace: Duration = timedelta(seconds=20)
 
     @model_validator(mode="after")
@@ -368,6 +468,7 @@ class Config(Strict):
         for path, route in _walk_routes(self.route, "route"):
             if route.receiver is not None and route.receiver not in receivers:
                 raise ValueError(f"{path}.receiver: no receiver is named {route.receiver!r}")
+        _check_owner_and_digest_references(self)
         return self
 
     def source(self, name: str) -> SourceConfig:
@@ -394,6 +495,34 @@ def _sources_changed() -> None:
 
 
 registry.on_change(_sources_changed)
+
+
+def _check_owner_and_digest_references(config: Config) -> None:
+    owners = {r.name for r in config.receivers if r.owner is not None}
+    for index, r in enumerate(config.receivers):
+        if r.owner is None or r.owner.escalate is None:
+            continue
+        target = r.owner.escalate.receiver
+        if target not in {x.name for x in config.receivers}:
+            raise ValueError(
+                f"receivers.{index}.owner.escalate.receiver: no receiver is named {target!r}"
+            )
+        if target in owners:
+            raise ValueError(
+                f"receivers.{index}.owner.escalate.receiver: {target!r} is an owner receiver"
+            )
+    if config.route.receiver in owners:
+        raise ValueError("route.receiver: the root route cannot speak to device owners")
+    dup = _first_duplicate([d.name for d in config.digests])
+    if dup:
+        raise ValueError(f"two digests are named {dup!r}; names must be unique")
+    for index, d in enumerate(config.digests):
+        for key, name in (("receiver", d.receiver), *(("scope.receivers", n)
+                                                      for n in d.scope.receivers)):
+            if name not in {x.name for x in config.receivers}:
+                raise ValueError(f"digests.{index}.{key}: no receiver is named {name!r}")
+        if d.receiver in owners:
+            raise ValueError(f"digests.{index}.receiver: {d.receiver!r} is an owner receiver")
 
 
 def _first_duplicate(items: Sequence[str]) -> str | None:

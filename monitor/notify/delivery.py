@@ -19,6 +19,7 @@ from monitor.clock import Clock
 from monitor.config import Config
 from monitor.errors import DeliveryError
 from monitor.notify.envelope import Envelope
+from monitor.notify.owner_stage import OwnerNotices, RecipientUnknown
 from monitor.notify.sender import Sender
 from monitor.store.base import OutboxMessage, OutboxState, Store
 
@@ -54,6 +55,7 @@ class OutboxDelivery:
         self._sender = sender
         self._clock = clock
         self._outbox = config.notify.outbox
+        self._owners = OwnerNotices(config, store)
         self._lock = asyncio.Lock()
         self.totals = DeliveryStats()
 
@@ -97,6 +99,10 @@ class OutboxDelivery:
         except KeyError:
             return await self._failed(message, "the receiver is no longer configured",
                                       retry_after=None, give_up=True)
+        try:
+            receiver = await self._owners.addressed(message, receiver)
+        except RecipientUnknown as exc:
+            return await self._failed(message, str(exc), retry_after=None, give_up=True)
         timeout = self._outbox.send_timeout.total_seconds()
         try:
             await asyncio.wait_for(

@@ -11,6 +11,7 @@ writes them from another process. One evaluation::
       -> route and group                               (routing.py, grouping.py)
       -> per group whose timer is due: decide()        (pure: a reason or None)
       -> render (templates.py)                         -> plans to enqueue
+      -> owner receivers: one message per device owner (owner_stage.py, owners.py)
 
 Group timers follow Alertmanager: a group seen for the first time waits ``group_wait``
 (so the alerts of one sweep travel together); after each evaluation the next one is
@@ -42,6 +43,8 @@ from monitor.models import (
 from monitor.notify.alertmanager import render_alerts
 from monitor.notify.grouping import AlertGroup, GroupDecision, build_groups, decide
 from monitor.notify.labels import alert_labels
+from monitor.notify.owner_stage import OwnerNotices
+from monitor.notify.owners import OwnerPlan
 from monitor.notify.routing import Route, build_routes
 from monitor.notify.silences import Silencer, SilencesInForce
 from monitor.notify.templates import RenderedMessage, Templates, build_context, decision_context
@@ -71,6 +74,7 @@ class NotifyPlanner:
         self._root: Route = build_routes(config.route)
         self._templates = templates or Templates(config.receivers)
         self.silences = SilencesInForce(config.silences, store)
+        self._owners = OwnerNotices(config, store)
         self._alerts: dict[str, Alert] | None = None
         self._logs: dict[str, NotificationLogEntry] | None = None
         self._timers: dict[str, datetime] = {}
@@ -111,6 +115,8 @@ class NotifyPlanner:
                 else:
                     queued.append(await self._store.enqueue(_draft(plan.message, now), plan.entry))
                 logs[plan.entry.group_key] = plan.entry
+            if self._owners:
+                queued.extend(await self._owners.commit(await self._owner_plans(now)))
             for message in queued:
                 log.info(
                     "notify.queued", message_id=message.id, receiver=message.receiver,
@@ -123,7 +129,22 @@ class NotifyPlanner:
         """What ``flush(now, ignore_wait=True)`` would queue, without writing anything."""
         async with self._lock:
             plans = await self._plan(now, ignore_wait=True, commit=False)
-        return [p.message for p in plans if p.message is not None]
+            owner_plans = await self._owner_plans(now, preview=True) if self._owners else []
+        rendered = [p.message for p in plans if p.message is not None]
+        for owner_plan in owner_plans:
+            for draft in owner_plan.drafts:
+                to = owner_plan.masked if draft.group_key == owner_plan.key else ""
+                rendered.append(RenderedMessage(
+                    receiver=draft.receiver, reason=draft.reason, title=draft.title,
+                    body=draft.body, body_format=draft.body_format, group_key=draft.group_key,
+                    firing=draft.firing, to=to,
+                ))
+        return rendered
+
+    async def _owner_plans(self, now: datetime, *, preview: bool = False) -> list[OwnerPlan]:
+        alerts, _ = await self._held()
+        muted = _muted(alerts, await self.silences.silencer(now), now)
+        return await self._owners.plan(alerts, self._root, muted, now, preview=preview)
 
     async def _held(self) -> tuple[dict[str, Alert], dict[str, NotificationLogEntry]]:
         if self._alerts is None:
@@ -143,6 +164,8 @@ class NotifyPlanner:
         plans: list[Plan] = []
         evaluated = 0
         for key, group in groups.items():
+            if group.receiver in self._owners.receivers:
+                continue  # addressed per owner: see owner_stage.py
             last = logs.get(key)
             if not group.announceable() and not (last is not None and last.firing):
                 # Nothing fires and nothing was announced: the group is idle.

@@ -69,6 +69,8 @@ class RenderedMessage:
     group_key: str = ""
     firing: int = 0
     resolved: int = 0
+    #: For an owner notice: the owner's address, masked (previews only).
+    to: str = ""
 
 
 def url_schemes(receiver: ReceiverConfig) -> list[str]:

@@ -1,0 +1,233 @@
+"""Owner notices: the pure decision on a timeline, rendering, addressing, the pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.config import OwnerPolicy, ReceiverConfig
+from monitor.models import Alert, AlertState, NotifyReason
+from monitor.notify.owners import (
+    Policy,
+    decide_owner,
+    mask_address,
+    owner_key,
+    render_owner,
+    with_recipient,
+)
+from monitor.notify.pipeline import NotifyPipeline
+from monitor.store import SqliteStore
+from monitor.store.base import BodyFormat, OwnerRecord
+from tests.notify.helpers import T0, finding, make_config, sweep
+
+ADDRESS = "jane.doe@example.com"
+KEY = owner_key("owners", ADDRESS)
+
+
+def alert(item: str = "i1", *, since: datetime = T0, owner: str = ADDRESS) -> Alert:
+    f = dataclasses.replace(finding("d1", item), owner=owner, remedy="Open Self Service.",
+                            detail="exit code 1: disk full")
+    return Alert(fingerprint=f.fingerprint, state=AlertState.FIRING, finding=f,
+                 active_since=since, last_seen=since, firing_since=since)
+
+
+def policy(**overrides: Any) -> Policy:
+    base = {
+        "grace": "1h",
+        "window": {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00",
+                   "end": "17:00", "timezone": "UTC"},
+        "remind_every": "1d",
+        "escalate": {"receiver": "it", "reminders": 2},
+        "max_per_day": 1,
+    }
+    base.update(overrides)
+    return Policy.of(OwnerPolicy.model_validate(base))
+
+
+def run(pol: Policy, steps: Sequence[tuple[timedelta, Sequence[Alert]]]) -> list[str]:
+    """Evaluate at T0 + each offset; one word per step (what happened)."""
+    record: OwnerRecord | None = None
+    out = []
+    for offset, alerts in steps:
+        d = decide_owner(pol, record, alerts, T0 + offset, key=KEY, receiver="owners",
+                         address=ADDRESS)
+        if d.record is not None:
+            record = d.record
+        word = d.reason.value if d.reason else (d.held or "-")
+        if d.escalate:
+            word += "+escalate"
+        out.append(word)
+    return out
+
+
+H = timedelta(hours=1)
+D = timedelta(days=1)
+
+
+def test_grace_window_reminders_then_escalation() -> None:
+    # T0 is Monday 09:00 UTC.
+    a = [alert()]
+    assert run(policy(), [
+        (0 * H, a),               # in grace
+        (30 * timedelta(minutes=1), a),
+        (1 * H, a),               # grace over, inside the window: first notice
+        (2 * H, a),               # already told in this window
+        (D - 2 * H, a),           # Tuesday 07:00, outside the window, reminder not due
+        (D + 1 * H, a),           # Tuesday 10:00: reminder
+        (2 * D + 1 * H, a),       # Wednesday 10:00: second reminder -> escalate to IT
+        (3 * D + 1 * H, a),       # Thursday: reminder, already escalated
+    ]) == ["-", "-", "first", "-", "-", "repeat", "repeat+escalate", "repeat"]
+
+
+def test_outside_the_window_waits_and_new_items_join_the_next_message() -> None:
+    late = T0 + 7 * H  # Monday 16:00
+    first, second = alert("i1", since=late), alert("i2", since=late + 30 * timedelta(minutes=1))
+    assert run(policy(), [
+        (8 * H + 30 * timedelta(minutes=1), [first, second]),  # 17:30: closed
+        (D, [first, second]),                                   # Tuesday 09:00: both at once
+    ]) == ["outside_window", "first"]
+
+
+def test_daily_cap_without_a_window() -> None:
+    a, b = alert("i1"), alert("i2", since=T0 + 2 * H)
+    assert run(policy(window=None, max_per_day=1), [
+        (1 * H, [a]), (3 * H, [a, b]), (D, [a, b]),
+    ]) == ["first", "daily_cap", "first"]
+
+
+def test_escalation_after_an_age() -> None:
+    pol = policy(window=None, remind_every=None, escalate={"receiver": "it", "after": "3d"})
+    a = [alert()]
+    assert run(pol, [(1 * H, a), (2 * D, a), (3 * D + 1 * H, a), (4 * D, a)]) == [
+        "first", "-", "-+escalate", "-"]
+
+
+def test_an_item_that_recovers_and_fails_again_gets_a_new_grace() -> None:
+    pol = policy(window=None, max_per_day=10)
+    again = alert(since=T0 + 5 * H)
+    assert run(pol, [(1 * H, [alert()]), (4 * H, []), (5 * H + 30 * timedelta(minutes=1),
+                                                        [again]), (6 * H, [again])]) == [
+        "first", "-", "-", "first"]
+
+
+def test_a_device_without_owner_goes_to_it_after_grace() -> None:
+    pol = policy(window=None)
+    orphan = alert(owner="")
+    d = decide_owner(pol, None, [orphan], T0 + 2 * H, key=owner_key("owners", ""),
+                     receiver="owners", address="")
+    assert d.reason is None
+    assert d.held == "no_address"
+    assert [a.fingerprint for a in d.escalate] == [orphan.fingerprint]
+
+
+def test_owner_message_says_why_and_what_to_do_without_the_address() -> None:
+    title, body = render_owner(NotifyReason.FIRST, [alert()], frozenset(), T0, max_items=5)
+    assert title == "1 item on your device needs attention"
+    for text in ("Item i1", "ERROR", "A library item failed its audit.", "disk full",
+                 "Open Self Service."):
+        assert text in body
+    assert ADDRESS not in title + body
+
+
+@pytest.mark.parametrize(
+    ("address", "masked"),
+    [("jane.doe@example.com", "j***@example.com"), ("x@y", "x***@y"), ("", "")],
+)
+def test_mask_address(address: str, masked: str) -> None:
+    assert mask_address(address) == masked
+
+
+def test_with_recipient_sets_to_and_drops_other_recipients() -> None:
+    receiver = ReceiverConfig.model_validate({
+        "name": "owners", "owner": {},
+        "urls": ["mailto://u:p@127.0.0.1:2525?from=it@example.com&to=nobody@example.com"],
+    })
+    url = with_recipient(receiver, ADDRESS).urls[0].get_secret_value()
+    query = parse_qs(urlsplit(url).query)
+    assert query["to"] == [ADDRESS]
+    assert query["from"] == ["it@example.com"]
+
+
+# ----------------------------------------------------------------------- pipeline
+
+
+class AddressedSender:
+    """Records each message with the `to` of the receiver's first URL."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    async def send(
+        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+    ) -> None:
+        to = ""
+        if receiver.urls:
+            to = ",".join(parse_qs(urlsplit(receiver.urls[0].get_secret_value()).query)
+                          .get("to", []))
+        self.sent.append((receiver.name, to, title))
+
+
+def owner_config() -> Any:
+    return make_config(
+        receivers=[
+            {"name": "ops", "console": True},
+            {"name": "it", "urls": ["json://127.0.0.1:9/it"]},
+            {"name": "owners", "urls": ["mailto://u:p@127.0.0.1:9?from=it@example.com"],
+             "owner": {"grace": "1h", "window": None, "remind_every": "1d",
+                       "escalate": {"receiver": "it", "reminders": 1}}},
+        ],
+        route={"receiver": "ops", "group_wait": "0s",
+               "routes": [{"match": {"team": "endpoint"}, "receiver": "owners"}]},
+    )
+
+
+async def test_pipeline_sends_one_message_per_owner_to_their_address(tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    sender = AddressedSender()
+    other = "bob@example.com"
+    findings = [
+        dataclasses.replace(finding("d1", "i1", labels={"team": "endpoint"}), owner=ADDRESS),
+        dataclasses.replace(finding("d1", "i2", labels={"team": "endpoint"}), owner=ADDRESS),
+        dataclasses.replace(finding("d2", "i1", labels={"team": "endpoint"}), owner=other),
+    ]
+    async with SqliteStore(tmp_path / "m.db") as store:
+        pipeline = NotifyPipeline(owner_config(), store, sender, clock)
+        await sweep(store, findings, clock.now())
+        await pipeline.flush(clock.now(), ignore_wait=True)
+        await pipeline.deliver_due()
+        assert sender.sent == []  # grace
+
+        clock.advance(timedelta(hours=1))
+        await sweep(store, findings, clock.now())
+        await pipeline.flush(clock.now(), ignore_wait=True)
+        await pipeline.deliver_due()
+        assert sorted((r, to) for r, to, _ in sender.sent) == [
+            ("owners", other), ("owners", ADDRESS)]
+        assert "2 items" in next(t for _, to, t in sender.sent if to == ADDRESS)
+
+        # A restart (new pipeline, same store) repeats nothing within the day...
+        pipeline = NotifyPipeline(owner_config(), store, sender, clock)
+        clock.advance(timedelta(hours=2))
+        await pipeline.flush(clock.now(), ignore_wait=True)
+        await pipeline.deliver_due()
+        assert len(sender.sent) == 2
+
+        # ...and a day later reminds each owner and escalates to IT (1 reminder).
+        clock.advance(timedelta(days=1))
+        await sweep(store, findings, clock.now())
+        await pipeline.flush(clock.now(), ignore_wait=True)
+        await pipeline.deliver_due()
+        later = sender.sent[2:]
+        assert sorted(r for r, _, _ in later) == ["it", "it", "owners", "owners"]
+        assert all(t.startswith("Reminder") for r, _, t in later if r == "owners")
+        assert all(to == "" for r, to, _ in later if r == "it")
+
+        preview = await pipeline.preview(clock.now())
+        assert all(ADDRESS not in m.body + m.title + m.to for m in preview)
