@@ -7,6 +7,7 @@ The parts, each in its own module::
     health.HealthBook    each source's health, rebuilt from the store on start
     status.Status        the status provider (status page, JSON API, /readyz)
     notify               planning (route, group, decide, render) and outbox delivery
+    digest.DigestRunner  the configured digests, on their schedules
 
 :class:`App` also offers the two one-shot modes (``once``, ``once --dry-run``) and the
 few entry points tests, benches and commands use instead of reaching into the parts.
@@ -26,6 +27,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import Config
 from monitor.cycle import SweepCycle
 from monitor.daemon import HISTORY_RETAINED, Daemon, SourceCoordinator, Stopper
+from monitor.digest.runner import DigestRunner
 from monitor.engine import RuleSet, load_rules
 from monitor.health import HealthBook
 from monitor.heartbeat import Heartbeat
@@ -100,6 +102,7 @@ class App:
             heartbeat=Heartbeat(config.heartbeat) if config.heartbeat is not None else None,
         )
         self._stopper = Stopper(self.clock)
+        self.digests = DigestRunner(config, self._store, inner, self.clock, self._stopper)
         self.web_enabled = config.web.enabled if web_enabled is None else web_enabled
         self.web_port: int | None = None
         self._web_runner: web.AppRunner | None = None
@@ -180,7 +183,7 @@ class App:
             grace=self.config.shutdown_grace,
         )
         log.info("rules", enabled=len(self.rules.enabled))
-        await daemon.run()
+        await asyncio.gather(daemon.run(), self.digests.run())
 
     def stop(self) -> None:
         """Ask the daemon to finish its current step and shut down."""

@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--all", action="store_true", help="include pending, silenced and resolved")
 
+    p = sub.add_parser("report", help="the digest of a period for auditors (html, csv, json)")
+    _add_config(p)
+    from monitor.commands.report import add_arguments as report_arguments
+
+    report_arguments(p)
+
     p = sub.add_parser("explain", help="one device: its facts, every rule's verdict, its history")
     _add_config(p)
     p.add_argument("device", help="device id, serial number or name")
@@ -203,6 +209,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.commands import outbox
 
         return asyncio.run(outbox.run(args, config))
+    if cmd == "report":
+        from monitor.commands import report
+
+        return asyncio.run(report.run(args, config))
     raise AssertionError(cmd)
 
 

@@ -16,6 +16,11 @@ opening another: ``pagerduty://`` gets ``dedup=`` (and resolves its incident wit
 ``json://``/``jsons://`` webhooks get an ``X-Compliance-Monitor-Group-Key`` header and a
 ``group_key`` field. A key already in the URL is left as the operator wrote it.
 
+Digests carry a chart: ``send_attachments`` (:class:`AttachmentSender`) attaches files
+to targets whose apprise plugin takes attachments (e-mail, Slack, Teams, Discord...)
+and, for the others, adds a line to the body with the attachment's ``link`` (or says
+that the chart could not be attached).
+
 Apprise URLs embed credentials. They never reach a log line or an error: apprise's own
 logger is detached from the application's handlers, and what apprise says about a
 failure is scrubbed of every part of the URL before it is quoted. Targets are named by
@@ -28,7 +33,11 @@ import asyncio
 import logging
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -130,6 +139,52 @@ def keyed_url(url: str, envelope: Envelope | None) -> tuple[str, apprise.NotifyT
     return _add_params(url, params), notify_type
 
 
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message (a digest's chart). ``link``: where it can be seen
+    instead, for targets that take no attachment."""
+
+    name: str
+    data: bytes
+    link: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Attachment({self.name!r}, {len(self.data)} bytes)"
+
+
+class AttachmentSender(Protocol):
+    """A sender that can also deliver attachments."""
+
+    async def send_attachments(
+        self,
+        receiver: ReceiverConfig,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        attachments: Sequence[Attachment],
+    ) -> None:
+        """Deliver with ``attachments`` (linked where a target takes none), or raise."""
+        ...
+
+
+def with_links(body: str, body_format: BodyFormat, attachments: Sequence[Attachment]) -> str:
+    """``body`` plus one line per attachment: its link, or a note that it is missing."""
+    lines = []
+    for a in attachments:
+        if a.link:
+            lines.append((f'<p>{escape(a.name)}: <a href="{escape(a.link)}">'
+                          f"{escape(a.link)}</a></p>") if body_format == "html"
+                         else f"{a.name}: {a.link}")
+        else:
+            note = f"{a.name} could not be attached on this channel."
+            lines.append(f"<p><em>{escape(note)}</em></p>" if body_format == "html" else note)
+    if not lines:
+        return body
+    if body_format == "html" and "</body>" in body:
+        return body.replace("</body>", "\n".join(lines) + "\n</body>", 1)
+    return body + "\n\n" + "\n".join(lines)
+
+
 def _secret_fragments(url: str) -> list[str]:
     """Every piece of ``url`` that could be a credential, longest first.
 
@@ -215,6 +270,34 @@ class AppriseSender:
                 + "; ".join(failures)
             )
 
+    async def send_attachments(
+        self,
+        receiver: ReceiverConfig,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        attachments: Sequence[Attachment],
+    ) -> None:
+        """:meth:`send` with ``attachments`` on targets that take them, links elsewhere."""
+        urls = [u.get_secret_value() for u in receiver.urls]
+        if not urls:
+            return
+        loop = asyncio.get_running_loop()
+        call = loop.run_in_executor(
+            None, self._notify_all, urls, title, body, body_format, None, tuple(attachments)
+        )
+        try:
+            failures = await asyncio.wait_for(call, self._timeout)
+        except TimeoutError:
+            raise DeliveryError(
+                f"receiver {receiver.name}: no answer within {self._timeout:g}s"
+            ) from None
+        if failures:
+            raise DeliveryError(
+                f"receiver {receiver.name}: {len(failures)} of {len(urls)} target(s) failed: "
+                + "; ".join(failures)
+            )
+
     def _notify_all(
         self,
         urls: Sequence[str],
@@ -222,11 +305,12 @@ class AppriseSender:
         body: str,
         body_format: BodyFormat,
         envelope: Envelope | None,
+        attachments: Sequence[Attachment] = (),
     ) -> list[str]:
         """Runs in a worker thread: notify each URL, return scrubbed failure reasons."""
         failures = []
         for i, url in enumerate(urls):
-            reason = self._notify_one(url, title, body, body_format, envelope)
+            reason = self._notify_one(url, title, body, body_format, envelope, attachments)
             if reason is not None:
                 failures.append(f"{_target_name(i, url)}: {scrub(reason, urls)}")
         return failures
@@ -238,18 +322,30 @@ class AppriseSender:
         body: str,
         body_format: BodyFormat,
         envelope: Envelope | None,
+        attachments: Sequence[Attachment] = (),
     ) -> str | None:
         keyed, notify_type = keyed_url(url, envelope)
         try:
             target = apprise.Apprise(asset=self._asset)
             if not target.add(keyed):
                 return "not a valid apprise URL"
-            result: Any = target.notify(
-                body=body,
-                title=title,
-                body_format=_FORMATS[body_format],
-                notify_type=notify_type,
-            )
+            if attachments and not all(p.attachment_support for p in target):
+                body, attachments = with_links(body, body_format, attachments), ()
+            with tempfile.TemporaryDirectory(prefix="compliance-monitor-") as folder:
+                attach = None
+                if attachments:
+                    attach = apprise.AppriseAttachment(asset=self._asset)
+                    for a in attachments:
+                        path = Path(folder) / Path(a.name).name
+                        path.write_bytes(a.data)
+                        attach.add(str(path))
+                result: Any = target.notify(
+                    body=body,
+                    title=title,
+                    body_format=_FORMATS[body_format],
+                    attach=attach,
+                    notify_type=notify_type,
+                )
         except Exception as exc:  # apprise plugins may raise anything
             return f"apprise raised {exc.__class__.__name__}"
         if bool(result):
@@ -314,6 +410,15 @@ def _html_to_text(html: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+class ConsoleAttachments:
+    """Console output of attachments: their names and sizes after the message."""
+
+    @staticmethod
+    def note(attachments: Sequence[Attachment]) -> str:
+        """One line per attachment."""
+        return "\n".join(f"[attached: {a.name}, {len(a.data)} bytes]" for a in attachments)
+
+
 class MultiSender:
     """Runs several senders in order; the first failure stops the rest and is raised."""
 
@@ -331,6 +436,39 @@ class MultiSender:
         """Send through each sender in turn."""
         for sender in self._senders:
             await sender.send(receiver, title, body, body_format, envelope)
+
+    async def send_attachments(
+        self,
+        receiver: ReceiverConfig,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        attachments: Sequence[Attachment],
+    ) -> None:
+        """Send through each sender in turn, with attachments where it can."""
+        for sender in self._senders:
+            await send_with_attachments(sender, receiver, title, body, body_format, attachments)
+
+
+async def send_with_attachments(
+    sender: Sender,
+    receiver: ReceiverConfig,
+    title: str,
+    body: str,
+    body_format: BodyFormat,
+    attachments: Sequence[Attachment],
+) -> None:
+    """Deliver through ``sender`` with attachments if it takes them; otherwise the body
+    carries the attachments' links (a console receiver lists their names)."""
+    send_attachments = getattr(sender, "send_attachments", None)
+    if send_attachments is not None:
+        await send_attachments(receiver, title, body, body_format, attachments)
+        return
+    if isinstance(sender, ConsoleSender):
+        await sender.send(receiver, title, body + "\n" + ConsoleAttachments.note(attachments),
+                          body_format)
+        return
+    await sender.send(receiver, title, with_links(body, body_format, attachments), body_format)
 
 
 def default_sender(config: Config | None = None, *, console: TextIO | None = None) -> MultiSender:

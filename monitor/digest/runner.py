@@ -1,0 +1,183 @@
+"""Sending the configured digests on their schedules.
+
+Each ``digests:`` entry names a receiver, a weekly schedule in a time zone, a period
+and a scope. :meth:`DigestRunner.tick` sends every digest whose latest slot is later
+than its last run (:func:`~monitor.notify.schedule.slot_due`) and records the run in
+the store only once the receiver accepted it: a failed send is tried again at the next
+tick, a restart neither skips nor repeats a digest. On a digest's first start the
+runner only records the time, so a new install does not send last week's digest.
+
+E-mail receivers get the trend chart as a PNG attachment; targets that take no
+attachment get the digest's ``chart_link`` (or a note) instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import structlog
+from markupsafe import Markup
+
+from monitor.clock import Clock
+from monitor.config import Config, DigestConfig, DigestScopeConfig
+from monitor.digest.chart import trend_png
+from monitor.digest.render import digest_html, digest_text
+from monitor.digest.summary import Digest, summarize
+from monitor.errors import MonitorError
+from monitor.models import Alert
+from monitor.notify.labels import alert_labels
+from monitor.notify.routing import Route, build_routes
+from monitor.notify.schedule import WeeklySchedule, day_numbers, next_slot, parse_clock_time
+from monitor.notify.schedule import slot_due as schedule_slot_due
+from monitor.notify.sender import Attachment, Sender, send_with_attachments
+from monitor.notify.templates import receiver_flavour
+from monitor.store.base import Store
+
+log = structlog.get_logger(__name__)
+
+CHART_NAME = "trend.png"
+#: The longest pause of the digest loop: a schedule is checked at least this often.
+MAX_PAUSE = timedelta(minutes=5)
+
+
+class StopSignal(Protocol):
+    """What the runner's loop needs of the daemon's stop request."""
+
+    def is_set(self) -> bool:
+        """Whether a stop was asked for."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds`` on the clock, or until a stop is asked for."""
+        ...
+
+
+def scope_filter(scope: DigestScopeConfig, root: Route) -> Callable[[Alert], bool]:
+    """Which alerts a digest covers: routed to one of ``scope.receivers`` (when given)
+    and matching every label of ``match``/``match_re``."""
+    patterns = {k: re.compile(v) for k, v in scope.match_re.items()}
+    receivers = frozenset(scope.receivers)
+
+    def keep(alert: Alert) -> bool:
+        labels = alert_labels(alert)
+        if any(labels.get(k, "") != v for k, v in scope.match.items()):
+            return False
+        if any(not p.fullmatch(labels.get(k, "")) for k, p in patterns.items()):
+            return False
+        return not receivers or any(r.receiver in receivers for r in root.route(labels))
+
+    return keep
+
+
+def schedule_of(digest: DigestConfig) -> WeeklySchedule:
+    """The weekly schedule of a digest."""
+    s = digest.schedule
+    return WeeklySchedule(day_numbers(s.days), parse_clock_time(s.at), ZoneInfo(s.timezone))
+
+
+async def build_digest(
+    store: Store,
+    now: datetime,
+    *,
+    period: timedelta,
+    trend_days: int = 30,
+    tz: ZoneInfo | None = None,
+    keep: Callable[[Alert], bool] | None = None,
+    oldest: int = 10,
+    title: str = "Compliance digest",
+) -> Digest:
+    """The digest at ``now`` from what the store holds."""
+    alerts = await store.load_alerts()
+    earliest = now - max(period, timedelta(days=trend_days))
+    transitions = [e.transition for e in await store.transitions_since(earliest)]
+    return summarize(alerts, transitions, now, period=period, trend_days=trend_days, tz=tz,
+                     keep=keep, oldest=oldest, title=title)
+
+
+class DigestRunner:
+    """Sends ``config.digests`` when due: ``run()`` until ``stop`` is set, or ``tick(now)``."""
+
+    def __init__(
+        self, config: Config, store: Store, sender: Sender, clock: Clock, stop: StopSignal
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._sender = sender
+        self._clock = clock
+        self._stop = stop
+        self._root = build_routes(config.route)
+
+    def __repr__(self) -> str:
+        return f"DigestRunner(digests={[d.name for d in self._config.digests]})"
+
+    async def render(self, digest: DigestConfig, now: datetime) -> tuple[str, str, str, bytes]:
+        """Title, body, body format and chart PNG of ``digest`` at ``now``."""
+        schedule = schedule_of(digest)
+        data = await build_digest(
+            self._store, now, period=digest.period, trend_days=digest.trend_days,
+            tz=schedule.tz, keep=scope_filter(digest.scope, self._root), oldest=digest.oldest,
+            title=f"Compliance digest: {digest.name}",
+        )
+        receiver = self._config.receiver(digest.receiver)
+        png = trend_png(data.trend, title=f"Firing alerts per day, last {digest.trend_days} days")
+        title = f"[DIGEST] {digest.name}: {data.verdict}"
+        if receiver_flavour(receiver) == "html":
+            note = Markup('<p style="color: #666">The trend chart is attached '
+                          "(<code>{}</code>).</p>").format(CHART_NAME)
+            return title, digest_html(data, chart=note), "html", png
+        return title, digest_text(data), "text", png
+
+    async def send(self, digest: DigestConfig, now: datetime) -> None:
+        """Render and deliver ``digest`` now (raises DeliveryError)."""
+        title, body, body_format, png = await self.render(digest, now)
+        receiver = self._config.receiver(digest.receiver)
+        attachment = Attachment(CHART_NAME, png, link=digest.chart_link)
+        await send_with_attachments(
+            self._sender, receiver, title, body,
+            "html" if body_format == "html" else "text", (attachment,),
+        )
+
+    async def tick(self, now: datetime) -> list[str]:
+        """Send every digest due at ``now``; the names of those sent."""
+        runs = await self._store.digest_runs()
+        sent = []
+        for digest in self._config.digests:
+            last = runs.get(digest.name)
+            if last is None:
+                await self._store.record_digest_run(digest.name, now)
+                log.info("digest.scheduled", digest=digest.name)
+                continue
+            slot = schedule_slot_due(schedule_of(digest), last, now)
+            if slot is None:
+                continue
+            try:
+                await self.send(digest, now)
+            except MonitorError as exc:
+                log.warning("digest.failed", digest=digest.name, receiver=digest.receiver,
+                            error=str(exc))
+                continue
+            await self._store.record_digest_run(digest.name, now)
+            log.info("digest.sent", digest=digest.name, receiver=digest.receiver,
+                     slot=slot.isoformat())
+            sent.append(digest.name)
+        return sent
+
+    def next_due(self, now: datetime) -> datetime:
+        """When to look again: the next slot of any digest, at most MAX_PAUSE away."""
+        slots = [s for d in self._config.digests if (s := next_slot(schedule_of(d), now))]
+        return min([now + MAX_PAUSE, *slots])
+
+    async def run(self) -> None:
+        """Tick, then sleep until the next slot (or MAX_PAUSE), until stopped; returns at
+        once when no digest is configured."""
+        while self._config.digests and not self._stop.is_set():
+            now = self._clock.now()
+            try:
+                await self.tick(now)
+            except MonitorError as exc:
+                log.error("digest.cycle_failed", error=str(exc))
+            await self._stop.sleep(max((self.next_due(now) - now).total_seconds(), 1.0))
