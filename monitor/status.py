@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from monitor.alerts import inhibited_fingerprints
 from monitor.clock import Clock
 from monitor.config import Config
+from monitor.digest.trend import TrendCache
 from monitor.errors import StoreError
 from monitor.health import HealthBook, SourceHealth
 from monitor.log import redact
@@ -125,6 +126,7 @@ class Status:
         self._clock = clock
         self._budgets = budgets if budgets is not None else {}
         self.silences_in_force = SilencesInForce(config.silences, store)
+        self._trend = TrendCache(store)
 
     # ------------------------------------------------------------------ plain reads
 
@@ -175,6 +177,10 @@ class Status:
         return list(self._health)
 
     # ------------------------------------------------------------------ StatusProvider
+
+    async def trend(self) -> list[tuple[date, int]]:
+        """Firing alerts per day over the last 30 days (recomputed every few minutes)."""
+        return await self._trend.get(self._clock.now())
 
     async def alerts(self) -> list[AlertView]:
         """Every alert, with whether it is muted and a link to the device's console page."""

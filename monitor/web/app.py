@@ -2,7 +2,8 @@
 
 Routes::
 
-    GET /               status page (HTML, no JavaScript, reloads itself)
+    GET /               status page (HTML, no JavaScript, reloads itself); ?q=WORDS
+                        shows only the alerts whose device, serial, rule or item match
     GET /api/status     everything below plus summary and readiness, as one object
     GET /api/alerts     {"alerts": [...]}; filters: state, source, severity, rule_id, silenced
     GET /api/sources    {"sources": [...]}
@@ -51,10 +52,11 @@ OPEN_PATHS = frozenset({"/healthz"})
 REALM = "compliance-monitor"
 
 # No script may run, nothing may be framed or loaded from elsewhere; the page's CSS is inline.
+# Forms may only submit to the monitor itself (the status page's filter is a GET form).
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -175,12 +177,13 @@ async def _add_security_headers(request: web.Request, response: web.StreamRespon
 async def _status_page(request: web.Request) -> web.Response:
     provider = request.app[PROVIDER_KEY]
     try:
-        alerts, sources, silences, ready, dead_letters = await asyncio.gather(
+        alerts, sources, silences, ready, dead_letters, trend = await asyncio.gather(
             provider.alerts(),
             provider.sources(),
             provider.silences(),
             provider.ready(),
             provider.dead_letters(),
+            provider.trend(),
         )
     except Exception as exc:  # the page must say "unavailable", not crash the handler
         log.error("status page unavailable", error=redact(str(exc)), error_type=type(exc).__name__)
@@ -198,6 +201,8 @@ async def _status_page(request: web.Request) -> web.Response:
         now=request.app[CLOCK_KEY].now(),
         options=request.app[OPTIONS_KEY],
         dead_letters=dead_letters,
+        trend=trend,
+        query=request.query.get("q", ""),
     )
     return web.Response(text=html, content_type="text/html")
 

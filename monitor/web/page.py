@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from monitor.clock import format_age
+from monitor.digest.chart import trend_svg
 from monitor.log import redact
 from monitor.web.view import (
     AlertView,
@@ -102,6 +104,25 @@ class PageOptions:
     group_open_limit: int = 100
 
 
+#: The longest text filter the page takes (longer input is cut).
+QUERY_MAX_CHARS = 200
+
+
+def alert_matches(alert: AlertView, words: Sequence[str]) -> bool:
+    """Whether every word occurs (case-insensitively) in the alert's device name, serial,
+    device id, rule id or item name: a substring search, nothing a query can blow up."""
+    a = alert
+    haystack = " ".join(
+        (a.device_name, a.device_serial, a.device_id, a.rule_id, a.subject_name)
+    ).casefold()
+    return all(word in haystack for word in words)
+
+
+def filter_words(query: str) -> list[str]:
+    """The words of a filter query, bounded."""
+    return query[:QUERY_MAX_CHARS].casefold().split()[:10]
+
+
 def render_status_page(
     *,
     alerts: Sequence[AlertView],
@@ -111,8 +132,16 @@ def render_status_page(
     now: datetime,
     options: PageOptions = PageOptions(),
     dead_letters: Sequence[DeadLetterView] = (),
+    trend: Sequence[tuple[date, int]] = (),
+    query: str = "",
 ) -> str:
-    """The whole status page as HTML."""
+    """The whole status page as HTML; ``query`` filters the alerts shown (device name,
+    serial, rule, item), ``trend`` is drawn as an inline SVG."""
+    query = query[:QUERY_MAX_CHARS].strip()
+    words = filter_words(query)
+    total = len(alerts)
+    if words:
+        alerts = [a for a in alerts if alert_matches(a, words)]
     resolved = resolved_alerts(alerts)
     template = _ENV.get_template("status.html.j2")
     return template.render(
@@ -130,6 +159,14 @@ def render_status_page(
         silences=sorted(silences, key=lambda s: (not s.active, s.ends_at or now, s.id)),
         ready=ready[0],
         ready_reasons=ready[1],
+        query=query,
+        shown=len(alerts),
+        total=total,
+        trend_svg=Markup(trend_svg(  # noqa: S704 (numbers and escaped dates only)
+            trend, title=f"Firing alerts per day, last {len(trend)} days"
+        )) if trend else "",
+        trend_peak=max((n for _, n in trend), default=0),
+        trend_today=trend[-1][1] if trend else 0,
     )
 
 

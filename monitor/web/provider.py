@@ -8,6 +8,7 @@ tests and the demo use :class:`StaticStatusProvider`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Protocol
 from urllib.parse import quote
 
@@ -44,6 +45,10 @@ class StatusProvider(Protocol):
         """(ready, reasons it is not): the store answers, every source swept recently."""
         ...
 
+    async def trend(self) -> list[tuple[date, int]]:
+        """Firing alerts per day over the last 30 days, oldest first."""
+        ...
+
 
 class StaticStatusProvider:
     """A :class:`StatusProvider` over fixed lists; change the attributes to change the answer."""
@@ -57,6 +62,7 @@ class StaticStatusProvider:
         ready: bool = True,
         reasons: Sequence[str] = (),
         dead_letters: Sequence[DeadLetterView] = (),
+        trend: Sequence[tuple[date, int]] = (),
     ) -> None:
         self.alert_views = list(alerts)
         self.source_views = list(sources)
@@ -64,6 +70,7 @@ class StaticStatusProvider:
         self.is_ready = ready
         self.reasons = list(reasons)
         self.dead_letter_views = list(dead_letters)
+        self.trend_days = list(trend)
 
     async def alerts(self) -> list[AlertView]:
         """The configured alerts."""
@@ -84,6 +91,10 @@ class StaticStatusProvider:
     async def ready(self) -> tuple[bool, list[str]]:
         """The configured readiness and reasons."""
         return self.is_ready, list(self.reasons)
+
+    async def trend(self) -> list[tuple[date, int]]:
+        """The configured trend."""
+        return list(self.trend_days)
 
 
 DEVICE_ID_PLACEHOLDER = "{device_id}"
