@@ -120,12 +120,12 @@ class DevToolsPage:
         result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         return result["result"].get("value")
 
-    async def screenshot(self, path: Path, width: int, height: int) -> None:
-        """Save a PNG of the page at ``width`` x ``height`` CSS pixels."""
+    async def screenshot(self, width: int, height: int) -> bytes:
+        """A PNG of the page at ``width`` x ``height`` CSS pixels."""
         await self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
                         deviceScaleFactor=1, mobile=False)
         shot = await self.call("Page.captureScreenshot", format="png")
-        path.write_bytes(base64.b64decode(shot["data"]))
+        return base64.b64decode(shot["data"])
 
 
 @contextlib.asynccontextmanager
