@@ -511,6 +511,11 @@ def _check_owner_and_digest_references(config: Config) -> None:
             raise ValueError(
                 f"receivers.{index}.owner.escalate.receiver: {target!r} is an owner receiver"
             )
+        if config.receiver(target).alertmanager is not None:
+            raise ValueError(
+                f"receivers.{index}.owner.escalate.receiver: {target!r} posts to an "
+                "Alertmanager, which takes alerts, not messages"
+            )
     if config.route.receiver in owners:
         raise ValueError("route.receiver: the root route cannot speak to device owners")
     dup = _first_duplicate([d.name for d in config.digests])
@@ -523,6 +528,9 @@ def _check_owner_and_digest_references(config: Config) -> None:
                 raise ValueError(f"digests.{index}.{key}: no receiver is named {name!r}")
         if d.receiver in owners:
             raise ValueError(f"digests.{index}.receiver: {d.receiver!r} is an owner receiver")
+        if config.receiver(d.receiver).alertmanager is not None:
+            raise ValueError(f"digests.{index}.receiver: {d.receiver!r} posts to an "
+                             "Alertmanager, which takes alerts, not digests")
 
 
 def _first_duplicate(items: Sequence[str]) -> str | None:

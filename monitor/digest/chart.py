@@ -22,12 +22,12 @@ PAPER = (255, 255, 255)
 
 
 def _scale_top(peak: int) -> int:
-    """A round top for the axis, at least the peak: up to 10 itself (but at least 2,
-    so the grid has a middle line), then 12, 15, 20, 25, 30, 40, 50, 60, 80, 100..."""
+    """A round, even top for the axis (its middle line is a whole number), at least the
+    peak: 2, 4, 6, 8, 10, then 12, 14, 16, 20, 24, 30, 40, 50, 60, 80, 100..."""
     if peak <= 10:
         return max(peak + peak % 2, 2)
     for exponent in range(12):
-        for mantissa in (10, 12, 15, 20, 25, 30, 40, 50, 60, 80):
+        for mantissa in (10, 12, 14, 16, 20, 24, 30, 40, 50, 60, 80):
             top: int = mantissa * 10**exponent
             if top >= peak:
                 return top

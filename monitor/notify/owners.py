@@ -249,6 +249,7 @@ def decide_owner(
         previous is not None and reason is None and not escalate
         and dict(previous.items) == items
     ) or (previous is None and not items)
+    # An owner whose items all recovered keeps an empty record (pruned with the history).
     if unchanged:
         record = None
     return OwnerDecision(
@@ -425,7 +426,7 @@ def plan_owners(
     """Decide for every owner of ``receiver``: ``alerts`` are those its routes took
     (firing, unmuted, not baseline); ``records`` the stored state of its owners.
 
-    Owners with stored state and no failing item left get a plan that deletes it.
+    Owners with stored state and no failing item left get a plan that empties it.
     ``preview`` (dry runs) shows what owners would be told, grace, window and cap aside.
     """
     assert receiver.owner is not None

@@ -347,8 +347,9 @@ class Store(Protocol):
     async def save_owner(
         self, record: OwnerRecord, drafts: Sequence[MessageDraft] = ()
     ) -> list[OutboxMessage]:
-        """Queue ``drafts`` and write ``record`` (deleted when it has no items), in one
-        transaction; the queued messages."""
+        """Queue ``drafts`` and write ``record``, in one transaction; the queued messages.
+        A record without items is kept until :meth:`prune` (its address may still be
+        needed to deliver a queued message)."""
         ...
 
     async def digest_runs(self) -> dict[str, datetime]:
@@ -368,6 +369,6 @@ class Store(Protocol):
     # -- housekeeping
 
     async def prune(self, before: datetime) -> dict[str, int]:
-        """Forget transitions, sweeps, delivered messages and ended silences older than
-        ``before``; how many rows of each went."""
+        """Forget transitions, sweeps, delivered messages, ended silences and owners with
+        nothing failing, older than ``before``; how many rows of each went."""
         ...

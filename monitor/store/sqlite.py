@@ -157,6 +157,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             key TEXT PRIMARY KEY,
             receiver TEXT NOT NULL,
             address TEXT NOT NULL,
+            open_items INTEGER NOT NULL,
             body TEXT NOT NULL,
             updated_at TEXT NOT NULL
         )""",
@@ -729,21 +730,20 @@ class SqliteStore:
     async def save_owner(
         self, record: OwnerRecord, drafts: Sequence[MessageDraft] = ()
     ) -> list[OutboxMessage]:
-        """Queue ``drafts`` and write ``record`` (deleted when it has no items), in one
-        transaction; the queued messages."""
+        """Queue ``drafts`` and write ``record``, in one transaction; the queued messages.
+        A record without items stays (a queued message still finds its address) until
+        :meth:`prune` forgets it."""
         async with self._write("save owner") as db:
             queued = [await _insert_message(db, d) for d in drafts]
-            if record.items:
-                await db.execute(
-                    "INSERT INTO owner_notices (key, receiver, address, body, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                    "receiver = excluded.receiver, address = excluded.address, "
-                    "body = excluded.body, updated_at = excluded.updated_at",
-                    (record.key, record.receiver, record.address, dumps(_owner_body(record)),
-                     ts(record.updated_at)),
-                )
-            else:
-                await db.execute("DELETE FROM owner_notices WHERE key = ?", (record.key,))
+            await db.execute(
+                "INSERT INTO owner_notices (key, receiver, address, open_items, body, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "receiver = excluded.receiver, address = excluded.address, "
+                "open_items = excluded.open_items, body = excluded.body, "
+                "updated_at = excluded.updated_at",
+                (record.key, record.receiver, record.address, len(record.items),
+                 dumps(_owner_body(record)), ts(record.updated_at)),
+            )
         return queued
 
     async def digest_runs(self) -> dict[str, datetime]:
@@ -773,8 +773,9 @@ class SqliteStore:
         return [_history_entry(r) for r in rows]
 
     async def prune(self, before: datetime) -> dict[str, int]:
-        """Forget history older than ``before``: transitions, sweeps, delivered messages
-        and ended silences. Alerts, dead letters and the actions audit are kept."""
+        """Forget history older than ``before``: transitions, sweeps, delivered messages,
+        ended silences and owners with nothing failing. Alerts, dead letters and the
+        actions audit are kept."""
         cutoff = ts(before)
         counts: dict[str, int] = {}
         async with self._write("prune") as db:
@@ -785,6 +786,8 @@ class SqliteStore:
                 ("delivered", "DELETE FROM outbox WHERE state = 'delivered' "
                               "AND delivered_at < ?"),
                 ("silences", "DELETE FROM silences WHERE ends_at < ?"),
+                ("owners", "DELETE FROM owner_notices WHERE open_items = 0 "
+                           "AND updated_at < ?"),
             ):
                 cur = await db.execute(sql, (cutoff,))
                 counts[name] = cur.rowcount

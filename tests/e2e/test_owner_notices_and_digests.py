@@ -28,7 +28,7 @@ from monitor.app import App
 from monitor.clock import FakeClock
 from monitor.config import load_config
 from monitor.log import configure_logging
-from monitor.simulator.fleet import Fleet
+from monitor.simulator.kandji import Fleet
 from tests.e2e.alerting_support import (
     Slot,
     Webhook,

@@ -14,6 +14,7 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.config import OwnerPolicy, ReceiverConfig
 from monitor.models import Alert, AlertState, NotifyReason
+from monitor.notify.envelope import Envelope
 from monitor.notify.owners import (
     Policy,
     decide_owner,
@@ -165,7 +166,12 @@ class AddressedSender:
         self.sent: list[tuple[str, str, str]] = []
 
     async def send(
-        self, receiver: ReceiverConfig, title: str, body: str, body_format: BodyFormat
+        self,
+        receiver: ReceiverConfig,
+        title: str,
+        body: str,
+        body_format: BodyFormat,
+        envelope: Envelope | None = None,
     ) -> None:
         to = ""
         if receiver.urls:

@@ -308,7 +308,8 @@ async def test_prune_forgets_old_history_but_keeps_alerts_and_dead_letters(
         await store.mark_failed(dead.id, error="x", failed_at=T0, next_attempt_at=T0,
                                 max_attempts=1)
         counts = await store.prune(T0 + timedelta(days=30))
-        assert counts == {"history": 1, "sweeps": 1, "delivered": 1, "silences": 0}
+        assert counts == {"history": 1, "sweeps": 1, "delivered": 1, "silences": 0,
+                          "owners": 0}
         assert len(await store.sweeps()) == 1
         assert len(await store.alert_history()) == 1
         assert len(await store.load_alerts()) == 2
