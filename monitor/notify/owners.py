@@ -295,8 +295,8 @@ def _devices(views: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 _OWNER_TITLE = """\
 {% if reason == "repeat" %}Reminder: {% endif %}\
-{{ plural(count, "item") }} on your {{ "device needs" if device_count == 1 else "devices need" }} \
-attention"""
+{{ plural(count, "item") }} on your {{ "device" if device_count == 1 else "devices" }} \
+{{ "needs" if count == 1 else "need" }} attention"""
 
 _OWNER_HTML = """\
 <html><body style="font-family: sans-serif">
@@ -310,7 +310,7 @@ _OWNER_HTML = """\
 <ul>
 {% for i in d["items"] %}
 <li><p><strong>{{ i.item }}</strong>{% if i.status %}: {{ i.status }}{% endif %}\
-{% if i.new and reason == "first" %} <em>(new)</em>{% endif %} \
+{% if i.new and new_count < count %} <em>(new)</em>{% endif %} \
 (failing since {{ i.since }})</p>
 {% if i.why %}<p>Why: {{ i.why }}</p>{% endif %}
 {% if i.detail %}<p>Last audit log:</p>\
@@ -379,6 +379,7 @@ def render_owner(
         "reason": reason.value, "count": len(alerts), "devices": devices,
         "device_count": len({(a.finding.device_name, a.finding.device_serial) for a in alerts}),
         "more": max(0, len(alerts) - max_items),
+        "new_count": sum(1 for a in alerts if a.fingerprint in new),
     }
     title = _TEMPLATES["owner.title"].render(context)
     return " ".join(title.split()), _TEMPLATES["owner.html"].render(context)

@@ -128,6 +128,14 @@ def test_a_device_without_owner_goes_to_it_after_grace() -> None:
     assert [a.fingerprint for a in d.escalate] == [orphan.fingerprint]
 
 
+def test_owner_title_counts_items_and_devices() -> None:
+    two = [alert("i1"), alert("i2")]
+    title, body = render_owner(NotifyReason.FIRST, two, frozenset({two[1].fingerprint}), T0,
+                               max_items=5)
+    assert title == "2 items on your device need attention"
+    assert body.count("(new)") == 1  # only marked when older items are listed too
+
+
 def test_owner_message_says_why_and_what_to_do_without_the_address() -> None:
     title, body = render_owner(NotifyReason.FIRST, [alert()], frozenset(), T0, max_items=5)
     assert title == "1 item on your device needs attention"
