@@ -29,6 +29,7 @@ from monitor.clock import FakeClock
 from monitor.config import load_config
 from monitor.log import configure_logging
 from monitor.simulator.kandji import Fleet
+from monitor.store import SqliteStore
 from tests.e2e.alerting_support import (
     Slot,
     Webhook,
@@ -79,14 +80,15 @@ class Rig:
     fleet: Fleet
     mailbox: Mailbox
     hook: Webhook
+    store: SqliteStore  # the daemon's database, opened a second time to look inside
 
     async def step_to(self, when: datetime) -> None:
         """Move the clock to ``when``, sweep, evaluate and deliver."""
         self.clock.set(when)
         result = await self.app.sweep_source("acme")
         assert result.ok, result
-        await self.app.pipeline.flush(self.clock.now(), ignore_wait=True)
-        await self.app.pipeline.deliver_due()
+        await self.app.flush_notifications(ignore_wait=True)
+        await self.app.deliver_notifications()
 
 
 def owned_slot(fleet: Fleet) -> tuple[Slot, str]:
@@ -130,8 +132,10 @@ async def rig(tmp_path: Path, *, digests: list[dict[str, Any]] | None = None,
                 receivers=yaml.safe_dump({"receivers": receivers}, sort_keys=False),
                 route=yaml.safe_dump({"route": route}, sort_keys=False), extra=extra,
             )
-            async with App(load_config(cfg), clock=clock, web_enabled=False) as app:
-                yield Rig(app, clock, sim.fleet, mailbox, hook)
+            config = load_config(cfg)
+            async with App(config, clock=clock, web_enabled=False) as app, \
+                    SqliteStore(config.store.path) as store:
+                yield Rig(app, clock, sim.fleet, mailbox, hook, store)
 
 
 def owner_mail(mailbox: Mailbox, address: str) -> list[EmailMessage]:
@@ -203,7 +207,7 @@ async def test_dry_run_preview_shows_owner_messages_with_the_address_masked(
         assert owner.to == address[0] + "***@" + address.split("@")[1]
         assert slot.item_name in owner.body
         assert address not in owner.title + owner.body
-        assert await r.app.store.owner_records() == {}  # the preview changed nothing
+        assert await r.store.owner_records() == {}  # the preview changed nothing
         assert r.mailbox.received == []
 
 
@@ -216,11 +220,10 @@ async def test_weekly_digest_arrives_by_mail_with_its_chart_at_its_slot(tmp_path
         slot, _ = owned_slot(r.fleet)
         set_status(r.fleet, slot, "ERROR")
         await r.step_to(start)
-        assert r.app.digests is not None
         runner = asyncio.create_task(r.app.digests.run())
         try:
             await eventually(lambda: r.clock.sleepers > 0, what="the digest loop to sleep")
-            assert "weekly-it" in await r.app.store.digest_runs()
+            assert "weekly-it" in await r.store.digest_runs()
 
             r.clock.set(datetime(2026, 1, 5, 7, 59, tzinfo=UTC))  # a minute early
             await eventually(lambda: r.clock.sleepers > 0, what="the digest loop to sleep")
@@ -232,7 +235,7 @@ async def test_weekly_digest_arrives_by_mail_with_its_chart_at_its_slot(tmp_path
                                          for m in r.mailbox.received),
                              what="the digest e-mail")
         finally:
-            r.app.digests.stop()
+            r.app.stop()
             await runner
         [digest] = [m for m in r.mailbox.received if "it@example.com" in str(m["To"])]
         assert str(digest["Subject"]).startswith("[DIGEST] weekly-it: 1 alert firing on 1 device")
