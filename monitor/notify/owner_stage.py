@@ -17,7 +17,7 @@ from monitor.config import Config, ReceiverConfig
 from monitor.models import Alert
 from monitor.notify.labels import alert_labels
 from monitor.notify.owners import OwnerPlan, is_owner_key, plan_owners, with_recipient
-from monitor.notify.routing import Route
+from monitor.notify.routing import Route, alert_age
 from monitor.store.base import OutboxMessage, Store
 
 log = structlog.get_logger(__name__)
@@ -60,7 +60,10 @@ class OwnerNotices:
         for fp, alert in alerts.items():
             if fp in muted:
                 continue
-            receivers = {r.receiver for r in root.route(alert_labels(alert))}
+            # With its age, so an alert that ages into another route (``age: {over: 7d}``
+            # to IT, say) leaves the owner's notices as it leaves the owner route.
+            routes = root.route(alert_labels(alert), alert_age(alert, now))
+            receivers = {r.receiver for r in routes}
             for name in receivers & self.receivers:
                 taken[name].append(alert)
         records = await self._store.owner_records()

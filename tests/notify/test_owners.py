@@ -15,6 +15,7 @@ from monitor.clock import FakeClock
 from monitor.config import OwnerPolicy, ReceiverConfig
 from monitor.models import Alert, AlertState, NotifyReason
 from monitor.notify.envelope import Envelope
+from monitor.notify.owner_stage import OwnerNotices
 from monitor.notify.owners import (
     Policy,
     decide_owner,
@@ -24,6 +25,7 @@ from monitor.notify.owners import (
     with_recipient,
 )
 from monitor.notify.pipeline import NotifyPipeline
+from monitor.notify.routing import build_routes
 from monitor.store import SqliteStore
 from monitor.store.base import BodyFormat, OwnerRecord
 from tests.notify.helpers import T0, finding, make_config, sweep
@@ -245,3 +247,27 @@ async def test_pipeline_sends_one_message_per_owner_to_their_address(tmp_path: P
 
         preview = await pipeline.preview(clock.now())
         assert all(ADDRESS not in m.body + m.title + m.to for m in preview)
+
+
+async def test_an_alert_that_ages_out_of_the_owner_route_leaves_the_owner_notices(
+    tmp_path: Path,
+) -> None:
+    config = make_config(
+        receivers=[
+            {"name": "ops", "console": True},
+            {"name": "owners", "urls": ["mailto://u:p@127.0.0.1:9?from=it@example.com"],
+             "owner": {"grace": "0s", "window": None, "remind_every": "1d"}},
+        ],
+        route={"receiver": "ops", "routes": [
+            {"match": {"team": "endpoint"}, "age": {"over": "2d"}, "receiver": "ops"},
+            {"match": {"team": "endpoint"}, "receiver": "owners"}]},
+    )
+    f = dataclasses.replace(finding("d1", "i1", labels={"team": "endpoint"}), owner=ADDRESS)
+    async with SqliteStore(tmp_path / "m.db") as store:
+        await sweep(store, [f], T0)
+        stage = OwnerNotices(config, store)
+        root = build_routes(config.route)
+        alerts = await store.load_alerts()
+        [young] = await stage.plan(alerts, root, frozenset(), T0 + timedelta(hours=1))
+        assert young.decision.reason is NotifyReason.FIRST
+        assert await stage.plan(alerts, root, frozenset(), T0 + timedelta(days=3)) == []
