@@ -23,10 +23,9 @@ details and apps when read this sweep or read before and not checked in since.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 from collections.abc import Awaitable, Iterable, Iterator
-from dataclasses import dataclass, field
+from typing import TypeVar
 
 import structlog
 
@@ -43,6 +42,7 @@ from monitor.sources.kandji.mapping import (
     to_device,
 )
 from monitor.sources.kandji.models import KLibraryItemStatusRow, KParameter
+from monitor.sources.kandji.outcome import Discovery, Run, assemble
 from monitor.sources.kandji.planner import (
     MAC,
     DeviceMemo,
@@ -51,7 +51,6 @@ from monitor.sources.kandji.planner import (
     SubjectFilter,
     SweepPlan,
     SweepReport,
-    fresh_key,
     group_of,
     keep_every_subject,
     plan_probes,
@@ -61,42 +60,7 @@ from monitor.sources.kandji.reads import read_lost_mode
 
 log = structlog.get_logger(__name__)
 
-MAX_ERROR_LINES = 20
-"""Error lines kept per sweep; the rest are counted (a dead tenant fails every read)."""
-
-
-@dataclass
-class _Discovery:
-    """What step 2 learnt: listed blueprints, their readable item lists, item names."""
-
-    listed: frozenset[str] = frozenset()
-    items: dict[str, tuple[str, ...]] | None = None
-    names: dict[str, str] = field(default_factory=dict)
-    signatures: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class _Run:
-    """The mutable state of one sweep while its reads run."""
-
-    devices: dict[str, Device]
-    needs: frozenset[FactKind]
-    sweep: int
-    signatures: dict[str, int]
-    library: dict[str, list[Subject]] = field(default_factory=dict)
-    items_read: set[str] = field(default_factory=set)
-    untyped: set[str] = field(default_factory=set)
-    status_read: set[str] = field(default_factory=set)
-    status_due: set[str] = field(default_factory=set)
-    lost: dict[str, list[Subject]] = field(default_factory=dict)
-    lost_failed: set[str] = field(default_factory=set)
-    errors: list[str] = field(default_factory=list)
-    failures: int = 0
-
-    def fail(self, what: str, exc: Exception) -> None:
-        self.failures += 1
-        if len(self.errors) < MAX_ERROR_LINES:
-            self.errors.append(f"{what}: {exc}")
+T = TypeVar("T")
 
 
 class KandjiPlannedSweeper:
@@ -159,8 +123,8 @@ class KandjiPlannedSweeper:
         device_list = list(devices.values())
         kinds = frozenset(k for k in needs if k is not FactKind.DEVICE)
 
-        found = _Discovery()
-        run = _Run(devices=devices, needs=kinds, sweep=state.sweeps, signatures={})
+        found = Discovery()
+        run = Run(devices=devices, needs=kinds, sweep=state.sweeps, signatures={})
         per_device: bool | None = None
         if FactKind.LIBRARY_ITEMS in kinds:
             if len(devices) < state.items_per_device_below:
@@ -197,7 +161,7 @@ class KandjiPlannedSweeper:
         # Lazily: a large fleet's plan is tens of thousands of reads.
         await self._pool(self._counted(job) for job in self._jobs(run, plan))
 
-        self._assemble(out, run, found, plan)
+        assemble(out, run, found, plan, self.state)
         out.requests = client.requests_made - start
         out.errors.extend(run.errors)
         if run.failures > len(run.errors):
@@ -237,7 +201,7 @@ class KandjiPlannedSweeper:
         return out
 
     def _plan(
-        self, run: _Run, device_list: list[Device], found: _Discovery, per_device: bool | None
+        self, run: Run, device_list: list[Device], found: Discovery, per_device: bool | None
     ) -> SweepPlan:
         """The plan, with per-device reads fitted into what the budget has left."""
 
@@ -284,7 +248,7 @@ class KandjiPlannedSweeper:
 
         await asyncio.gather(*(worker() for _ in range(width)))
 
-    def _jobs(self, run: _Run, plan: SweepPlan) -> Iterator[Awaitable[None]]:
+    def _jobs(self, run: Run, plan: SweepPlan) -> Iterator[Awaitable[None]]:
         """The plan's reads, bulk first."""
         run.status_due = set(plan.status_reads)
         for item in plan.items:
@@ -302,9 +266,9 @@ class KandjiPlannedSweeper:
 
     # ------------------------------------------------------------------ discovery
 
-    async def _discover(self, run: _Run) -> _Discovery:
+    async def _discover(self, run: Run) -> Discovery:
         client = self.client
-        found = _Discovery()
+        found = Discovery()
         try:
             blueprints = await client.list_blueprints()
         except SourceError as exc:
@@ -334,24 +298,31 @@ class KandjiPlannedSweeper:
             memo = self.state.devices[device_id] = DeviceMemo()
         return memo
 
-    def _key(self, run: _Run, dev: Device) -> int:
-        return fresh_key(dev, run.signatures.get(dev.blueprint_id, 0))
-
-    def _store_parameters(self, run: _Run, dev: Device, rows: list[KParameter]) -> None:
+    def _store_parameters(self, run: Run, dev: Device, rows: list[KParameter]) -> None:
         memo = self._memo(dev.device_id)
         kept = (parameter_subject(r) for r in rows)
         memo.parameters = tuple(s for s in kept if self.keep(s.kind, s.status, s.type))
-        memo.parameters_key = self._key(run, dev)
+        memo.parameters_key = run.key(dev)
         memo.read_sweep = run.sweep
 
-    async def _probe(self, run: _Run, dev: Device) -> None:
-        """Learn a group's items and types from one device's ``/status``."""
+    async def _read(
+        self, run: Run, what: str, device_id: str, call: Awaitable[T]
+    ) -> T | None:
+        """``call``'s answer; None when the device is gone (404) or the read failed (the
+        failure noted in ``run``, so the device's facts of that kind are held)."""
         try:
-            status = await self.client.get_device_status(dev.device_id)
+            return await call
         except NotFoundError:
-            return
+            return None
         except SourceError as exc:
-            run.fail(f"device {dev.device_id} status", exc)
+            run.fail(f"device {device_id} {what}", exc)
+            return None
+
+    async def _probe(self, run: Run, dev: Device) -> None:
+        """Learn a group's items and types from one device's ``/status``."""
+        did = dev.device_id
+        status = await self._read(run, "status", did, self.client.get_device_status(did))
+        if status is None:
             return
         self.state.learn_group(
             group_of(dev), ((r.item_id, r.type) for r in status.library_items if r.item_id)
@@ -361,7 +332,7 @@ class KandjiPlannedSweeper:
 
     # ------------------------------------------------------------------ the plan's reads
 
-    async def _read_item(self, run: _Run, item: ItemRead) -> None:
+    async def _read_item(self, run: Run, item: ItemRead) -> None:
         """Every status page of one item; its rows count only if every page arrived."""
         size = self.client.page_size
         kept: list[tuple[str, Subject]] = []
@@ -403,7 +374,7 @@ class KandjiPlannedSweeper:
 
     def _take_rows(
         self,
-        run: _Run,
+        run: Run,
         item: ItemRead,
         rows: list[KLibraryItemStatusRow],
         kept: list[tuple[str, Subject]],
@@ -427,14 +398,11 @@ class KandjiPlannedSweeper:
             )
             kept.append((did, subject))
 
-    async def _read_status(self, run: _Run, dev: Device) -> None:
+    async def _read_status(self, run: Run, dev: Device) -> None:
         """``/status`` of a device with no bulk route (its blueprint is not listed)."""
-        try:
-            status = await self.client.get_device_status(dev.device_id)
-        except NotFoundError:
-            return
-        except SourceError as exc:
-            run.fail(f"device {dev.device_id} status", exc)
+        did = dev.device_id
+        status = await self._read(run, "status", did, self.client.get_device_status(did))
+        if status is None:
             return
         subjects = (library_item_subject(r) for r in status.library_items)
         run.library[dev.device_id] = [s for s in subjects if self.keep(s.kind, s.status, s.type)]
@@ -442,44 +410,34 @@ class KandjiPlannedSweeper:
         if FactKind.PARAMETERS in run.needs and dev.platform == MAC:
             self._store_parameters(run, dev, status.parameters)
 
-    async def _read_parameters(self, run: _Run, dev: Device) -> None:
-        try:
-            answer = await self.client.get_device_parameters(dev.device_id)
-        except NotFoundError:
-            return
-        except SourceError as exc:
-            run.fail(f"device {dev.device_id} parameters", exc)
-            return
-        self._store_parameters(run, dev, answer.parameters)
+    async def _read_parameters(self, run: Run, dev: Device) -> None:
+        did = dev.device_id
+        answer = await self._read(run, "parameters", did, self.client.get_device_parameters(did))
+        if answer is not None:
+            self._store_parameters(run, dev, answer.parameters)
 
-    async def _read_details(self, run: _Run, dev: Device) -> None:
-        try:
-            details = await self.client.get_device_details(dev.device_id)
-        except NotFoundError:
-            return
-        except SourceError as exc:
-            run.fail(f"device {dev.device_id} details", exc)
+    async def _read_details(self, run: Run, dev: Device) -> None:
+        did = dev.device_id
+        details = await self._read(run, "details", did, self.client.get_device_details(did))
+        if details is None:
             return
         memo = self._memo(dev.device_id)
         memo.details = details_attrs(details)
-        memo.details_key = self._key(run, dev)
+        memo.details_key = run.key(dev)
         memo.read_sweep = run.sweep
 
-    async def _read_apps(self, run: _Run, dev: Device) -> None:
-        try:
-            answer = await self.client.get_device_apps(dev.device_id)
-        except NotFoundError:
-            return
-        except SourceError as exc:
-            run.fail(f"device {dev.device_id} apps", exc)
+    async def _read_apps(self, run: Run, dev: Device) -> None:
+        did = dev.device_id
+        answer = await self._read(run, "apps", did, self.client.get_device_apps(did))
+        if answer is None:
             return
         memo = self._memo(dev.device_id)
         subjects = (app_subject(a) for a in answer.apps)
         memo.apps = tuple(s for s in subjects if self.keep(s.kind, s.status, s.type))
-        memo.apps_key = self._key(run, dev)
+        memo.apps_key = run.key(dev)
         memo.read_sweep = run.sweep
 
-    async def _read_lost_mode(self, run: _Run, device_id: str) -> None:
+    async def _read_lost_mode(self, run: Run, device_id: str) -> None:
         try:
             # Only devices the list shows in Lost Mode are read; a 400 (turned off since
             # the list was read) is "none".
@@ -491,73 +449,5 @@ class KandjiPlannedSweeper:
             run.fail(f"device {device_id} lost mode", exc)
             return
         run.lost[device_id] = [s for s in lost if self.keep(s.kind, s.status, s.type)]
-
-    # ------------------------------------------------------------------ the outcome
-
-    def _assemble(self, out: SweepOutcome, run: _Run, found: _Discovery, plan: SweepPlan) -> None:
-        """Devices, kept subjects and exact coverage from what this sweep and memory saw."""
-        state = self.state
-        needs = run.needs
-        rotated = frozenset(plan.rotated_out)
-        lost_due = frozenset(plan.lost_mode_reads)
-        observed: dict[FactKind, set[str]] = {k: set() for k in needs}
-        for did, dev in run.devices.items():
-            memo = state.devices.get(did)
-            key = self._key(run, dev)
-            subjects: dict[SubjectKind, list[Subject]] = {}
-            if FactKind.DETAILS in needs and memo is not None and memo.details_key == key:
-                if memo.details:
-                    dev = dataclasses.replace(dev, attrs={**dev.attrs, **memo.details})
-                observed[FactKind.DETAILS].add(did)
-            out.devices[did] = dev
-            if FactKind.LIBRARY_ITEMS in needs and self._items_observed(run, found, dev, rotated):
-                observed[FactKind.LIBRARY_ITEMS].add(did)
-                library = run.library.get(did)
-                if library:
-                    subjects[SubjectKind.LIBRARY_ITEM] = library
-            if FactKind.PARAMETERS in needs:
-                if dev.platform != MAC:
-                    observed[FactKind.PARAMETERS].add(did)
-                elif memo is not None and memo.parameters_key == key:
-                    observed[FactKind.PARAMETERS].add(did)
-                    if memo.parameters:
-                        subjects[SubjectKind.PARAMETER] = list(memo.parameters)
-            if FactKind.APPS in needs and memo is not None and memo.apps_key == key:
-                observed[FactKind.APPS].add(did)
-                if memo.apps:
-                    subjects[SubjectKind.APP] = list(memo.apps)
-            if FactKind.LOST_MODE in needs:
-                if did not in lost_due:
-                    observed[FactKind.LOST_MODE].add(did)
-                elif did in run.lost:
-                    observed[FactKind.LOST_MODE].add(did)
-                    if run.lost[did]:
-                        subjects[SubjectKind.LOST_MODE] = run.lost[did]
-            if subjects:
-                out.subjects[did] = subjects
-        everyone = frozenset(run.devices)
-        complete = frozenset(k for k, ids in observed.items() if len(ids) == len(everyone))
-        out.coverage = Coverage(
-            source=self.source,
-            devices=everyone,
-            device_list_complete=True,
-            complete_kinds=complete | {FactKind.DEVICE},
-            partial={k: frozenset(ids) for k, ids in observed.items() if k not in complete},
-        )
-
-    def _items_observed(
-        self, run: _Run, found: _Discovery, dev: Device, rotated: frozenset[str]
-    ) -> bool:
-        """Whether every library item the device can carry was read (or rotated out)."""
-        did = dev.device_id
-        if did in run.status_due:
-            return did in run.status_read
-        if found.items is None or dev.blueprint_id not in found.items or did in run.untyped:
-            return False
-        carried = self.state.groups.get(group_of(dev))
-        if carried is None:
-            return False
-        return all(i in run.items_read or i in rotated for i in carried)
-
 
 __all__ = ["KandjiPlannedSweeper"]
