@@ -35,8 +35,7 @@ import json
 import random
 import re
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 import structlog
@@ -62,7 +61,7 @@ from monitor.sources.applivery.models import (
     parse_envelope,
 )
 from monitor.sources.budget import RequestBudget
-from monitor.sources.http import ApiClient, Params, RequestHook, RequestStats, Response
+from monitor.sources.http import ApiClient, Params, RequestHook, Response, VendorClient
 
 log = structlog.get_logger(__name__)
 
@@ -151,7 +150,7 @@ class _AppliveryApi(ApiClient):
         return f"error {error.code}: {text}" if error.code is not None else text
 
 
-class AppliveryClient:
+class AppliveryClient(VendorClient):
     """Typed access to one Applivery organization's Windows devices.
 
     ``budget`` is the organization's :class:`RequestBudget` (share it between every
@@ -175,7 +174,7 @@ class AppliveryClient:
         self.name = config.name
         self.organization = config.organization
         self.page_size = config.page_size
-        self.api = _AppliveryApi.from_config(
+        self.api: _AppliveryApi = _AppliveryApi.from_config(
             config,
             clock=clock,
             token=token,
@@ -189,35 +188,6 @@ class AppliveryClient:
     def __repr__(self) -> str:
         return f"AppliveryClient(name={self.name!r}, organization={self.organization!r})"
 
-    @property
-    def budget(self) -> RequestBudget:
-        """The organization's request budget."""
-        return self.api.budget
-
-    @property
-    def stats(self) -> RequestStats:
-        """Counters of the requests this client sent."""
-        return self.api.stats
-
-    @property
-    def requests_made(self) -> int:
-        """HTTP attempts this client sent (retries included)."""
-        return self.api.stats.requests
-
-    async def close(self) -> None:
-        """Close the HTTP session (when this client created it)."""
-        await self.api.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # ------------------------------------------------------------------ parsing
 

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Mapping
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import structlog
@@ -34,7 +33,7 @@ from monitor.sources.http import (
     MAX_PAGE_SIZE,
     Params,
     RequestHook,
-    RequestStats,
+    VendorClient,
 )
 from monitor.sources.kandji.api import (
     BLUEPRINT_LIBRARY_ITEMS,
@@ -82,7 +81,7 @@ class DeviceListShiftedError(SourceError):
     retryable = True
 
 
-class KandjiClient:
+class KandjiClient(VendorClient):
     """Typed access to one Kandji tenant.
 
     ``budget`` is the tenant's :class:`RequestBudget`; pass the same one to every client
@@ -105,7 +104,7 @@ class KandjiClient:
         self.config = config
         self.name = config.name
         self.page_size = config.page_size
-        self.api = KandjiApi.from_config(
+        self.api: KandjiApi = KandjiApi.from_config(
             config,
             clock=clock,
             token=token,
@@ -119,35 +118,6 @@ class KandjiClient:
     def __repr__(self) -> str:
         return f"KandjiClient(name={self.name!r}, url={self.config.url!r})"
 
-    @property
-    def budget(self) -> RequestBudget:
-        """The tenant's request budget."""
-        return self.api.budget
-
-    @property
-    def stats(self) -> RequestStats:
-        """Counters of the requests this client sent."""
-        return self.api.stats
-
-    @property
-    def requests_made(self) -> int:
-        """HTTP attempts this client sent (retries included)."""
-        return self.api.stats.requests
-
-    async def close(self) -> None:
-        """Close the HTTP session (when this client created it)."""
-        await self.api.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # ------------------------------------------------------------------ parsing
 
