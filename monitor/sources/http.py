@@ -456,43 +456,6 @@ def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
     return exc.os_error.strerror or exc.os_error.__class__.__name__
 
 
-class VendorClient:
-    """What every vendor's typed client shares: its :class:`ApiClient` (``api``, set by the
-    vendor's ``__init__``), the tenant's budget, the request counters, and closing."""
-
-    api: ApiClient
-
-    @property
-    def budget(self) -> RequestBudget:
-        """The tenant's request budget."""
-        return self.api.budget
-
-    @property
-    def stats(self) -> RequestStats:
-        """Counters of the requests this client sent."""
-        return self.api.stats
-
-    @property
-    def requests_made(self) -> int:
-        """HTTP attempts this client sent (retries included)."""
-        return self.api.stats.requests
-
-    async def close(self) -> None:
-        """Close the HTTP session (when this client created it)."""
-        await self.api.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-
 __all__ = [
     "MAX_PAGE_SIZE",
     "ApiClient",
@@ -504,5 +467,4 @@ __all__ = [
     "Response",
     "RetryPolicy",
     "Validator",
-    "VendorClient",
 ]

@@ -61,7 +61,8 @@ from monitor.sources.applivery.models import (
     parse_envelope,
 )
 from monitor.sources.budget import RequestBudget
-from monitor.sources.http import ApiClient, Params, RequestHook, Response, VendorClient
+from monitor.sources.http import ApiClient, Params, RequestHook, Response
+from monitor.sources.vendor import VendorClient
 
 log = structlog.get_logger(__name__)
 

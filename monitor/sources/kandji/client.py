@@ -33,7 +33,6 @@ from monitor.sources.http import (
     MAX_PAGE_SIZE,
     Params,
     RequestHook,
-    VendorClient,
 )
 from monitor.sources.kandji.api import (
     BLUEPRINT_LIBRARY_ITEMS,
@@ -64,6 +63,7 @@ from monitor.sources.kandji.models import (
     KDeviceStatus,
     KLibraryItemStatusRow,
 )
+from monitor.sources.vendor import VendorClient
 
 log = structlog.get_logger(__name__)
 
