@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-second", type=int, default=50, help="rate limit per second (429 beyond)")
     p.add_argument("--per-hour", type=int, default=10000, help="rate limit per hour, 0 for none")
     p.add_argument(
+        "--rival-rate",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="requests per hour the tenant's other integrations spend of its budget (Kandji)",
+    )
+    p.add_argument(
         "--evolve-every", type=float, default=0.0, help="seconds between fleet changes, 0 for none"
     )
     p.add_argument(

@@ -26,6 +26,9 @@ def parse_fault(text: str) -> tuple[str, float, str]:
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> int:
     """Serve the simulator of the source kind ``args.vendor`` until ``stop`` is set."""
     faults = [parse_fault(f) for f in args.fault]
+    rival = getattr(args, "rival_rate", 0.0)
+    if not 0.0 <= rival <= 1e9:
+        raise ConfigError("--rival-rate", str(rival), "must be a number of requests per hour >= 0")
     options = SimulatorOptions(
         host=args.host,
         port=args.port,
@@ -37,6 +40,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> int:
         per_second=args.per_second or None,
         per_hour=args.per_hour or None,
         evolve_every=args.evolve_every or None,
+        rival_per_hour=rival,
     )
     starting = registry.get(args.vendor).simulator(options)
     if starting is None:

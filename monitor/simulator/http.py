@@ -137,6 +137,8 @@ class HttpSimulator:
     """State and middlewares common to the simulated APIs.
 
     ``latency_ms`` plus a uniform ``jitter_ms`` delays every authenticated request.
+    ``rival_per_hour`` is what the tenant's other integrations spend of its hourly
+    budget (:class:`~monitor.simulator.limits.RateLimiter`).
     """
 
     def __init__(
@@ -148,11 +150,12 @@ class HttpSimulator:
         jitter_ms: float = 0.0,
         per_second: int | None = 50,
         per_hour: int | None = 10_000,
+        rival_per_hour: float = 0.0,
         max_records: int = 100_000,
     ) -> None:
         self.clock = clock
         self.requests = RequestLog(max_records)
-        self.limiter = RateLimiter(clock, per_second, per_hour)
+        self.limiter = RateLimiter(clock, per_second, per_hour, rival_per_hour)
         self.faults = FaultInjector(seed)
         self.latency_ms = latency_ms
         self.jitter_ms = jitter_ms

@@ -163,6 +163,7 @@ class SimulatorOptions:
     per_second: int | None = None
     per_hour: int | None = None
     evolve_every: float | None = None
+    rival_per_hour: float = 0.0  # what the tenant's other integrations spend (Kandji)
 
 
 class RunningSimulator(Protocol):

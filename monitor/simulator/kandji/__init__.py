@@ -5,7 +5,11 @@
 - :mod:`.model`: :class:`FleetSpec` and the records a fleet hands out;
 - :mod:`.fleet`: the seeded, compact, evolving fleet (:class:`Fleet`), built in layers:
   :mod:`.state` (stored state, derived devices), :mod:`.reads`, :mod:`.writes` (test
-  hooks, PATCH, actions) and :mod:`.seeding` (the initial draws);
+  hooks, PATCH, actions), :mod:`.admin` (blueprints and library items, as an
+  administrator changes them) and :mod:`.seeding` (the initial draws);
+- :mod:`.audit`: the audit feed the fleet's changes land in;
+- :mod:`.prism` and :mod:`.prism_filter`: the Prism inventory tables and their filter;
+  :mod:`.cursors`: opaque cursors;
 - :mod:`.bodies` and :mod:`.details`: the JSON bodies, shaped like the documented
   examples;
 - :mod:`.simulator`, :mod:`.paging`, :mod:`.devices`, :mod:`.app`: the aiohttp app

@@ -21,12 +21,13 @@ following the vendor's API notes:
 ``GET /api/v1/blueprints/{blueprint_id}/list-library-items`` DRF page of ``{id, name}``
 ``GET /api/v1/library/library-items/{item_id}/status``      DRF page, one item fleet-wide
 ``GET /api/v1/tags``                                        DRF page of ``{id, name}``
+``GET /api/v1/prism/{category}``                            Prism table (:mod:`.prism`)
+``GET /api/v1/prism/count``                                 ``{"count", "approximate"}``
+``GET /api/v1/audit/events``                                audit feed (:mod:`.audit`)
 ==========================================================  ===============================
 
-``GET /devices`` implements the cheap filters (``platform``, ``blueprint_id``,
-``device_id``, ``device_name``, ``serial_number``, ``model``, ``os_version``,
-``asset_tag``, ``mac_address``, ``user*``, ``tag_name``, ``tag_name_in``,
-``filevault_enabled``) and ignores ``ordering`` (devices come in enrolment order).
+The device routes and their filters are in :mod:`.devices`. Every answer carries the
+Kong rate-limit headers of the tenant-wide budget (:mod:`monitor.simulator.limits`).
 
 Errors: ``401 {"detail": ...}`` without a valid bearer token, ``403`` for a route the
 token is not granted (:attr:`KandjiSimulator.denied_routes`), ``404 {"detail": "Not
@@ -47,6 +48,7 @@ from aiohttp import web
 from monitor.simulator.evolution import in_background
 from monitor.simulator.faults import HTML_NOT_FOUND
 from monitor.simulator.kandji import bodies
+from monitor.simulator.kandji.audit import feed_page
 from monitor.simulator.kandji.devices import (
     cancel_lost_mode,
     delete_device,
@@ -64,6 +66,7 @@ from monitor.simulator.kandji.devices import (
     patch_device,
 )
 from monitor.simulator.kandji.paging import drf_page, limit_offset, not_found
+from monitor.simulator.kandji.prism import prism_category, prism_count
 from monitor.simulator.kandji.simulator import SIM_KEY, KandjiSimulator, sim_of
 
 log = structlog.get_logger(__name__)
@@ -141,6 +144,11 @@ async def list_tags(request: web.Request) -> web.Response:
     )
 
 
+async def audit_events(request: web.Request) -> web.Response:
+    """``GET /api/v1/audit/events``: the tenant's audit feed (see :mod:`.audit`)."""
+    return feed_page(request, sim_of(request).fleet.audit)
+
+
 async def _html_not_found(request: web.Request) -> web.Response:
     return web.Response(text=HTML_NOT_FOUND, status=404, content_type="text/html")
 
@@ -170,6 +178,9 @@ def _routes() -> list[web.RouteDef]:
         web.get("/api/v1/blueprints/{blueprint_id}/list-library-items", blueprint_library_items),
         web.get("/api/v1/library/library-items/{library_item_id}/status", library_item_status),
         web.get("/api/v1/tags", list_tags),
+        web.get("/api/v1/prism/count", prism_count),
+        web.get("/api/v1/audit/events", audit_events),
+        web.get("/api/v1/prism/{category}", prism_category),
     ]
 
 

@@ -29,6 +29,7 @@ from array import array
 from collections.abc import Iterable
 from datetime import timedelta
 
+from monitor.simulator.kandji.admin import FleetAdmin
 from monitor.simulator.kandji.catalog import MAC
 from monitor.simulator.kandji.model import (
     _ERROR,
@@ -46,16 +47,17 @@ from monitor.simulator.kandji.model import (
     DemoPlan,
     _ts,
 )
-from monitor.simulator.kandji.writes import FleetWrites
 
 
-class Fleet(FleetWrites):
+class Fleet(FleetAdmin):
     """The simulated tenant: devices, blueprints, library items, parameters, users.
 
     Construct with a :class:`~.model.FleetSpec` and the clock to read. Read with
     :meth:`device`, :meth:`device_items`, :meth:`device_parameters`,
     :meth:`item_scope`, ...; change with the hooks (:meth:`set_item_status`,
-    :meth:`check_in`, :meth:`add_device`, ...) and :meth:`advance`.
+    :meth:`check_in`, :meth:`add_device`, ...), the administrator's hooks
+    (:meth:`assign_library_item`, :meth:`create_blueprint`, ...) and :meth:`advance`.
+    Changes an administrator or the tenant's lifecycle makes land in :attr:`audit`.
     """
 
     def _draw(self, expected: float) -> int:

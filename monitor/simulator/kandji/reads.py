@@ -155,6 +155,29 @@ class FleetReads(FleetState):
             self._select_cache[key] = cached
         return cached
 
+    def platform_code_of(self, i: int) -> int:
+        """The platform code of device ``i`` (an index into ``PLATFORMS``)."""
+        return self._platform[i]
+
+    def updated_ts(self, i: int) -> float:
+        """When device ``i``'s records last changed (POSIX seconds): its last report,
+        which is its last check-in, or a hook's change, whichever is later; its
+        enrolment when it never reported."""
+        now_ts = _ts(self.clock.now())
+        last = self._last_check_in_ts(i, now_ts)
+        if last == _NEVER:
+            last = self._enrolled_ts(i, self._dna("device", i))
+        return max(last, self._changed.get(i, last))
+
+    def updated_at(self, i: int) -> datetime:
+        """:meth:`updated_ts` as a datetime."""
+        return _dt(self.updated_ts(i))
+
+    def changed_at(self, i: int) -> datetime | None:
+        """When a hook last changed something device ``i``'s records show, if ever."""
+        changed = self._changed.get(i)
+        return None if changed is None else _dt(changed)
+
     def platform_of(self, i: int) -> str:
         """The platform string of device ``i`` without materialising it."""
         return PLATFORMS[self._platform[i]]

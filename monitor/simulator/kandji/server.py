@@ -38,6 +38,7 @@ async def start_kandji(
     jitter_ms: float = 0.0,
     per_second: int | None = 50,
     per_hour: int | None = 10_000,
+    rival_per_hour: float = 0.0,
     evolve_every: float | None = None,
     demo: bool = False,
     demo_repair_after: float = 90.0,
@@ -48,7 +49,8 @@ async def start_kandji(
 
     Returns ``(runner, base_url, sim)``; ``await runner.cleanup()`` stops it. ``spec``
     overrides ``devices`` and ``seed`` when given. ``per_hour=None`` disables the hourly
-    budget, ``per_second=None`` the burst limit.
+    budget, ``per_second=None`` the burst limit; ``rival_per_hour`` is what the tenant's
+    other integrations spend of the hourly budget.
     """
     clock = clock or SystemClock()
     fleet_spec = spec or FleetSpec(devices=devices, seed=seed)
@@ -61,6 +63,7 @@ async def start_kandji(
         jitter_ms=jitter_ms,
         per_second=per_second,
         per_hour=per_hour,
+        rival_per_hour=rival_per_hour,
         evolve_every=evolve_every,
         demo=demo,
         demo_repair_after=demo_repair_after,
@@ -77,6 +80,7 @@ async def start_kandji(
         seed=fleet_spec.seed,
         per_second=per_second,
         per_hour=per_hour,
+        rival_per_hour=rival_per_hour,
         evolve_every=evolve_every,
         demo=demo,
     )
@@ -94,6 +98,7 @@ async def serve_kandji_forever(
     jitter_ms: float = 0.0,
     per_second: int | None = 50,
     per_hour: int | None = 10_000,
+    rival_per_hour: float = 0.0,
     evolve_every: float | None = 30.0,
     demo: bool = False,
     demo_repair_after: float = 90.0,
@@ -117,6 +122,7 @@ async def serve_kandji_forever(
         jitter_ms=jitter_ms,
         per_second=per_second,
         per_hour=per_hour,
+        rival_per_hour=rival_per_hour,
         evolve_every=evolve_every,
         demo=demo,
         demo_repair_after=demo_repair_after,

@@ -10,7 +10,7 @@ limits, faults, latency and the request log come from
 from __future__ import annotations
 
 import random
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import structlog
 from aiohttp import web
@@ -19,9 +19,13 @@ from pydantic import SecretStr
 from monitor.simulator.auth import presented_token, token_matches
 from monitor.simulator.evolution import evolve_forever
 from monitor.simulator.http import HttpSimulator, route_template
+from monitor.simulator.kandji.cursors import Snapshots
 from monitor.simulator.kandji.fleet import Fleet
 from monitor.simulator.kandji.model import DemoPlan
 from monitor.simulator.kandji.paging import int_param
+
+if TYPE_CHECKING:
+    from monitor.simulator.kandji.prism import PrismSnapshot
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +51,7 @@ class KandjiSimulator(HttpSimulator):
         jitter_ms: float = 0.0,
         per_second: int | None = 50,
         per_hour: int | None = 10_000,
+        rival_per_hour: float = 0.0,
         evolve_every: float | None = None,
         demo: bool = False,
         demo_devices: int = 3,
@@ -60,6 +65,7 @@ class KandjiSimulator(HttpSimulator):
             jitter_ms=jitter_ms,
             per_second=per_second,
             per_hour=per_hour,
+            rival_per_hour=rival_per_hour,
             max_records=max_records,
         )
         self.fleet = fleet
@@ -74,6 +80,7 @@ class KandjiSimulator(HttpSimulator):
         self.demo_repair_after = demo_repair_after
         self.demo_plan: DemoPlan | None = None
         self.evolutions = 0
+        self.prism_snapshots: Snapshots[PrismSnapshot] = Snapshots()
         self._shift_rng = random.Random(f"shift:{seed}")
 
     def __repr__(self) -> str:

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from monitor.clock import Clock
 from monitor.simulator.kandji import catalog
+from monitor.simulator.kandji.audit import AuditLog
 from monitor.simulator.kandji.catalog import MAC, MOBILE
 from monitor.simulator.kandji.model import (
     _ADE,
@@ -96,6 +97,7 @@ class FleetState:
         self._events: dict[int, list[ActivityEvent]] = {}
         self._commands: dict[int, list[Command]] = {}
         self._silent: set[int] = set()
+        self._changed: dict[int, float] = {}  # when a hook last changed what rows show
         self._scheduled: list[_Scheduled] = []
         self._seq = itertools.count()
         self._event_ids = itertools.count(10_000_000_000)
@@ -110,6 +112,17 @@ class FleetState:
             if self._pinned[i] == _NEVER:
                 self._reset_to_pending(i)
         self._evolve_rng = random.Random(f"kandji-evolve:{self._seed}")
+        self.audit = AuditLog(clock, self._seed)
+        for bp in self.blueprints:
+            # The blueprints were made before the simulated history starts.
+            self.audit.record(
+                "create",
+                "blueprint",
+                bp.id,
+                {"description": bp.description, "type": bp.type, "name": bp.name},
+                metadata={"source_id": None, "source": None},
+                at=_dt(self._epoch - (len(self.blueprints) - bp.index) * 86400.0),
+            )
 
     # --- construction -----------------------------------------------------------------
 

@@ -160,7 +160,12 @@ class FleetWrites(FleetReads):
             self._flags[i] |= flag
         else:
             self._flags[i] &= ~flag & 0xFF
+        self._touch(i)
         self._generation += 1
+
+    def _touch(self, i: int) -> None:
+        """Note that something the device's records show changed now."""
+        self._changed[i] = _ts(self.clock.now())
 
     def update_device(
         self,
@@ -208,6 +213,7 @@ class FleetWrites(FleetReads):
             over.tags = tuple(dict.fromkeys(str(t) for t in tags))
         if new_bp is not None and new_bp.index != self._blueprint[i]:
             self._move(i, new_bp)
+        self._touch(i)
         self._generation += 1
 
     def _move(self, i: int, bp: Blueprint) -> None:
@@ -254,7 +260,9 @@ class FleetWrites(FleetReads):
         self._alive.append(i)
         self._members[bp.index].append(i)
         self._generation += 1
-        return self.device_id(i)
+        device_id = self.device_id(i)
+        self.audit.record("create", "device", device_id, self._device_state(i))
+        return device_id
 
     def remove_device(self, device_id: str) -> None:
         """Delete a device from the tenant (it disappears from every endpoint)."""
@@ -264,6 +272,16 @@ class FleetWrites(FleetReads):
         self._members[self._blueprint[i]].remove(i)
         self._silent.discard(i)
         self._generation += 1
+        self.audit.record("delete", "device", device_id, self._device_state(i))
+
+    def _device_state(self, i: int) -> dict[str, object]:
+        device = self.device(i)
+        return {
+            "name": device.name,
+            "serial_number": device.serial_number,
+            "platform": device.platform,
+            "blueprint_id": device.blueprint.id,
+        }
 
     def _append_event(
         self, i: int, action_type: str, details: dict[str, object], bp: Blueprint | None

@@ -181,6 +181,7 @@ async def _simulate(options: SimulatorOptions) -> RunningSimulator:
         latency_ms=options.latency_ms,
         per_second=options.per_second,
         per_hour=options.per_hour,
+        rival_per_hour=options.rival_per_hour,
         evolve_every=options.evolve_every,
     )
     return ServedSimulator(base_url, "Kandji tenant", sim, runner)
