@@ -13,10 +13,25 @@ once, in this order, for every attempt (retries included):
    one-second window on that clock instead, because ``Throttler`` reads and sleeps on
    the event loop's clock, which would make simulated hours take real hours.
 
+The hourly window above counts this monitor's own requests. The tenant's budget is
+shared with every other integration, so the budget also reads the vendor's rate-limit
+headers on every answer (:meth:`RequestBudget.observe`: ``X-Ratelimit-Limit-Hour`` and
+``X-Ratelimit-Remaining-Hour``, Kong's fixed clock-hour window) and keeps a
+:class:`TenantView`: what the whole tenant has left, and how fast the other integrations
+spend it. :attr:`RequestBudget.remaining`, what a sweep plans against, is then
+``min(own remaining, tenant headroom)``, the headroom being what the tenant has left
+minus what the others will spend before the window resets minus a reserve
+(``tenant_reserve`` of the tenant's limit). Requests slow down before the tenant runs
+dry: below one reserve of headroom they are spaced so the headroom lasts until the
+reset, and at none they wait for the reset (or raise
+:class:`~monitor.errors.BudgetExhaustedError` past ``max_wait``), instead of meeting a
+429.
+
 Usage::
 
     async with budget.slot():
         ...one HTTP attempt...
+    budget.observe(response_headers)
 """
 
 from __future__ import annotations
@@ -24,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -134,6 +149,104 @@ class BudgetSnapshot:
     in_flight: int
     waiting: int
     next_slot_in: float
+    own_remaining: int = 0
+    tenant_limit: int | None = None
+    tenant_remaining: int | None = None
+    others_per_hour: float | None = None
+
+    @property
+    def own_share(self) -> float | None:
+        """This monitor's share of what the tenant spent this hour (0..1), when known."""
+        if self.tenant_limit is None or self.tenant_remaining is None:
+            return None
+        spent = self.tenant_limit - self.tenant_remaining
+        own = self.limit_per_hour - self.own_remaining
+        if spent <= 0:
+            return None
+        return max(0.0, min(1.0, own / spent))
+
+
+_MAX_HEADER_INT = 1_000_000_000
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            text = value.strip()
+            if text.isdigit() and len(text) <= 10 and int(text) <= _MAX_HEADER_INT:
+                return int(text)
+            return None
+    return None
+
+
+class TenantView:
+    """The tenant-wide hour as the vendor's headers tell it.
+
+    Kong keeps fixed windows aligned on the clock's hours. ``remaining`` is what the
+    last answer said the tenant had left, ``observed_at`` (monotonic) when, and
+    ``own_at`` how many requests this monitor had been granted by then. What the
+    tenant spent this window beyond this monitor's own requests is the others'
+    spending; ``others_rate`` (requests per second) is that over the time the window
+    has run, once it has run :attr:`MIN_SPAN` seconds (before that, the last window's
+    rate stands: a few seconds say little about a rate).
+    """
+
+    MIN_SPAN = 120.0
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.limit: int | None = None
+        self.remaining: int | None = None
+        self.observed_at = 0.0
+        self.own_at = 0
+        self.hour = -1
+        self.others_rate = 0.0
+
+    def seconds_into_window(self) -> float:
+        """Seconds since the tenant's hour window began."""
+        return self._clock.now().timestamp() % HOUR
+
+    def seconds_to_reset(self) -> float:
+        """Seconds until the tenant's hour window resets."""
+        return HOUR - self.seconds_into_window()
+
+    def hour_now(self) -> int:
+        """The clock hour the tenant's window is in."""
+        return math.floor(self._clock.now().timestamp() // HOUR)
+
+    def observe(self, limit: int, remaining: int, own_total: int, own_this_hour: int) -> None:
+        """Take one answer's numbers: ``own_total`` is this monitor's granted requests
+        so far, ``own_this_hour`` those granted in the current clock hour."""
+        hour = self.hour_now()
+        if self.remaining is not None and hour == self.hour and remaining > self.remaining:
+            return  # an older answer arriving late (concurrent requests): not news
+        span = self.seconds_into_window()
+        if span >= self.MIN_SPAN:
+            others = max(0, (limit - remaining) - own_this_hour)
+            self.others_rate = others / span
+        self.limit, self.remaining = limit, remaining
+        self.observed_at, self.own_at, self.hour = self._clock.monotonic(), own_total, hour
+
+    def current_remaining(self, own_total: int) -> int | None:
+        """What the tenant has left now, by the last answer, our requests since and the
+        others' estimated spending since; None before any answer."""
+        if self.remaining is None or self.limit is None:
+            return None
+        if self.hour_now() != self.hour:
+            return self.limit  # a new window: the last answer is history
+        since = self._clock.monotonic() - self.observed_at
+        guess = self.remaining - (own_total - self.own_at) - self.others_rate * since
+        return max(0, math.floor(guess))
+
+    def headroom(self, own_total: int, reserve_fraction: float) -> int | None:
+        """What this monitor may still spend before the reset without eating into the
+        others' expected spending or the reserve; None before any answer."""
+        left = self.current_remaining(own_total)
+        if left is None or self.limit is None:
+            return None
+        others_until_reset = self.others_rate * self.seconds_to_reset()
+        reserve = math.ceil(self.limit * reserve_fraction)
+        return math.floor(left - others_until_reset - reserve)
 
 
 class RequestBudget:
@@ -149,15 +262,21 @@ class RequestBudget:
         clock: Clock,
         *,
         per_second: RateGate | None = None,
+        tenant_reserve: float = 0.05,
     ) -> None:
         self.config = config
         self._clock = clock
+        self.tenant = TenantView(clock)
+        self.tenant_reserve = tenant_reserve
         self._hour = SlidingWindow(config.requests_per_hour, HOUR, clock)
         self._per_second = per_second or per_second_gate(config.burst_per_second, clock)
         self._concurrency = asyncio.Semaphore(config.concurrency)
         self._in_flight = 0
         self._waiting = 0
         self.spent_total = 0
+        self._last_granted = -math.inf
+        self._own_hour = -1
+        self._own_hour_count = 0
 
     @property
     def limit(self) -> int:
@@ -165,9 +284,46 @@ class RequestBudget:
         return self.config.requests_per_hour
 
     @property
-    def remaining(self) -> int:
-        """Requests still allowed in the current (sliding) hour window."""
+    def own_remaining(self) -> int:
+        """Requests this monitor's own (sliding) hour window still allows."""
         return self.limit - self._hour.used()
+
+    @property
+    def remaining(self) -> int:
+        """Requests a sweep may plan on: the own window's, or less when the tenant's
+        headroom (see :class:`TenantView`) is smaller."""
+        own = self.own_remaining
+        headroom = self.tenant.headroom(self.spent_total, self.tenant_reserve)
+        return own if headroom is None else max(0, min(own, headroom))
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Read the tenant's hour from an answer's rate-limit headers (if it has them)."""
+        limit = _header_int(headers, "x-ratelimit-limit-hour")
+        remaining = _header_int(headers, "x-ratelimit-remaining-hour")
+        if limit is None or remaining is None or remaining > limit or limit == 0:
+            return
+        self.tenant.observe(limit, remaining, self.spent_total, self._own_this_hour())
+
+    def _own_this_hour(self) -> int:
+        return self._own_hour_count if self._own_hour == self.tenant.hour_now() else 0
+
+    def tenant_wait(self) -> float:
+        """Seconds to hold the next request so the tenant does not run dry: none while
+        the headroom is a reserve or more, spaced so it lasts until the reset below
+        that, and until the reset when there is none."""
+        headroom = self.tenant.headroom(self.spent_total, self.tenant_reserve)
+        if headroom is None or self.tenant.limit is None:
+            return 0.0
+        band = math.ceil(self.tenant.limit * self.tenant_reserve)
+        if headroom >= band:
+            return 0.0
+        to_reset = self.tenant.seconds_to_reset()
+        if headroom <= 0:
+            return to_reset
+        spacing = to_reset / headroom
+        wait = spacing - (self._clock.monotonic() - self._last_granted)
+        # Below a millisecond is float noise (a fake clock would never get past it).
+        return wait if wait > 1e-3 else 0.0
 
     @property
     def in_flight(self) -> int:
@@ -192,6 +348,12 @@ class RequestBudget:
             in_flight=self._in_flight,
             waiting=self._waiting,
             next_slot_in=self.reserve_wait(),
+            own_remaining=self.own_remaining,
+            tenant_limit=self.tenant.limit,
+            tenant_remaining=self.tenant.current_remaining(self.spent_total),
+            others_per_hour=(
+                None if self.tenant.remaining is None else self.tenant.others_rate * HOUR
+            ),
         )
 
     @asynccontextmanager
@@ -226,11 +388,14 @@ class RequestBudget:
     async def _take(self, max_wait: float | None) -> None:
         while True:
             wait = self._hour.wait_time()
+            what = f"hourly request budget ({self.limit}) spent"
+            if wait <= 0:
+                wait = self.tenant_wait()
+                what = "the tenant's hourly budget is nearly spent by every integration"
             if wait > 0:
                 if max_wait is not None and wait > max_wait:
                     raise BudgetExhaustedError(
-                        f"hourly request budget ({self.limit}) spent; next slot in {wait:.0f}s",
-                        retry_after=wait,
+                        f"{what}; next slot in {wait:.0f}s", retry_after=wait
                     )
                 await self._clock.sleep(wait)
                 continue
@@ -238,6 +403,11 @@ class RequestBudget:
             # The per-second wait may have let others fill the hour: check and record
             # in one step with no await in between, so the hour is never exceeded.
             if self._hour.try_record():
+                self._last_granted = self._clock.monotonic()
+                hour = self.tenant.hour_now()
+                if hour != self._own_hour:
+                    self._own_hour, self._own_hour_count = hour, 0
+                self._own_hour_count += 1
                 return
 
 
@@ -246,6 +416,7 @@ __all__ = [
     "RateGate",
     "RequestBudget",
     "SlidingWindow",
+    "TenantView",
     "ThrottlerGate",
     "per_second_gate",
 ]

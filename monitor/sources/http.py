@@ -405,6 +405,7 @@ class ApiClient(Answers, Paging):
                 self._record(endpoint, status_label, self.clock.monotonic() - started)
 
     def _note_rate_headers(self, response: Response) -> None:
+        self.budget.observe(response.headers)
         for name, value in response.headers.items():
             if name.lower() == "x-ratelimit-remaining-hour":
                 with contextlib.suppress(ValueError):  # a garbled header is just not news

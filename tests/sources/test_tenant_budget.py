@@ -1,0 +1,93 @@
+"""The budget reads the tenant's hour from the rate-limit headers and leaves room for the
+tenant's other integrations: it plans on what the whole tenant has left, slows down
+before it runs dry, and so meets no 429 while a rival spends from the same hour."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.config import BudgetConfig
+from monitor.errors import BudgetExhaustedError
+from monitor.simulator.kandji import start_kandji
+from monitor.sources.budget import RequestBudget
+from monitor.sources.kandji import KandjiClient
+from tests.sources.conftest import TOKEN, kandji_config
+
+
+def headers(limit: int, remaining: int) -> dict[str, str]:
+    return {"X-Ratelimit-Limit-Hour": str(limit), "X-Ratelimit-Remaining-Hour": str(remaining)}
+
+
+def test_remaining_is_the_smaller_of_the_own_window_and_the_tenant_headroom() -> None:
+    clock = FakeClock()  # on the hour
+    budget = RequestBudget(BudgetConfig(requests_per_hour=8000), clock, tenant_reserve=0.05)
+    assert budget.remaining == 8000  # nothing heard from the tenant yet
+    clock.advance(1800)
+    # Half an hour in, the tenant spent 2,500 and none of it was ours: others spend
+    # 5,000 an hour, 2,500 more before the reset, and 500 stay in reserve.
+    budget.observe(headers(10_000, 7_500))
+    assert budget.snapshot().others_per_hour == 5000
+    assert budget.remaining == 7_500 - 2_500 - 500
+    assert budget.own_remaining == 8000
+    # Ten minutes later (without a new answer) the others have spent ~833 more.
+    clock.advance(600)
+    assert budget.remaining == math.floor(7_500 - 5000 / 6) - math.ceil(5000 * 1200 / 3600) - 500
+    # A new hour: the last answer is history; the own window (sliding) still counts.
+    clock.advance(1200)
+    assert budget.snapshot().tenant_remaining == 10_000
+
+
+def test_garbled_or_missing_headers_change_nothing() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(BudgetConfig(requests_per_hour=100), clock)
+    for bad in (
+        {},
+        {"X-Ratelimit-Limit-Hour": "abc", "X-Ratelimit-Remaining-Hour": "5"},
+        headers(10, 20),
+        {"X-Ratelimit-Limit-Hour": "9" * 40, "X-Ratelimit-Remaining-Hour": "1"},
+        headers(0, 0),
+    ):
+        budget.observe(bad)
+    assert budget.snapshot().tenant_remaining is None
+    assert budget.remaining == 100
+
+
+async def test_a_dry_tenant_is_waited_out_or_refused_past_max_wait() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(BudgetConfig(requests_per_hour=1000), clock, tenant_reserve=0.05)
+    clock.advance(3000)
+    budget.observe(headers(1000, 40))  # under the reserve of 50: nothing to spend
+    assert budget.remaining == 0
+    assert budget.tenant_wait() == 600  # until the window resets
+    with pytest.raises(BudgetExhaustedError, match="tenant") as info:
+        async with budget.slot(max_wait=60):
+            raise AssertionError("no slot while the tenant is dry")
+    assert info.value.retry_after == 600
+
+
+async def test_a_rival_spending_a_third_of_the_hour_costs_no_429() -> None:
+    # The tenant allows 1,000 an hour; another integration spends 360 of them. The
+    # monitor's own budget would allow all 1,000 and it asks as fast as it may: it
+    # must leave the rival its share and meet no 429, and still use most of the rest.
+    clock = FakeClock(autojump=True)
+    runner, url, sim = await start_kandji(
+        devices=5, clock=clock, token=TOKEN, per_second=None, per_hour=1000,
+        rival_per_hour=360,
+    )
+    config = kandji_config(
+        url, budget=BudgetConfig(requests_per_hour=1000, burst_per_second=1, concurrency=1)
+    )
+    try:
+        async with KandjiClient(config, clock=clock) as client:
+            end = clock.now().timestamp() + 2 * 3600
+            while clock.now().timestamp() < end:
+                await client.get_device(sim.fleet.device_id(0))
+    finally:
+        await runner.cleanup()
+    assert sim.limiter.rejected == 0
+    usable = 2 * (1000 - 360)
+    assert sim.limiter.answered >= 0.9 * usable
+    assert sim.limiter.answered <= usable
