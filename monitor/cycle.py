@@ -104,6 +104,9 @@ class SweepCycle:
             name, stats.ok, stats.duration_s, stats.budget_remaining,
             at=stats.finished_at if stats.ok else None,
         )
+        if budget is not None:
+            snap = budget.snapshot()
+            self.metrics.set_tenant_budget(name, snap.tenant_remaining, snap.own_share)
         if self.progress is not None:
             self.progress.sweep_finished(name, ok=stats.ok, devices=stats.devices)
         self.on_step(step)

@@ -13,6 +13,8 @@ Every metric name starts with ``compliance_monitor_``::
     api_request_duration_seconds{source,endpoint}   histogram
     budget_remaining{source}                        requests left in the budget window
     budget_per_hour{source}                         the source's configured hourly budget
+    tenant_budget_remaining{source}                 what the whole tenant has left this hour
+    budget_own_share{source}                        this monitor's share of the tenant's spending
     deliveries_total{receiver,result}               result: ok | failed
     delivery_failures_total{receiver}
     actions_total{action,result}
@@ -251,6 +253,19 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        self._tenant_budget = Gauge(
+            PREFIX + "tenant_budget_remaining",
+            "Requests the whole tenant (every integration) has left in its hour, "
+            "from the vendor's rate-limit headers.",
+            ["source"],
+            registry=r,
+        )
+        self._own_share = Gauge(
+            PREFIX + "budget_own_share",
+            "This monitor's share (0..1) of what the tenant spent in its current hour.",
+            ["source"],
+            registry=r,
+        )
         self._deliveries = Counter(
             PREFIX + "deliveries_total",
             "Notification delivery attempts by receiver and result.",
@@ -312,6 +327,16 @@ class Metrics:
             self._budget.labels(source).set(budget_remaining)
         if ok and at is not None:
             self._last_success.labels(source).set(at.timestamp())
+
+    def set_tenant_budget(
+        self, source: str, remaining: float | None, own_share: float | None
+    ) -> None:
+        """What the whole tenant has left of its hour, and this monitor's share of what it
+        spent (each when known)."""
+        if remaining is not None:
+            self._tenant_budget.labels(source).set(remaining)
+        if own_share is not None:
+            self._own_share.labels(source).set(own_share)
 
     def set_budget(self, source: str, remaining: float) -> None:
         """Requests left in the source's budget window, between sweeps."""

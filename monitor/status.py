@@ -208,6 +208,7 @@ class Status:
         for h in self._health:
             src = self._config.source(h.name)
             budget = self._budgets.get(h.name)
+            snap = None if budget is None else budget.snapshot()
             views.append(
                 SourceView(
                     name=h.name,
@@ -219,6 +220,9 @@ class Status:
                     budget_remaining=None if budget is None else float(budget.remaining),
                     budget_per_hour=src.budget.requests_per_hour,
                     sweeps=tuple(SweepView.from_stats(s) for s in h.history[-SWEEPS_SHOWN:]),
+                    tenant_remaining=None if snap is None else snap.tenant_remaining,
+                    tenant_limit=None if snap is None else snap.tenant_limit,
+                    own_share=None if snap is None else snap.own_share,
                 )
             )
         return views

@@ -125,8 +125,11 @@ class SourceView:
 
     ``sweeps``: the recent sweeps, oldest first. ``budget_remaining``: requests left in
     the current budget window (None when unknown); ``budget_per_hour``: the configured
-    hourly budget. ``last_error`` must already be free of secrets (the page redacts
-    registered secrets again, as a second line of defence).
+    hourly budget. ``tenant_remaining``/``tenant_limit``: what the whole tenant (every
+    integration) has left of its hour, from the vendor's rate-limit headers, and
+    ``own_share`` this monitor's share of what the tenant spent (None when unknown).
+    ``last_error`` must already be free of secrets (the page redacts registered secrets
+    again, as a second line of defence).
     """
 
     name: str
@@ -138,6 +141,9 @@ class SourceView:
     budget_remaining: float | None
     budget_per_hour: int
     sweeps: tuple[SweepView, ...] = ()
+    tenant_remaining: float | None = None
+    tenant_limit: int | None = None
+    own_share: float | None = None
 
     @property
     def last_sweep(self) -> SweepView | None:

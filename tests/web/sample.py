@@ -210,6 +210,9 @@ def sample_sources() -> list[SourceView]:
             budget_remaining=4210,
             budget_per_hour=5000,
             sweeps=_sweeps(6),
+            tenant_remaining=6120,
+            tenant_limit=10_000,
+            own_share=0.38,
         ),
         SourceView(
             name="acme-windows",

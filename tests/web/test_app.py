@@ -106,6 +106,11 @@ async def test_status_page_shows_summary_silenced_resolved_sources_and_silences(
     assert "08:55:00" in macs
     assert "53.2s" in macs
     assert "417" in macs
+    # What the whole tenant has left (every integration), and this monitor's share.
+    macs_text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", macs))
+    assert "Tenant's hour left 6,120 of 10,000/h" in macs_text.replace("&#39;", "'")
+    assert "this monitor: 38% of what the tenant spent" in macs_text
+    assert "Tenant's hour" not in windows.replace("&#39;", "'")
 
     silences = page.split('<section id="silences">', 1)[1].split("</section>", 1)[0]
     assert "device_name=~&#34;lab-.*&#34;" in silences

@@ -201,3 +201,13 @@ def test_a_declared_source_exports_its_hourly_budget() -> None:
     s = scrape(m)
     assert value(s, "compliance_monitor_budget_per_hour", source="acme") == 5000
     assert value(s, "compliance_monitor_budget_per_hour", source="emea") is None
+
+
+def test_the_tenants_hour_and_the_monitors_share_are_exported_when_known() -> None:
+    m = Metrics()
+    m.set_tenant_budget("acme", 6120, 0.38)
+    m.set_tenant_budget("emea", None, None)
+    s = scrape(m)
+    assert value(s, "compliance_monitor_tenant_budget_remaining", source="acme") == 6120
+    assert value(s, "compliance_monitor_budget_own_share", source="acme") == 0.38
+    assert value(s, "compliance_monitor_tenant_budget_remaining", source="emea") is None
