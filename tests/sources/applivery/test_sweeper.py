@@ -83,7 +83,8 @@ async def test_a_scan_cut_short_reports_what_it_saw_as_partial(
     org: tuple[str, AppliverySimulator], clock: FakeClock
 ) -> None:
     url, sim = org
-    sim.limiter.per_hour = 2  # the third page is refused for the rest of the hour
+    # The third page is refused for the rest of the hour (an answer no header foretold).
+    sim.add_fault(r"/devices$", "429", after=2, retry_after=3600)
     sw = sweeper(url, clock)
     try:
         outcome = await sw.sweep(NEEDS)
