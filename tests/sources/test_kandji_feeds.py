@@ -11,8 +11,8 @@ from aiohttp import web
 from monitor.clock import FakeClock
 from monitor.errors import MalformedResponseError
 from monitor.simulator.kandji import KandjiSimulator, start_kandji
-from monitor.sources.kandji import KandjiClient
-from monitor.sources.kandji_feeds import (
+from monitor.sources.kandji.client import KandjiClient
+from monitor.sources.kandji.feeds import (
     AuditEvent,
     PrismRow,
     iter_prism,

@@ -13,7 +13,7 @@ from monitor.config import BudgetConfig
 from monitor.errors import BudgetExhaustedError
 from monitor.simulator.kandji import start_kandji
 from monitor.sources.budget import RequestBudget
-from monitor.sources.kandji import KandjiClient
+from monitor.sources.kandji.client import KandjiClient
 from tests.sources.conftest import TOKEN, kandji_config
 
 

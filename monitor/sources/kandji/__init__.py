@@ -2,6 +2,7 @@
 links, ``explain`` look-up and actions, behind one plugin, :data:`SOURCE`.
 
 - :mod:`.config`: :class:`~.config.KandjiSourceConfig`;
+- :mod:`.feeds`: Prism tables and the audit feed (cursor paging, changed rows only);
 - :mod:`.client`: :class:`~.client.KandjiClient` (one typed method per endpoint) and
   :class:`~.client.KandjiApi` (the body checks every read gets);
 - :mod:`.models`: tolerant pydantic models of the answers; :mod:`.mapping`: those as
