@@ -155,7 +155,14 @@ class App:
         await self._store.close()
 
     async def __aenter__(self) -> App:
-        await self.open()
+        try:
+            await self.open()
+        except BaseException:
+            # Whatever did open (the store's thread, sessions) must not outlive a failed
+            # start: a thread left running would keep the process alive, silent.
+            with contextlib.suppress(Exception):
+                await self.close()
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -1,11 +1,17 @@
 """The command line: the only place that reads argv and installs signal handlers.
 
-Exit codes (for cron jobs and systemd):
-    0  ok (``once``: nothing is firing)
-    1  ``once``: something is firing
-    2  the config or a rule file is invalid
-    3  ``once``: a source could not be swept
+Exit codes (for cron jobs, systemd and Docker):
+    0   ok (``once``: nothing is firing and every message was delivered)
+    1   ``once``: something is firing, or a delivery failed; ``test-notify``: sending failed
+    2   the config or a rule file is invalid (every problem is printed, one a line)
+    3   ``once``: a source could not be swept
+    4   could not start: the web port is taken, the store cannot be opened or written,
+        a token file is missing, unreadable or malformed
     130 interrupted twice (cancelled at once)
+
+An expected failure prints one line naming what failed and where, never a traceback.
+Commands that only read or write local state (``status``, ``silence``, ``outbox``,
+``actions list``) do not need the MDM tokens: an unset variable does not stop them.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,7 +30,7 @@ from typing import TextIO
 import structlog
 
 from monitor.config import Config, load_config
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, MonitorError, StartError, StoreError, TokenFileError
 from monitor.log import configure_logging, redact
 from monitor.sources import registry
 
@@ -31,7 +38,21 @@ EXIT_OK = 0
 EXIT_FIRING = 1
 EXIT_CONFIG = 2
 EXIT_SOURCE = 3
+EXIT_START = 4
 EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """\
+exit codes:
+  0    ok (once: nothing firing, every message delivered)
+  1    once: something is firing or a delivery failed; test-notify: sending failed
+  2    the config or a rule file is invalid (every problem printed, one a line)
+  3    once: a source could not be swept
+  4    could not start: web port taken, store unusable, token file missing or malformed
+  130  interrupted twice
+"""
+
+LOCAL_STATE_COMMANDS = frozenset({"status", "silence", "outbox", "actions"})
+"""Commands that only read or write local state: they run without the MDM tokens."""
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compliance-monitor",
         description="Alerts when a device in an MDM-managed fleet stops being compliant.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -52,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
 
     p = sub.add_parser(
-        "once", help="sweep every source once, deliver, exit (0 ok, 1 firing, 3 source failed)"
+        "once",
+        help="sweep every source once, deliver, exit "
+        "(0 ok, 1 firing or undelivered, 3 source failed, 4 could not start)",
     )
     _add_config(p)
     p.add_argument(
@@ -61,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="render what would be sent; send nothing, change nothing",
     )
 
-    p = sub.add_parser("validate", help="check the config and the rule files (exit 0 valid, 2 not)")
+    p = sub.add_parser(
+        "validate", help="check the config and the rule files, print every mistake (0 valid, 2 not)"
+    )
     _add_config(p)
 
     p = sub.add_parser("demo", help="simulated tenant + daemon + console alerts in one process")
@@ -173,9 +200,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
+    except TokenFileError as exc:
+        return _fail(EXIT_START, "could not start", exc)
     except ConfigError as exc:
-        print(f"config error: {redact(str(exc))}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _fail(EXIT_CONFIG, "config error", exc)
+    except (StartError, StoreError) as exc:
+        return _fail(EXIT_START, "could not start", exc)
+    except (OSError, sqlite3.Error) as exc:
+        # A state folder or database the process cannot use (read-only, locked, corrupt).
+        return _fail(EXIT_START, "could not start", exc)
+
+
+def _fail(code: int, what: str, exc: BaseException) -> int:
+    """Print one line for an expected failure (no traceback, secrets redacted)."""
+    reason = str(exc) if isinstance(exc, MonitorError) else _describe(exc)
+    print(f"{what}: {redact(reason)}", file=sys.stderr)
+    return code
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc.__class__.__name__}"
+    return f"{exc.__class__.__name__}: {exc}"
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -190,7 +237,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "demo":
         configure_logging(fmt="console" if sys.stderr.isatty() else "json")
         return _run_async(lambda stop: _demo(args, stop))
-    config = load_config(args.config)
+    config = load_config(args.config, secrets=cmd not in LOCAL_STATE_COMMANDS)
     # Validate the rules before anything starts, so a broken rule file exits 2 too.
     _load_rules(config)
     configure_logging(config.log.level, config.log.format)
@@ -238,19 +285,9 @@ def _load_rules(config: Config) -> int:
 
 
 def _validate(path: Path, out: TextIO | None = None) -> int:
-    stream = out or sys.stdout
-    try:
-        config = load_config(path)
-        n_rules = _load_rules(config)
-    except ConfigError as exc:
-        print(f"invalid: {redact(str(exc))}", file=sys.stderr)
-        return EXIT_CONFIG
-    print(
-        f"valid: {path}: {len(config.sources)} source(s), {n_rules} rule(s), "
-        f"{len(config.receivers)} receiver(s)",
-        file=stream,
-    )
-    return EXIT_OK
+    from monitor.commands import validate
+
+    return validate.run(path, out or sys.stdout, sys.stderr)
 
 
 def _run_async(make: Callable[[asyncio.Event], Awaitable[int]]) -> int:
@@ -282,8 +319,23 @@ def _run_async(make: Callable[[asyncio.Event], Awaitable[int]]) -> int:
     return asyncio.run(runner())
 
 
+def _preflight(config: Config) -> None:
+    """What a start needs, checked in seconds: every token file, and the store.
+
+    Raises TokenFileError or StoreError (exit 4) with one line saying what and where.
+    """
+    from monitor.store.preflight import check_sqlite
+
+    for source in config.sources:
+        if source.enabled:
+            source.resolve_token()
+    check_sqlite(config.store.path)
+
+
 async def _run(config: Config, stop: asyncio.Event) -> int:
     from monitor.app import App
+
+    _preflight(config)
 
     async with App(config) as app:
         waiter = asyncio.create_task(stop.wait())
@@ -299,6 +351,7 @@ async def _once(config: Config, *, dry_run: bool) -> int:
     from monitor.app import App
     from monitor.commands.progress import TerminalProgress
 
+    _preflight(config)
     progress = TerminalProgress.for_stream(sys.stderr)
     if progress is not None:
         # Log lines are lifted above the bar rather than written through it.
@@ -354,6 +407,8 @@ async def _demo(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 duration=args.duration,
                 stop=stop,
             )
+        except (ConfigError, StartError, StoreError):
+            raise  # main() gives each its exit code and one line
         except MonitorError as exc:
             print(f"demo failed: {redact(str(exc))}", file=sys.stderr)
             return EXIT_SOURCE

@@ -5,16 +5,24 @@ path, the line when known, and what is wrong; unknown keys are errors. Secrets (
 apprise URLs, which embed credentials) are :class:`pydantic.SecretStr` and never appear
 in reprs, logs or error messages: an error about a secret names its key, not its value.
 
-``${NAME}`` anywhere in a string is replaced by the environment variable ``NAME``;
-``${NAME:-default}`` gives a default; ``$${`` is a literal ``${``. A token may also be
-read from a file (``token_file``), the usual way with Docker and systemd credentials.
+``${NAME}`` in a string is replaced by the environment variable ``NAME``;
+``${NAME:-default}`` gives a default; ``$${`` is a literal ``${``. It is not expanded
+where the text reaches messages, the status page or the database (receivers'
+``title_template``/``body_template``, silences, and every rule file): a ``${NAME}`` there
+is an error, so a secret cannot be mailed out by a template. A token may also be read
+from a file (``token_file``), the usual way with Docker and systemd credentials.
+
+Files larger than :data:`MAX_FILE_BYTES` are refused before they are parsed. Loading
+reports every problem it finds (:class:`~monitor.errors.ConfigErrors`), sources named by
+their ``name`` in key paths (``sources.acme.token``).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -28,13 +36,14 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, ConfigErrors
 from monitor.settings import BudgetConfig as BudgetConfig
 from monitor.settings import Duration as Duration
 from monitor.settings import RetryConfig as RetryConfig
 from monitor.settings import SourceBase as SourceBase
 from monitor.settings import Strict as Strict
 from monitor.settings import parse_duration as parse_duration
+from monitor.settings import token_problem as token_problem
 from monitor.sources import registry
 from monitor.sources.registry import SourceConfig as SourceConfig
 
@@ -99,6 +108,17 @@ class ReceiverConfig(Strict):
     alertmanager: AlertmanagerTarget | None = None
     # Owner notices: each message goes to the device's assigned user (see OwnerPolicy).
     owner: OwnerPolicy | None = None
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_are_one_line(cls, v: list[SecretStr]) -> list[SecretStr]:
+        for i, url in enumerate(v):
+            raw = url.get_secret_value()
+            if not raw.strip():
+                raise ValueError(f"urls.{i}: is empty (an unset environment variable?)")
+            if any(not ch.isprintable() for ch in raw):
+                raise ValueError(f"urls.{i}: holds a line break or a control character")
+        return v
 
     @model_validator(mode="after")
     def _has_target(self) -> ReceiverConfig:
@@ -357,21 +377,51 @@ class StoreConfig(Strict):
     path: Path = Path("state/monitor.db")
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+MIN_WEB_TOKEN = 16
+"""The shortest ``web.token`` accepted: a guessable token is no token."""
+
+
 class WebConfig(Strict):
-    """The status page, JSON API, /metrics and health endpoints."""
+    """The status page, JSON API, /metrics and health endpoints.
+
+    ``token``: required beyond loopback; when given it must be at least
+    :data:`MIN_WEB_TOKEN` characters (an empty one, from an unset variable, is an error,
+    never "no authentication"). ``allowed_hosts``: the names the page may be reached by
+    (the ``Host`` header, port aside); a request naming another host is refused, which
+    defeats DNS rebinding. Empty means: the loopback names when listening on loopback,
+    any name otherwise (the token guards it).
+    """
 
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     token: SecretStr | None = None
+    allowed_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("token")
+    @classmethod
+    def _token_is_long(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        problem = token_problem(v.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        if len(v.get_secret_value()) < MIN_WEB_TOKEN:
+            raise ValueError(f"is shorter than {MIN_WEB_TOKEN} characters")
+        return v
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_are_names(cls, v: list[str]) -> list[str]:
+        for i, host in enumerate(v):
+            if not host or any(ch.isspace() or ch in "/@" for ch in host):
+                raise ValueError(f"allowed_hosts.{i}: not a host name")
+        return [h.lower() for h in v]
 
     @model_validator(mode="after")
     def _token_when_exposed(self) -> WebConfig:
-        if (
-            self.enabled
-            and self.host not in ("127.0.0.1", "localhost", "::1")
-            and self.token is None
-        ):
+        if self.enabled and self.host not in LOOPBACK_HOSTS and self.token is None:
             raise ValueError("a token is required when the status page listens beyond loopback")
         return self
 
@@ -595,11 +645,45 @@ _FOREIGN_TAGS = ("!", "tag:yaml.org,2002:python/")
 
 
 class _Guard:
-    """Limits one construction: alias cycles, nesting depth and total size."""
+    """Limits one construction: alias cycles, nesting depth and total size; and says
+    where ``${ENV}`` is expanded."""
 
-    def __init__(self) -> None:
+    def __init__(self, expand: Callable[[tuple[str | int, ...]], bool]) -> None:
         self.active: set[int] = set()
         self.nodes = 0
+        self.expand = expand
+
+
+def _refuse_env(text: str, *, file: str, key_path: str, line: int | None) -> str:
+    """``text`` where ``${NAME}`` is not expanded: an error if it has one; ``$${`` -> ``${``."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) == "$${":
+            return "${"
+        raise ConfigError(
+            file,
+            key_path,
+            f"${{{m.group(1)}}}: environment variables are not expanded here, since this "
+            "text reaches messages, the status page or the database",
+            line=line,
+        )
+
+    return _ENV_RE.sub(repl, text)
+
+
+_NO_ENV_KEYS = frozenset({"title_template", "body_template"})
+
+
+def config_expands_env(path: tuple[str | int, ...]) -> bool:
+    """Where a config file expands ``${ENV}``: everywhere but templates and silences."""
+    if path and path[0] == "silences":
+        return False
+    return not any(part in _NO_ENV_KEYS for part in path)
+
+
+def never_expand_env(path: tuple[str | int, ...]) -> bool:
+    """Rule files never expand ``${ENV}``: their text is what messages are made of."""
+    return False
 
 
 def _construct(
@@ -608,9 +692,8 @@ def _construct(
     loc: _Loc,
     env: Mapping[str, str],
     file: str,
-    guard: _Guard | None = None,
+    guard: _Guard,
 ) -> Any:
-    guard = guard or _Guard()
     line = node.start_mark.line + 1
     loc.lines.setdefault(path, line)
     guard.nodes += 1
@@ -647,7 +730,10 @@ def _construct(
     else:
         value = node.value
     if isinstance(value, str) and "$" in value:
-        value = substitute_env(value, env, file=file, key_path=_dotted(path))
+        if guard.expand(path):
+            value = substitute_env(value, env, file=file, key_path=_dotted(path))
+        else:
+            value = _refuse_env(value, file=file, key_path=_dotted(path), line=line)
     return value
 
 
@@ -688,8 +774,15 @@ def _dotted(path: Sequence[str | int]) -> str:
     return ".".join(str(p) for p in path)
 
 
-def parse_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> tuple[Any, _Loc]:
-    """Parse YAML into plain data, substituting ``${ENV}``; keep each key's line number."""
+def parse_yaml(
+    text: str,
+    file: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    expand: Callable[[tuple[str | int, ...]], bool] = config_expands_env,
+) -> tuple[Any, _Loc]:
+    """Parse YAML into plain data, substituting ``${ENV}`` where ``expand(key_path)``
+    says so (elsewhere a ``${NAME}`` is an error); keep each key's line number."""
     loc = _Loc()
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -703,60 +796,182 @@ def parse_yaml(text: str, file: str, env: Mapping[str, str] | None = None) -> tu
         raise ConfigError(file, "", f"nested deeper than {MAX_DEPTH} levels") from None
     if node is None:
         return None, loc
-    data = _construct(node, (), loc, os.environ if env is None else env, file)
+    data = _construct(node, (), loc, os.environ if env is None else env, file, _Guard(expand))
     return data, loc
+
+
+def validation_errors(
+    exc: ValidationError,
+    file: str,
+    loc: _Loc,
+    prefix: Sequence[str | int] = (),
+    data: Any = None,
+) -> list[ConfigError]:
+    """Every pydantic error as a ConfigError naming file, key path and line.
+
+    With the raw ``data`` of a config, a source is named by its ``name`` in the key path
+    (``sources.acme.token``) rather than by its index.
+    """
+    out: list[ConfigError] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        path: list[str | int] = list(prefix)
+        for part in err["loc"]:
+            # Discriminated unions add the tag ("kandji") to the location; drop it.
+            tag = isinstance(part, str) and part in registry.kinds()
+            if tag and path and isinstance(path[-1], int):
+                continue
+            if isinstance(part, str) and part.startswith("function-after"):
+                continue
+            path.append(part)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        elif err["type"] == "union_tag_invalid":
+            msg = f"kind must be one of: {', '.join(registry.kinds())}"
+            path.append("kind")
+        elif err["type"] == "union_tag_not_found":
+            msg = f"kind is required ({' or '.join(registry.kinds())})"
+            path.append("kind")
+        line = loc.line(path)
+        out.append(ConfigError(file, _dotted(_named(path, data)), msg, line=line))
+    return out
 
 
 def validation_error(
     exc: ValidationError, file: str, loc: _Loc, prefix: Sequence[str | int] = ()
 ) -> ConfigError:
-    """Turn the first pydantic error into a ConfigError naming file, key path and line."""
-    err = exc.errors(include_url=False, include_input=False)[0]
-    path: list[str | int] = list(prefix)
-    for part in err["loc"]:
-        # Discriminated unions add the tag (the source's kind) to the location; drop it.
-        tag = isinstance(part, str) and part in registry.kinds()
-        if tag and path and isinstance(path[-1], int):
-            continue
-        if isinstance(part, str) and part.startswith("function-after"):
-            continue
-        path.append(part)
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif err["type"] == "missing":
-        msg = "required key is missing"
-    elif msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    elif err["type"] == "union_tag_invalid":
-        msg = f"kind must be one of: {', '.join(registry.kinds())}"
-        path.append("kind")
-    elif err["type"] == "union_tag_not_found":
-        msg = f"kind is required ({' or '.join(registry.kinds())})"
-        path.append("kind")
-    return ConfigError(file, _dotted(path), msg, line=loc.line(path))
+    """The first pydantic error as a ConfigError naming file, key path and line."""
+    return validation_errors(exc, file, loc, prefix)[0]
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read, substitute and validate a config file, or raise ConfigError."""
+def _named(path: Sequence[str | int], data: Any) -> list[str | int]:
+    """``sources.0.token`` as ``sources.acme.token`` when source 0 has a usable name."""
+    out = list(path)
+    if len(out) >= 2 and out[0] == "sources" and isinstance(out[1], int) and isinstance(
+        data, dict
+    ):
+        sources = data.get("sources")
+        if isinstance(sources, list) and 0 <= out[1] < len(sources):
+            entry = sources[out[1]]
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if isinstance(name, str) and _SOURCE_NAME_RE.match(name):
+                out[1] = name
+    return out
+
+
+_SOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+MAX_FILE_BYTES = 1_048_576
+"""A config or rule file larger than this (1 MiB) is refused before it is parsed."""
+
+
+def read_capped(path: Path, file: str) -> str:
+    """The text of a config or rule file, refused past :data:`MAX_FILE_BYTES`."""
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(file, "", "file not found") from None
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(file, "", f"cannot read: {reason}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(
+            file, "", f"larger than {MAX_FILE_BYTES // 1024} KiB; refused before parsing"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(file, "", "cannot read: not UTF-8 text") from None
+
+
+@dataclass(frozen=True)
+class ConfigReport:
+    """What one read of a config file found: the config when valid, every problem, and
+    the raw data with its line index (for checks that go beyond the schema)."""
+
+    file: str
+    config: Config | None
+    problems: list[ConfigError]
+    data: Any = None
+    loc: _Loc | None = None
+
+    def line(self, path: Sequence[str | int]) -> int | None:
+        """The line of a key path in the file, when known."""
+        return None if self.loc is None else self.loc.line(path)
+
+    def key(self, path: Sequence[str | int]) -> str:
+        """A key path as errors spell it (sources by name)."""
+        return _dotted(_named(path, self.data))
+
+
+def read_config(
+    path: str | Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    secrets: bool = True,
+) -> ConfigReport:
+    """Read, substitute and validate a config file; never raises ConfigError."""
     p = Path(path)
     file = str(p)
     try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(file, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file, "", f"cannot read: {exc.__class__.__name__}") from None
-    data, loc = parse_yaml(text, file, env)
+        text = read_capped(p, file)
+        base_env: Mapping[str, str] = os.environ if env is None else env
+        data, loc = parse_yaml(text, file, base_env if secrets else _Placeholders(base_env))
+    except ConfigError as exc:
+        return ConfigReport(file, None, [exc])
     if not isinstance(data, dict):
-        raise ConfigError(
+        problem = ConfigError(
             file, "", "the config must be a mapping with sources, receivers and route"
         )
+        return ConfigReport(file, None, [problem], data, loc)
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(exc, file, loc) from None
-    return resolve_paths(cfg, p.parent)
+        return ConfigReport(file, None, validation_errors(exc, file, loc, (), data), data, loc)
+    return ConfigReport(file, resolve_paths(cfg, p.parent), [], data, loc)
+
+
+def load_config(
+    path: str | Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    secrets: bool = True,
+) -> Config:
+    """Read, substitute and validate a config file, or raise ConfigError.
+
+    Every problem found is reported at once (:class:`~monitor.errors.ConfigErrors`).
+    ``secrets=False`` is for commands that only read or write local state: an unset
+    variable then reads as a placeholder rather than an error, so they need no MDM token.
+    """
+    report = read_config(path, env, secrets=secrets)
+    if report.config is None:
+        problems = report.problems
+        raise problems[0] if len(problems) == 1 else ConfigErrors(problems)
+    return report.config
+
+
+class _Placeholders(Mapping[str, str]):
+    """An environment in which every unset variable reads as a placeholder token."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def __getitem__(self, key: str) -> str:
+        return self._env.get(key, f"unset-{key}-placeholder")
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Any:
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        return len(self._env)
 
 
 def resolve_paths(cfg: Config, base: Path) -> Config:

@@ -6,7 +6,10 @@ exceptions (aiohttp, sqlite, apprise, yaml) are translated once, at their seam, 
 
     MonitorError
     ├── ConfigError                 a config or rule file is invalid (file, key path, reason)
+    │   ├── ConfigErrors            several of those at once (``problems``), one per line
+    │   ├── TokenFileError          a token file is missing, unreadable or malformed
     │   └── RuleError               a rule file is invalid
+    ├── StartError                  the daemon could not start: port, store, token file
     ├── SourceError                 talking to an MDM API failed
     │   ├── TransportError          connection refused/reset, timeout, TLS    (retryable)
     │   ├── RateLimitedError        429; carries retry_after when given       (retryable)
@@ -19,6 +22,7 @@ exceptions (aiohttp, sqlite, apprise, yaml) are translated once, at their seam, 
     │   └── BudgetExhaustedError    the request budget for this window is spent
     ├── StoreError                  the persistent store failed
     ├── DeliveryError               a notification could not be delivered (retryable)
+    │   └── PermanentDeliveryError  ...and trying again cannot help (bad URL, auth refused)
     └── ActionError                 a remediation action failed or was refused
 
 ``retryable`` tells whether trying the same call again may help; ``retry_after`` is the
@@ -57,6 +61,39 @@ class ConfigError(MonitorError):
         self.key_path = key_path
         self.reason = reason
         self.line = line
+
+
+class ConfigErrors(ConfigError):
+    """Every problem found in one pass over a config (``problems``, in file order).
+
+    It reads as its first problem (``file``, ``key_path``, ``reason``, ``line``) so code
+    that expects one :class:`ConfigError` still works; ``str()`` lists them all, one a line.
+    """
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        assert problems, "ConfigErrors needs at least one problem"
+        first = problems[0]
+        super().__init__(first.file, first.key_path, first.reason, line=first.line)
+        self.problems = list(problems)
+        self.message = "\n".join(p.message for p in self.problems)
+
+
+class TokenFileError(ConfigError):
+    """A source's ``token_file`` is missing, unreadable, empty or holds a line break.
+
+    It is found when the daemon starts (the file may be mounted later than the config is
+    written), so the command line reports it as "could not start", not "config invalid".
+    """
+
+
+class StartError(MonitorError):
+    """The daemon could not start: the web port is taken, the store cannot be opened or
+    written, a token file is missing or unreadable. ``what`` names the part that failed."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.what = what
+        self.reason = reason
 
 
 class RuleError(ConfigError):
@@ -135,6 +172,13 @@ class DeliveryError(MonitorError):
     """A notification could not be delivered; the outbox will retry it."""
 
     retryable = True
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A notification cannot be delivered however often it is tried: the URL does not
+    parse, the service refused the credentials. The outbox dead-letters it at once."""
+
+    retryable = False
 
 
 class ActionError(MonitorError):

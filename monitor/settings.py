@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.errors import ConfigError
+from monitor.errors import TokenFileError
 
 # --------------------------------------------------------------------------- helpers
 
@@ -128,6 +128,15 @@ class SourceBase(Strict):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
 
+    @field_validator("token")
+    @classmethod
+    def _token_is_one_word(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            problem = token_problem(v.get_secret_value())
+            if problem:
+                raise ValueError(problem)
+        return v
+
     @model_validator(mode="after")
     def _one_token(self) -> SourceBase:
         if (self.token is None) == (self.token_file is None):
@@ -135,15 +144,46 @@ class SourceBase(Strict):
         return self
 
     def resolve_token(self) -> SecretStr:
-        """The token, read from ``token_file`` when that is how it was given."""
+        """The token, read from ``token_file`` when that is how it was given.
+
+        A missing, unreadable or empty file, or one holding more than one line, raises
+        :class:`~monitor.errors.TokenFileError` naming the key, never the content.
+        """
         if self.token is not None:
             return self.token
         assert self.token_file is not None
+        key = f"sources.{self.name}.token_file"
         try:
-            return SecretStr(self.token_file.read_text(encoding="utf-8").strip())
+            with self.token_file.open("rb") as fh:
+                raw = fh.read(MAX_TOKEN_FILE_BYTES + 1)
         except OSError as exc:
-            raise ConfigError(
-                str(self.token_file),
-                f"sources.{self.name}.token_file",
-                exc.strerror or "unreadable",
+            raise TokenFileError(
+                str(self.token_file), key, exc.strerror or "unreadable"
             ) from None
+        if len(raw) > MAX_TOKEN_FILE_BYTES:
+            raise TokenFileError(
+                str(self.token_file), key, f"larger than {MAX_TOKEN_FILE_BYTES} bytes"
+            )
+        try:
+            token = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise TokenFileError(str(self.token_file), key, "not UTF-8 text") from None
+        problem = token_problem(token)
+        if problem:
+            raise TokenFileError(str(self.token_file), key, problem)
+        return SecretStr(token)
+
+
+MAX_TOKEN_FILE_BYTES = 16_384
+"""A token file larger than this is not a token file."""
+
+
+def token_problem(token: str) -> str | None:
+    """What is wrong with a bearer token's text, or None (never quotes the token)."""
+    if not token:
+        return "is empty (an unset environment variable?)"
+    if "\r" in token or "\n" in token:
+        return "holds a line break (CR or LF): a header cannot carry it"
+    if any(ch.isspace() or not ch.isprintable() for ch in token):
+        return "holds a space or a control character"
+    return None

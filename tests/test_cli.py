@@ -45,7 +45,7 @@ def test_validate_accepts_a_good_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (GOOD.replace("    token:", "    tokne:"), "sources.0.tokne: unknown key"),
+        (GOOD.replace("    token:", "    tokne:"), "sources.acme.tokne: unknown key"),
         (GOOD.replace("receiver: console\n", "receiver: pager\n"), "no receiver is named 'pager'"),
         (GOOD.replace("rece", "receivers:\n  - name: c\n    console: true\nrece", 1),
          "receivers: key appears twice"),

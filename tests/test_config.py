@@ -62,19 +62,19 @@ def test_secrets_never_show_in_repr(tmp_path: Path) -> None:
     [
         (
             lambda t: t.replace("    token: ${TOKEN}\n", "    token: ${TOKEN}\n    tokn: x\n"),
-            "sources.0.tokn",
+            "sources.acme.tokn",
             "unknown key",
             6,
         ),
         (
             lambda t: t.replace("kind: kandji\n    url: http://", "kind: jamf\n    url: http://"),
-            "sources.0.kind",
+            "sources.acme.kind",
             "kind must be one of",
             3,
         ),
         (
             lambda t: t.replace("url: http://127.0.0.1:8081", "url: 127.0.0.1:8081"),
-            "sources.0.url",
+            "sources.acme.url",
             "must start with http",
             4,
         ),
@@ -91,7 +91,12 @@ def test_secrets_never_show_in_repr(tmp_path: Path) -> None:
             None,
         ),
         (lambda t: t + "shutdown_grace: soon\n", "shutdown_grace", "expected a duration", 20),
-        (lambda t: t.replace("    token: ${TOKEN}\n", ""), "sources.0", "exactly one of token", 2),
+        (
+            lambda t: t.replace("    token: ${TOKEN}\n", ""),
+            "sources.acme",
+            "exactly one of token",
+            2,
+        ),
     ],
 )
 def test_invalid_config_names_file_key_and_reason(

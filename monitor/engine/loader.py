@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from monitor.config import parse_yaml, validation_error
+from monitor.config import never_expand_env, parse_yaml, read_capped, validation_error
 from monitor.engine.conditions import LineIndex, Locator
 from monitor.engine.rules import (
     DefaultsSpec,
@@ -82,8 +82,9 @@ def load_rules(
 
     ``paths`` are files or folders; ``builtin`` adds the shipped packs first;
     ``disabled`` switches rules off by id or shell pattern (one that matches nothing
-    is an error, so a typo cannot leave a rule on). ``env`` is the environment for
-    ``${VAR}`` substitution in rule files (default: the process environment).
+    is an error, so a typo cannot leave a rule on). ``env`` is the environment that
+    may name the shipped rules folder. Rule files never expand ``${VAR}`` (their text
+    reaches messages and the database, so a secret must not): one is a load error.
     """
     files: list[Path] = []
     if builtin:
@@ -155,11 +156,9 @@ def _load_file(
 ) -> tuple[list[Rule], list[tuple[OverrideSpec, Locator, tuple[str | int, ...]]]]:
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RuleError(file, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleError(file, "", f"cannot read: {exc.__class__.__name__}") from None
+        text = read_capped(path, file)
+    except ConfigError as exc:
+        raise _as_rule_error(exc) from None
     return _parse(text, file, env)
 
 
@@ -182,7 +181,7 @@ def _parse(
     text: str, file: str, env: Mapping[str, str] | None
 ) -> tuple[list[Rule], list[tuple[OverrideSpec, Locator, tuple[str | int, ...]]]]:
     try:
-        data, lines = parse_yaml(text, file, env)
+        data, lines = parse_yaml(text, file, env, expand=never_expand_env)
     except ConfigError as exc:
         raise _as_rule_error(exc) from None
     if data is None:

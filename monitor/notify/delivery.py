@@ -17,10 +17,10 @@ import structlog
 
 from monitor.clock import Clock
 from monitor.config import Config
-from monitor.errors import DeliveryError
+from monitor.errors import DeliveryError, PermanentDeliveryError
 from monitor.notify.envelope import Envelope
 from monitor.notify.owner_stage import OwnerNotices, RecipientUnknown
-from monitor.notify.sender import Sender
+from monitor.notify.sender import Sender, kind_of, message_kind
 from monitor.store.base import OutboxMessage, OutboxState, Store
 
 log = structlog.get_logger(__name__)
@@ -105,13 +105,20 @@ class OutboxDelivery:
             return await self._failed(message, str(exc), retry_after=None, give_up=True)
         timeout = self._outbox.send_timeout.total_seconds()
         try:
-            await asyncio.wait_for(
-                self._sender.send(
-                    receiver, message.title, message.body, message.body_format,
-                    Envelope(message.group_key, message.reason, message.firing, message.resolved),
-                ),
-                timeout,
-            )
+            with message_kind(kind_of(message.reason.value)):
+                await asyncio.wait_for(
+                    self._sender.send(
+                        receiver, message.title, message.body, message.body_format,
+                        Envelope(
+                            message.group_key, message.reason, message.firing, message.resolved
+                        ),
+                    ),
+                    timeout,
+                )
+        except PermanentDeliveryError as exc:
+            # Trying again cannot help (a URL apprise cannot parse, credentials refused):
+            # dead-letter it now, with its reason, rather than retry it for days.
+            return await self._failed(message, str(exc), retry_after=None, give_up=True)
         except DeliveryError as exc:
             return await self._failed(message, str(exc), retry_after=exc.retry_after)
         except TimeoutError:

@@ -21,6 +21,16 @@ to targets whose apprise plugin takes attachments (e-mail, Slack, Teams, Discord
 and, for the others, adds a line to the body with the attachment's ``link`` (or says
 that the chart could not be attached).
 
+A failure that trying again cannot mend (a URL apprise cannot parse, a service answering
+401 or 403) raises :class:`~monitor.errors.PermanentDeliveryError`, which the outbox
+dead-letters at once with its reason; anything else is a plain ``DeliveryError`` and is
+retried with backoff.
+
+Apprise's notification type (which colours Slack and Teams messages) follows the message:
+:func:`message_kind` sets it for the sends made inside it (``failure`` for a critical
+firing message, ``warning`` for other firing ones, ``success`` for resolved ones, ``info``
+for tests and when unset).
+
 Apprise URLs embed credentials. They never reach a log line or an error: apprise's own
 logger is detached from the application's handlers, and what apprise says about a
 failure is scrubbed of every part of the URL before it is quoted. Targets are named by
@@ -30,22 +40,24 @@ position and scheme (``#2 mailto``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Literal, Protocol, TextIO
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import apprise
 import structlog
 
 from monitor.config import Config, ReceiverConfig
-from monitor.errors import DeliveryError
+from monitor.errors import DeliveryError, PermanentDeliveryError
 from monitor.notify.alertmanager import AlertmanagerSender
 from monitor.notify.envelope import Envelope
 from monitor.store.base import BodyFormat
@@ -72,6 +84,41 @@ _FORMATS = {
 
 #: The header a JSON webhook receives the group's dedup key in.
 GROUP_KEY_HEADER = "X-Compliance-Monitor-Group-Key"
+
+
+MessageKind = Literal["failure", "warning", "success", "info"]
+
+_KIND: ContextVar[MessageKind] = ContextVar("message_kind", default="info")
+
+_NOTIFY_TYPES: dict[MessageKind, Any] = {
+    "failure": apprise.NotifyType.FAILURE,
+    "warning": apprise.NotifyType.WARNING,
+    "success": apprise.NotifyType.SUCCESS,
+    "info": apprise.NotifyType.INFO,
+}
+
+
+def kind_of(reason: str, severity: str | None = None) -> MessageKind:
+    """The kind of a message: by its reason (resolved: success) and severity when known."""
+    if reason == "resolved":
+        return "success"
+    if reason in ("first", "repeat"):
+        return "warning" if severity in ("info", "warning") else "failure"
+    return "info"
+
+
+@contextlib.contextmanager
+def message_kind(kind: MessageKind) -> Iterator[None]:
+    """Sends made inside the block carry ``kind`` as apprise's notification type."""
+    token = _KIND.set(kind)
+    try:
+        yield
+    finally:
+        _KIND.reset(token)
+
+
+# What a service answers when the credentials in the URL are refused.
+_AUTH_REFUSED = re.compile(r"\b(401|403)\b|unauthori[sz]ed|forbidden", re.IGNORECASE)
 
 
 class Sender(Protocol):
@@ -233,6 +280,17 @@ class AppriseSender:
     def __repr__(self) -> str:
         return f"AppriseSender(timeout={self._timeout})"
 
+    def check_url(self, url: str) -> str | None:
+        """What is wrong with one apprise URL (never quoting it), or None."""
+        if apprise.Apprise.instantiate(url, asset=self._asset) is None:
+            scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+            if not scheme:
+                return "not an apprise URL (no scheme://)"
+            if not _scheme_known(scheme):
+                return f"not a valid apprise URL: no service is called {scheme}://"
+            return f"not a valid apprise URL: {scheme}:// does not accept what follows it"
+        return None
+
     def check(self, receiver: ReceiverConfig) -> list[str]:
         """Problems with a receiver's URLs (by target name, never the URL itself)."""
         problems = []
@@ -255,8 +313,9 @@ class AppriseSender:
         if not urls:
             return
         loop = asyncio.get_running_loop()
+        kind = _NOTIFY_TYPES[_KIND.get()]
         call = loop.run_in_executor(
-            None, self._notify_all, urls, title, body, body_format, envelope
+            None, self._notify_all, urls, title, body, body_format, envelope, (), kind
         )
         try:
             failures = await asyncio.wait_for(call, self._timeout)
@@ -265,10 +324,13 @@ class AppriseSender:
                 f"receiver {receiver.name}: no answer within {self._timeout:g}s"
             ) from None
         if failures:
-            raise DeliveryError(
+            text = (
                 f"receiver {receiver.name}: {len(failures)} of {len(urls)} target(s) failed: "
                 + "; ".join(failures)
             )
+            if all(_permanent(reason) for reason in failures):
+                raise PermanentDeliveryError(text)
+            raise DeliveryError(text)
 
     async def send_attachments(
         self,
@@ -306,11 +368,14 @@ class AppriseSender:
         body_format: BodyFormat,
         envelope: Envelope | None,
         attachments: Sequence[Attachment] = (),
+        kind: Any = apprise.NotifyType.INFO,
     ) -> list[str]:
         """Runs in a worker thread: notify each URL, return scrubbed failure reasons."""
         failures = []
         for i, url in enumerate(urls):
-            reason = self._notify_one(url, title, body, body_format, envelope, attachments)
+            reason = self._notify_one(
+                url, title, body, body_format, envelope, attachments, kind
+            )
             if reason is not None:
                 failures.append(f"{_target_name(i, url)}: {scrub(reason, urls)}")
         return failures
@@ -323,8 +388,12 @@ class AppriseSender:
         body_format: BodyFormat,
         envelope: Envelope | None,
         attachments: Sequence[Attachment] = (),
+        kind: Any = apprise.NotifyType.INFO,
     ) -> str | None:
         keyed, notify_type = keyed_url(url, envelope)
+        if notify_type == apprise.NotifyType.INFO:
+            # Services without a type of their own get the message's (it colours them).
+            notify_type = kind
         try:
             target = apprise.Apprise(asset=self._asset)
             if not target.add(keyed):
@@ -356,6 +425,25 @@ class AppriseSender:
             if str(getattr(entry, "level", "")).upper() in ("WARNING", "ERROR", "CRITICAL")
         ]
         return " / ".join(messages[-3:]) or "apprise reported a failure"
+
+
+def _scheme_known(scheme: str) -> bool:
+    try:
+        details: Any = apprise.Apprise().details()
+        for service in details.get("schemas", []):
+            protocols = [
+                *(service.get("protocols") or ()), *(service.get("secure_protocols") or ())
+            ]
+            if scheme in (str(p).lower() for p in protocols):
+                return True
+    except Exception:  # only an explanation; "invalid" stands either way
+        return True
+    return False
+
+
+def _permanent(reason: str) -> bool:
+    """Whether a target's failure is one retrying cannot mend (bad URL, refused auth)."""
+    return "not a valid apprise URL" in reason or bool(_AUTH_REFUSED.search(reason))
 
 
 def _logs(result: Any) -> list[Any]:

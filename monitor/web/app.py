@@ -35,6 +35,7 @@ from multidict import CIMultiDict
 from pydantic import SecretStr
 
 from monitor.clock import Clock, SystemClock
+from monitor.errors import StartError
 from monitor.log import redact, register_secret
 from monitor.metrics import CONTENT_TYPE, Metrics
 from monitor.web.page import PageOptions, render_error_page, render_status_page
@@ -105,6 +106,7 @@ def build_web_app(
 async def start_web(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve ``app`` on ``host:port`` (0 picks a free port); returns (runner, actual port).
 
+    A port that cannot be bound raises :class:`~monitor.errors.StartError`.
     Stop it with ``await runner.cleanup()``. aiohttp's access log is off: it would log
     every scrape, and a request line is no place to look for problems.
     """
@@ -113,9 +115,11 @@ async def start_web(app: web.Application, host: str, port: int) -> tuple[web.App
     site = web.TCPSite(runner, host, port)
     try:
         await site.start()
-    except OSError:
+    except OSError as exc:
         await runner.cleanup()
-        raise
+        raise StartError(
+            f"web {host}:{port}", exc.strerror or exc.__class__.__name__
+        ) from exc
     actual_port = int(runner.addresses[0][1])
     log.info("web listening", host=host, port=actual_port)
     return runner, actual_port

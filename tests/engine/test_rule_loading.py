@@ -562,11 +562,20 @@ def test_missing_builtin_dir_is_an_error(tmp_path: Path) -> None:
         load_rules([], env={RULES_DIR_ENV: str(tmp_path / "gone")})
 
 
-def test_env_substitution_in_rule_files(tmp_path: Path) -> None:
+def test_rule_files_never_expand_environment_variables(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text(GOOD.replace("status: ERROR", 'name: "${ITEM:-fallback}"'))
+    with pytest.raises(RuleError) as info:
+        load_rules([path], builtin=False, env={"ITEM": "Chrome"})
+    assert "not expanded" in info.value.reason
+    assert info.value.line is not None
+
+
+def test_a_literal_dollar_brace_in_a_rule_file_stays_text(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(GOOD.replace("status: ERROR", 'name: "$${ITEM}"'))
     rs = load_rules([path], builtin=False, env={"ITEM": "Chrome"})
-    assert rs.rule("t.ok").match[0].operand == "Chrome"
+    assert rs.rule("t.ok").match[0].operand == "${ITEM}"
 
 
 def test_defaults_apply_and_rules_win() -> None:
