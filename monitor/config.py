@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from monitor.errors import ConfigError, ConfigErrors
+from monitor.patterns import pattern_problem
 from monitor.settings import BudgetConfig as BudgetConfig
 from monitor.settings import Duration as Duration
 from monitor.settings import RetryConfig as RetryConfig
@@ -184,10 +185,9 @@ class RouteConfig(Strict):
     @classmethod
     def _regexes_compile(cls, v: dict[str, str]) -> dict[str, str]:
         for key, pattern in v.items():
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"match_re.{key}: invalid regex: {exc}") from None
+            problem = pattern_problem(pattern)
+            if problem:
+                raise ValueError(f"match_re.{key}: {problem}")
         return v
 
 
@@ -201,10 +201,9 @@ class MatcherConfig(Strict):
     @model_validator(mode="after")
     def _regex_compiles(self) -> MatcherConfig:
         if self.op in ("=~", "!~"):
-            try:
-                re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"invalid regex: {exc}") from None
+            problem = pattern_problem(self.value)
+            if problem:
+                raise ValueError(problem)
         return self
 
 

@@ -24,12 +24,10 @@ from urllib.parse import parse_qsl, quote, unquote
 
 import structlog
 
-_SECRETS: set[str] = set()
-REDACTED = "**********"
+from monitor.text import _SECRETS, MIN_SECRET, REDACTED, add_secret
+from monitor.text import redact as redact
 
-
-MIN_SECRET = 4
-"""Shorter values are not registered: redacting them would garble ordinary text."""
+__all__ = ["MIN_SECRET", "REDACTED", "configure_logging", "redact", "register_secret"]
 
 
 def register_secret(value: str | None) -> None:
@@ -39,9 +37,10 @@ def register_secret(value: str | None) -> None:
     """
     if not value or len(value) < MIN_SECRET:
         return
-    _SECRETS.add(value)
+    add_secret(value)
     if "://" in value:
-        _SECRETS.update(p for p in url_credentials(value) if len(p) >= MIN_SECRET)
+        for part in url_credentials(value):
+            add_secret(part)
 
 
 def _tokenish(text: str) -> bool:
@@ -94,14 +93,6 @@ def register_secrets(values: Iterable[str | None]) -> None:
     """Register several secrets at once."""
     for v in values:
         register_secret(v)
-
-
-def redact(text: str) -> str:
-    """Replace every registered secret in ``text`` (longest first, so a URL goes whole)."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 class _RedactedRenderer:

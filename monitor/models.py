@@ -3,6 +3,11 @@
 These are plain frozen dataclasses: no I/O, no vendor JSON (vendor responses are parsed
 into vendor models in :mod:`monitor.sources` and mapped to these there).
 
+A :class:`Device` and a :class:`Subject` clean their own strings when they are made
+(:mod:`monitor.text`): one-line fields are bounded and lose control and bidi characters,
+free-text attributes are bounded, and a registered secret echoed by an API is redacted.
+Whatever an API answers, the database, the status page and the messages get tame text.
+
 How the pieces relate::
 
     Device + Subject facts --(engine, rules, now)--> Finding
@@ -23,6 +28,8 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
+
+from monitor.text import clean_line, clean_text
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -128,6 +135,17 @@ class Device:
     tags: tuple[str, ...] = ()
     attrs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
+    def __post_init__(self) -> None:
+        for name in _DEVICE_TEXT_FIELDS:
+            value = getattr(self, name)
+            cleaned = clean_line(value) if isinstance(value, str) else value
+            if cleaned is not value:
+                object.__setattr__(self, name, cleaned)
+        if self.tags:
+            object.__setattr__(self, "tags", tuple(clean_line(t) for t in self.tags))
+        if self.attrs:
+            object.__setattr__(self, "attrs", clean_attrs(self.attrs))
+
     def field(self, name: str) -> Any:
         """Value of a named fact (a dataclass field first, then ``attrs``); None if absent."""
         if name in _DEVICE_FIELDS:
@@ -171,6 +189,15 @@ class Subject:
     type: str = ""
     attrs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
+    def __post_init__(self) -> None:
+        for name in _SUBJECT_TEXT_FIELDS:
+            value = getattr(self, name)
+            cleaned = clean_line(value) if isinstance(value, str) else value
+            if cleaned is not value:
+                object.__setattr__(self, name, cleaned)
+        if self.attrs:
+            object.__setattr__(self, "attrs", clean_attrs(self.attrs))
+
     def field(self, name: str) -> Any:
         """Value of a named fact (a dataclass field first, then ``attrs``); None if absent."""
         if name in _SUBJECT_FIELDS:
@@ -179,6 +206,41 @@ class Subject:
 
 
 _SUBJECT_FIELDS = frozenset({"kind", "id", "name", "status", "type"})
+
+_DEVICE_TEXT_FIELDS = (
+    "source",
+    "device_id",
+    "name",
+    "serial",
+    "platform",
+    "model",
+    "os_version",
+    "blueprint_id",
+    "blueprint_name",
+    "user_email",
+)
+_SUBJECT_TEXT_FIELDS = ("id", "name", "status", "type")
+
+
+def clean_attrs(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``attrs`` with every string bounded and tamed (:func:`monitor.text.clean_text`);
+    the same mapping when nothing needed it."""
+    changed: dict[str, Any] | None = None
+    for key, value in attrs.items():
+        cleaned = _clean_value(value)
+        if cleaned is not value:
+            if changed is None:
+                changed = dict(attrs)
+            changed[key] = cleaned
+    return attrs if changed is None else changed
+
+
+def _clean_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, tuple | list) and any(isinstance(v, str) for v in value):
+        return type(value)(clean_text(v) if isinstance(v, str) else v for v in value)
+    return value
 
 
 def fingerprint(

@@ -14,8 +14,8 @@ operator      meaning                                     field types
 eq, ne        equal / not equal                           string, boolean, number,
                                                           version, timestamp
 in, not_in    one of / none of a non-empty list           as eq
-matches,      regular expression *search* (anchor with    string, version, list (any
-not_matches   ``^``/``$``); compiled at load time         element / no element)
+matches,      the whole value matches a regex (RE2,       string, version, list (any
+not_matches   :mod:`monitor.patterns`); checked at load   element / no element)
 contains,     list membership, or substring of a string   list, string
 not_contains
 lt le gt ge   ordered comparison                          number, version, timestamp
@@ -38,7 +38,6 @@ not report. To act on a missing fact, say so: ``exists: false``.
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -58,6 +57,7 @@ from monitor.engine.values import (
 )
 from monitor.errors import RuleError
 from monitor.models import Device, Subject
+from monitor.patterns import Pattern, PatternError, compile_pattern
 
 Predicate = Callable[[Any, datetime], bool]
 """Tests a known (non-missing) raw fact value against an operand, given ``now``."""
@@ -212,13 +212,13 @@ def _scalar_operand(value: Any, vtype: ValueType) -> Any:
     raise OperandError(f"a {vtype} field cannot be compared with eq/in; use contains")
 
 
-def _regex(value: Any) -> re.Pattern[str]:
+def _regex(value: Any) -> Pattern:
     if not isinstance(value, str):
         raise OperandError(f"expected a regular expression string, got {_type_name(value)}")
     try:
-        return re.compile(value)
-    except re.error as exc:
-        raise OperandError(f"invalid regular expression {value!r}: {exc}") from None
+        return compile_pattern(value)
+    except PatternError as exc:
+        raise OperandError(f"{value!r}: {exc}") from None
 
 
 def _needs_type(op: str, vtype: ValueType, allowed: Sequence[ValueType]) -> None:
@@ -268,7 +268,7 @@ def compile_operator(op: str, operand: Any, vtype: ValueType) -> tuple[Predicate
 
     if op in ("matches", "not_matches"):
         _needs_type(op, vtype, (ValueType.STR, ValueType.VERSION, ValueType.LIST))
-        search = _regex(operand).search
+        search = _regex(operand).matches
         if vtype is ValueType.LIST:
 
             def any_matches(value: Any) -> bool | None:
@@ -281,7 +281,7 @@ def compile_operator(op: str, operand: Any, vtype: ValueType) -> tuple[Predicate
 
         def text_matches(value: Any) -> bool | None:
             text = as_str(value)
-            return None if text is None else search(text) is not None
+            return None if text is None else search(text)
 
         if op == "matches":
             return (lambda value, now: text_matches(value) is True), False

@@ -10,7 +10,7 @@ an ``overrides`` entry in your own file rather than a rule with the same id::
         enabled: true
         severity: critical
         unless:
-          - device.blueprint_name: {matches: "^Lab"}
+          - device.blueprint_name: {matches: "Lab.*"}
 
 Overrides apply after every file is loaded, in load order; ``disabled`` (ids or shell
 patterns such as ``kandji.device.*``) applies last. Every error is a

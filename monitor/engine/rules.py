@@ -9,7 +9,7 @@ A rule as written::
       match:                      # all must hold
         status: ERROR
       unless:                     # any one entry excludes; an entry's conditions all hold
-        - device.blueprint_name: {matches: "^Lab"}
+        - device.blueprint_name: {matches: "Lab.*"}
       for: 30m                    # must hold this long before firing (default 0)
       keep_firing_for: 0s         # stays firing this long after it stops matching
       severity: warning           # info | warning | critical (default warning)

@@ -16,7 +16,9 @@ Each template is rendered once at load time against a sample device and subject 
 ``StrictUndefined``, so a typo (``{{ subject.nmae }}``) is a load error naming the
 file and line. At run time an unknown fact renders as an empty string, and a template
 that fails anyway falls back to a plain text, so a finding is never lost to a template.
-Output is plain text: receivers escape it for their own format.
+Output is plain text: receivers escape it for their own format. Templates run in a
+sandbox with bounded resources (:mod:`monitor.sandbox`): no expression may build a
+huge value, and a text is cut at :data:`MAX_FINDING_TEXT` characters.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from monitor.engine.fields import FieldSpec, ValueType
 from monitor.engine.values import as_timestamp
+from monitor.sandbox import BoundedSandbox, join_bounded
+
+MAX_FINDING_TEXT = 2000
+"""The longest summary or description a rule's template may produce, in characters."""
 
 SAMPLE_NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -127,7 +133,7 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
-class _FactsSandbox(SandboxedEnvironment):
+class _FactsSandbox(BoundedSandbox):
     """The sandbox, with a direct path for fact views.
 
     A :class:`FactsView` only ever yields catalogued facts (never a name starting with
@@ -202,7 +208,7 @@ def _render(template: Template, globals_: Mapping[str, Any], context: Mapping[st
     # every call; with thousands of findings per sweep that dominates. A shared context
     # over one plain dict of globals + names renders the same text at a fraction.
     ctx = template.new_context({**globals_, **context}, shared=True)
-    return "".join(template.root_render_func(ctx))
+    return join_bounded(template.root_render_func(ctx), MAX_FINDING_TEXT)
 
 
 def sample_view(known: Mapping[str, FieldSpec]) -> FactsView:

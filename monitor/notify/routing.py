@@ -17,13 +17,13 @@ labels; an alert without one (not firing yet) matches no age route.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.config import RouteConfig
 from monitor.models import Alert, AlertState
+from monitor.patterns import Pattern, compile_pattern
 
 DEFAULT_GROUP_BY: tuple[str, ...] = ("rule_id", "source")
 DEFAULT_GROUP_WAIT = timedelta(seconds=30)
@@ -43,7 +43,7 @@ class Route:
     path: str
     receiver: str
     match: Mapping[str, str]
-    match_re: Mapping[str, re.Pattern[str]]
+    match_re: Mapping[str, Pattern]
     continue_: bool
     group_by: tuple[str, ...]
     group_wait: timedelta
@@ -69,7 +69,7 @@ class Route:
             if labels.get(name, "") != value:
                 return False
         return all(
-            pattern.fullmatch(labels.get(name, "")) for name, pattern in self.match_re.items()
+            pattern.matches(labels.get(name, "")) for name, pattern in self.match_re.items()
         )
 
     def route(self, labels: Mapping[str, str], age: timedelta | None = None) -> list[Route]:
@@ -174,7 +174,7 @@ def _build(
         path=path,
         receiver=receiver,
         match=dict(config.match),
-        match_re={k: re.compile(v) for k, v in config.match_re.items()},
+        match_re={k: compile_pattern(v) for k, v in config.match_re.items()},
         continue_=config.continue_,
         group_by=group_by,
         group_wait=group_wait,

@@ -16,35 +16,30 @@ covers Friday 22:00 to Saturday 06:00 local time, through daylight-saving change
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
-from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from monitor.clock import utc
 from monitor.config import RecurringWindow, SilenceConfig
 from monitor.errors import ConfigError
+from monitor.patterns import compile_pattern
 from monitor.store.base import Matcher, SilenceRecord
 
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-@lru_cache(maxsize=512)
-def _pattern(value: str) -> re.Pattern[str]:
-    return re.compile(value)
-
-
 def matcher_matches(matcher: Matcher, labels: Mapping[str, str]) -> bool:
-    """Whether one matcher holds; a missing label is the empty string, regexes fully match."""
+    """Whether one matcher holds; a missing label is the empty string, regexes match the
+    whole value (RE2, the same meaning as a rule's ``matches``: :mod:`monitor.patterns`)."""
     value = labels.get(matcher.name, "")
     if matcher.op == "=":
         return value == matcher.value
     if matcher.op == "!=":
         return value != matcher.value
-    found = _pattern(matcher.value).fullmatch(value) is not None
+    found = compile_pattern(matcher.value).matches(value)
     return found if matcher.op == "=~" else not found
 
 

@@ -14,6 +14,16 @@ The defaults live in ``monitor/web/templates/notify/`` beside the status page's 
             paragraphs and lists (no tables, no ``<code>``, which its converter puts on
             lines of their own) and the text part reads like the ``txt`` flavour.
 
+Every value a template prints is escaped for the flavour it is printed in, by the
+environment's ``finalize`` hook, so device data cannot bring formatting of its own: in
+``txt`` (and every title) line breaks and control characters become spaces, so a device
+name cannot forge a ``[RESOLVED]`` line; in ``md`` and ``slack`` Markdown's specials are
+backslash-escaped, ``<`` and ``>`` included (no ``<!channel>``, no ``<@user>``),
+``@everyone``/``@here``/``@channel`` lose their power (a zero-width space after the
+``@``) and ``://`` is broken so no link is live; ``html`` is autoescaped. Templates run
+in a sandbox with bounded resources (:mod:`monitor.sandbox`) and a title or body longer
+than :data:`MAX_BODY` characters is cut.
+
 A receiver may replace the title and/or body template (``title_template``,
 ``body_template``). Custom templates run in Jinja2's sandbox; a custom template that
 fails at render time is logged and the default is used, so a typo never loses an alert.
@@ -42,7 +52,7 @@ from typing import Any, Literal
 import jinja2
 import structlog
 from jinja2 import DictLoader, StrictUndefined, select_autoescape
-from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
 from monitor.clock import format_age
 from monitor.config import ReceiverConfig
@@ -50,8 +60,10 @@ from monitor.errors import ConfigError
 from monitor.models import Alert, NotifyReason, Severity, SubjectKind
 from monitor.notify.grouping import GroupDecision
 from monitor.notify.routing import alert_age
+from monitor.sandbox import BoundedSandbox, join_bounded
 from monitor.store.base import BodyFormat
 from monitor.store.codec import ts
+from monitor.text import one_line
 
 log = structlog.get_logger(__name__)
 
@@ -289,26 +301,88 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
+MAX_BODY = 200_000
+"""The longest title or body a template may produce, in characters; the rest is cut."""
+
+
+class _Escaped(str):
+    """Text already escaped for its flavour: ``finalize`` leaves it as it is."""
+
+    __slots__ = ()
+
+
+_MD_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_[]()#|~!{}<>"})
+_MENTIONS = ("@everyone", "@here", "@channel")
+
+
+def escape_markdown(value: object) -> str:
+    """Text for a Markdown body: specials escaped, no mention, link or tag can come alive."""
+    text = one_line(str(value)).translate(_MD_SPECIALS)
+    for mention in _MENTIONS:
+        if mention in text.lower():
+            text = _insensitive_replace(text, mention)
+    return text.replace("://", ":\u200b//")
+
+
+def _insensitive_replace(text: str, word: str) -> str:
+    """``text`` with a zero-width space after the ``@`` of every ``word`` (any case)."""
+    lowered = text.lower()
+    out, start = [], 0
+    while (i := lowered.find(word, start)) >= 0:
+        out.append(text[start:i])
+        out.append("@\u200b" + text[i + 1 : i + len(word)])
+        start = i + len(word)
+    out.append(text[start:])
+    return "".join(out)
+
+
+def _finalize_text(value: object) -> object:
+    if isinstance(value, _Escaped | Markup) or not isinstance(value, str):
+        return value
+    return one_line(value)
+
+
+def _finalize_markdown(value: object) -> object:
+    if isinstance(value, _Escaped | Markup) or not isinstance(value, str):
+        return value
+    return escape_markdown(value)
+
+
+def _finalize_html(value: object) -> object:
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return one_line(value)
+    return value
+
+
 def _mrkdwn(value: object) -> str:
-    """Text for a Slack body: ``<`` and ``>`` escaped the Markdown way.
+    """Text for a Slack body, escaped once (the flavour's ``finalize`` then leaves it).
 
     Apprise turns a Markdown body into Slack mrkdwn and escapes ``&`` itself, but passes
     ``<...>`` through as is, where Slack reads it as a link or a mention (a device named
-    ``<!channel>`` would page the whole channel). Escaped, Slack shows them as text.
+    ``<!channel>`` would page the whole channel).
     """
-    return str(value).replace("<", "\\<").replace(">", "\\>")
+    return _Escaped(escape_markdown(value))
 
 
 def _code(value: object) -> str:
     """Text inside a Markdown code span: apprise escapes it; a backtick would end it."""
-    return str(value).replace("`", "'")
+    return _Escaped(one_line(str(value)).replace("`", "'"))
+
+
+_FINALIZERS = {
+    "txt": _finalize_text,
+    "md": _finalize_markdown,
+    "slack": _finalize_markdown,
+    "html": _finalize_html,
+}
 
 
 class Templates:
     """Default and per-receiver templates, compiled once.
 
     ``receivers`` are checked up front: a custom template with a syntax error raises
-    :class:`~monitor.errors.ConfigError` naming the receiver's key.
+    :class:`~monitor.errors.ConfigError` naming the receiver's key. Each flavour has its
+    own sandbox, whose ``finalize`` escapes every printed value for that flavour.
     """
 
     def __init__(self, receivers: Sequence[ReceiverConfig] = ()) -> None:
@@ -319,18 +393,27 @@ class Templates:
             if r.body_template is not None:
                 body = FLAVOURS[receiver_flavour(r)].template
                 sources[f"receiver/{r.name}/{body}"] = r.body_template
-        self._env = SandboxedEnvironment(
-            loader=DictLoader(sources),
-            autoescape=select_autoescape(
-                enabled_extensions=("html", "html.j2"), default_for_string=False, default=False
-            ),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self._env.globals["plural"] = _plural
-        self._env.filters["mrkdwn"] = _mrkdwn
-        self._env.filters["code"] = _code
+        loader = DictLoader(sources)
+        self._envs: dict[str, BoundedSandbox] = {}
+        for flavour, finalize in _FINALIZERS.items():
+            env = BoundedSandbox(
+                loader=loader,
+                autoescape=select_autoescape(
+                    enabled_extensions=("html", "html.j2"), default_for_string=False,
+                    default=False,
+                ),
+                undefined=StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                finalize=finalize,
+            )
+            env.globals["plural"] = _plural
+            env.filters["mrkdwn"] = _mrkdwn
+            env.filters["code"] = _code
+            self._envs[flavour] = env
+        self._flavour_of = {TITLE_TEMPLATE: "txt"} | {
+            spec.template: flavour for flavour, spec in FLAVOURS.items()
+        }
         self._overrides = frozenset(n for n in sources if n.startswith("receiver/"))
         for index, r in enumerate(receivers):
             for key, name in (
@@ -340,12 +423,15 @@ class Templates:
                 if name not in self._overrides:
                     continue
                 try:
-                    self._env.get_template(name)
+                    self._env_for(name).get_template(name)
                 except jinja2.TemplateSyntaxError as exc:
                     raise ConfigError(
                         "config", f"receivers.{index}.{key}",
                         f"template error on line {exc.lineno}: {exc.message}",
                     ) from None
+
+    def _env_for(self, name: str) -> BoundedSandbox:
+        return self._envs[self._flavour_of[name.rsplit("/", 1)[-1]]]
 
     def render(
         self, receiver: ReceiverConfig, context: Mapping[str, Any]
@@ -358,15 +444,16 @@ class Templates:
 
     def _render(self, receiver: ReceiverConfig, name: str, context: Mapping[str, Any]) -> str:
         custom = f"receiver/{receiver.name}/{name}"
+        env = self._env_for(name)
         if custom in self._overrides:
             try:
-                return str(self._env.get_template(custom).render(context))
+                return join_bounded(env.get_template(custom).generate(context), MAX_BODY)
             except jinja2.TemplateError as exc:
                 log.warning(
                     "notify.template_failed", receiver=receiver.name, template=name,
                     error=f"{exc.__class__.__name__}: {exc}",
                 )
-        return str(self._env.get_template(f"default/{name}").render(context))
+        return join_bounded(env.get_template(f"default/{name}").generate(context), MAX_BODY)
 
 
 def _tidy(text: str) -> str:

@@ -26,7 +26,7 @@ rules:
     description: refresh needed
     source: applivery
     subject: device
-    match: {refresh_info_needed: {matches: "."}}
+    match: {refresh_info_needed: {matches: ".+"}}
     actions:
       - type: applivery.refresh_info
         params: {info: [hardware, certificates]}
@@ -38,7 +38,7 @@ rules:
     description: refresh needed
     source: applivery
     subject: device
-    match: {refresh_info_needed: {matches: "."}}
+    match: {refresh_info_needed: {matches: ".+"}}
 """
 
 

@@ -35,7 +35,7 @@ rules:
     description: refresh needed
     source: applivery
     subject: device
-    match: {refresh_info_needed: {matches: "."}}
+    match: {refresh_info_needed: {matches: ".+"}}
     actions:
       - {type: applivery.refresh_info, on: [first, repeat]}
 """

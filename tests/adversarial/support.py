@@ -85,7 +85,7 @@ def busy_port() -> Iterator[int]:
 def config_text(
     *,
     url: str = "http://127.0.0.1:9",
-    token_line: str = "token: ${CM_TOKEN}",
+    token_line: str = "token: ${CM_TOKEN}",  # noqa: S107 (a reference, not a secret)
     port: int = 0,
     extra: str = "",
 ) -> str:

@@ -124,7 +124,7 @@ def test_rules_without_a_status_condition_see_every_subject() -> None:
         rules_yaml(
             rule("t.status", match={"status": "ERROR"}),
             rule("t.type", match={"type": "profile"}),
-            rule("t.both", match={"status": "ERROR", "name": {"matches": "^Z"}}),
+            rule("t.both", match={"status": "ERROR", "name": {"matches": "Z.*"}}),
         )
     )
     items = [
@@ -143,7 +143,7 @@ def test_rules_without_a_status_condition_see_every_subject() -> None:
 def test_unless_any_entry_excludes_and_entries_are_and() -> None:
     rs = one_rule(
         unless=[
-            {"device.blueprint_name": {"matches": "^Lab"}},
+            {"device.blueprint_name": {"matches": "Lab.*"}},
             {"name": "Known flaky", "device.platform": "Mac"},
         ]
     )
@@ -159,7 +159,7 @@ def test_unless_any_entry_excludes_and_entries_are_and() -> None:
 
 
 def test_unless_never_excludes_on_a_missing_fact() -> None:
-    rs = one_rule(unless=[{"device.blueprint_name": {"not_matches": "^Staff"}}])
+    rs = one_rule(unless=[{"device.blueprint_name": {"not_matches": "Staff.*"}}])
     # blueprint unknown: the exclusion cannot be shown to apply, so the rule fires.
     assert evaluate_device(rs, device(blueprint_name=""), facts(subject(LI, "i", "ERROR")), NOW)
 
@@ -365,7 +365,7 @@ def test_fleet_evaluation_matches_the_obvious_evaluation() -> None:
             rule(
                 "t.param",
                 subject="parameter",
-                match={"status": "ERROR", "category": {"matches": "^Sec"}},
+                match={"status": "ERROR", "category": {"matches": "Sec.*"}},
             ),
             rule("t.silent", subject="device", match={"last_check_in": {"older_than": "7d"}}),
             rule("t.os", subject="device", match={"platform": "Mac", "os_version": {"lt": "14.4"}}),

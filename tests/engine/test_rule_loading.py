@@ -47,7 +47,7 @@ rules:
     match:
       status: ERROR
     unless:
-      - device.blueprint: {matches: "^Lab"}
+      - device.blueprint: {matches: "Lab.*"}
 """,
         "rules.0.unless.0.device.blueprint",
         8,
@@ -81,7 +81,7 @@ rules:
 """,
         "rules.0.match.name.matches",
         8,
-        "invalid regular expression",
+        "invalid regex",
     ),
     (
         "bad duration",
@@ -671,7 +671,7 @@ overrides:
     match:
       os_version: {lt: "15.2"}
     unless:
-      - device.blueprint_name: {matches: "^Lab"}
+      - device.blueprint_name: {matches: "Lab.*"}
 """
     )
     shipped = load_rules([]).rule("kandji.device.macos-below-minimum")

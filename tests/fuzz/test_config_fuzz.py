@@ -82,7 +82,7 @@ rules:
       status: ERROR
       device.platform: [Mac]
     unless:
-      - device.blueprint_name: {matches: "^Lab"}
+      - device.blueprint_name: {matches: "Lab.*"}
     for: 30m
     severity: warning
     labels: {owner: it}
