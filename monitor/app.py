@@ -135,7 +135,8 @@ class App:
         await self._refresh_metrics()
         if self.web_enabled:
             webapp = build_web_app(
-                self.status, self.metrics, token=self.config.web.token, clock=self.clock
+                self.status, self.metrics, token=self.config.web.token, clock=self.clock,
+                listen_host=self.config.web.host, allowed_hosts=self.config.web.allowed_hosts,
             )
             self._web_runner, self.web_port = await start_web(
                 webapp, self.config.web.host, self.config.web.port

@@ -21,9 +21,10 @@ from monitor.actions import ActionRunner
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.engine import RuleSet, evaluate
-from monitor.errors import MonitorError, is_auth_error
+from monitor.errors import MonitorError, StoreError, is_auth_error
 from monitor.health import HealthBook
 from monitor.heartbeat import Heartbeat
+from monitor.log import redact
 from monitor.metrics import Metrics
 from monitor.models import FactKind, Finding, SourceKind, SweepStats
 from monitor.sources.base import Sweeper, SweepOutcome, SweepProgress
@@ -93,12 +94,20 @@ class SweepCycle:
         if self.actions is not None:
             # A failed remediation is an alert of its own, raised on the next sweep.
             findings.extend(self.actions.failure_findings(name))
-        step = await self._step(name, kind, outcome, findings, now)
-        stats = replace(
-            stats, findings=len(findings), firing=step.firing, transitions=len(step.transitions)
-        )
-        health.history[-1] = stats
-        await self.store.commit_sweep(stats, step)
+        try:
+            step = await self._step(name, kind, outcome, findings, now)
+            stats = replace(
+                stats, findings=len(findings), firing=step.firing,
+                transitions=len(step.transitions),
+            )
+            health.history[-1] = stats
+            await self.store.commit_sweep(stats, step)
+        except StoreError as exc:
+            # Nothing this sweep saw was kept, so nothing can be announced: the source is
+            # not healthy and /readyz says why (see monitor.health).
+            self.health.store_failed(name, redact(str(exc)), finished)
+            raise
+        self.health.store_recovered()
         await self._act(step, outcome)
         self.metrics.observe_sweep(
             name, stats.ok, stats.duration_s, stats.budget_remaining,

@@ -27,6 +27,7 @@ import structlog
 
 from monitor.clock import Clock
 from monitor.errors import MonitorError, StoreError
+from monitor.log import redact
 from monitor.models import SweepStats
 
 log = structlog.get_logger(__name__)
@@ -177,6 +178,8 @@ class Daemon:
     async def run(self) -> None:
         """Run until :meth:`stop`, then shut down within the grace period."""
         loops = [asyncio.create_task(c.run(), name=f"sweep:{c.name}") for c in self.coordinators]
+        for loop in loops:
+            loop.add_done_callback(_report_death)
         chores = asyncio.create_task(self._chores(), name="housekeeping")
         notifier = asyncio.create_task(self._notifier.run(), name="notify")
         log.info("started", sources=[c.name for c in self.coordinators])
@@ -214,3 +217,16 @@ class Daemon:
             except StoreError as exc:
                 log.error("housekeeping failed", error=str(exc))
             await self._stopper.sleep(HOUSEKEEPING_EVERY.total_seconds())
+
+
+def _report_death(task: asyncio.Task[None]) -> None:
+    """A source loop that ends by an unexpected exception is logged, never lost quietly
+    (the source then stops being swept, which /readyz reports once it is overdue)."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error(
+            "source loop died", task=task.get_name(), error_type=type(exc).__name__,
+            error=redact(str(exc)),
+        )

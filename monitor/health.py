@@ -7,6 +7,11 @@ provider, the readiness check and the "source unhealthy" alert read it. On start
 rebuilt from what the store remembers (:class:`HealthHistory`), so a restart neither
 forgets that a source has been failing for hours nor re-raises the alert from zero.
 
+A sweep whose results the store refuses (read-only, locked, full) counts as a failure of
+its source, and the book remembers the store's failure (:attr:`HealthBook.store_failure`)
+until a sweep is recorded again: the readiness check reports it, since nothing seen can
+be announced meanwhile.
+
 The book reads the store through one narrow call, so moving failure counters into the
 store itself changes :meth:`HealthBook.restore` and nothing else.
 """
@@ -126,6 +131,13 @@ class SourceHealth:
             },
         )
 
+    def record_store_failure(self, reason: str, at: datetime) -> None:
+        """The sweep ran but the store refused its results: a failure all the same."""
+        if not self.consecutive_failures:
+            self.failing_since = at
+        self.consecutive_failures += 1
+        self.last_error = f"store: {reason}"
+
     @classmethod
     def rebuilt(cls, name: str, kind: str, newest_first: Sequence[SweepStats]) -> SourceHealth:
         """The health a run of sweeps (newest first) leaves behind."""
@@ -140,6 +152,22 @@ class HealthBook:
 
     def __init__(self, sources: Iterable[tuple[str, str]]) -> None:
         self._by_name = {name: SourceHealth(name, kind) for name, kind in sources}
+        self.store_failure: str | None = None
+        """Why the last sweep could not be written to the store; None once one was."""
+
+    def store_failed(self, name: str, reason: str, at: datetime) -> None:
+        """A sweep of ``name`` could not be recorded (logged once, until it recovers)."""
+        if self.store_failure is None:
+            log.error("store failing: sweeps are not recorded", source=name, error=reason)
+        self.store_failure = reason
+        if name in self._by_name:
+            self._by_name[name].record_store_failure(reason, at)
+
+    def store_recovered(self) -> None:
+        """A sweep was recorded again."""
+        if self.store_failure is not None:
+            log.info("store recovered")
+        self.store_failure = None
 
     def __getitem__(self, name: str) -> SourceHealth:
         return self._by_name[name]

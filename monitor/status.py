@@ -271,6 +271,8 @@ class Status:
             await self._store.outbox_counts()
         except StoreError:
             reasons.append("store: not reachable")
+        if self._health.store_failure is not None:
+            reasons.append(f"store: cannot record sweeps: {self._health.store_failure}")
         return not reasons, reasons
 
     def _console_url(self, source: str) -> str | None:

@@ -22,6 +22,9 @@ What it does for every call:
   the token) and the status. Error bodies have no common shape (arrays of strings, bare
   strings, ``{"detail"}``, HTML pages), so the client branches on the status code only
   and quotes a short, sanitised excerpt of the body (:mod:`monitor.sources.answers`);
+- a body larger than :data:`MAX_BODY_BYTES` is not read past the limit: the call fails
+  with :class:`~monitor.errors.MalformedResponseError` (not retried), so a hostile or
+  broken API cannot take the daemon's memory and a cut answer never counts as data;
 - counters per endpoint template and status (:class:`RequestStats`), and an optional
   ``on_request(source, endpoint, status, seconds)`` hook for metrics.
 
@@ -60,6 +63,9 @@ from monitor.sources.paging import MAX_PAGE_SIZE, Page, PageShape, Paging, Param
 from monitor.sources.retry import NotConnectedError, RetryPolicy
 
 log = structlog.get_logger(__name__)
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+"""The largest answer read from an MDM API (a page of 300 devices is well under 1 MiB)."""
 
 USER_AGENT = "compliance-monitor/0.1"
 
@@ -134,6 +140,7 @@ class ApiClient(Answers, Paging):
         self.on_request = on_request
         self.budget_max_wait = budget_max_wait
         self.stats = RequestStats()
+        self.max_body_bytes = MAX_BODY_BYTES
         self._token = token
         self._session = session
         self._owns_session = session is None
@@ -356,7 +363,7 @@ class ApiClient(Answers, Paging):
                     allow_redirects=False,
                 ) as resp:
                     status_label = "payload"
-                    body = await resp.read()
+                    body = await self._read_capped(method, endpoint, resp)
                     status_label = str(resp.status)
                     return Response(
                         status=resp.status,
@@ -403,6 +410,32 @@ class ApiClient(Answers, Paging):
                 ) from exc
             finally:
                 self._record(endpoint, status_label, self.clock.monotonic() - started)
+
+    async def _read_capped(
+        self, method: str, endpoint: str, resp: aiohttp.ClientResponse
+    ) -> bytes:
+        """The body, refused (MalformedResponseError) as soon as it exceeds the cap."""
+        limit = self.max_body_bytes
+        declared = resp.content_length
+        if declared is not None and declared > limit:
+            raise self._too_large(method, endpoint, resp.status)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(method, endpoint, resp.status)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, method: str, endpoint: str, status: int) -> MalformedResponseError:
+        return MalformedResponseError(
+            f"{self.source}: {method} {endpoint} answered {status} with a body over "
+            f"{self.max_body_bytes // (1024 * 1024)} MiB; not read further",
+            source=self.source,
+            endpoint=endpoint,
+            status=status,
+        )
 
     def _note_rate_headers(self, response: Response) -> None:
         self.budget.observe(response.headers)
@@ -458,6 +491,7 @@ def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
 
 
 __all__ = [
+    "MAX_BODY_BYTES",
     "MAX_PAGE_SIZE",
     "ApiClient",
     "Page",

@@ -13,10 +13,19 @@ Routes::
     GET /healthz        200 "ok" while the process serves requests (never needs the token)
     GET /readyz         200 "ready", or 503 with one reason per line
 
-When a token is configured every route but /healthz needs it, either as
+When a token is configured every route but /healthz and /readyz needs it, either as
 ``Authorization: Bearer <token>`` (scrapers, curl) or as the password of HTTP Basic
 authentication with any user name (browsers ask for it themselves; no cookie, no token
-in URLs, where it would end up in proxy logs and browser history).
+in URLs, where it would end up in proxy logs and browser history). /readyz answers
+without the token with its status code and one word (so a container health check needs
+no secret); the reasons need the token. A token given but empty refuses to start: it is
+never "no authentication". Failed attempts are slowed: after
+:data:`MAX_FAILURES` failures from one address within :data:`FAILURE_WINDOW` seconds,
+that address gets 429 until the window has passed.
+
+The ``Host`` header must name an allowed host (``web.allowed_hosts``, plus the loopback
+names, plus any name when listening beyond loopback without a list): a page on another
+site that rebinds its DNS name to 127.0.0.1 gets 421, never the fleet's data.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import base64
 import binascii
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -50,6 +59,11 @@ CLOCK_KEY = web.AppKey("clock", Clock)
 OPTIONS_KEY = web.AppKey("page_options", PageOptions)
 
 OPEN_PATHS = frozenset({"/healthz"})
+READY_PATH = "/readyz"
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+MAX_FAILURES = 10
+FAILURE_WINDOW = 60.0
+AUTHORIZED_KEY = web.RequestKey("authorized", bool)
 REALM = "compliance-monitor"
 
 # No script may run, nothing may be framed or loaded from elsewhere; the page's CSS is inline.
@@ -75,20 +89,29 @@ def build_web_app(
     token: SecretStr | None,
     clock: Clock | None = None,
     options: PageOptions | None = None,
+    listen_host: str = "127.0.0.1",
+    allowed_hosts: Sequence[str] = (),
 ) -> web.Application:
     """The aiohttp application serving the status page, the JSON API and the probes.
 
-    ``token``: when set, every route but /healthz requires it (see the module docstring).
-    ``clock``: what "now" is for relative times on the page (the system clock by default).
+    ``token``: when set, every route but /healthz requires it (see the module docstring);
+    an empty one raises StartError. ``clock``: what "now" is for relative times on the
+    page (the system clock by default). ``listen_host``/``allowed_hosts``: which ``Host``
+    headers are served (see the module docstring).
     """
     expected = token.get_secret_value() if token is not None else None
+    if expected is not None and not expected.strip():
+        raise StartError("web.token", "is empty: refusing to serve without authentication")
     if expected:
         register_secret(expected)
-    middlewares = [_auth_middleware(expected)] if expected else []
+    clock = clock or SystemClock()
+    middlewares: list[Any] = [_host_middleware(_allowed_hosts(listen_host, allowed_hosts))]
+    if expected:
+        middlewares.append(_auth_middleware(expected, clock))
     app = web.Application(middlewares=middlewares)
     app[PROVIDER_KEY] = provider
     app[METRICS_KEY] = metrics
-    app[CLOCK_KEY] = clock or SystemClock()
+    app[CLOCK_KEY] = clock
     app[OPTIONS_KEY] = options or PageOptions()
     app.on_response_prepare.append(_add_security_headers)
     app.router.add_get("/", _status_page)
@@ -128,18 +151,69 @@ async def start_web(app: web.Application, host: str, port: int) -> tuple[web.App
 # --------------------------------------------------------------------------- auth
 
 
-def _auth_middleware(expected: str) -> Any:
+def _allowed_hosts(listen_host: str, allowed: Sequence[str]) -> frozenset[str] | None:
+    """The ``Host`` names served, or None for any (beyond loopback, no list given)."""
+    if allowed:
+        return LOOPBACK_NAMES | {h.lower() for h in allowed}
+    if listen_host in LOOPBACK_NAMES:
+        return LOOPBACK_NAMES
+    return None
+
+
+def _host_name(header: str) -> str:
+    """The host of a ``Host`` header, port removed, lower case (``[::1]`` kept whole)."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[: end + 1] if end > 0 else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _host_middleware(allowed: frozenset[str] | None) -> Any:
+    @web.middleware
+    async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if allowed is not None:
+            host = _host_name(request.headers.get("Host", ""))
+            if host not in allowed:
+                log.warning("web refused an unknown Host", path=request.path)
+                return web.Response(status=421, text="unknown host\n")
+        return await handler(request)
+
+    return check_host
+
+
+def _auth_middleware(expected: str, clock: Clock) -> Any:
     expected_bytes = expected.encode()
+    failures: dict[str, list[float]] = {}
 
     @web.middleware
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS:
             return await handler(request)
+        peer = request.remote or "?"
+        now = clock.monotonic()
+        recent = [t for t in failures.get(peer, ()) if now - t < FAILURE_WINDOW]
         given = _credential(request.headers.get("Authorization", ""))
-        if given is None or not hmac.compare_digest(given, expected_bytes):
-            log.debug("web unauthorized", path=request.path, had_credentials=given is not None)
-            return _unauthorized()
-        return await handler(request)
+        if len(recent) >= MAX_FAILURES:
+            failures[peer] = recent
+            wait = max(1, int(FAILURE_WINDOW - (now - recent[0])) + 1)
+            return web.Response(
+                status=429, text="too many failed attempts\n",
+                headers={"Retry-After": str(wait)},
+            )
+        if given is not None and hmac.compare_digest(given, expected_bytes):
+            request[AUTHORIZED_KEY] = True
+            return await handler(request)
+        if request.path == READY_PATH:
+            request[AUTHORIZED_KEY] = False
+            return await handler(request)  # status and one word only (see _readyz)
+        if given is not None:
+            recent.append(now)
+            if len(failures) > 10_000:  # bounded, whoever knocks
+                failures.clear()
+        failures[peer] = recent
+        log.debug("web unauthorized", path=request.path, had_credentials=given is not None)
+        return _unauthorized()
 
     return require_token
 
@@ -333,5 +407,7 @@ async def _readyz(request: web.Request) -> web.Response:
         ready, reasons = False, ["the monitor's state could not be read"]
     if ready:
         return web.Response(text="ready\n")
+    if not request.get(AUTHORIZED_KEY, True):
+        return web.Response(status=503, text="not ready\n")
     lines = "".join(f"- {redact(r)}\n" for r in reasons) or "- no reason given\n"
     return web.Response(status=503, text="not ready\n" + lines)

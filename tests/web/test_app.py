@@ -315,11 +315,10 @@ async def test_healthz_and_readyz(serve: Serve, http: aiohttp.ClientSession) -> 
         "/api/sources",
         "/api/silences",
         "/metrics",
-        "/readyz",
         "/nope",
     ],
 )
-async def test_token_is_required_everywhere_but_healthz(
+async def test_token_is_required_everywhere_but_the_probes(
     serve: Serve, http: aiohttp.ClientSession, path: str
 ) -> None:
     base = await serve(make_app(sample_provider(), token=TOKEN))
