@@ -46,7 +46,14 @@ from monitor.errors import ConfigError, StoreError
 from monitor.log import redact
 from monitor.models import AlertState
 from monitor.notify.labels import STANDARD_LABELS, alert_labels
-from monitor.notify.silences import DAY_NAMES, Silence, from_config, matcher_matches
+from monitor.notify.silences import (
+    DAY_NAMES,
+    Silence,
+    from_config,
+    matcher_matches,
+    matcher_problem,
+)
+from monitor.patterns import pattern_problem
 from monitor.store import Matcher, SilenceRecord, SqliteStore
 from monitor.store.base import MatchOp
 
@@ -78,10 +85,9 @@ def parse_matcher(text: str) -> Matcher:
     name, op, raw = m.group(1), m.group(2), m.group(3).strip()
     value = _unquote(raw)
     if op in ("=~", "!~"):
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise InputError(f"bad matcher {text!r}: invalid regex: {exc}") from None
+        problem = pattern_problem(value)
+        if problem:
+            raise InputError(f"bad matcher {text!r}: {problem}")
     return Matcher(name=name, op=_op(op), value=value)
 
 
@@ -367,9 +373,10 @@ async def _add(args: argparse.Namespace, config: Config, now: datetime, io: Comm
         raise InputError("--comment: say why (it is shown with the silence)")
     known = _known_labels(config)
     for m in matchers:
-        if m.name not in known:
-            io.say(f"warning: no alert carries a label named {m.name!r} "
-                   f"(known: {', '.join(sorted(known))})")
+        problem = matcher_problem(m.name, m.op, m.value, known)
+        if problem:
+            # A typo would make a silence that mutes nothing (or, with !=, everything).
+            raise InputError(f"bad matcher {matchers_line((m,))}: {problem}")
     author = _author(args.author)
     async with SqliteStore(config.store.path) as store:
         record = await store.add_silence(

@@ -163,8 +163,16 @@ def _rule_problems(report: ConfigReport) -> list[ConfigError]:
         )
     except ConfigError as exc:
         return [exc]
+    from monitor.cli import config_silence_problems
+
     file = str(rules.files[0]) if rules.files else "rules"
-    return [ConfigError(file, "actions", p) for p in check_actions(config.actions, rules.rules)]
+    out = [ConfigError(file, "actions", p) for p in check_actions(config.actions, rules.rules)]
+    for problem in config_silence_problems(config, rules.rules):
+        path = tuple(int(p) if p.isdigit() else p for p in problem.key_path.split("."))
+        out.append(
+            ConfigError(report.file, problem.key_path, problem.reason, line=report.line(path))
+        )
+    return out
 
 
 def _in_file_order(problems: list[ConfigError]) -> list[ConfigError]:

@@ -10,13 +10,17 @@ daemon honours a new silence without a restart). :class:`SilencesInForce` is the
 place that puts the two together, for the notification planner, the status page and the
 ``status`` command alike.
 
+A matcher naming a label no alert has, or a severity that does not exist, is an error
+(:func:`matcher_problem`), in the config as on the command line: a typo must not make a
+silence that quietly mutes nothing, or everything.
+
 Recurring windows are evaluated in their own time zone: ``22:00-06:00`` on ``fri``
 covers Friday 22:00 to Saturday 06:00 local time, through daylight-saving changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Protocol
@@ -25,10 +29,34 @@ from zoneinfo import ZoneInfo
 from monitor.clock import utc
 from monitor.config import RecurringWindow, SilenceConfig
 from monitor.errors import ConfigError
-from monitor.patterns import compile_pattern
+from monitor.patterns import compile_pattern, pattern_problem
 from monitor.store.base import Matcher, SilenceRecord
 
 DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+def matcher_problem(
+    name: str, op: str, value: str, known_labels: Collection[str]
+) -> str | None:
+    """What is wrong with a matcher, or None: a regex RE2 refuses, a label no alert has
+    (a typo would make a silence that mutes nothing, or everything with ``!=``), a
+    severity that does not exist."""
+    if op in ("=~", "!~"):
+        problem = pattern_problem(value)
+        if problem:
+            return problem
+    if name not in known_labels:
+        near = ", ".join(sorted(known_labels))
+        return f"no alert has a label {name!r} (labels: {near})"
+    if name == "severity":
+        if op in ("=", "!=") and value not in SEVERITIES:
+            return f"severity is one of {', '.join(SEVERITIES)}, not {value!r}"
+        if op in ("=~", "!~") and not any(compile_pattern(value).matches(s) for s in SEVERITIES):
+            return f"{value!r} matches no severity ({', '.join(SEVERITIES)})"
+    return None
 
 
 def matcher_matches(matcher: Matcher, labels: Mapping[str, str]) -> bool:

@@ -160,12 +160,15 @@ def test_add_prints_only_the_id_on_stdout_and_stores_the_silence(
 
 async def test_add_stores_matchers_span_comment_and_author(config_file: Path) -> None:
     clock = FakeClock(T0)
-    code, out, _ = await cmd(config_file, clock, "add", "device_name=Mac 12", "team!=lab",
+    code, out, _ = await cmd(config_file, clock, "add", "device_name=Mac 12", "rule_id!=lab",
                              "--duration", "2h", "--comment", "  reimaging   Mac 12 ",
                              "--author", "ana")
     assert (code, out) == (0, "1\n")
     [record] = await stored(config_file)
-    assert record.matchers == (Matcher("device_name", "=", "Mac 12"), Matcher("team", "!=", "lab"))
+    assert record.matchers == (
+        Matcher("device_name", "=", "Mac 12"),
+        Matcher("rule_id", "!=", "lab"),
+    )
     assert (record.starts_at, record.ends_at) == (T0, T0 + timedelta(hours=2))
     assert (record.comment, record.author, record.created_at) == ("reimaging Mac 12", "ana", T0)
 
@@ -220,11 +223,21 @@ def test_bad_regex_through_main_exits_2(
     assert captured.out == ""
 
 
-async def test_a_label_no_alert_carries_is_warned_about(config_file: Path) -> None:
-    code, _, err = await cmd(config_file, FakeClock(T0), "add", "devcie_name=Mac 1",
-                             "--comment", "typo")
-    assert code == 0
-    assert "warning: no alert carries a label named 'devcie_name'" in err
+@pytest.mark.parametrize(
+    ("matcher", "reason"),
+    [
+        ("devcie_name=Mac 1", "no alert has a label 'devcie_name'"),
+        ("severity=critcal", "severity is one of info, warning, critical"),
+        ("severity=~crit", "matches no severity"),
+    ],
+)
+async def test_a_typo_in_a_label_or_a_severity_is_refused(
+    config_file: Path, matcher: str, reason: str
+) -> None:
+    code, out, err = await cmd(config_file, FakeClock(T0), "add", matcher, "--comment", "typo")
+    assert code != 0
+    assert reason in err
+    assert out == ""
 
 
 # ------------------------------------------------------------------ list
