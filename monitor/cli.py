@@ -30,7 +30,14 @@ from typing import TextIO
 import structlog
 
 from monitor.config import Config, load_config
-from monitor.errors import ConfigError, MonitorError, StartError, StoreError, TokenFileError
+from monitor.errors import (
+    ConfigError,
+    ConfigErrors,
+    MonitorError,
+    StartError,
+    StoreError,
+    TokenFileError,
+)
 from monitor.log import configure_logging, redact
 from monitor.sources import registry
 
@@ -241,6 +248,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     # Validate the rules before anything starts, so a broken rule file exits 2 too.
     _load_rules(config)
     configure_logging(config.log.level, config.log.format)
+    if cmd in ("run", "once", "test-notify"):
+        _check_receivers(config, args.config)
     if cmd == "run":
         return _run_async(lambda stop: _run(config, stop))
     if cmd == "once":
@@ -340,6 +349,23 @@ def _run_async(make: Callable[[asyncio.Event], Awaitable[int]]) -> int:
     return asyncio.run(runner())
 
 
+def _check_receivers(config: Config, path: Path) -> None:
+    """Every apprise URL must parse: one that cannot would fail every delivery (exit 2)."""
+    from monitor.notify.sender import AppriseSender
+
+    sender = AppriseSender()
+    problems = []
+    for receiver in config.receivers:
+        for j, url in enumerate(receiver.urls):
+            reason = sender.check_url(url.get_secret_value())
+            if reason:
+                problems.append(
+                    ConfigError(str(path), f"receivers.{receiver.name}.urls.{j}", reason)
+                )
+    if problems:
+        raise problems[0] if len(problems) == 1 else ConfigErrors(problems)
+
+
 def _preflight(config: Config) -> None:
     """What a start needs, checked in seconds: every token file, and the store.
 
@@ -373,6 +399,7 @@ async def _once(config: Config, *, dry_run: bool) -> int:
     from monitor.commands.progress import TerminalProgress
 
     _preflight(config)
+    undelivered = 0
     progress = TerminalProgress.for_stream(sys.stderr)
     if progress is not None:
         # Log lines are lifted above the bar rather than written through it.
@@ -387,12 +414,18 @@ async def _once(config: Config, *, dry_run: bool) -> int:
                           f"{msg.title}\n\n{msg.body}\n")
             else:
                 results, firing = await app.run_once()
+                undelivered = app.pipeline.totals.failed
     finally:
         if progress is not None:
             progress.close()
+    if undelivered:
+        print(
+            f"{undelivered} message(s) could not be delivered (outbox list says why)",
+            file=sys.stderr,
+        )
     if any(not r.ok for r in results):
         return EXIT_SOURCE
-    return EXIT_FIRING if firing else EXIT_OK
+    return EXIT_FIRING if firing or undelivered else EXIT_OK
 
 
 async def _test_notify(config: Config, receiver: str) -> int:
