@@ -232,6 +232,11 @@ class App:
             return await self._notify.deliver_due()
         return await self._notify.drain(timeout)
 
+    @property
+    def delivery_totals(self) -> DeliveryStats:
+        """What delivery has done since start (``failed`` counts failed attempts)."""
+        return self._notify.delivery.totals
+
     async def preview_notifications(self) -> list[RenderedMessage]:
         """What flushing every group now would queue, without writing anything."""
         return await self._notify.preview(self.clock.now())

@@ -290,28 +290,12 @@ def _load_rules(config: Config) -> int:
     problems = check_actions(config.actions, rules.rules)
     if problems:
         raise ConfigError(str(rules.files[0]) if rules.files else "rules", "actions", problems[0])
+    from monitor.commands.validate import config_silence_problems
+
     silence_problems = config_silence_problems(config, rules.rules)
     if silence_problems:
         raise silence_problems[0]
     return len(rules.rules)
-
-
-def config_silence_problems(config: Config, rules: Sequence[object]) -> list[ConfigError]:
-    """Matchers of the config's silences naming a label no alert has, or no severity."""
-    from monitor.engine.rules import STANDARD_LABELS as FINDING_LABELS
-    from monitor.notify.labels import STANDARD_LABELS
-    from monitor.notify.silences import matcher_problem
-
-    known = {*STANDARD_LABELS, *FINDING_LABELS}
-    for rule in rules:
-        known.update(getattr(rule, "labels", {}))
-    out = []
-    for i, silence in enumerate(config.silences):
-        for j, m in enumerate(silence.matchers):
-            problem = matcher_problem(m.name, m.op, m.value, known)
-            if problem:
-                out.append(ConfigError("config", f"silences.{i}.matchers.{j}", problem))
-    return out
 
 
 def _validate(path: Path, out: TextIO | None = None) -> int:
@@ -414,7 +398,7 @@ async def _once(config: Config, *, dry_run: bool) -> int:
                           f"{msg.title}\n\n{msg.body}\n")
             else:
                 results, firing = await app.run_once()
-                undelivered = app.pipeline.totals.failed
+                undelivered = app.delivery_totals.failed
     finally:
         if progress is not None:
             progress.close()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from monitor.config import ConfigReport, read_config
+from monitor.config import Config, ConfigReport, read_config
 from monitor.errors import ConfigError, TokenFileError
 from monitor.log import redact
 
@@ -163,8 +163,6 @@ def _rule_problems(report: ConfigReport) -> list[ConfigError]:
         )
     except ConfigError as exc:
         return [exc]
-    from monitor.cli import config_silence_problems
-
     file = str(rules.files[0]) if rules.files else "rules"
     out = [ConfigError(file, "actions", p) for p in check_actions(config.actions, rules.rules)]
     for problem in config_silence_problems(config, rules.rules):
@@ -183,3 +181,20 @@ def _in_file_order(problems: list[ConfigError]) -> list[ConfigError]:
             seen.add(p.message)
             unique.append(p)
     return sorted(unique, key=lambda p: (p.file, p.line is None, p.line or 0))
+
+
+def config_silence_problems(config: Config, rules: Sequence[object]) -> list[ConfigError]:
+    """Matchers of the config's silences naming a label no alert has, or no severity."""
+    from monitor.models import STANDARD_LABELS
+    from monitor.notify.silences import matcher_problem
+
+    known = set(STANDARD_LABELS)
+    for rule in rules:
+        known.update(getattr(rule, "labels", {}))
+    out = []
+    for i, silence in enumerate(config.silences):
+        for j, m in enumerate(silence.matchers):
+            problem = matcher_problem(m.name, m.op, m.value, known)
+            if problem:
+                out.append(ConfigError("config", f"silences.{i}.matchers.{j}", problem))
+    return out

@@ -1,9 +1,9 @@
 """The monitor tried as an attacker and as a new admin would: one test per failure mode,
 each against real servers on loopback, each asserting the safe outcome.
 
-=====  ==========================================================  ==================================
+=====  ==========================================================  =================================
  #     what must not happen                                         pinned by
-=====  ==========================================================  ==================================
+=====  ==========================================================  =================================
  1     an empty/short web token switches authentication off;       test_f01_authentication.py
        guessing is not slowed
  2     a DNS-rebinding page reads the fleet                         test_f02_dns_rebinding.py
@@ -21,7 +21,7 @@ each against real servers on loopback, each asserting the safe outcome.
  12    the container health check fails with a web token; the       test_f12_container.py
        image runs the example config
  13    templates and config files take unbounded memory and time   test_f13_template_bounds.py
-=====  ==========================================================  ==================================
+=====  ==========================================================  =================================
 
 (Finding 11, retries stacking, is pinned with the one retry policy in tests/sources.)
 Local-state commands running without MDM tokens: test_local_state_commands.py.
