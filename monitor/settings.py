@@ -88,11 +88,15 @@ class BudgetConfig(Strict):
     (Kandji: 10,000 per hour per tenant, shared with every other integration);
     ``burst_per_second`` caps the instantaneous rate (Kandji's gateway allows 50/s);
     ``concurrency`` caps requests in flight. Retries count against the budget.
+    ``tenant_reserve`` is the share of the tenant's hourly limit (as the vendor's
+    rate-limit headers tell it) this monitor leaves untouched for the tenant's other
+    integrations: it plans and slows down so the tenant keeps at least that much.
     """
 
     requests_per_hour: int = Field(default=5000, ge=1, le=1_000_000)
     burst_per_second: float = Field(default=10.0, gt=0, le=1000)
     concurrency: int = Field(default=8, ge=1, le=256)
+    tenant_reserve: float = Field(default=0.05, ge=0.0, le=0.5)
 
 
 class RetryConfig(Strict):

@@ -21,11 +21,11 @@ headers on every answer (:meth:`RequestBudget.observe`: ``X-Ratelimit-Limit-Hour
 spend it. :attr:`RequestBudget.remaining`, what a sweep plans against, is then
 ``min(own remaining, tenant headroom)``, the headroom being what the tenant has left
 minus what the others will spend before the window resets minus a reserve
-(``tenant_reserve`` of the tenant's limit). Requests slow down before the tenant runs
-dry: below one reserve of headroom they are spaced so the headroom lasts until the
-reset, and at none they wait for the reset (or raise
-:class:`~monitor.errors.BudgetExhaustedError` past ``max_wait``), instead of meeting a
-429.
+(``tenant_reserve`` of the tenant's limit: the source's ``budget.tenant_reserve``).
+Requests slow down before the tenant runs dry: below one reserve of headroom they are
+spaced so the headroom lasts until the reset, and at none they wait for the reset (or
+raise :class:`~monitor.errors.BudgetExhaustedError` past ``max_wait``), instead of
+meeting a 429.
 
 Usage::
 
@@ -262,12 +262,12 @@ class RequestBudget:
         clock: Clock,
         *,
         per_second: RateGate | None = None,
-        tenant_reserve: float = 0.05,
+        tenant_reserve: float | None = None,
     ) -> None:
         self.config = config
         self._clock = clock
         self.tenant = TenantView(clock)
-        self.tenant_reserve = tenant_reserve
+        self.tenant_reserve = config.tenant_reserve if tenant_reserve is None else tenant_reserve
         self._hour = SlidingWindow(config.requests_per_hour, HOUR, clock)
         self._per_second = per_second or per_second_gate(config.burst_per_second, clock)
         self._concurrency = asyncio.Semaphore(config.concurrency)

@@ -5,12 +5,13 @@ before it runs dry, and so meets no 429 while a rival spends from the same hour.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 from monitor.clock import FakeClock
-from monitor.config import BudgetConfig
-from monitor.errors import BudgetExhaustedError
+from monitor.config import BudgetConfig, load_config
+from monitor.errors import BudgetExhaustedError, ConfigError
 from monitor.simulator.kandji import start_kandji
 from monitor.sources.budget import RequestBudget
 from monitor.sources.kandji.client import KandjiClient
@@ -91,3 +92,35 @@ async def test_a_rival_spending_a_third_of_the_hour_costs_no_429() -> None:
     usable = 2 * (1000 - 360)
     assert sim.limiter.answered >= 0.9 * usable
     assert sim.limiter.answered <= usable
+
+
+CONFIG = """\
+sources:
+  - name: acme
+    kind: kandji
+    url: http://127.0.0.1:8081
+    token: acme-token
+    budget:
+      requests_per_hour: 8000
+      tenant_reserve: {reserve}
+receivers:
+  - name: console
+    console: true
+route:
+  receiver: console
+"""
+
+
+def test_the_tenant_reserve_is_a_budget_option(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG.format(reserve="0.2"))
+    source = load_config(path).sources[0]
+    clock = FakeClock()
+    budget = RequestBudget(source.budget, clock)
+    clock.advance(1800)
+    budget.observe(headers(10_000, 7_500))  # others: 5,000 an hour, 2,500 still to come
+    assert budget.remaining == 7_500 - 2_500 - 2_000
+    path.write_text(CONFIG.format(reserve="0.9"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key_path == "sources.acme.budget.tenant_reserve"
