@@ -132,6 +132,17 @@ class SourceBase(Strict):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
 
+    @field_validator("console_url")
+    @classmethod
+    def _console_is_http(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.lower().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        if any(ch.isspace() or not ch.isprintable() for ch in v):
+            raise ValueError("holds a space or a control character")
+        return v
+
     @field_validator("token")
     @classmethod
     def _token_is_one_word(cls, v: SecretStr | None) -> SecretStr | None:

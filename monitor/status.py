@@ -31,7 +31,7 @@ from monitor.sources import registry
 from monitor.sources.budget import RequestBudget
 from monitor.store.base import NotificationLogEntry, OutboxMessage, OutboxState, Store
 from monitor.store.sqlite import SqliteStore
-from monitor.web.provider import device_console_link
+from monitor.web.provider import device_link
 from monitor.web.view import (
     AlertView,
     DeadLetterView,
@@ -187,17 +187,14 @@ class Status:
         views = []
         for row in await self.rows(self._clock.now()):
             f = row.alert.finding
-            link = (
-                device_console_link(f.source_kind, self._console_url(f.source), f.device_id)
-                if f.device_id
-                else None
-            )
+            link = device_link(f.source_kind, self._console_url(f.source), f.device_id)
             views.append(
                 AlertView.from_alert(
                     row.alert,
                     silenced=row.silenced_by is not None,
                     inhibited=row.inhibited,
-                    console_link=link,
+                    console_link=link.url if link else None,
+                    console_exact=link.exact if link else True,
                 )
             )
         return views

@@ -120,3 +120,58 @@ async def webhook_server(path: str = "/hook") -> AsyncIterator[tuple[Webhook, in
         yield hook, port
     finally:
         await runner.cleanup()
+
+
+@dataclass
+class SlackHook:
+    """What a loopback stand-in for Slack's incoming webhooks received: apprise's
+    ``slack://`` payloads (JSON) and the files it tried to upload (none, for a webhook)."""
+
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+    uploads: int = 0
+
+    def texts(self) -> str:
+        """Every payload as JSON text, one per line: what Slack would render."""
+        import json
+
+        return "\n".join(json.dumps(p, ensure_ascii=False) for p in self.payloads)
+
+
+@asynccontextmanager
+async def slack_webhook() -> AsyncIterator[tuple[SlackHook, str]]:
+    """A server answering like ``https://hooks.slack.com/services`` (``ok``), and that
+    base URL on 127.0.0.1: give it to apprise's Slack plugin (see ``slack_to_loopback``)."""
+    hook = SlackHook()
+
+    async def receive(request: web.Request) -> web.Response:
+        if request.content_type.startswith("multipart/"):
+            hook.uploads += 1
+        else:
+            hook.payloads.append(await request.json())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/services/{a}/{b}/{c}", receive)
+    app.router.add_post("/api/{method}", receive)  # a bot's calls, files included
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = int(runner.addresses[0][1])
+    try:
+        yield hook, f"http://127.0.0.1:{port}/services"
+    finally:
+        await runner.cleanup()
+
+
+#: A ``slack://`` webhook URL (tokens in Slack's shapes); apprise posts it to
+#: ``{webhook_url}/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7F``.
+SLACK_URL = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7F"
+
+
+def slack_to_loopback(monkeypatch: Any, base_url: str) -> None:
+    """Point apprise's Slack webhooks at ``base_url`` (a :func:`slack_webhook`) for one
+    test: the plugin is the real one, only the host it posts to changes."""
+    from apprise.plugins.slack import NotifySlack
+
+    monkeypatch.setattr(NotifySlack, "webhook_url", base_url)

@@ -24,6 +24,7 @@ from monitor.notify.delivery import DeliveryStats, OutboxDelivery, backoff
 from monitor.notify.planner import NotifyPlanner
 from monitor.notify.sender import Sender
 from monitor.notify.templates import RenderedMessage, Templates
+from monitor.sources.links import ConsoleLinks
 from monitor.store.base import OutboxMessage, Store
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,9 @@ class NotifyPipeline:
         self._config = config
         self._clock = clock
         self._sender = sender
+        if templates is None:
+            # Messages link each device to its page in its MDM console.
+            templates = Templates(config.receivers, links=ConsoleLinks.of(config.sources))
         self.planner = NotifyPlanner(config, store, templates=templates)
         self.delivery = OutboxDelivery(config, store, sender, clock)
         self._poll = config.notify.outbox.poll_interval.total_seconds()

@@ -20,9 +20,11 @@ environment's ``finalize`` hook, so device data cannot bring formatting of its o
 name cannot forge a ``[RESOLVED]`` line; in ``md`` and ``slack`` Markdown's specials are
 backslash-escaped, ``<`` and ``>`` included (no ``<!channel>``, no ``<@user>``),
 ``@everyone``/``@here``/``@channel`` lose their power (a zero-width space after the
-``@``) and ``://`` is broken so no link is live; ``html`` is autoescaped. Templates run
-in a sandbox with bounded resources (:mod:`monitor.sandbox`) and a title or body longer
-than :data:`MAX_BODY` characters is cut.
+``@``) and ``://`` is broken so no link is live; ``html`` is autoescaped
+(:mod:`monitor.notify.escaping`). The only live links are the devices' console links,
+which come from the config, never from device data, and go through the ``url`` filter.
+Templates run in a sandbox with bounded resources (:mod:`monitor.sandbox`) and a title
+or body longer than :data:`MAX_BODY` characters is cut.
 
 A receiver may replace the title and/or body template (``title_template``,
 ``body_template``). Custom templates run in Jinja2's sandbox; a custom template that
@@ -33,7 +35,10 @@ What templates see (all plain data): ``reason`` (first/repeat/resolved/escalated
 ``headline``
 (one line saying what changed), ``status``,
 ``receiver``, ``group_labels``, ``firing``/``resolved`` (alerts), ``devices`` /
-``resolved_devices`` (the first ``max_devices`` devices, each with its ``items``),
+``resolved_devices`` (the first ``max_devices`` devices, each with its ``items``, and
+``link``: the device's page in its MDM console when the source has a console, else
+empty; ``link_exact`` is False when the link opens the console, the vendor documenting
+no device page; print it with the ``url`` filter),
 ``devices_more``/``resolved_devices_more``, counts (``firing_count``, ``new_count``,
 ``resolved_count``, ``device_count``, ``resolved_device_count``), ``rules``,
 ``sources``, ``source_text``, ``severity``, ``now``, ``oldest_age`` (the longest any
@@ -52,18 +57,18 @@ from typing import Any, Literal
 import jinja2
 import structlog
 from jinja2 import DictLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 from monitor.clock import format_age
 from monitor.config import ReceiverConfig
 from monitor.errors import ConfigError
 from monitor.models import Alert, NotifyReason, Severity, SubjectKind
+from monitor.notify.escaping import FINALIZERS, code, link_target, mrkdwn
 from monitor.notify.grouping import GroupDecision
 from monitor.notify.routing import alert_age
 from monitor.sandbox import BoundedSandbox, join_bounded
+from monitor.sources.links import ConsoleLinks
 from monitor.store.base import BodyFormat
 from monitor.store.codec import ts
-from monitor.text import one_line
 
 log = structlog.get_logger(__name__)
 
@@ -305,78 +310,6 @@ MAX_BODY = 200_000
 """The longest title or body a template may produce, in characters; the rest is cut."""
 
 
-class _Escaped(str):
-    """Text already escaped for its flavour: ``finalize`` leaves it as it is."""
-
-    __slots__ = ()
-
-
-_MD_SPECIALS = str.maketrans({c: "\\" + c for c in "\\`*_[]()#|~!{}<>"})
-_MENTIONS = ("@everyone", "@here", "@channel")
-
-
-def escape_markdown(value: object) -> str:
-    """Text for a Markdown body: specials escaped, no mention, link or tag can come alive."""
-    text = one_line(str(value)).translate(_MD_SPECIALS)
-    for mention in _MENTIONS:
-        if mention in text.lower():
-            text = _insensitive_replace(text, mention)
-    return text.replace("://", ":\u200b//")
-
-
-def _insensitive_replace(text: str, word: str) -> str:
-    """``text`` with a zero-width space after the ``@`` of every ``word`` (any case)."""
-    lowered = text.lower()
-    out, start = [], 0
-    while (i := lowered.find(word, start)) >= 0:
-        out.append(text[start:i])
-        out.append("@\u200b" + text[i + 1 : i + len(word)])
-        start = i + len(word)
-    out.append(text[start:])
-    return "".join(out)
-
-
-def _finalize_text(value: object) -> object:
-    if isinstance(value, _Escaped | Markup) or not isinstance(value, str):
-        return value
-    return one_line(value)
-
-
-def _finalize_markdown(value: object) -> object:
-    if isinstance(value, _Escaped | Markup) or not isinstance(value, str):
-        return value
-    return escape_markdown(value)
-
-
-def _finalize_html(value: object) -> object:
-    if isinstance(value, str) and not isinstance(value, Markup):
-        return one_line(value)
-    return value
-
-
-def _mrkdwn(value: object) -> str:
-    """Text for a Slack body, escaped once (the flavour's ``finalize`` then leaves it).
-
-    Apprise turns a Markdown body into Slack mrkdwn and escapes ``&`` itself, but passes
-    ``<...>`` through as is, where Slack reads it as a link or a mention (a device named
-    ``<!channel>`` would page the whole channel).
-    """
-    return _Escaped(escape_markdown(value))
-
-
-def _code(value: object) -> str:
-    """Text inside a Markdown code span: apprise escapes it; a backtick would end it."""
-    return _Escaped(one_line(str(value)).replace("`", "'"))
-
-
-_FINALIZERS = {
-    "txt": _finalize_text,
-    "md": _finalize_markdown,
-    "slack": _finalize_markdown,
-    "html": _finalize_html,
-}
-
-
 class Templates:
     """Default and per-receiver templates, compiled once.
 
@@ -385,7 +318,10 @@ class Templates:
     own sandbox, whose ``finalize`` escapes every printed value for that flavour.
     """
 
-    def __init__(self, receivers: Sequence[ReceiverConfig] = ()) -> None:
+    def __init__(
+        self, receivers: Sequence[ReceiverConfig] = (), *, links: ConsoleLinks | None = None
+    ) -> None:
+        self._links = links or ConsoleLinks()
         sources = _default_templates()
         for r in receivers:
             if r.title_template is not None:
@@ -395,7 +331,7 @@ class Templates:
                 sources[f"receiver/{r.name}/{body}"] = r.body_template
         loader = DictLoader(sources)
         self._envs: dict[str, BoundedSandbox] = {}
-        for flavour, finalize in _FINALIZERS.items():
+        for flavour, finalize in FINALIZERS.items():
             env = BoundedSandbox(
                 loader=loader,
                 autoescape=select_autoescape(
@@ -408,8 +344,9 @@ class Templates:
                 finalize=finalize,
             )
             env.globals["plural"] = _plural
-            env.filters["mrkdwn"] = _mrkdwn
-            env.filters["code"] = _code
+            env.filters["mrkdwn"] = mrkdwn
+            env.filters["code"] = code
+            env.filters["url"] = link_target
             self._envs[flavour] = env
         self._flavour_of = {TITLE_TEMPLATE: "txt"} | {
             spec.template: flavour for flavour, spec in FLAVOURS.items()
@@ -438,9 +375,23 @@ class Templates:
     ) -> tuple[str, str, BodyFormat]:
         """Title, body and body format of a message for ``receiver``."""
         spec = FLAVOURS[receiver_flavour(receiver)]
+        context = self._with_links(context)
         title = self._render(receiver, TITLE_TEMPLATE, context)
         body = self._render(receiver, spec.template, context)
         return " ".join(title.split()), _tidy(body), spec.body_format
+
+    def _with_links(self, context: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``context`` with each listed device's ``link`` (its console page, or "") and
+        ``link_exact`` (False: the link opens the console the device is to be found in)."""
+        out = dict(context)
+        for key in ("devices", "resolved_devices"):
+            devices = []
+            for device in context.get(key) or ():
+                link = self._links.link(device.get("source", ""), device.get("id", ""))
+                devices.append({"link": link.url if link else "",
+                                "link_exact": link.exact if link else False, **device})
+            out[key] = devices
+        return out
 
     def _render(self, receiver: ReceiverConfig, name: str, context: Mapping[str, Any]) -> str:
         custom = f"receiver/{receiver.name}/{name}"

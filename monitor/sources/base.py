@@ -258,8 +258,10 @@ class Source(Protocol):
         """The source's web console: its ``console_url`` or one derived from its URL."""
         ...
 
-    def device_link(self, console_url: str, device_id: str) -> str:
-        """A device's page under ``console_url`` (no ``{device_id}`` placeholder in it)."""
+    def device_link(self, console_url: str, device_id: str) -> str | None:
+        """A device's page under ``console_url`` (no ``{device_id}`` placeholder in it),
+        or None when the vendor documents no device page (links then open the console,
+        marked as such: :mod:`monitor.sources.links`)."""
         ...
 
     def lookup(self, config: SourceBase, clock: Clock, *, budget_max_wait: float) -> DeviceLookup:

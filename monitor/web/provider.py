@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from typing import Protocol
-from urllib.parse import quote
 
-from monitor.models import SourceKind
-from monitor.sources import registry
+from monitor.sources.links import DEVICE_ID_PLACEHOLDER, device_console_link, device_link
 from monitor.web.view import AlertView, DeadLetterView, SilenceView, SourceView
 
 
@@ -97,22 +95,10 @@ class StaticStatusProvider:
         return list(self.trend_days)
 
 
-DEVICE_ID_PLACEHOLDER = "{device_id}"
-
-
-def device_console_link(
-    source_kind: SourceKind | str, console_url: str | None, device_id: str
-) -> str | None:
-    """The device's page in the MDM web console, or None when no console URL is known.
-
-    ``console_url`` is the source's console (its ``console_url`` setting or the one its
-    source derives, :meth:`monitor.sources.base.Source.console_url`). When it contains
-    ``{device_id}`` it is a template and the (URL-quoted) id is put in its place; this
-    works for every kind. Otherwise the source of ``source_kind`` says where its
-    device pages are (:meth:`monitor.sources.base.Source.device_link`).
-    """
-    if not console_url:
-        return None
-    if DEVICE_ID_PLACEHOLDER in console_url:
-        return console_url.replace(DEVICE_ID_PLACEHOLDER, quote(device_id, safe=""))
-    return registry.get(source_kind).device_link(console_url, device_id)
+__all__ = [
+    "DEVICE_ID_PLACEHOLDER",
+    "StaticStatusProvider",
+    "StatusProvider",
+    "device_console_link",
+    "device_link",
+]

@@ -31,7 +31,8 @@ class AlertView:
     firing ``monitor.device.silent``/``gone`` alert on the same device); shown apart
     with the silenced ones.
     ``console_link``: the device's page in the MDM's web console, when known
-    (see :func:`monitor.web.provider.device_console_link`).
+    (see :func:`monitor.sources.links.device_link`); ``console_exact`` is False when
+    the link opens the console the device can be found in, not the device's own page.
     """
 
     fingerprint: str
@@ -53,6 +54,7 @@ class AlertView:
     resolved_at: datetime | None = None
     console_link: str | None = None
     inhibited: bool = False
+    console_exact: bool = True
 
     @property
     def muted(self) -> bool:
@@ -67,6 +69,7 @@ class AlertView:
         silenced: bool = False,
         console_link: str | None = None,
         inhibited: bool = False,
+        console_exact: bool = True,
     ) -> AlertView:
         """The view of a persisted :class:`~monitor.models.Alert`."""
         f = alert.finding
@@ -90,6 +93,7 @@ class AlertView:
             resolved_at=alert.resolved_at,
             console_link=console_link,
             inhibited=inhibited,
+            console_exact=console_exact,
         )
 
 

@@ -16,6 +16,7 @@ from monitor.config import ReceiverConfig
 from monitor.errors import ConfigError
 from monitor.models import Alert, NotifyReason
 from monitor.notify.templates import Templates, build_context, receiver_flavour
+from monitor.sources.links import ConsoleLinks
 from tests.notify.helpers import T0, coverage, finding
 
 
@@ -152,3 +153,47 @@ def test_override_with_a_syntax_error_is_a_config_error() -> None:
     bad = rc(name="b", body_template="{% for x in %}")
     with pytest.raises(ConfigError, match=r"receivers\.1\.body_template"):
         Templates([good, bad])
+
+
+@pytest.mark.parametrize(
+    ("receiver", "expected"),
+    [
+        (rc(), "  device page: https://acme.kandji.io/devices/d1"),
+        (rc(urls=["json://h/x"], format="markdown"),
+         "[device page](<https://acme.kandji.io/devices/d1>)"),
+        (rc(urls=["slack://T/B/C"]), "[device page](<https://acme.kandji.io/devices/d1>)"),
+        (rc(urls=["mailto://u:p@example.com"]),
+         '(<a href="https://acme.kandji.io/devices/d1">device page</a>)'),
+    ],
+)
+def test_every_flavour_links_each_device_to_its_console_page(
+    receiver: ReceiverConfig, expected: str
+) -> None:
+    links = ConsoleLinks({"acme": ("kandji", "https://acme.kandji.io")})
+    firing = alerts("d1", "d2")
+    _, body, _ = Templates(links=links).render(receiver, context(receiver, firing))
+    assert expected in body
+    assert expected.replace("d1", "d2") in body
+    # Resolved devices are linked too; without a console nothing is.
+    _, body, _ = Templates(links=links).render(
+        receiver, context(receiver, [], firing, reason=NotifyReason.RESOLVED))
+    assert expected in body
+    _, body, _ = Templates().render(receiver, context(receiver, firing))
+    assert "kandji.io" not in body
+
+
+def test_a_custom_template_prints_links_through_the_url_filter_only() -> None:
+    links = ConsoleLinks({"acme": ("kandji", "https://acme.kandji.io/{device_id}?x=(1)")})
+    r = rc(urls=["slack://T/B/C"], body_template=(
+        "{% for d in devices %}[{{ d.name }}](<{{ d.link|url }}>) {{ d.link_exact }} "
+        "[x](<{{ 'javascript:alert(1)'|url }}>) {{ 'https://evil.example' }}\n{% endfor %}"))
+    [a] = alerts("d1")
+    evil = replace(a, finding=replace(a.finding, device_name="a](<https://evil.example>) [b"))
+    _, body, _ = Templates([r], links=links).render(r, context(r, [evil]))
+    sent = str(apprise.Apprise.instantiate(
+        "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7F").dialect_convert(  # type: ignore[union-attr]
+        body, apprise.NotifyFormat.MARKDOWN))
+    assert "<https://acme.kandji.io/d1?x=%281%29|" in sent
+    assert "True" in sent
+    assert "javascript" not in sent
+    assert "<https://evil.example" not in sent

@@ -163,6 +163,28 @@ async def test_page_escapes_device_names_and_refuses_non_http_links(
         assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
 
 
+async def test_console_links_say_whether_they_open_the_device(
+    serve: Serve, http: aiohttp.ClientSession
+) -> None:
+    mac = alert(1, rule_id="r", severity=Severity.WARNING, device_name="mac", serial="S1",
+                subject_name="x", subject_status="ERROR")
+    pc = dataclasses.replace(
+        alert(2, rule_id="r", severity=Severity.WARNING, device_name="pc", serial="S2",
+              subject_name="x", subject_status="ERROR", kind=SourceKind("applivery")),
+        console_link="https://dashboard.applivery.io/acme", console_exact=False,
+    )
+    base = await serve(make_app(StaticStatusProvider([mac, pc])))
+    _, page = await get_text(http, base + "/")
+    anchors = {m[0]: m for m in re.findall(
+        r'<a class="console" href="([^"]+)"[^>]* title="([^"]+)">([^<]+)</a>', page)}
+    kandji = anchors["https://acme.kandji.io/devices/5f1c2a0e-0000-4000-8000-000000000001"]
+    assert kandji[1] == "Open this device in Kandji"
+    assert html.unescape(kandji[2]) == "Kandji\u00a0\u2197"
+    applivery = anchors["https://dashboard.applivery.io/acme"]
+    assert html.unescape(applivery[2]) == "Applivery console\u00a0\u2197"
+    assert "find the device there by its serial" in html.unescape(applivery[1])
+
+
 async def test_secrets_are_never_rendered(serve: Serve, http: aiohttp.ClientSession) -> None:
     kandji_token = "kandji-api-token-3b8e1f00aa"
     register_secret(kandji_token)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from monitor.models import SourceKind
 from monitor.sources import registry
+from monitor.sources.links import ConsoleLinks, DeviceLink, device_link
 from monitor.web.provider import StaticStatusProvider, StatusProvider, device_console_link
 from tests.web.sample import sample_alerts, sample_silences, sample_sources
 
@@ -71,6 +73,66 @@ def test_a_source_derives_its_console_url_from_its_api_url(
         {"name": "s", "kind": kind, "url": api_url, "token": "t", **extra}
     )
     assert source.console_url(config) == expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "console_url", "device_id", "expected"),
+    [
+        # Kandji documents its device pages: the link is exact.
+        ("kandji", "https://acme.kandji.io", UUID,
+         DeviceLink(f"https://acme.kandji.io/devices/{UUID}", exact=True)),
+        # Applivery documents none: the workspace, marked as not the device's page...
+        ("applivery", "https://dashboard.applivery.io/acme", "x1",
+         DeviceLink("https://dashboard.applivery.io/acme", exact=False)),
+        # ...unless the administrator gives the page's address as a template.
+        ("applivery", "https://dashboard.applivery.io/acme/devices/{device_id}", "x1",
+         DeviceLink("https://dashboard.applivery.io/acme/devices/x1", exact=True)),
+        # Characters Markdown, HTML or Slack would read are percent-encoded; ids quoted.
+        ("kandji", "https://mdm.example/d/{device_id}?v=(a)|<b>`c`*", "x)y <z>|",
+         DeviceLink("https://mdm.example/d/x%29y%20%3Cz%3E%7C?v=%28a%29%7C%3Cb%3E%60c%60%2A",
+                    exact=True)),
+        # Only http(s) links exist; no console, no id, no link.
+        ("kandji", "javascript:alert(1)//{device_id}", "x", None),
+        ("applivery", "data:text/html,hi", "x", None),
+        ("kandji", "https://acme.kandji.io", "", None),
+        ("unknown-kind", "https://console.example", "x",
+         DeviceLink("https://console.example", exact=False)),
+    ],
+)
+def test_device_link_says_whether_it_opens_the_device(
+    kind: str, console_url: str, device_id: str, expected: DeviceLink | None
+) -> None:
+    assert device_link(kind, console_url, device_id) == expected
+
+
+def test_console_links_follow_each_configured_source() -> None:
+    configs = [
+        registry.get(kind).config_model.model_validate(
+            {"name": name, "kind": kind, "url": url, "token": "t", **extra}
+        )
+        for name, kind, url, extra in [
+            ("macs", "kandji", "https://acme.api.kandji.io", {}),
+            ("pcs", "applivery", "https://api.applivery.io/v1", {"organization": "acme"}),
+            ("lab", "kandji", "http://127.0.0.1:8421", {}),  # no console known
+        ]
+    ]
+    links = ConsoleLinks.of(configs)
+    assert links.link("macs", "d1") == DeviceLink("https://acme.kandji.io/devices/d1", True)
+    assert links.link("pcs", "p1") == DeviceLink("https://dashboard.applivery.io/acme", False)
+    assert links.link("lab", "d1") is None
+    assert links.link("nowhere", "d1") is None
+    assert links
+    assert not ConsoleLinks()
+
+
+@pytest.mark.parametrize("console_url", ["javascript:alert(1)", "https://a.example/x y",
+                                         "https://a.example/\nX-Header: 1", "ftp://a.example"])
+def test_a_console_url_that_is_no_http_url_is_refused(console_url: str) -> None:
+    with pytest.raises(ValidationError, match="console_url"):
+        registry.get("kandji").config_model.model_validate(
+            {"name": "s", "kind": "kandji", "url": "https://acme.api.kandji.io", "token": "t",
+             "console_url": console_url}
+        )
 
 
 async def test_static_provider_answers_what_it_holds_and_follows_changes() -> None:

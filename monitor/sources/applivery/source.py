@@ -75,16 +75,21 @@ class AppliverySource:
         return True
 
     def console_url(self, config: SourceBase) -> str | None:
-        """``console_url``, else the workspace dashboard of the organization."""
+        """``console_url``, else the workspace's dashboard,
+        ``https://dashboard.applivery.io/<organization>`` (right when ``organization``
+        is the workspace slug, as the dashboard's addresses use the slug)."""
         if config.console_url:
             return config.console_url
         organization = getattr(config, "organization", "")
         return f"{DASHBOARD}/{quote(organization, safe='')}" if organization else None
 
-    def device_link(self, console_url: str, device_id: str) -> str:
-        """The device page's address is not documented publicly: the dashboard itself
-        (a ``{device_id}`` template in ``console_url`` gives the exact page)."""
-        return console_url.rstrip("/")
+    def device_link(self, console_url: str, device_id: str) -> str | None:
+        """None: Applivery documents no address for a device's page (its API notes give
+        no dashboard URL at all; its fastlane plugin documents only workspace pages,
+        ``https://dashboard.applivery.io/<workspace-slug>/apps/...``). Links then open
+        the workspace, marked as such; a ``{device_id}`` template in ``console_url``
+        gives the exact page where an administrator knows it."""
+        return None
 
     def lookup(self, config: SourceBase, clock: Clock, *, budget_max_wait: float) -> DeviceLookup:
         """The device list is all there is to read."""
