@@ -16,10 +16,13 @@ opening another: ``pagerduty://`` gets ``dedup=`` (and resolves its incident wit
 ``json://``/``jsons://`` webhooks get an ``X-Compliance-Monitor-Group-Key`` header and a
 ``group_key`` field. A key already in the URL is left as the operator wrote it.
 
-Digests carry a chart: ``send_attachments`` (:class:`AttachmentSender`) attaches files
-to targets whose apprise plugin takes attachments (e-mail, Slack, Teams, Discord...)
-and, for the others, adds a line to the body with the attachment's ``link`` (or says
-that the chart could not be attached).
+Digests carry a chart: ``send_attachments``
+(:class:`~monitor.notify.attachments.AttachmentSender`) attaches files to targets that
+take attachments (:func:`takes_attachments`: e-mail, Discord, Telegram, a Slack bot,
+``json://``/``form://``/``xml://`` webhooks, which embed the file...) and, for the
+others (a Slack or Mattermost incoming webhook, Google Chat, Teams workflows...), adds a
+line to the body with the attachment's ``link`` (or says that the chart could not be
+attached): :func:`monitor.notify.attachments.with_links`.
 
 A failure that trying again cannot mend (a URL apprise cannot parse, a service answering
 401 or 403) raises :class:`~monitor.errors.PermanentDeliveryError`, which the outbox
@@ -43,23 +46,24 @@ import asyncio
 import contextlib
 import logging
 import re
-import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from typing import Any, Literal, Protocol, TextIO
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote
 
 import apprise
 import structlog
+from apprise.plugins.slack import NotifySlack, SlackMode
 
 from monitor.config import Config, ReceiverConfig
 from monitor.errors import DeliveryError, PermanentDeliveryError
 from monitor.notify.alertmanager import AlertmanagerSender
+from monitor.notify.attachments import Attachment, console_note, with_links
+from monitor.notify.console import ConsoleSender
 from monitor.notify.envelope import Envelope
+from monitor.notify.scrub import scrub
 from monitor.store.base import BodyFormat
 
 log = structlog.get_logger(__name__)
@@ -184,85 +188,6 @@ def keyed_url(url: str, envelope: Envelope | None) -> tuple[str, apprise.NotifyT
         if not _has_param(url, ":group_key"):
             params.append((":group_key", key))
     return _add_params(url, params), notify_type
-
-
-@dataclass(frozen=True, slots=True)
-class Attachment:
-    """A file sent with a message (a digest's chart). ``link``: where it can be seen
-    instead, for targets that take no attachment."""
-
-    name: str
-    data: bytes
-    link: str | None = None
-
-    def __repr__(self) -> str:
-        return f"Attachment({self.name!r}, {len(self.data)} bytes)"
-
-
-class AttachmentSender(Protocol):
-    """A sender that can also deliver attachments."""
-
-    async def send_attachments(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        attachments: Sequence[Attachment],
-    ) -> None:
-        """Deliver with ``attachments`` (linked where a target takes none), or raise."""
-        ...
-
-
-def with_links(body: str, body_format: BodyFormat, attachments: Sequence[Attachment]) -> str:
-    """``body`` plus one line per attachment: its link, or a note that it is missing."""
-    lines = []
-    for a in attachments:
-        if a.link:
-            lines.append((f'<p>{escape(a.name)}: <a href="{escape(a.link)}">'
-                          f"{escape(a.link)}</a></p>") if body_format == "html"
-                         else f"{a.name}: {a.link}")
-        else:
-            note = f"{a.name} could not be attached on this channel."
-            lines.append(f"<p><em>{escape(note)}</em></p>" if body_format == "html" else note)
-    if not lines:
-        return body
-    if body_format == "html" and "</body>" in body:
-        return body.replace("</body>", "\n".join(lines) + "\n</body>", 1)
-    return body + "\n\n" + "\n".join(lines)
-
-
-def _secret_fragments(url: str) -> list[str]:
-    """Every piece of ``url`` that could be a credential, longest first.
-
-    The whole URL, its user, password, host, port, each path segment and each query
-    value (query keys such as ``from`` or ``mode`` are left alone: they are not secret).
-    """
-    pieces = {url, url.split("://", 1)[-1]}
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if parts is not None:
-        location = parts.netloc + parts.path
-        pieces.update(re.split(r"[/:@,;+]", location))
-        for _key, value in parse_qsl(parts.query, keep_blank_values=False):
-            pieces.update((value, unquote(value)))
-        for part in (parts.username, parts.password, parts.hostname):
-            if part:
-                pieces.update((part, unquote(part)))
-    return sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True)
-
-
-def scrub(text: str, urls: Sequence[str]) -> str:
-    """``text`` with every fragment of ``urls`` replaced by ``***``."""
-    for url in urls:
-        scheme = url.split("://", 1)[0] if "://" in url else ""
-        for fragment in _secret_fragments(url):
-            if fragment.lower() == scheme.lower():
-                continue
-            text = text.replace(fragment, "***")
-    return text
 
 
 def _target_name(index: int, url: str) -> str:
@@ -398,7 +323,7 @@ class AppriseSender:
             target = apprise.Apprise(asset=self._asset)
             if not target.add(keyed):
                 return "not a valid apprise URL"
-            if attachments and not all(p.attachment_support for p in target):
+            if attachments and not all(takes_attachments(p) for p in target):
                 body, attachments = with_links(body, body_format, attachments), ()
             with tempfile.TemporaryDirectory(prefix="compliance-monitor-") as folder:
                 attach = None
@@ -425,6 +350,17 @@ class AppriseSender:
             if str(getattr(entry, "level", "")).upper() in ("WARNING", "ERROR", "CRITICAL")
         ]
         return " / ".join(messages[-3:]) or "apprise reported a failure"
+
+
+def takes_attachments(plugin: Any) -> bool:
+    """Whether an apprise plugin will deliver files: what it declares, except that
+    apprise declares it for every Slack URL while only a bot token uploads files (an
+    incoming webhook drops them with a warning, so the chart would vanish unseen)."""
+    if not getattr(plugin, "attachment_support", False):
+        return False
+    if isinstance(plugin, NotifySlack):
+        return bool(plugin.mode == SlackMode.BOT)
+    return True
 
 
 def _scheme_known(scheme: str) -> bool:
@@ -454,57 +390,6 @@ def _logs(result: Any) -> list[Any]:
         return list(logs())
     except Exception:  # a best-effort explanation only
         return []
-
-
-class ConsoleSender:
-    """Prints messages for receivers with ``console: true`` to a text stream."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream
-
-    async def send(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        envelope: Envelope | None = None,
-    ) -> None:
-        """Print ``title`` and ``body`` (HTML reduced to text) under a rule line."""
-        if not receiver.console:
-            return
-        stream = self._stream if self._stream is not None else sys.stdout
-        text = _html_to_text(body) if body_format == "html" else body
-        rule = "-" * 72
-        try:
-            stream.write(f"{rule}\n[{receiver.name}] {title}\n\n{text}\n{rule}\n")
-            stream.flush()
-        except (OSError, ValueError) as exc:
-            raise DeliveryError(
-                f"receiver {receiver.name}: console write failed: {exc.__class__.__name__}"
-            ) from exc
-
-
-_TAG = re.compile(r"<[^>]+>")
-_BREAKS = re.compile(r"<(br|/p|/tr|/li|/h\d|/ul|/table)\b[^>]*>", re.IGNORECASE)
-
-
-def _html_to_text(html: str) -> str:
-    import html as html_lib
-
-    text = _BREAKS.sub("\n", html)
-    text = _TAG.sub(" ", text)
-    lines = [" ".join(line.split()) for line in html_lib.unescape(text).splitlines()]
-    return "\n".join(line for line in lines if line)
-
-
-class ConsoleAttachments:
-    """Console output of attachments: their names and sizes after the message."""
-
-    @staticmethod
-    def note(attachments: Sequence[Attachment]) -> str:
-        """One line per attachment."""
-        return "\n".join(f"[attached: {a.name}, {len(a.data)} bytes]" for a in attachments)
 
 
 class MultiSender:
@@ -553,7 +438,7 @@ async def send_with_attachments(
         await send_attachments(receiver, title, body, body_format, attachments)
         return
     if isinstance(sender, ConsoleSender):
-        await sender.send(receiver, title, body + "\n" + ConsoleAttachments.note(attachments),
+        await sender.send(receiver, title, body + "\n" + console_note(attachments),
                           body_format)
         return
     await sender.send(receiver, title, with_links(body, body_format, attachments), body_format)
@@ -592,3 +477,10 @@ class MeteredSender:
             self._observe(receiver.name, False)
             raise
         self._observe(receiver.name, True)
+
+
+__all__ = [
+    "GROUP_KEY_HEADER", "AppriseSender", "Attachment", "ConsoleSender", "MessageKind",
+    "MeteredSender", "MultiSender", "Sender", "default_sender", "keyed_url", "kind_of",
+    "message_kind", "scrub", "send_with_attachments", "takes_attachments",
+]
