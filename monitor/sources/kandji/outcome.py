@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from monitor.models import Coverage, Device, FactKind, Subject, SubjectKind
 from monitor.sources.base import SweepOutcome
+from monitor.sources.kandji.discovery import Discovery
 from monitor.sources.kandji.planner import (
     MAC,
     PlannerState,
@@ -19,16 +20,6 @@ from monitor.sources.kandji.planner import (
 MAX_ERROR_LINES = 20
 """Error lines kept per sweep; the rest are counted (a dead tenant fails every read)."""
 
-
-
-@dataclass
-class Discovery:
-    """What step 2 learnt: listed blueprints, their readable item lists, item names."""
-
-    listed: frozenset[str] = frozenset()
-    items: dict[str, tuple[str, ...]] | None = None
-    names: dict[str, str] = field(default_factory=dict)
-    signatures: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,4 +122,4 @@ def _items_observed(
     return all(i in run.items_read or i in rotated for i in carried)
 
 
-__all__ = ["MAX_ERROR_LINES", "Discovery", "Run", "assemble"]
+__all__ = ["MAX_ERROR_LINES", "Run", "assemble"]

@@ -3,8 +3,10 @@
 One sweep, in order (see :mod:`monitor.sources.kandji.planner` for the cost model):
 
 1. the device list (every sweep: it carries the device facts and ``last_check_in``);
-2. discovery, when library-item rules are on: ``GET /blueprints`` and each blueprint's
-   item list;
+2. when library-item rules are on, the audit feed from where it stopped, and discovery
+   (``GET /blueprints`` and each blueprint's item list) only when the feed shows a
+   blueprint or library item change, or at a slow safety cadence
+   (:mod:`monitor.sources.kandji.discovery`);
 3. group probes: one ``GET /devices/{id}/status`` per (blueprint, platform) group not
    seen before, to learn which items its devices carry and each item's type;
 4. the plan's reads, concurrently under the tenant's budget: each item's fleet-wide
@@ -33,6 +35,7 @@ from monitor.errors import NotFoundError, SourceError, is_auth_error
 from monitor.models import Coverage, Device, FactKind, Subject, SubjectKind
 from monitor.sources.base import SweepOutcome, SweepProgress
 from monitor.sources.kandji.client import KandjiClient
+from monitor.sources.kandji.discovery import DEFAULT_EVERY, Discovery, Rediscovery
 from monitor.sources.kandji.mapping import (
     app_subject,
     details_attrs,
@@ -42,7 +45,7 @@ from monitor.sources.kandji.mapping import (
     to_device,
 )
 from monitor.sources.kandji.models import KLibraryItemStatusRow, KParameter
-from monitor.sources.kandji.outcome import Discovery, Run, assemble
+from monitor.sources.kandji.outcome import Run, assemble
 from monitor.sources.kandji.planner import (
     MAC,
     DeviceMemo,
@@ -82,6 +85,7 @@ class KandjiPlannedSweeper:
         keep: SubjectFilter | None = None,
         healthy_item_every: int = 1,
         budget_reserve: float = 0.05,
+        rediscover_every: float = DEFAULT_EVERY,
     ) -> None:
         if healthy_item_every < 1:
             raise ValueError("healthy_item_every must be >= 1")
@@ -91,6 +95,7 @@ class KandjiPlannedSweeper:
         self.healthy_item_every = healthy_item_every
         self.budget_reserve = budget_reserve
         self.state = PlannerState()
+        self.discovery = Rediscovery(client.api.clock, rediscover_every)
         self.last_report: SweepReport | None = None
         self.progress: SweepProgress | None = None
 
@@ -130,7 +135,7 @@ class KandjiPlannedSweeper:
             if len(devices) < state.items_per_device_below:
                 per_device = True  # still a small fleet: no discovery needed
             else:
-                found = await self._discover(run)
+                found = await self.discovery.current(client, self._pool, run.fail)
                 run.signatures = found.signatures
         discovery = client.requests_made - start
 
@@ -264,33 +269,7 @@ class KandjiPlannedSweeper:
         for did in plan.lost_mode_reads:
             yield self._read_lost_mode(run, did)
 
-    # ------------------------------------------------------------------ discovery
-
-    async def _discover(self, run: Run) -> Discovery:
-        client = self.client
-        found = Discovery()
-        try:
-            blueprints = await client.list_blueprints()
-        except SourceError as exc:
-            run.fail("list blueprints", exc)
-            return found
-        found.listed = frozenset(bp.id for bp in blueprints if bp.id)
-        found.signatures = {bp.id: hash(tuple(sorted(bp.params))) for bp in blueprints}
-        lists: dict[str, tuple[str, ...]] = {}
-
-        async def one(bp_id: str) -> None:
-            try:
-                refs = await client.list_blueprint_library_items(bp_id)
-            except SourceError as exc:
-                run.fail(f"blueprint {bp_id} library items", exc)
-                return
-            lists[bp_id] = tuple(r.id for r in refs if r.id)
-            for r in refs:
-                found.names[r.id] = r.name
-
-        await self._pool(one(bp_id) for bp_id in sorted(found.listed))
-        found.items = lists
-        return found
+    # ------------------------------------------------------------------ memory
 
     def _memo(self, device_id: str) -> DeviceMemo:
         memo = self.state.devices.get(device_id)

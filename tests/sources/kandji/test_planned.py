@@ -4,20 +4,12 @@ cheaper, exact coverage, and within the tenant's budget."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from monitor.clock import FakeClock
-from monitor.config import BudgetConfig, RetryConfig
+from monitor.config import BudgetConfig
 from monitor.engine import RuleSet, evaluate, load_rules
-from monitor.models import FactKind, SourceKind, SubjectKind
-from monitor.simulator.kandji import FleetSpec, KandjiSimulator, start_kandji
-from monitor.sources.base import SweepOutcome
+from monitor.models import FactKind, SourceKind
 from monitor.sources.budget import RequestBudget
 from monitor.sources.kandji.client import (
     BLUEPRINT_LIBRARY_ITEMS,
@@ -26,97 +18,19 @@ from monitor.sources.kandji.client import (
     DEVICE_STATUS,
     DEVICES,
     LIBRARY_ITEM_STATUS,
-    KandjiClient,
 )
-from monitor.sources.kandji.config import KandjiSourceConfig
+from monitor.sources.kandji.feeds import AUDIT_EVENTS
 from monitor.sources.kandji.per_device import KandjiPerDeviceSweeper
 from monitor.sources.kandji.planned import KandjiPlannedSweeper
-from monitor.sources.kandji.planner import SubjectFilter
-
-TOKEN = "planned-sweep-token"
-SHIPPED: RuleSet = load_rules([], builtin=True)
-NEEDS = SHIPPED.needs(SourceKind("kandji"))
-
-
-def rule_filter(rules: RuleSet) -> SubjectFilter:
-    """What the daemon gives the planned sweeper: the engine's status/type index."""
-    plans = {p.kind: p for p in rules.plan(SourceKind("kandji"))}
-
-    def keep(kind: SubjectKind, status: str, type_: str) -> bool:
-        plan = plans.get(kind)
-        return plan is not None and bool(plan.candidates(status, type_))
-
-    return keep
-
-
-@dataclass
-class Tenant:
-    url: str
-    sim: KandjiSimulator
-    clock: FakeClock
-
-    def client(self, budget: RequestBudget | None = None, **budget_knobs: Any) -> KandjiClient:
-        knobs = {"requests_per_hour": 1_000_000, "burst_per_second": 1000, "concurrency": 8}
-        knobs.update(budget_knobs)
-        config = KandjiSourceConfig(
-            name="acme",
-            kind="kandji",
-            url=self.url,
-            token=SecretStr(TOKEN),
-            timeout=timedelta(seconds=10),
-            budget=BudgetConfig(**knobs),
-            retry=RetryConfig(max_attempts=2, backoff_base=timedelta(0), backoff_max=timedelta(0)),
-        )
-        return KandjiClient(config, clock=self.clock, budget=budget)
-
-    def requests(self, route: str) -> int:
-        return self.sim.requests.count(route)
-
-
-StartTenant = Callable[..., Awaitable[Tenant]]
-
-
-@pytest.fixture
-async def start_tenant() -> AsyncIterator[StartTenant]:
-    runners: list[Any] = []
-
-    async def start(devices: int = 150, seed: int = 1, **spec: Any) -> Tenant:
-        clock = FakeClock()
-        runner, url, sim = await start_kandji(
-            clock=clock,
-            token=TOKEN,
-            spec=FleetSpec(devices=devices, seed=seed, **spec),
-            per_second=None,
-            per_hour=None,
-        )
-        runners.append(runner)
-        return Tenant(url, sim, clock)
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-def findings_of(outcome: SweepOutcome, tenant: Tenant, rules: RuleSet = SHIPPED) -> set[Any]:
-    """Everything a finding says, comparable across sweeps of the same fleet state."""
-    return {
-        (f.fingerprint, f.subject_status, f.summary, f.description, f.severity)
-        for f in evaluate(rules, outcome.facts(), tenant.clock.now())
-    }
-
-
-def observed_ids(outcome: SweepOutcome, kind: FactKind) -> set[str]:
-    return {d for d in outcome.coverage.devices if outcome.coverage.observed(kind, d)}
-
-
-async def both(
-    tenant: Tenant, rules: RuleSet = SHIPPED
-) -> tuple[KandjiPerDeviceSweeper, KandjiPlannedSweeper]:
-    return (
-        KandjiPerDeviceSweeper(tenant.client(), "acme"),
-        KandjiPlannedSweeper(tenant.client(), "acme", keep=rule_filter(rules)),
-    )
-
+from tests.sources.kandji.tenant import (
+    NEEDS,
+    SHIPPED,
+    StartTenant,
+    both,
+    findings_of,
+    observed_ids,
+    rule_filter,
+)
 
 # --------------------------------------------------------------------------- equality
 
@@ -223,8 +137,9 @@ async def test_a_steady_sweep_reads_each_item_fleet_wide_and_no_device_status(
         await planned.sweep(NEEDS)
         assert tenant.requests(DEVICE_STATUS) == 0
         assert tenant.requests(DEVICE_PARAMETERS) == 0, "nothing checked in: nothing re-read"
-        assert tenant.requests(BLUEPRINTS) == 1
-        assert tenant.requests(BLUEPRINT_LIBRARY_ITEMS) == len(fleet.blueprints)
+        assert tenant.requests(AUDIT_EVENTS) == 1, "the audit feed, from where it stopped"
+        assert tenant.requests(BLUEPRINTS) == 0, "no blueprint or item changed: not listed again"
+        assert tenant.requests(BLUEPRINT_LIBRARY_ITEMS) == 0
         assigned = {j for bp in fleet.blueprints for j in bp.item_indices}
         pages = sum(max(1, -(-len(fleet.item_scope(fleet.items[j])) // 300)) for j in assigned)
         assert tenant.requests(LIBRARY_ITEM_STATUS) == pages
