@@ -8,17 +8,18 @@ the receiver addressed to the owner of a queued message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+from collections.abc import Iterable, Mapping, Set
 from datetime import datetime
 
 import structlog
 
 from monitor.config import Config, ReceiverConfig
-from monitor.models import Alert
+from monitor.models import Alert, AlertState
 from monitor.notify.labels import alert_labels
 from monitor.notify.owners import OwnerPlan, is_owner_key, plan_owners, with_recipient
 from monitor.notify.routing import Route, alert_age
-from monitor.store.base import OutboxMessage, Store
+from monitor.sources.links import ConsoleLinks
+from monitor.store.base import OutboxMessage, OwnerRecord, Store
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +37,7 @@ class OwnerNotices:
         self.receivers: frozenset[str] = frozenset(
             r.name for r in config.receivers if r.owner is not None
         )
+        self._links = ConsoleLinks.of(config.sources)
 
     def __repr__(self) -> str:
         return f"OwnerNotices(receivers={sorted(self.receivers)})"
@@ -67,10 +69,12 @@ class OwnerNotices:
             for name in receivers & self.receivers:
                 taken[name].append(alert)
         records = await self._store.owner_records()
+        recovered = _recovered(alerts, records.values())
         plans: list[OwnerPlan] = []
         for name in sorted(self.receivers):
             receiver = self._config.receiver(name)
-            plans.extend(plan_owners(receiver, taken[name], records, now, preview=preview))
+            plans.extend(plan_owners(receiver, taken[name], records, now, preview=preview,
+                                     recovered=recovered, links=self._links))
         return plans
 
     async def commit(self, plans: list[OwnerPlan]) -> list[OutboxMessage]:
@@ -103,3 +107,16 @@ class OwnerNotices:
             raise RecipientUnknown("the owner of this message is no longer known")
         return with_recipient(receiver, record.address)
 
+
+def _recovered(
+    alerts: Mapping[str, Alert], records: Iterable[OwnerRecord]
+) -> dict[str, Alert | None]:
+    """The items owners were told of that recovered: their resolved alert, or None when
+    the store no longer holds it. Muted, pending or re-routed items are not recovered."""
+    out: dict[str, Alert | None] = {}
+    for record in records:
+        for fp in record.items:
+            alert = alerts.get(fp)
+            if alert is None or alert.state is AlertState.RESOLVED:
+                out[fp] = alert
+    return out

@@ -13,12 +13,16 @@ items, sent to their own address. What the policy decides, for each owner, purel
     escalate  = told items first told ``escalate.after`` ago, or whose reminders reached
                 ``escalate.reminders``: one message to ``escalate.receiver`` (IT), once
                 per item; items of devices that name no owner go there after ``grace``
+    resolved  = nothing of the owner's fails any more and every item they were told of
+                recovered: "your device is compliant again", once, under the same
+                window and cap (off with the receiver's ``send_resolved: false``)
 
 The state (who was told what, when, how many times, what went to IT) lives in the store
 (:class:`~monitor.store.base.OwnerRecord`) and is written in the same transaction as
 the messages it explains, so a restart neither repeats nor skips a notice. An item that
-stops failing is forgotten: should it fail again, the owner hears of it after a new
-grace period.
+stops failing is forgotten once the owner has been told so (or at once when something
+else of theirs still fails): should it fail again, the owner hears of it after a new
+grace period. What the messages say is in :mod:`monitor.notify.owner_render`.
 
 Addresses are personal data. They appear only in the owner's own message and its
 delivery (the ``to`` of the receiver's ``mailto`` URLs, which the sender scrubs from
@@ -29,20 +33,23 @@ address; IT escalations and previews show the address masked (``j***@example.com
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-import jinja2
-from jinja2 import StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import SecretStr
 
 from monitor.config import OwnerPolicy, ReceiverConfig
 from monitor.models import Alert, AlertState, NotifyReason
+from monitor.notify.owner_render import (
+    firing_start,
+    mask_address,
+    render_escalation,
+    render_owner,
+    render_resolved,
+)
 from monitor.notify.schedule import (
     SendWindow,
     day_numbers,
@@ -50,6 +57,7 @@ from monitor.notify.schedule import (
     parse_clock_time,
     window_id,
 )
+from monitor.sources.links import ConsoleLinks
 from monitor.store.base import MessageDraft, OwnerItemNotice, OwnerRecord
 
 #: Group keys of owner messages start with this; escalations with ESCALATION_PREFIX.
@@ -61,14 +69,6 @@ def owner_id(address: str) -> str:
     """A stable, non-reversible id for an address (case and spaces ignored)."""
     normal = address.strip().casefold()
     return hashlib.blake2b(normal.encode(), digest_size=8).hexdigest()
-
-
-def mask_address(address: str) -> str:
-    """``jane.doe@example.com`` -> ``j***@example.com`` (empty stays empty)."""
-    local, _, domain = address.strip().partition("@")
-    if not local:
-        return ""
-    return f"{local[0]}***@{domain}" if domain else f"{local[0]}***"
 
 
 def owner_key(receiver: str, address: str) -> str:
@@ -114,6 +114,9 @@ class Policy:
     escalate_reminders: int | None
     max_per_day: int
     max_items: int
+    #: Tell the owner when every item they were told of has recovered (the receiver's
+    #: ``send_resolved``).
+    send_resolved: bool = True
 
     @classmethod
     def of(cls, config: OwnerPolicy) -> Policy:
@@ -146,11 +149,13 @@ class Policy:
 class OwnerDecision:
     """What to do about one owner at ``now``.
 
-    ``reason``: first (something new) or repeat (a reminder), None when no message goes
-    to the owner; ``held`` says why a due message waits (``outside_window``,
-    ``window_used``, ``daily_cap``, ``no_address``). ``shown``: the items the message
-    lists; ``new``: those the owner has not heard of. ``escalate``: items to hand to IT
-    now. ``record``: the state to store (None when nothing changed).
+    ``reason``: first (something new), repeat (a reminder) or resolved (everything the
+    owner was told of recovered), None when no message goes to the owner; ``held`` says
+    why a due message waits (``outside_window``, ``window_used``, ``daily_cap``,
+    ``no_address``). ``shown``: the items the message lists; ``new``: those the owner
+    has not heard of; ``fixed``: for a resolved message, the recovered items'
+    fingerprints. ``escalate``: items to hand to IT now. ``record``: the state to store
+    (None when nothing changed).
     """
 
     reason: NotifyReason | None
@@ -159,10 +164,7 @@ class OwnerDecision:
     new: frozenset[str]
     escalate: tuple[Alert, ...]
     record: OwnerRecord | None
-
-
-def _since(alert: Alert) -> datetime:
-    return alert.firing_since or alert.active_since
+    fixed: tuple[str, ...] = ()
 
 
 def decide_owner(
@@ -174,11 +176,25 @@ def decide_owner(
     key: str,
     receiver: str,
     address: str,
+    recovered: Collection[str] = frozenset(),
 ) -> OwnerDecision:
-    """Evaluate one owner's firing, unmuted ``alerts`` against what they were told."""
-    failing = {a.fingerprint for a in alerts}
-    told = {fp: n for fp, n in (previous.items if previous else {}).items() if fp in failing}
-    eligible = [a for a in alerts if _since(a) + policy.grace <= now]
+    """Evaluate one owner's firing, unmuted ``alerts`` against what they were told.
+
+    ``recovered``: fingerprints whose alerts resolved (or left the store). An item told
+    of counts as told only for the run of failures it was told in: one that recovered
+    and fails again is news after a new grace period. When nothing of the owner's fails
+    any more and every item they were told of recovered, a resolved message is due
+    (``send_resolved``); until it can go (window, cap), the recovered items are kept.
+    """
+    failing = {a.fingerprint: a for a in alerts}
+    before = dict(previous.items) if previous else {}
+    told = {fp: n for fp, n in before.items()
+            if fp in failing and n.last_noticed >= firing_start(failing[fp])}
+    fixed = tuple(sorted(fp for fp, n in before.items() if n.notices and fp not in failing
+                         and fp in recovered))
+    still_open = [fp for fp, n in before.items() if n.notices and fp not in recovered]
+    resolved_due = policy.send_resolved and bool(fixed) and not failing and not still_open
+    eligible = [a for a in alerts if firing_start(a) + policy.grace <= now]
     day = local_day(now, policy.tz)
     sent_today = previous.sent_today if previous is not None and previous.day == day else 0
     last_window = previous.last_window if previous is not None else ""
@@ -192,7 +208,7 @@ def decide_owner(
         if a.fingerprint in told and policy.remind_every is not None
         and now - told[a.fingerprint].last_noticed >= policy.remind_every
     ]
-    if new or reminders:
+    if new or reminders or resolved_due:
         if not address:
             held = "no_address"
         elif policy.window is not None and current_window is None:
@@ -201,12 +217,19 @@ def decide_owner(
             held = "window_used"
         elif sent_today >= policy.max_per_day:
             held = "daily_cap"
+        elif resolved_due:
+            reason = NotifyReason.RESOLVED
         else:
             reason = NotifyReason.FIRST if new else NotifyReason.REPEAT
 
     items = dict(told)
     shown: tuple[Alert, ...] = ()
-    if reason is not None:
+    if resolved_due and held and held != "no_address":
+        items.update((fp, before[fp]) for fp in fixed)  # told once the message can go
+    if reason is NotifyReason.RESOLVED:
+        sent_today += 1
+        last_window = current_window or ""
+    elif reason is not None:
         shown = tuple(eligible)
         for a in eligible:
             old = items.get(a.fingerprint)
@@ -259,143 +282,8 @@ def decide_owner(
         new=new if reason is not None else frozenset(),
         escalate=tuple(escalate),
         record=record,
+        fixed=fixed if reason is NotifyReason.RESOLVED else (),
     )
-
-
-# ----------------------------------------------------------------------- rendering
-
-
-def _item_view(alert: Alert, new: bool, now: datetime) -> dict[str, Any]:
-    f = alert.finding
-    return {
-        "device_name": f.device_name,
-        "device_serial": f.device_serial,
-        "item": f.subject_name,
-        "status": f.subject_status,
-        "summary": f.summary,
-        "why": f.description,
-        "detail": f.detail,
-        "remedy": f.remedy,
-        "rule_id": f.rule_id,
-        "severity": f.severity.value,
-        "since": _since(alert).strftime("%Y-%m-%d %H:%M UTC"),
-        "days": max(0, (now - _since(alert)).days),
-        "new": new,
-    }
-
-
-def _devices(views: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    devices: dict[tuple[str, str], dict[str, Any]] = {}
-    for v in views:
-        key = (v["device_name"], v["device_serial"])
-        devices.setdefault(key, {"name": key[0], "serial": key[1], "items": []})
-        devices[key]["items"].append(v)
-    return list(devices.values())
-
-
-_OWNER_TITLE = """\
-{% if reason == "repeat" %}Reminder: {% endif %}\
-{{ plural(count, "item") }} on your {{ "device" if device_count == 1 else "devices" }} \
-{{ "needs" if count == 1 else "need" }} attention"""
-
-_OWNER_HTML = """\
-<html><body style="font-family: sans-serif">
-<p>Hello,</p>
-<p>{% if reason == "repeat" %}This is a reminder: {% endif %}\
-{{ plural(count, "item") }} on {{ "your device" if device_count == 1 else "your devices" }} \
-{{ "is" if count == 1 else "are" }} not compliant. Here is what is wrong and what you can do.</p>
-{% for d in devices %}
-<h3>{{ d.name }}{% if d.serial %} \
-<span style="font-weight: normal">(serial {{ d.serial }})</span>{% endif %}</h3>
-<ul>
-{% for i in d["items"] %}
-<li><p><strong>{{ i.item }}</strong>{% if i.status %}: {{ i.status }}{% endif %}\
-{% if i.new and new_count < count %} <em>(new)</em>{% endif %} \
-(failing since {{ i.since }})</p>
-{% if i.why %}<p>Why: {{ i.why }}</p>{% endif %}
-{% if i.detail %}<p>Last audit log:</p>\
-<pre style="white-space: pre-wrap">{{ i.detail }}</pre>{% endif %}
-{% if i.remedy %}<p>What to do: {{ i.remedy }}</p>{% endif %}
-</li>
-{% endfor %}
-</ul>
-{% endfor %}
-{% if more %}<p><em>...and {{ plural(more, "more item") }}.</em></p>{% endif %}
-<p>If you need help, reply to your IT team.</p>
-</body></html>"""
-
-_ESCALATION_TITLE = """\
-[ESCALATED:{{ count }}] {{ plural(count, "item") }} unresolved by \
-{{ owner or "a device with no assigned user" }}"""
-
-_ESCALATION_HTML = """\
-<html><body style="font-family: sans-serif">
-<p><strong>{{ plural(count, "item") }} still failing \
-{% if owner %}after the device's user ({{ owner }}) was told\
-{% else %}on a device with no assigned user{% endif %}</strong>.</p>
-{% for d in devices %}
-<h3>{{ d.name }}{% if d.serial %} (serial {{ d.serial }}){% endif %}</h3>
-<ul>
-{% for i in d["items"] %}
-<li><strong>{{ i.item }}</strong>{% if i.status %}: {{ i.status }}{% endif %} \
-(rule {{ i.rule_id }}, {{ i.severity }}, failing since {{ i.since }}, {{ i.days }} d)\
-{% if i.remedy %}<br>What to do: {{ i.remedy }}{% endif %}</li>
-{% endfor %}
-</ul>
-{% endfor %}
-{% if more %}<p><em>...and {{ plural(more, "more item") }}.</em></p>{% endif %}
-</body></html>"""
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-_ENV = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined,
-                            trim_blocks=True, lstrip_blocks=True)
-_ENV.globals["plural"] = _plural
-_TEXT_ENV = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
-_TEXT_ENV.globals["plural"] = _plural
-_TEMPLATES: Mapping[str, jinja2.Template] = {
-    "owner.title": _TEXT_ENV.from_string(_OWNER_TITLE),
-    "owner.html": _ENV.from_string(_OWNER_HTML),
-    "escalation.title": _TEXT_ENV.from_string(_ESCALATION_TITLE),
-    "escalation.html": _ENV.from_string(_ESCALATION_HTML),
-}
-
-
-def render_owner(
-    reason: NotifyReason,
-    alerts: Sequence[Alert],
-    new: frozenset[str],
-    now: datetime,
-    *,
-    max_items: int,
-) -> tuple[str, str]:
-    """Title and HTML body of an owner's message (no address in either)."""
-    views = [_item_view(a, a.fingerprint in new, now) for a in alerts[:max_items]]
-    devices = _devices(views)
-    context = {
-        "reason": reason.value, "count": len(alerts), "devices": devices,
-        "device_count": len({(a.finding.device_name, a.finding.device_serial) for a in alerts}),
-        "more": max(0, len(alerts) - max_items),
-        "new_count": sum(1 for a in alerts if a.fingerprint in new),
-    }
-    title = _TEMPLATES["owner.title"].render(context)
-    return " ".join(title.split()), _TEMPLATES["owner.html"].render(context)
-
-
-def render_escalation(
-    alerts: Sequence[Alert], address: str, now: datetime, *, max_items: int
-) -> tuple[str, str]:
-    """Title and HTML body of an escalation to IT (the owner's address masked)."""
-    views = [_item_view(a, False, now) for a in alerts[:max_items]]
-    context = {
-        "count": len(alerts), "devices": _devices(views), "owner": mask_address(address),
-        "more": max(0, len(alerts) - max_items),
-    }
-    title = _TEMPLATES["escalation.title"].render(context)
-    return " ".join(title.split()), _TEMPLATES["escalation.html"].render(context)
 
 
 # ----------------------------------------------------------------------- planning
@@ -423,15 +311,21 @@ def plan_owners(
     now: datetime,
     *,
     preview: bool = False,
+    recovered: Mapping[str, Alert | None] | None = None,
+    links: ConsoleLinks | None = None,
 ) -> list[OwnerPlan]:
     """Decide for every owner of ``receiver``: ``alerts`` are those its routes took
-    (firing, unmuted, not baseline); ``records`` the stored state of its owners.
+    (firing, unmuted, not baseline); ``records`` the stored state of its owners;
+    ``recovered`` the items told of that recovered (their resolved alert, or None when
+    the store no longer has it); ``links`` gives IT's escalations their console links.
 
-    Owners with stored state and no failing item left get a plan that empties it.
-    ``preview`` (dry runs) shows what owners would be told, grace, window and cap aside.
+    Owners with stored state and no failing item left get a plan that empties it (or
+    tells them they are compliant again). ``preview`` (dry runs) shows what owners would
+    be told, grace, window and cap aside.
     """
     assert receiver.owner is not None
-    policy = Policy.of(receiver.owner)
+    recovered = recovered or {}
+    policy = replace(Policy.of(receiver.owner), send_resolved=receiver.send_resolved)
     if preview:
         policy = replace(policy, grace=timedelta(0), window=None, max_per_day=1_000_000)
     by_owner: dict[str, tuple[str, list[Alert]]] = {}
@@ -451,10 +345,18 @@ def plan_owners(
                                   a.fingerprint))
         decision = decide_owner(
             policy, records.get(key), owned, now, key=key, receiver=receiver.name,
-            address=address,
+            address=address, recovered=recovered.keys(),
         )
         drafts: list[MessageDraft] = []
-        if decision.reason is not None:
+        if decision.reason is NotifyReason.RESOLVED:
+            known = [a for fp in decision.fixed if (a := recovered.get(fp)) is not None]
+            title, body = render_resolved(known, len(decision.fixed), now,
+                                          max_items=policy.max_items)
+            drafts.append(MessageDraft(
+                group_key=key, receiver=receiver.name, reason=decision.reason, title=title,
+                body=body, body_format="html", created_at=now, resolved=len(decision.fixed),
+            ))
+        elif decision.reason is not None:
             title, body = render_owner(
                 decision.reason, decision.shown, decision.new, now, max_items=policy.max_items
             )
@@ -464,7 +366,7 @@ def plan_owners(
             ))
         if decision.escalate and policy.escalate_to is not None:
             title, body = render_escalation(
-                decision.escalate, address, now, max_items=policy.max_items
+                decision.escalate, address, now, max_items=policy.max_items, links=links
             )
             drafts.append(MessageDraft(
                 group_key=escalation_key(receiver.name, address), receiver=policy.escalate_to,
@@ -489,5 +391,6 @@ __all__ = [
     "plan_owners",
     "render_escalation",
     "render_owner",
+    "render_resolved",
     "with_recipient",
 ]

@@ -5,6 +5,8 @@ loopback webhook.
 - The device's user gets one e-mail in the send window (none before it, none during
   the grace period, none twice in one window), a reminder the next working day, and
   IT gets the escalation after two days; the address never reaches a log line.
+- Once the item is fixed, the user hears "your device is compliant again" once, in the
+  next send window (unless the receiver says ``send_resolved: false``).
 - A weekly digest arrives at the SMTP server at its slot (Monday 09:00 Paris), with
   the trend chart attached as a PNG, and not before.
 """
@@ -106,7 +108,7 @@ def owned_slot(fleet: Fleet) -> tuple[Slot, str]:
 
 @asynccontextmanager
 async def rig(tmp_path: Path, *, digests: list[dict[str, Any]] | None = None,
-              start: datetime = MONDAY_7) -> AsyncIterator[Rig]:
+              start: datetime = MONDAY_7, send_resolved: bool = True) -> AsyncIterator[Rig]:
     clock = FakeClock(start)
     with smtp_server(PASSWORD) as (mailbox, port):
         async with tenant(quiet_spec(devices=12), clock=clock) as (url, sim), \
@@ -115,6 +117,7 @@ async def rig(tmp_path: Path, *, digests: list[dict[str, Any]] | None = None,
                 {"name": "it", "urls": [hook.url("it")]},
                 {"name": "it-mail", "urls": [mailto_url(port, PASSWORD, "it@example.com")]},
                 {"name": "owners", "urls": [mailto_url(port, PASSWORD, "nobody@example.com")],
+                 "send_resolved": send_resolved,
                  "owner": {
                      "grace": "1h",
                      "window": {"days": ["mon", "tue", "wed", "thu", "fri"],
@@ -194,6 +197,44 @@ async def test_owner_gets_one_notice_in_the_window_then_a_reminder_then_it_escal
     assert "notify.owner_evaluated" in logged
     assert address not in logged
     assert address.split("@")[0] not in logged
+
+
+@pytest.mark.parametrize("send_resolved", [True, False])
+async def test_owner_hears_once_in_the_next_window_that_the_device_is_compliant_again(
+    tmp_path: Path, log_lines: io.StringIO, send_resolved: bool
+) -> None:
+    async with rig(tmp_path, send_resolved=send_resolved) as r:
+        slot, address = owned_slot(r.fleet)
+        set_status(r.fleet, slot, "ERROR")
+        await r.step_to(MONDAY_7)
+        await r.step_to(MONDAY_7 + timedelta(hours=1))    # 09:00 Paris: the notice
+        assert len(owner_mail(r.mailbox, address)) == 1
+
+        set_status(r.fleet, slot, "PASS")                 # the user fixes it
+        await r.step_to(MONDAY_7 + timedelta(hours=2))    # resolved; this window is used
+        await r.step_to(MONDAY_7 + timedelta(hours=9))    # 17:00 Paris: closed
+        await r.step_to(MONDAY_7 + timedelta(hours=24))   # Tuesday 08:00: closed
+        assert len(owner_mail(r.mailbox, address)) == 1
+
+        await r.step_to(MONDAY_7 + timedelta(hours=25))   # Tuesday 09:00
+        await r.step_to(MONDAY_7 + timedelta(hours=26))
+        await r.step_to(MONDAY_7 + timedelta(hours=49))   # Wednesday: nothing more
+        mails = owner_mail(r.mailbox, address)
+        assert r.hook.of("it") == []                      # fixed: nothing for IT
+        if not send_resolved:
+            assert len(mails) == 1
+            return
+        assert [str(m["Subject"]) for m in mails] == [
+            "1 item on your device needs attention", "Your device is compliant again"]
+        body = html_of(mails[1])
+        for text in (slot.device_name, slot.item_name, "fixed", "nothing more to do"):
+            assert text in body
+        assert address not in body
+        assert await r.store.owner_records() != {}
+        assert all(not rec.items for rec in (await r.store.owner_records()).values())
+    logged = log_lines.getvalue()
+    assert '"reason": "resolved"' in logged
+    assert address not in logged
 
 
 async def test_dry_run_preview_shows_owner_messages_with_the_address_masked(

@@ -21,11 +21,14 @@ from monitor.notify.owners import (
     decide_owner,
     mask_address,
     owner_key,
+    render_escalation,
     render_owner,
+    render_resolved,
     with_recipient,
 )
 from monitor.notify.pipeline import NotifyPipeline
 from monitor.notify.routing import build_routes
+from monitor.sources.links import ConsoleLinks
 from monitor.store import SqliteStore
 from monitor.store.base import BodyFormat, OwnerRecord
 from tests.notify.helpers import T0, finding, make_config, sweep
@@ -54,16 +57,21 @@ def policy(**overrides: Any) -> Policy:
     return Policy.of(OwnerPolicy.model_validate(base))
 
 
-def run(pol: Policy, steps: Sequence[tuple[timedelta, Sequence[Alert]]]) -> list[str]:
-    """Evaluate at T0 + each offset; one word per step (what happened)."""
+def run(pol: Policy, steps: Sequence[tuple[timedelta, Sequence[Alert]]],
+        recovered: Sequence[str] = ()) -> list[str]:
+    """Evaluate at T0 + each offset; one word per step (what happened). ``recovered``:
+    the fingerprints whose alerts resolved (an item not passed is otherwise muted)."""
     record: OwnerRecord | None = None
     out = []
     for offset, alerts in steps:
         d = decide_owner(pol, record, alerts, T0 + offset, key=KEY, receiver="owners",
-                         address=ADDRESS)
+                         address=ADDRESS, recovered=frozenset(recovered))
         if d.record is not None:
             record = d.record
         word = d.reason.value if d.reason else (d.held or "-")
+        if d.fixed:
+            assert d.record is not None
+            assert dict(d.record.items) == {}, "a resolved message forgets what it closes"
         if d.escalate:
             word += "+escalate"
         out.append(word)
@@ -118,6 +126,72 @@ def test_an_item_that_recovers_and_fails_again_gets_a_new_grace() -> None:
     assert run(pol, [(1 * H, [alert()]), (4 * H, []), (5 * H + 30 * timedelta(minutes=1),
                                                         [again]), (6 * H, [again])]) == [
         "first", "-", "-", "first"]
+
+
+# ------------------------------------------------------------- compliant again
+
+FP = alert().fingerprint
+
+
+def test_the_owner_hears_once_that_everything_they_were_told_of_recovered() -> None:
+    # T0 is Monday 09:00 UTC; the window is working days 09:00-17:00.
+    a = [alert()]
+    assert run(policy(), [
+        (1 * H, a),               # Monday 10:00: the notice
+        (2 * H, []),              # fixed at 11:00; the window already carried a message
+        (8 * H, []),              # 17:00: closed
+        (D, []),                  # Tuesday 09:00: "compliant again"
+        (D + 1 * H, []),          # said once
+        (2 * D + 1 * H, []),
+    ], recovered=[FP]) == ["first", "window_used", "outside_window", "resolved", "-", "-"]
+
+
+def test_no_compliant_again_while_something_else_fails_or_was_never_told() -> None:
+    a, b = alert("i1"), alert("i2", since=T0 + 3 * H)
+    pol = policy(window=None, max_per_day=10, remind_every=None, escalate=None)
+    assert run(pol, [
+        (1 * H, [a]),             # told of i1
+        (3 * H, [b]),             # i1 fixed, i2 fails (in grace): not compliant again
+        (5 * H, [b]),             # told of i2
+        (6 * H, []),              # i2 fixed: only now
+    ], recovered=[a.fingerprint, b.fingerprint]) == ["first", "-", "first", "resolved"]
+    # An item never told of recovering is no news; a muted one is not a recovery.
+    assert run(pol, [(0 * H, [a]), (30 * timedelta(minutes=1), [])],
+               recovered=[a.fingerprint]) == ["-", "-"]
+    assert run(pol, [(1 * H, [a]), (2 * H, [])], recovered=[]) == ["first", "-"]
+
+
+def test_an_owner_who_opted_out_or_has_no_address_is_not_told() -> None:
+    off = dataclasses.replace(policy(window=None), send_resolved=False)
+    assert run(off, [(1 * H, [alert()]), (2 * H, [])], recovered=[FP]) == ["first", "-"]
+
+
+def test_an_item_failing_again_before_compliant_again_went_is_news_again() -> None:
+    again = alert(since=T0 + 9 * H)  # Monday 18:00, after the window
+    assert run(policy(), [
+        (1 * H, [alert()]),       # Monday 10:00: the notice
+        (2 * H, []),              # fixed; held (window used)
+        (9 * H, [again]),         # fails again (in grace) before the next window
+        (D, [again]),             # Tuesday 09:00: no "compliant again"; the new run, new
+    ], recovered=[FP]) == ["first", "window_used", "-", "first"]
+
+
+def test_compliant_again_names_the_fixed_items_without_the_address() -> None:
+    fixed = dataclasses.replace(alert(), state=AlertState.RESOLVED,
+                                resolved_at=T0 + 2 * H)
+    title, body = render_resolved([fixed], 2, T0 + 3 * H, max_items=5)
+    assert title == "Your device is compliant again"
+    for text in ("the 2 items we wrote to you", "Item i1", "fixed (", "1 more item"):
+        assert text in body
+    assert ADDRESS not in title + body
+
+
+def test_it_escalations_link_each_device_and_owner_messages_do_not() -> None:
+    links = ConsoleLinks({"acme": ("kandji", "https://acme.kandji.io")})
+    _, body = render_escalation([alert()], ADDRESS, T0, max_items=5, links=links)
+    assert '<a href="https://acme.kandji.io/devices/d1">device page</a>' in body
+    _, body = render_owner(NotifyReason.FIRST, [alert()], frozenset(), T0, max_items=5)
+    assert "kandji.io" not in body
 
 
 def test_a_device_without_owner_goes_to_it_after_grace() -> None:
