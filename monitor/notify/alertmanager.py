@@ -34,9 +34,9 @@ import aiohttp
 from monitor.config import AlertmanagerTarget, ReceiverConfig
 from monitor.errors import DeliveryError
 from monitor.models import Alert, AlertState
-from monitor.notify.envelope import Envelope
 from monitor.notify.grouping import GroupDecision
 from monitor.notify.labels import alert_labels
+from monitor.notify.outgoing import Channel, Outgoing
 from monitor.store.base import BodyFormat
 
 #: The path of Alertmanager's alert intake (API v2).
@@ -115,21 +115,15 @@ def render_alerts(
     return title, body, "text"
 
 
-class AlertmanagerSender:
+class AlertmanagerSender(Channel):
     """Posts the JSON body of messages for ``alertmanager`` receivers; ignores others."""
 
     def __repr__(self) -> str:
         return "AlertmanagerSender()"
 
-    async def send(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        envelope: Envelope | None = None,
-    ) -> None:
-        """POST ``body`` to the receiver's Alertmanager; DeliveryError unless it took it."""
+    async def deliver(self, receiver: ReceiverConfig, message: Outgoing) -> None:
+        """POST the message's body to the receiver's Alertmanager; DeliveryError unless
+        it took it."""
         target = receiver.alertmanager
         if target is None:
             return
@@ -138,7 +132,7 @@ class AlertmanagerSender:
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
                 url,
-                data=body.encode("utf-8"),
+                data=message.linked_body().encode("utf-8"),
                 headers={"Content-Type": "application/json"},
                 allow_redirects=False,
             ) as response:

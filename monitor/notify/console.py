@@ -9,32 +9,29 @@ from typing import TextIO
 
 from monitor.config import ReceiverConfig
 from monitor.errors import DeliveryError
-from monitor.notify.envelope import Envelope
-from monitor.store.base import BodyFormat
+from monitor.notify.attachments import console_note
+from monitor.notify.outgoing import Channel, Outgoing
 
 
-class ConsoleSender:
-    """Prints messages for receivers with ``console: true`` to a text stream."""
+class ConsoleSender(Channel):
+    """Prints messages for receivers with ``console: true`` to a text stream; an
+    attachment is listed by name and size after the message."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream
 
-    async def send(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        envelope: Envelope | None = None,
-    ) -> None:
-        """Print ``title`` and ``body`` (HTML reduced to text) under a rule line."""
+    async def deliver(self, receiver: ReceiverConfig, message: Outgoing) -> None:
+        """Print the title and body (HTML reduced to text) under a rule line."""
         if not receiver.console:
             return
         stream = self._stream if self._stream is not None else sys.stdout
-        text = html_to_text(body) if body_format == "html" else body
+        body = message.body
+        if message.attachments:
+            body += "\n" + console_note(message.attachments)
+        text = html_to_text(body) if message.body_format == "html" else body
         rule = "-" * 72
         try:
-            stream.write(f"{rule}\n[{receiver.name}] {title}\n\n{text}\n{rule}\n")
+            stream.write(f"{rule}\n[{receiver.name}] {message.title}\n\n{text}\n{rule}\n")
             stream.flush()
         except (OSError, ValueError) as exc:
             raise DeliveryError(
