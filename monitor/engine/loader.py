@@ -31,16 +31,9 @@ from pydantic import BaseModel, ValidationError
 
 from monitor.config import never_expand_env, parse_yaml, read_capped, validation_error
 from monitor.engine.conditions import LineIndex, Locator
-from monitor.engine.rules import (
-    DefaultsSpec,
-    OverrideSpec,
-    Rule,
-    RuleFileSpec,
-    RuleSpec,
-    apply_override,
-    compile_rule,
-)
+from monitor.engine.rules import Rule, apply_override, compile_rule
 from monitor.engine.ruleset import RuleSet
+from monitor.engine.spec import DefaultsSpec, OverrideSpec, RuleFileSpec, RuleSpec
 from monitor.errors import ConfigError, RuleError
 
 RULES_DIR_ENV = "COMPLIANCE_MONITOR_RULES_DIR"

@@ -1,4 +1,4 @@
-"""Rules: the strict file model (pydantic) and the compiled rule the evaluator runs.
+"""Rules: the compiled rule the evaluator runs, and how a rule as written is compiled.
 
 A rule as written::
 
@@ -23,6 +23,8 @@ A rule as written::
 ``description`` (optional, recommended) says what the rule checks; it is a template
 too: rendered, it becomes the finding's description. ``remedy`` (optional, plain text)
 says what to do about it; owner notices quote it under each failing item.
+
+The file model (what a rule file may say, strict) is in :mod:`monitor.engine.spec`.
 """
 
 from __future__ import annotations
@@ -33,11 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import AfterValidator, Field, StrictBool, StrictStr
-
-from monitor.config import Duration, Strict
 from monitor.engine.conditions import (
     Condition,
     FieldRef,
@@ -55,6 +54,7 @@ from monitor.engine.fields import (
     FieldSpec,
     ValueType,
 )
+from monitor.engine.spec import ActionSpec, OverrideSpec, RuleSource, RuleSpec
 from monitor.engine.templates import (
     SAMPLE_NOW,
     FindingTemplate,
@@ -69,97 +69,6 @@ from monitor.models import (
     SourceKind,
     SubjectKind,
 )
-from monitor.sources import registry
-
-RULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-
-
-def _known_source(value: str) -> str:
-    if value != "any" and value not in registry.kinds():
-        raise ValueError(f"Input should be {', '.join(map(repr, registry.kinds()))} or 'any'")
-    return value
-
-
-RuleSource = Annotated[StrictStr, AfterValidator(_known_source)]
-"""A registered source kind (:mod:`monitor.sources.registry`), or ``any``."""
-SubjectName = Literal["library_item", "parameter", "device", "app", "lost_mode"]
-ActionTrigger = Literal["first", "repeat"]
-
-
-# --------------------------------------------------------------------------- file model
-
-
-def _on_first() -> list[ActionTrigger]:
-    return ["first"]
-
-
-class ActionSpec(Strict):
-    """A remediation action a rule asks for (run, capped and audited elsewhere)."""
-
-    type: StrictStr = Field(pattern=r"^[a-z][a-z0-9_.\-]*$")
-    params: dict[StrictStr, Any] = Field(default_factory=dict)
-    on: list[ActionTrigger] = Field(default_factory=_on_first, min_length=1)
-
-
-class RuleSpec(Strict):
-    """One rule as written in a rule file (strict: unknown keys are errors)."""
-
-    id: StrictStr = Field(min_length=1, max_length=200, pattern=RULE_ID_PATTERN)
-    description: StrictStr = ""
-    source: RuleSource = "any"
-    subject: SubjectName
-    match: dict[StrictStr, Any] = Field(min_length=1)
-    unless: list[dict[StrictStr, Any]] = Field(default_factory=list)
-    for_: Duration = Field(default=timedelta(0), alias="for")
-    keep_firing_for: Duration = timedelta(0)
-    severity: Literal["info", "warning", "critical"] = "warning"
-    labels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    summary: StrictStr | None = None
-    remedy: StrictStr = Field(default="", max_length=2000)
-    enabled: StrictBool = True
-    actions: list[ActionSpec] = Field(default_factory=list)
-
-
-class DefaultsSpec(Strict):
-    """Values every rule of a file inherits unless it sets its own (labels are merged)."""
-
-    source: RuleSource | None = None
-    severity: Literal["info", "warning", "critical"] | None = None
-    for_: Duration | None = Field(default=None, alias="for")
-    keep_firing_for: Duration | None = None
-    labels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    enabled: StrictBool | None = None
-
-
-class OverrideSpec(Strict):
-    """Changes to a rule defined elsewhere (typically a shipped one).
-
-    ``match`` entries replace the conditions on the same field (or add new ones);
-    ``unless`` entries are appended; ``labels`` are merged; the rest replaces.
-    """
-
-    id: StrictStr = Field(min_length=1, pattern=RULE_ID_PATTERN)
-    enabled: StrictBool | None = None
-    severity: Literal["info", "warning", "critical"] | None = None
-    for_: Duration | None = Field(default=None, alias="for")
-    keep_firing_for: Duration | None = None
-    labels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    match: dict[StrictStr, Any] = Field(default_factory=dict)
-    unless: list[dict[StrictStr, Any]] = Field(default_factory=list)
-    summary: StrictStr | None = None
-    description: StrictStr | None = None
-    remedy: StrictStr | None = Field(default=None, max_length=2000)
-    actions: list[ActionSpec] | None = None
-
-
-class RuleFileSpec(Strict):
-    """A rule file: ``rules``, optional ``defaults`` and ``overrides``, format ``version``."""
-
-    version: Literal[1] = 1
-    defaults: dict[StrictStr, Any] = Field(default_factory=dict)
-    rules: list[dict[StrictStr, Any]] = Field(default_factory=list)
-    overrides: list[dict[StrictStr, Any]] = Field(default_factory=list)
-
 
 # --------------------------------------------------------------------------- compiled
 
@@ -365,13 +274,27 @@ def template_context(
 def _rule_context(rule: Rule | Mapping[str, Any]) -> Mapping[str, Any]:
     if not isinstance(rule, Rule):
         return rule
+    return rule_context(
+        rule.id, rule.description, rule.severity, rule.source, rule.subject, rule.labels
+    )
+
+
+def rule_context(
+    rule_id: str,
+    description: str,
+    severity: str,
+    source: str,
+    subject: str,
+    labels: Mapping[str, str],
+) -> dict[str, Any]:
+    """What a rule's templates see as ``rule``."""
     return {
-        "id": rule.id,
-        "description": rule.description,
-        "severity": str(rule.severity),
-        "source": rule.source,
-        "subject": str(rule.subject),
-        "labels": dict(rule.labels),
+        "id": rule_id,
+        "description": description,
+        "severity": str(severity),
+        "source": source,
+        "subject": str(subject),
+        "labels": dict(labels),
     }
 
 
@@ -403,14 +326,9 @@ def compile_rule(spec: RuleSpec, where: Locator, path: tuple[str | int, ...]) ->
     _check_labels(spec.labels, where, (*path, "labels"))
     match = compile_conditions(spec.match, subject, spec.source, where, (*path, "match"))
     unless = compile_unless(spec.unless, subject, spec.source, where, (*path, "unless"))
-    context = {
-        "id": spec.id,
-        "description": spec.description,
-        "severity": spec.severity,
-        "source": spec.source,
-        "subject": spec.subject,
-        "labels": dict(spec.labels),
-    }
+    context = rule_context(
+        spec.id, spec.description, spec.severity, spec.source, spec.subject, spec.labels
+    )
     summary = compile_template(
         spec.summary if spec.summary is not None else default_summary(subject),
         subject,
@@ -485,14 +403,10 @@ def apply_override(
             spec.unless, rule.subject, rule.source, where, (*path, "unless")
         )
     description = spec.description if spec.description is not None else rule.description
-    context = {
-        "id": rule.id,
-        "description": description,
-        "severity": str(changes.get("severity", rule.severity)),
-        "source": rule.source,
-        "subject": str(rule.subject),
-        "labels": dict(changes.get("labels", rule.labels)),
-    }
+    context = rule_context(
+        rule.id, description, changes.get("severity", rule.severity), rule.source,
+        rule.subject, changes.get("labels", rule.labels),
+    )
     if spec.description is not None:
         changes["description"] = spec.description
         changes["description_template"] = compile_template(
