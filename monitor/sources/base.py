@@ -21,10 +21,10 @@ the one :class:`SweepProgress` protocol.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from pydantic import SecretStr
 
@@ -33,7 +33,9 @@ from monitor.models import Coverage, Device, FactKind, SourceKind, Subject, Subj
 from monitor.settings import SourceBase
 from monitor.sources.budget import RequestBudget
 from monitor.sources.catalogue import FieldCatalogue
+from monitor.sources.http import ClientOptions
 from monitor.sources.progress import SweepProgress
+from monitor.sources.transport import RequestHook
 
 if TYPE_CHECKING:
     from monitor.actions.base import Executor
@@ -83,8 +85,29 @@ class Sweeper(Protocol):
         ...
 
 
-RequestHook = Callable[[str, str, str, float], None]
-"""``on_request(source, endpoint, status, seconds)``: one HTTP attempt, for metrics."""
+class BuildContext(TypedDict):
+    """What :meth:`Source.build` is given besides the source's config.
+
+    ``token`` is already resolved (from the environment or a file); ``budget`` is the
+    tenant's, shared by every source of the tenant; ``on_request`` hears each HTTP
+    attempt (metrics); ``rules``, when given, lets a sweeper skip what no enabled rule
+    could match.
+    """
+
+    clock: Clock
+    token: SecretStr
+    budget: RequestBudget
+    on_request: RequestHook | None
+    rules: RuleSet | None
+
+
+def client_options(context: BuildContext) -> ClientOptions:
+    """The options of a vendor client built in :meth:`Source.build`."""
+    return {
+        "token": context["token"],
+        "budget": context["budget"],
+        "on_request": context["on_request"],
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,20 +253,8 @@ class Source(Protocol):
         """The facts the source reports, by subject kind (the rule engine's catalogue)."""
         ...
 
-    def build(
-        self,
-        config: SourceBase,
-        *,
-        clock: Clock,
-        token: SecretStr,
-        budget: RequestBudget,
-        on_request: RequestHook | None,
-        rules: RuleSet | None,
-    ) -> SourceParts:
-        """The client and sweeper of one configured source (``token`` already resolved).
-
-        ``rules``, when given, lets a sweeper skip what no enabled rule could match.
-        """
+    def build(self, config: SourceBase, **context: Unpack[BuildContext]) -> SourceParts:
+        """The client and sweeper of one configured source (see :class:`BuildContext`)."""
         ...
 
     def tenant(self, config: SourceBase) -> tuple[str, ...]:
@@ -285,6 +296,7 @@ class Source(Protocol):
 
 __all__ = [
     "ActivityEntry",
+    "BuildContext",
     "DemoTenant",
     "DeviceFacts",
     "DeviceLookup",
@@ -297,4 +309,5 @@ __all__ = [
     "SweepOutcome",
     "SweepProgress",
     "Sweeper",
+    "client_options",
 ]

@@ -28,22 +28,19 @@ What it does for every call:
 - counters per endpoint template and status (:class:`RequestStats`), and an optional
   ``on_request(source, endpoint, status, seconds)`` hook for metrics.
 
+One attempt (the session, the headers, the budget slot, the capped read, the
+translation of aiohttp's exceptions, the counters) is :mod:`monitor.sources.transport`.
 Paging over ``limit``/``offset`` endpoints, bare lists or Django REST Framework pages,
 comes from :mod:`monitor.sources.paging` (:meth:`ApiClient.iter_pages`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import random
 import urllib.parse
-from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 import aiohttp
 import structlog
@@ -51,63 +48,43 @@ import yarl
 from pydantic import SecretStr
 
 from monitor.clock import Clock
-from monitor.errors import (
-    MalformedResponseError,
-    SourceError,
-    TransportError,
-)
+from monitor.errors import MalformedResponseError, SourceError
 from monitor.settings import RetryConfig, SourceBase
 from monitor.sources.answers import Answers, Response
 from monitor.sources.budget import RequestBudget
 from monitor.sources.paging import MAX_PAGE_SIZE, Page, PageShape, Paging, Params
-from monitor.sources.retry import NotConnectedError, RetryPolicy
+from monitor.sources.retry import RetryPolicy
+from monitor.sources.transport import (
+    MAX_BODY_BYTES,
+    RequestHook,
+    RequestStats,
+    Transport,
+)
 
 log = structlog.get_logger(__name__)
-
-MAX_BODY_BYTES = 32 * 1024 * 1024
-"""The largest answer read from an MDM API (a page of 300 devices is well under 1 MiB)."""
-
-USER_AGENT = "compliance-monitor/0.1"
-
-RequestHook = Callable[[str, str, str, float], None]
-"""``on_request(source, endpoint, status, seconds)``; status is the HTTP code as a string,
-or ``timeout`` / ``connection`` / ``payload`` when no complete response arrived."""
-
 
 Validator = Callable[[str, Any], None]
 """``validate(endpoint, body)``: raise MalformedResponseError when ``body`` is unusable."""
 
 
+class ClientOptions(TypedDict, total=False):
+    """What a client built from a source's config may be given besides the config.
 
-@dataclass
-class RequestStats:
-    """What one client has sent: attempts by endpoint template and status."""
+    ``token`` overrides the config's (already read from a file); ``budget`` is the
+    tenant's (share one between every client of a tenant; a fresh one otherwise); a
+    ``session`` passed in stays the caller's to close; ``budget_max_wait`` bounds the
+    wait for a budget slot; ``rng`` drives the retry jitter (tests seed it).
+    """
 
-    by_endpoint_status: Counter[tuple[str, str]] = field(default_factory=Counter)
-    requests: int = 0
-    retries: int = 0
-    failures: int = 0
-    seconds: float = 0.0
-    server_remaining_hour: int | None = None
-    """The tenant's hourly requests left, as the gateway last reported it
-    (``X-RateLimit-Remaining-Hour``); it counts every integration of the tenant."""
-
-    def record(self, endpoint: str, status: str, seconds: float) -> None:
-        """Count one attempt."""
-        self.by_endpoint_status[(endpoint, status)] += 1
-        self.requests += 1
-        self.seconds += seconds
-
-    def count(self, endpoint: str | None = None, status: str | None = None) -> int:
-        """Attempts matching ``endpoint`` and/or ``status`` (None matches any)."""
-        return sum(
-            n
-            for (ep, st), n in self.by_endpoint_status.items()
-            if (endpoint is None or ep == endpoint) and (status is None or st == status)
-        )
+    token: SecretStr | None
+    budget: RequestBudget | None
+    session: aiohttp.ClientSession | None
+    on_request: RequestHook | None
+    budget_max_wait: float | None
+    rng: random.Random | None
 
 
-class ApiClient(Answers, Paging):
+class ApiClient(Answers, Paging, Transport):
     """A small JSON-over-HTTP client for one source (one tenant).
 
     ``endpoint`` arguments are path *templates* relative to ``base_url``
@@ -149,62 +126,26 @@ class ApiClient(Answers, Paging):
 
     @classmethod
     def from_config(
-        cls,
-        config: SourceBase,
-        *,
-        clock: Clock,
-        token: SecretStr | None = None,
-        budget: RequestBudget | None = None,
-        session: aiohttp.ClientSession | None = None,
-        on_request: RequestHook | None = None,
-        budget_max_wait: float | None = None,
-        rng: random.Random | None = None,
+        cls, config: SourceBase, *, clock: Clock, **options: Unpack[ClientOptions]
     ) -> Self:
         """A client for a configured source (token read from the config unless given)."""
+        token = options.get("token")
         return cls(
             source=config.name,
             base_url=config.url,
             token=token if token is not None else config.resolve_token(),
             clock=clock,
-            budget=budget or RequestBudget(config.budget, clock),
+            budget=options.get("budget") or RequestBudget(config.budget, clock),
             retry=config.retry,
             timeout=config.timeout.total_seconds(),
-            session=session,
-            on_request=on_request,
-            budget_max_wait=budget_max_wait,
-            rng=rng,
+            session=options.get("session"),
+            on_request=options.get("on_request"),
+            budget_max_wait=options.get("budget_max_wait"),
+            rng=options.get("rng"),
         )
 
     def __repr__(self) -> str:
         return f"ApiClient(source={self.source!r}, base_url={self.base_url!r})"
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError(f"the client of source {self.source!r} is closed")
-        if self._session is None:
-            # Created on first use so it binds to the running loop.
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        return self._session
-
-    async def close(self) -> None:
-        """Close the session if this client created it (a session passed in is the caller's)."""
-        self._closed = True
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-        self._session = None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     # ------------------------------------------------------------------ verbs
 
@@ -314,7 +255,6 @@ class ApiClient(Answers, Paging):
             attempt += 1
             try:
                 response = await self._attempt(method, endpoint, url, params, json_body)
-                self._note_rate_headers(response)
                 if not 200 <= response.status < 300:
                     raise self.status_error(method, endpoint, response)
                 body = self._decode(endpoint, response)
@@ -334,124 +274,6 @@ class ApiClient(Answers, Paging):
                     self.stats.failures += 1
                     raise
                 await self._pause(method, endpoint, attempt, error, delay)
-
-    async def _attempt(
-        self,
-        method: str,
-        endpoint: str,
-        url: yarl.URL,
-        params: Params | None,
-        json_body: Any,
-    ) -> Response:
-        session = self._get_session()
-        headers = {
-            "Authorization": f"Bearer {self._token.get_secret_value()}",
-            "Accept": "application/json",
-            "User-Agent": USER_AGENT,
-        }
-        async with self.budget.slot(max_wait=self.budget_max_wait):
-            started = self.clock.monotonic()
-            status_label = "connection"
-            try:
-                async with session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers=headers,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                ) as resp:
-                    status_label = "payload"
-                    body = await self._read_capped(method, endpoint, resp)
-                    status_label = str(resp.status)
-                    return Response(
-                        status=resp.status,
-                        headers=dict(resp.headers.items()),
-                        body=body,
-                        content_type=resp.content_type,
-                    )
-            except asyncio.CancelledError:
-                status_label = "cancelled"
-                raise
-            except TimeoutError as exc:
-                status_label = "timeout"
-                raise TransportError(
-                    f"{self.source}: {method} {endpoint} timed out after {self.timeout.total:g}s",
-                    source=self.source,
-                    endpoint=endpoint,
-                ) from exc
-            except aiohttp.ClientConnectorError as exc:
-                raise NotConnectedError(
-                    f"{self.source}: {method} {endpoint}: cannot connect ({_os_reason(exc)})",
-                    source=self.source,
-                    endpoint=endpoint,
-                ) from exc
-            except aiohttp.ClientPayloadError as exc:
-                raise TransportError(
-                    f"{self.source}: {method} {endpoint}: the response body was cut short",
-                    source=self.source,
-                    endpoint=endpoint,
-                ) from exc
-            except (aiohttp.ClientConnectionError, ConnectionError) as exc:
-                raise TransportError(
-                    f"{self.source}: {method} {endpoint}: connection lost "
-                    f"({exc.__class__.__name__})",
-                    source=self.source,
-                    endpoint=endpoint,
-                ) from exc
-            except aiohttp.ClientError as exc:
-                status_label = "error"
-                raise TransportError(
-                    f"{self.source}: {method} {endpoint}: request failed "
-                    f"({exc.__class__.__name__})",
-                    source=self.source,
-                    endpoint=endpoint,
-                ) from exc
-            finally:
-                self._record(endpoint, status_label, self.clock.monotonic() - started)
-
-    async def _read_capped(
-        self, method: str, endpoint: str, resp: aiohttp.ClientResponse
-    ) -> bytes:
-        """The body, refused (MalformedResponseError) as soon as it exceeds the cap."""
-        limit = self.max_body_bytes
-        declared = resp.content_length
-        if declared is not None and declared > limit:
-            raise self._too_large(method, endpoint, resp.status)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(1 << 16):
-            size += len(chunk)
-            if size > limit:
-                raise self._too_large(method, endpoint, resp.status)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _too_large(self, method: str, endpoint: str, status: int) -> MalformedResponseError:
-        return MalformedResponseError(
-            f"{self.source}: {method} {endpoint} answered {status} with a body over "
-            f"{self.max_body_bytes // (1024 * 1024)} MiB; not read further",
-            source=self.source,
-            endpoint=endpoint,
-            status=status,
-        )
-
-    def _note_rate_headers(self, response: Response) -> None:
-        self.budget.observe(response.headers)
-        for name, value in response.headers.items():
-            if name.lower() == "x-ratelimit-remaining-hour":
-                with contextlib.suppress(ValueError):  # a garbled header is just not news
-                    self.stats.server_remaining_hour = int(value)
-                return
-
-    def _record(self, endpoint: str, status: str, seconds: float) -> None:
-        self.stats.record(endpoint, status, seconds)
-        if self.on_request is not None:
-            try:
-                self.on_request(self.source, endpoint, status, seconds)
-            except Exception:  # a metrics hook must never break a request
-                log.exception("api.hook_failed", source=self.source, endpoint=endpoint)
 
     def _decode(self, endpoint: str, response: Response) -> Any:
         if response.status == 204 or not response.body.strip():
@@ -486,14 +308,13 @@ class ApiClient(Answers, Paging):
         )
         await self.clock.sleep(delay)
 
-def _os_reason(exc: aiohttp.ClientConnectorError) -> str:
-    return exc.os_error.strerror or exc.os_error.__class__.__name__
 
 
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_PAGE_SIZE",
     "ApiClient",
+    "ClientOptions",
     "Page",
     "PageShape",
     "Params",

@@ -8,7 +8,7 @@ source's body checks.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,21 +34,10 @@ class Paging:
     """The paging helpers; the class they are mixed into provides :meth:`get_json`."""
 
     source: str
-
-    async def get_json(
-        self,
-        endpoint: str,
-        *,
-        path_params: Mapping[str, str] | None = None,
-        params: Params | None = None,
-    ) -> Any:
-        """GET ``endpoint`` and return its decoded JSON body (the mixing class's)."""
-        raise NotImplementedError
-
-    def _malformed(
-        self, endpoint: str, what: str, status: int | None = None
-    ) -> MalformedResponseError:
-        raise NotImplementedError
+    #: ``get_json(endpoint, *, path_params=None, params=None)``: the decoded JSON body.
+    get_json: Callable[..., Awaitable[Any]]
+    #: ``_malformed(endpoint, what)``: the error for an unusable answer.
+    _malformed: Callable[[str, str], MalformedResponseError]
 
     async def iter_pages(
         self,

@@ -1,19 +1,42 @@
-"""What every vendor's typed client shares (:class:`VendorClient`)."""
+"""What every vendor's typed client shares (:class:`VendorClient`).
+
+A vendor's client is built from its source config and the :class:`ClientOptions`; it
+holds the vendor's :class:`~monitor.sources.http.ApiClient` subclass as ``api`` (the
+class named by ``api_class``), and turns raw JSON into the vendor's pydantic models
+with :meth:`VendorClient.parse`: an answer that does not fit the model is a
+:class:`~monitor.errors.MalformedResponseError` naming the first field that did not
+fit, never a half-read record.
+"""
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Self
+from typing import Any, Generic, TypeVar, Unpack
 
+from pydantic import BaseModel, ValidationError
+
+from monitor.clock import Clock
+from monitor.errors import MalformedResponseError
+from monitor.settings import SourceBase
 from monitor.sources.budget import RequestBudget
-from monitor.sources.http import ApiClient, RequestStats
+from monitor.sources.http import ApiClient, ClientOptions
+from monitor.sources.transport import Closing, RequestStats
+
+M = TypeVar("M", bound=BaseModel)
+A = TypeVar("A", bound=ApiClient)
+C = TypeVar("C", bound=SourceBase)
 
 
-class VendorClient:
-    """What every vendor's typed client shares: its :class:`ApiClient` (``api``, set by the
-    vendor's ``__init__``), the tenant's budget, the request counters, and closing."""
+class VendorClient(Closing, Generic[C, A]):
+    """What every vendor's typed client shares: its config, its :class:`ApiClient`
+    (``api``, of the vendor's ``api_class``), the tenant's budget, the request
+    counters, model parsing, and closing."""
 
-    api: ApiClient
+    api_class: type[A]
+
+    def __init__(self, config: C, *, clock: Clock, **options: Unpack[ClientOptions]) -> None:
+        self.config = config
+        self.name = config.name
+        self.api: A = self.api_class.from_config(config, clock=clock, **options)
 
     @property
     def budget(self) -> RequestBudget:
@@ -34,16 +57,28 @@ class VendorClient:
         """Close the HTTP session (when this client created it)."""
         await self.api.close()
 
-    async def __aenter__(self) -> Self:
-        return self
+    def malformed(self, endpoint: str, what: str) -> MalformedResponseError:
+        """The error for an answer of ``endpoint`` that is unusable because of ``what``."""
+        return MalformedResponseError(
+            f"{self.name}: {endpoint}: {what}", source=self.name, endpoint=endpoint
+        )
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    def parse(self, model: type[M], body: Any, endpoint: str, *, what: str = "an object") -> M:
+        """``body`` as ``model``; MalformedResponseError when it is not ``what`` (a JSON
+        object) or a field does not fit (the first one is named)."""
+        if not isinstance(body, dict):
+            raise self.malformed(endpoint, f"expected {what}, got {type(body).__name__}")
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(body)"
+            raise self.malformed(endpoint, f"{where}: {first['msg']}") from exc
+
+    def parse_rows(self, model: type[M], rows: list[Any], endpoint: str) -> list[M]:
+        """Every row as ``model``; a row that is not an object makes the page unusable
+        (dropping it would make whatever it described look absent)."""
+        return [self.parse(model, row, endpoint) for row in rows]
 
 
-__all__ = ["VendorClient"]
+__all__ = ["ClientOptions", "VendorClient"]

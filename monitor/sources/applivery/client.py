@@ -32,20 +32,15 @@ What the reference leaves open, and how this client copes (see the API notes):
 from __future__ import annotations
 
 import json
-import random
 import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import aiohttp
 import structlog
-from pydantic import SecretStr, ValidationError
 
-from monitor.clock import Clock
 from monitor.errors import (
     AuthError,
     ClientRequestError,
-    MalformedResponseError,
     NotFoundError,
     RateLimitedError,
     ServerError,
@@ -60,8 +55,7 @@ from monitor.sources.applivery.models import (
     page_of,
     parse_envelope,
 )
-from monitor.sources.budget import RequestBudget
-from monitor.sources.http import ApiClient, Params, RequestHook, Response
+from monitor.sources.http import ApiClient, Params, Response
 from monitor.sources.vendor import VendorClient
 
 log = structlog.get_logger(__name__)
@@ -151,51 +145,26 @@ class _AppliveryApi(ApiClient):
         return f"error {error.code}: {text}" if error.code is not None else text
 
 
-class AppliveryClient(VendorClient):
-    """Typed access to one Applivery organization's Windows devices.
+class AppliveryClient(VendorClient[AppliverySourceConfig, _AppliveryApi]):
+    """Typed access to one Applivery organization's Windows devices (built from its
+    config and the :class:`~monitor.sources.http.ClientOptions`)."""
 
-    ``budget`` is the organization's :class:`RequestBudget` (share it between every
-    client of the organization); ``token`` overrides the config's token (already read
-    from a file); a ``session`` passed in stays the caller's to close.
-    """
+    api_class = _AppliveryApi
 
-    def __init__(
-        self,
-        config: AppliverySourceConfig,
-        *,
-        clock: Clock,
-        token: SecretStr | None = None,
-        budget: RequestBudget | None = None,
-        session: aiohttp.ClientSession | None = None,
-        on_request: RequestHook | None = None,
-        budget_max_wait: float | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.config = config
-        self.name = config.name
-        self.organization = config.organization
-        self.page_size = config.page_size
-        self.api: _AppliveryApi = _AppliveryApi.from_config(
-            config,
-            clock=clock,
-            token=token,
-            budget=budget,
-            session=session,
-            on_request=on_request,
-            budget_max_wait=budget_max_wait,
-            rng=rng,
-        )
+    @property
+    def organization(self) -> str:
+        """The organization's id or slug."""
+        return self.config.organization
+
+    @property
+    def page_size(self) -> int:
+        """Devices asked for per page."""
+        return self.config.page_size
 
     def __repr__(self) -> str:
         return f"AppliveryClient(name={self.name!r}, organization={self.organization!r})"
 
-
     # ------------------------------------------------------------------ parsing
-
-    def _malformed(self, endpoint: str, what: str) -> MalformedResponseError:
-        return MalformedResponseError(
-            f"{self.name}: {endpoint}: {what}", source=self.name, endpoint=endpoint
-        )
 
     def _data(self, body: Any, endpoint: str) -> Any:
         """``data`` of an enveloped answer; an error envelope (even in a 2xx) raises."""
@@ -213,14 +182,7 @@ class AppliveryClient(VendorClient):
         return envelope.data
 
     def _device(self, row: Any, endpoint: str) -> AWinDevice:
-        if not isinstance(row, dict):
-            raise self._malformed(endpoint, f"expected a device object, got {type(row).__name__}")
-        try:
-            return AWinDevice.model_validate(row)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False, include_input=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(body)"
-            raise self._malformed(endpoint, f"{where}: {first['msg']}") from exc
+        return self.parse(AWinDevice, row, endpoint, what="a device object")
 
     def _paths(self, win_device_id: str | None = None) -> dict[str, str]:
         paths = {"organization_id": self.organization}
@@ -253,12 +215,12 @@ class AppliveryClient(VendorClient):
             )
             parsed = page_of(self._data(body, DEVICES))
             if parsed is None:
-                raise self._malformed(DEVICES, "expected a list of devices")
+                raise self.malformed(DEVICES, "expected a list of devices")
             rows, info = parsed
             yield [self._device(row, DEVICES) for row in rows]
             if _last_page(rows, info, page, limit):
                 return
-        raise self._malformed(DEVICES, f"did not end after {MAX_PAGES} pages")
+        raise self.malformed(DEVICES, f"did not end after {MAX_PAGES} pages")
 
     async def list_devices(
         self,
@@ -296,7 +258,7 @@ class AppliveryClient(VendorClient):
         body = await self.api.post_json(DEVICE_INFO, {"info": list(info)}, path_params=paths)
         data = self._data(body, DEVICE_INFO)
         if not isinstance(data, dict):
-            raise self._malformed(DEVICE_INFO, f"expected an object, got {type(data).__name__}")
+            raise self.malformed(DEVICE_INFO, f"expected an object, got {type(data).__name__}")
         return AInfoRefresh.model_validate(data)
 
 

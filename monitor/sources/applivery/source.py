@@ -8,10 +8,8 @@ info refresh action and the simulator behind ``simulate`` and ``demo``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import quote
-
-from pydantic import SecretStr
 
 from monitor.clock import Clock
 from monitor.models import SubjectKind
@@ -19,21 +17,20 @@ from monitor.settings import SourceBase
 from monitor.sources.applivery.config import KIND, AppliverySourceConfig
 from monitor.sources.applivery.fields import FIELDS
 from monitor.sources.base import (
+    BuildContext,
     DemoTenant,
     DeviceLookup,
-    RequestHook,
     RunningSimulator,
     ServedSimulator,
     SimulatorOptions,
     Source,
     SourceParts,
+    client_options,
 )
-from monitor.sources.budget import RequestBudget
 from monitor.sources.catalogue import FieldCatalogue
 
 if TYPE_CHECKING:
     from monitor.actions.base import Executor
-    from monitor.engine import RuleSet
 
 DASHBOARD = "https://dashboard.applivery.io"
 
@@ -45,24 +42,13 @@ class AppliverySource:
     config_model = AppliverySourceConfig
     fields: FieldCatalogue = FIELDS
 
-    def build(
-        self,
-        config: SourceBase,
-        *,
-        clock: Clock,
-        token: SecretStr,
-        budget: RequestBudget,
-        on_request: RequestHook | None,
-        rules: RuleSet | None,
-    ) -> SourceParts:
+    def build(self, config: SourceBase, **context: Unpack[BuildContext]) -> SourceParts:
         """An :class:`AppliveryClient` and its sweeper."""
         from monitor.sources.applivery.client import AppliveryClient
         from monitor.sources.applivery.sweeper import AppliverySweeper
 
         assert isinstance(config, AppliverySourceConfig)
-        client = AppliveryClient(
-            config, clock=clock, token=token, budget=budget, on_request=on_request
-        )
+        client = AppliveryClient(config, clock=context["clock"], **client_options(context))
         return SourceParts(client, AppliverySweeper(client, config.name))
 
     def tenant(self, config: SourceBase) -> tuple[str, ...]:

@@ -15,7 +15,6 @@ from typing import Any
 
 import structlog
 
-from monitor.errors import MalformedResponseError
 from monitor.sources.http import ApiClient, Validator
 from monitor.sources.kandji.models import (
     KNOWN_LIBRARY_ITEM_STATUSES,
@@ -137,16 +136,6 @@ class KandjiApi(ApiClient):
                 if not isinstance(computer, dict) or not computer.get("id"):
                     raise self._malformed(endpoint, f"results.{i}.computer.id: missing")
             self._note_statuses(endpoint, page["results"], KNOWN_LIBRARY_ITEM_STATUSES)
-
-    def _malformed(
-        self, endpoint: str, what: str, status: int | None = None
-    ) -> MalformedResponseError:
-        return MalformedResponseError(
-            f"{self.source}: {endpoint}: {what}",
-            source=self.source,
-            endpoint=endpoint,
-            status=status,
-        )
 
     def _rows(self, body: Any, key: str, endpoint: str, required: tuple[str, ...]) -> None:
         """Check that ``body[key]`` is a list of objects each holding ``required`` keys

@@ -18,21 +18,15 @@ once per value.
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
-import aiohttp
 import structlog
-from pydantic import BaseModel, SecretStr, ValidationError
 
-from monitor.clock import Clock
 from monitor.errors import MalformedResponseError, NotFoundError, SourceError
-from monitor.sources.budget import RequestBudget
 from monitor.sources.http import (
     MAX_PAGE_SIZE,
     Params,
-    RequestHook,
 )
 from monitor.sources.kandji.api import (
     BLUEPRINT_LIBRARY_ITEMS,
@@ -72,82 +66,25 @@ LIST_ATTEMPTS = 3
 (a moved list is not a failed request: each pass sends each page under the retry
 policy once)."""
 
-M = TypeVar("M", bound=BaseModel)
-
-
 class DeviceListShiftedError(SourceError):
     """The device list kept changing while it was paged through; nothing was concluded."""
 
     retryable = True
 
 
-class KandjiClient(VendorClient):
-    """Typed access to one Kandji tenant.
+class KandjiClient(VendorClient[KandjiSourceConfig, KandjiApi]):
+    """Typed access to one Kandji tenant (built from its config and the
+    :class:`~monitor.sources.http.ClientOptions`)."""
 
-    ``budget`` is the tenant's :class:`RequestBudget`; pass the same one to every client
-    of a tenant. ``token`` overrides the config's token (already resolved from a file).
-    A ``session`` passed in stays the caller's to close.
-    """
+    api_class = KandjiApi
 
-    def __init__(
-        self,
-        config: KandjiSourceConfig,
-        *,
-        clock: Clock,
-        session: aiohttp.ClientSession | None = None,
-        token: SecretStr | None = None,
-        budget: RequestBudget | None = None,
-        on_request: RequestHook | None = None,
-        budget_max_wait: float | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.config = config
-        self.name = config.name
-        self.page_size = config.page_size
-        self.api: KandjiApi = KandjiApi.from_config(
-            config,
-            clock=clock,
-            token=token,
-            budget=budget,
-            session=session,
-            on_request=on_request,
-            budget_max_wait=budget_max_wait,
-            rng=rng,
-        )
+    @property
+    def page_size(self) -> int:
+        """Devices (and rows) asked for per page."""
+        return self.config.page_size
 
     def __repr__(self) -> str:
         return f"KandjiClient(name={self.name!r}, url={self.config.url!r})"
-
-
-    # ------------------------------------------------------------------ parsing
-
-    def _parse(self, model: type[M], body: Any, endpoint: str) -> M:
-        if not isinstance(body, dict):
-            raise MalformedResponseError(
-                f"{self.name}: {endpoint}: expected an object, got {type(body).__name__}",
-                source=self.name,
-                endpoint=endpoint,
-            )
-        try:
-            return model.model_validate(body)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False, include_input=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(body)"
-            raise MalformedResponseError(
-                f"{self.name}: {endpoint}: {where}: {first['msg']}",
-                source=self.name,
-                endpoint=endpoint,
-            ) from exc
-
-    def _parse_rows(self, model: type[M], rows: list[Any], endpoint: str) -> list[M]:
-        """Every row as ``model``; a row that is not an object makes the page unusable
-        (dropping it would make whatever it described look absent)."""
-        return [self._parse(model, row, f"{endpoint}") for row in rows]
-
-    def _malformed(self, endpoint: str, what: str) -> MalformedResponseError:
-        return MalformedResponseError(
-            f"{self.name}: {endpoint}: {what}", source=self.name, endpoint=endpoint
-        )
 
     # ------------------------------------------------------------------ devices
 
@@ -172,7 +109,7 @@ class KandjiClient(VendorClient):
             yield self._device_rows(page.items)
 
     def _device_rows(self, rows: list[Any]) -> list[KDevice]:
-        return self._parse_rows(KDevice, rows, DEVICES)
+        return self.parse_rows(KDevice, rows, DEVICES)
 
     async def list_devices(
         self,
@@ -232,19 +169,19 @@ class KandjiClient(VendorClient):
             if len(rows) < limit:
                 return devices
             offset += len(rows) - 1
-        raise self._malformed(DEVICES, "the device list did not end after 100000 pages")
+        raise self.malformed(DEVICES, "the device list did not end after 100000 pages")
 
     async def _device_page(self, params: Params) -> list[KDevice]:
         """One page of the device list (its api asks again for an unusable answer)."""
         body = await self.api.get_json(DEVICES, params=params)
         if not isinstance(body, list):
-            raise self._malformed(DEVICES, f"expected a list, got {type(body).__name__}")
+            raise self.malformed(DEVICES, f"expected a list, got {type(body).__name__}")
         return self._device_rows(body)
 
     async def get_device(self, device_id: str) -> KDevice:
         """``GET /devices/{device_id}``."""
         body = await self.api.get_json(DEVICE, path_params={"device_id": device_id})
-        return self._parse(KDevice, body, DEVICE)
+        return self.parse(KDevice, body, DEVICE)
 
     async def _device_part(
         self, endpoint: str, device_id: str, params: Params | None = None
@@ -282,27 +219,27 @@ class KandjiClient(VendorClient):
     async def get_device_details(self, device_id: str) -> KDeviceDetails:
         """``GET /devices/{device_id}/details`` (sections depend on the platform)."""
         body = await self._device_part(DEVICE_DETAILS, device_id)
-        return self._parse(KDeviceDetails, body, DEVICE_DETAILS)
+        return self.parse(KDeviceDetails, body, DEVICE_DETAILS)
 
     async def get_device_status(self, device_id: str) -> KDeviceStatus:
         """``GET /devices/{device_id}/status``: library items and parameters together."""
         body = await self._device_part(DEVICE_STATUS, device_id)
-        return self._parse(KDeviceStatus, body, DEVICE_STATUS)
+        return self.parse(KDeviceStatus, body, DEVICE_STATUS)
 
     async def get_device_library_items(self, device_id: str) -> KDeviceLibraryItems:
         """``GET /devices/{device_id}/library-items``."""
         body = await self._device_part(DEVICE_LIBRARY_ITEMS, device_id)
-        return self._parse(KDeviceLibraryItems, body, DEVICE_LIBRARY_ITEMS)
+        return self.parse(KDeviceLibraryItems, body, DEVICE_LIBRARY_ITEMS)
 
     async def get_device_parameters(self, device_id: str) -> KDeviceParameters:
         """``GET /devices/{device_id}/parameters`` (macOS only)."""
         body = await self._device_part(DEVICE_PARAMETERS, device_id)
-        return self._parse(KDeviceParameters, body, DEVICE_PARAMETERS)
+        return self.parse(KDeviceParameters, body, DEVICE_PARAMETERS)
 
     async def get_device_apps(self, device_id: str) -> KDeviceApps:
         """``GET /devices/{device_id}/apps`` (the whole inventory in one response)."""
         body = await self._device_part(DEVICE_APPS, device_id)
-        return self._parse(KDeviceApps, body, DEVICE_APPS)
+        return self.parse(KDeviceApps, body, DEVICE_APPS)
 
     async def get_device_activity(
         self, device_id: str, limit: int = 300, offset: int = 0
@@ -313,7 +250,7 @@ class KandjiClient(VendorClient):
             device_id,
             params={"limit": max(1, min(limit, 300)), "offset": max(0, offset)},
         )
-        return self._parse(KDeviceActivity, body, DEVICE_ACTIVITY)
+        return self.parse(KDeviceActivity, body, DEVICE_ACTIVITY)
 
     async def get_lost_mode_details(self, device_id: str) -> KLostModeDetails:
         """``GET /devices/{device_id}/details/lostmode`` (iOS and iPadOS).
@@ -322,7 +259,7 @@ class KandjiClient(VendorClient):
         in Lost Mode: that is how the API says it.
         """
         body = await self._device_part(DEVICE_LOST_MODE, device_id)
-        return self._parse(KLostModeDetails, body, DEVICE_LOST_MODE)
+        return self.parse(KLostModeDetails, body, DEVICE_LOST_MODE)
 
     async def cancel_lost_mode(self, device_id: str) -> None:
         """``DELETE /devices/{device_id}/details/lostmode`` (cancels a stuck Lost Mode)."""
@@ -332,7 +269,7 @@ class KandjiClient(VendorClient):
         """``PATCH /devices/{device_id}`` with any of ``blueprint_id``, ``user``,
         ``asset_tag``, ``tags`` (``tags`` replaces the whole set); returns the record."""
         answer = await self.api.patch_json(DEVICE, dict(body), path_params={"device_id": device_id})
-        return self._parse(KDevice, answer, DEVICE)
+        return self.parse(KDevice, answer, DEVICE)
 
     # ------------------------------------------------------------------ fleet-wide
 
@@ -340,7 +277,7 @@ class KandjiClient(VendorClient):
         """Every blueprint (``GET /blueprints``, all pages)."""
         out: list[KBlueprint] = []
         async for page in self.api.iter_pages(BLUEPRINTS, limit=self.page_size):
-            out.extend(self._parse_rows(KBlueprint, page.items, BLUEPRINTS))
+            out.extend(self.parse_rows(KBlueprint, page.items, BLUEPRINTS))
         return out
 
     async def list_blueprint_library_items(self, blueprint_id: str) -> list[KBlueprintLibraryItem]:
@@ -351,7 +288,7 @@ class KandjiClient(VendorClient):
             path_params={"blueprint_id": blueprint_id},
             limit=self.page_size,
         ):
-            out.extend(self._parse_rows(KBlueprintLibraryItem, page.items, BLUEPRINT_LIBRARY_ITEMS))
+            out.extend(self.parse_rows(KBlueprintLibraryItem, page.items, BLUEPRINT_LIBRARY_ITEMS))
         return out
 
     async def iter_library_item_status(
@@ -367,7 +304,7 @@ class KandjiClient(VendorClient):
             params=params,
             limit=self.page_size,
         ):
-            yield self._parse_rows(KLibraryItemStatusRow, page.items, LIBRARY_ITEM_STATUS)
+            yield self.parse_rows(KLibraryItemStatusRow, page.items, LIBRARY_ITEM_STATUS)
 
     async def library_item_status_page(
         self, library_item_id: str, offset: int = 0
@@ -381,7 +318,7 @@ class KandjiClient(VendorClient):
         )
         page = body if isinstance(body, dict) else {"results": body}
         count = page.get("count")
-        rows = self._parse_rows(KLibraryItemStatusRow, page["results"], LIBRARY_ITEM_STATUS)
+        rows = self.parse_rows(KLibraryItemStatusRow, page["results"], LIBRARY_ITEM_STATUS)
         return rows, count if isinstance(count, int) and not isinstance(count, bool) else None
 
     async def get_library_item_status(

@@ -11,25 +11,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import quote, urlsplit
-
-from pydantic import SecretStr
 
 from monitor.clock import Clock
 from monitor.models import SubjectKind
 from monitor.settings import SourceBase
 from monitor.sources.base import (
+    BuildContext,
     DemoTenant,
     DeviceLookup,
-    RequestHook,
     RunningSimulator,
     ServedSimulator,
     SimulatorOptions,
     Source,
     SourceParts,
+    client_options,
 )
-from monitor.sources.budget import RequestBudget
 from monitor.sources.catalogue import FieldCatalogue
 from monitor.sources.kandji.config import KIND, KandjiSourceConfig
 from monitor.sources.kandji.fields import FIELDS
@@ -40,7 +38,6 @@ from monitor.sources.kandji.models import (
 
 if TYPE_CHECKING:
     from monitor.actions.base import Executor
-    from monitor.engine import RuleSet
 
 # Kandji API hosts are SUBDOMAIN.api.kandji.io (US) and SUBDOMAIN.api.eu.kandji.io (EU);
 # the web app of the same tenant drops the "api." label.
@@ -54,27 +51,17 @@ class KandjiSource:
     config_model = KandjiSourceConfig
     fields: FieldCatalogue = FIELDS
 
-    def build(
-        self,
-        config: SourceBase,
-        *,
-        clock: Clock,
-        token: SecretStr,
-        budget: RequestBudget,
-        on_request: RequestHook | None,
-        rules: RuleSet | None,
-    ) -> SourceParts:
+    def build(self, config: SourceBase, **context: Unpack[BuildContext]) -> SourceParts:
         """A :class:`KandjiClient` and the sweeper its ``strategy`` names."""
         from monitor.sources.kandji.client import KandjiClient
         from monitor.sources.kandji.per_device import KandjiPerDeviceSweeper
         from monitor.sources.kandji.planned import KandjiPlannedSweeper
 
         assert isinstance(config, KandjiSourceConfig)
-        client = KandjiClient(
-            config, clock=clock, token=token, budget=budget, on_request=on_request
-        )
+        client = KandjiClient(config, clock=context["clock"], **client_options(context))
         if config.strategy == "per_device":
             return SourceParts(client, KandjiPerDeviceSweeper(client, config.name))
+        rules = context["rules"]
         if rules is None:
             return SourceParts(client, KandjiPlannedSweeper(client, config.name))
         # Keep only the subjects an enabled rule could match (the engine's status/type
