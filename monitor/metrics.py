@@ -51,12 +51,54 @@ PREFIX = "compliance_monitor_"
 # The classic text format: every Prometheus version reads it, and our names need no escaping.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-SWEEP_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
-REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+SWEEP_BUCKETS: tuple[float, ...] = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+REQUEST_BUCKETS: tuple[float, ...] = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _HOUR, _DAY = 3600.0, 86400.0
 AGE_BUCKETS = (
     _HOUR, 4 * _HOUR, 12 * _HOUR, _DAY, 3 * _DAY, 7 * _DAY, 14 * _DAY, 30 * _DAY, 90 * _DAY
 )
+
+
+#: Counters fed as things happen: name (after the prefix) -> (help, label names).
+COUNTERS: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "sweeps_total": ("Sweeps by source and result.", ("source", "result")),
+    "api_requests_total": (
+        "MDM API requests by source, endpoint and status.", ("source", "endpoint", "status")
+    ),
+    "deliveries_total": (
+        "Notification delivery attempts by receiver and result.", ("receiver", "result")
+    ),
+    "delivery_failures_total": ("Failed notification delivery attempts.", ("receiver",)),
+    "actions_total": ("Remediation actions by action and result.", ("action", "result")),
+}
+
+#: Gauges set as things happen (per source): name -> (help, label names).
+GAUGES: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "last_successful_sweep_timestamp_seconds": (
+        "Unix time of the end of the last successful sweep.", ("source",)
+    ),
+    "budget_remaining": ("Requests left in the source's budget window.", ("source",)),
+    "budget_per_hour": (
+        "Requests per hour this monitor may spend on the source (its budget).", ("source",)
+    ),
+    "tenant_budget_remaining": (
+        "Requests the whole tenant (every integration) has left in its hour, "
+        "from the vendor's rate-limit headers.",
+        ("source",),
+    ),
+    "budget_own_share": (
+        "This monitor's share (0..1) of what the tenant spent in its current hour.",
+        ("source",),
+    ),
+}
+
+#: Histograms: name -> (help, label names, buckets).
+HISTOGRAMS: Mapping[str, tuple[str, tuple[str, ...], tuple[float, ...]]] = {
+    "sweep_duration_seconds": ("Duration of a sweep.", ("source",), SWEEP_BUCKETS),
+    "api_request_duration_seconds": (
+        "Duration of an MDM API request.", ("source", "endpoint"), REQUEST_BUCKETS
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,81 +251,18 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self._sweeps = Counter(
-            PREFIX + "sweeps_total",
-            "Sweeps by source and result.",
-            ["source", "result"],
-            registry=r,
-        )
-        self._sweep_duration = Histogram(
-            PREFIX + "sweep_duration_seconds",
-            "Duration of a sweep.",
-            ["source"],
-            buckets=SWEEP_BUCKETS,
-            registry=r,
-        )
-        self._last_success = Gauge(
-            PREFIX + "last_successful_sweep_timestamp_seconds",
-            "Unix time of the end of the last successful sweep.",
-            ["source"],
-            registry=r,
-        )
-        self._requests = Counter(
-            PREFIX + "api_requests_total",
-            "MDM API requests by source, endpoint and status.",
-            ["source", "endpoint", "status"],
-            registry=r,
-        )
-        self._request_duration = Histogram(
-            PREFIX + "api_request_duration_seconds",
-            "Duration of an MDM API request.",
-            ["source", "endpoint"],
-            buckets=REQUEST_BUCKETS,
-            registry=r,
-        )
-        self._budget = Gauge(
-            PREFIX + "budget_remaining",
-            "Requests left in the source's budget window.",
-            ["source"],
-            registry=r,
-        )
-        self._budget_limit = Gauge(
-            PREFIX + "budget_per_hour",
-            "Requests per hour this monitor may spend on the source (its budget).",
-            ["source"],
-            registry=r,
-        )
-        self._tenant_budget = Gauge(
-            PREFIX + "tenant_budget_remaining",
-            "Requests the whole tenant (every integration) has left in its hour, "
-            "from the vendor's rate-limit headers.",
-            ["source"],
-            registry=r,
-        )
-        self._own_share = Gauge(
-            PREFIX + "budget_own_share",
-            "This monitor's share (0..1) of what the tenant spent in its current hour.",
-            ["source"],
-            registry=r,
-        )
-        self._deliveries = Counter(
-            PREFIX + "deliveries_total",
-            "Notification delivery attempts by receiver and result.",
-            ["receiver", "result"],
-            registry=r,
-        )
-        self._delivery_failures = Counter(
-            PREFIX + "delivery_failures_total",
-            "Failed notification delivery attempts.",
-            ["receiver"],
-            registry=r,
-        )
-        self._actions = Counter(
-            PREFIX + "actions_total",
-            "Remediation actions by action and result.",
-            ["action", "result"],
-            registry=r,
-        )
+        self._counter = {
+            name: Counter(PREFIX + name, doc, labels, registry=r)
+            for name, (doc, labels) in COUNTERS.items()
+        }
+        self._gauge = {
+            name: Gauge(PREFIX + name, doc, labels, registry=r)
+            for name, (doc, labels) in GAUGES.items()
+        }
+        self._histogram = {
+            name: Histogram(PREFIX + name, doc, labels, buckets=buckets, registry=r)
+            for name, (doc, labels, buckets) in HISTOGRAMS.items()
+        }
         self._state = _StateCollector()
         r.register(self._state)
 
@@ -292,24 +271,25 @@ class Metrics:
         ``budget_per_hour`` (its configured budget) lets alerting rules compare
         ``budget_remaining`` with it."""
         for result in ("ok", "failed"):
-            self._sweeps.labels(source, result)
-        self._sweep_duration.labels(source)
+            self._counter["sweeps_total"].labels(source, result)
+        self._histogram["sweep_duration_seconds"].labels(source)
         if budget_per_hour is not None:
-            self._budget_limit.labels(source).set(budget_per_hour)
+            self._gauge["budget_per_hour"].labels(source).set(budget_per_hour)
 
     def declare_receiver(self, receiver: str) -> None:
         """Create the receiver's zero-valued series."""
         for result in ("ok", "failed"):
-            self._deliveries.labels(receiver, result)
-        self._delivery_failures.labels(receiver)
+            self._counter["deliveries_total"].labels(receiver, result)
+        self._counter["delivery_failures_total"].labels(receiver)
 
     def observe_request(
         self, source: str, endpoint: str, status: int | str, seconds: float
     ) -> None:
         """One MDM API request (each retry is a request). ``status``: HTTP code or error word."""
         ep = normalize_endpoint(endpoint)
-        self._requests.labels(source, ep, str(status)).inc()
-        self._request_duration.labels(source, ep).observe(max(0.0, seconds))
+        self._counter["api_requests_total"].labels(source, ep, str(status)).inc()
+        duration = self._histogram["api_request_duration_seconds"]
+        duration.labels(source, ep).observe(max(0.0, seconds))
 
     def observe_sweep(
         self,
@@ -321,12 +301,12 @@ class Metrics:
         at: datetime | None = None,
     ) -> None:
         """One finished sweep; ``at`` (its end) feeds the last-success timestamp when ok."""
-        self._sweeps.labels(source, "ok" if ok else "failed").inc()
-        self._sweep_duration.labels(source).observe(max(0.0, seconds))
+        self._counter["sweeps_total"].labels(source, "ok" if ok else "failed").inc()
+        self._histogram["sweep_duration_seconds"].labels(source).observe(max(0.0, seconds))
         if budget_remaining is not None:
-            self._budget.labels(source).set(budget_remaining)
+            self._gauge["budget_remaining"].labels(source).set(budget_remaining)
         if ok and at is not None:
-            self._last_success.labels(source).set(at.timestamp())
+            self._gauge["last_successful_sweep_timestamp_seconds"].labels(source).set(at.timestamp())
 
     def set_tenant_budget(
         self, source: str, remaining: float | None, own_share: float | None
@@ -334,23 +314,23 @@ class Metrics:
         """What the whole tenant has left of its hour, and this monitor's share of what it
         spent (each when known)."""
         if remaining is not None:
-            self._tenant_budget.labels(source).set(remaining)
+            self._gauge["tenant_budget_remaining"].labels(source).set(remaining)
         if own_share is not None:
-            self._own_share.labels(source).set(own_share)
+            self._gauge["budget_own_share"].labels(source).set(own_share)
 
     def set_budget(self, source: str, remaining: float) -> None:
         """Requests left in the source's budget window, between sweeps."""
-        self._budget.labels(source).set(remaining)
+        self._gauge["budget_remaining"].labels(source).set(remaining)
 
     def observe_delivery(self, receiver: str, ok: bool) -> None:
         """One delivery attempt to a receiver."""
-        self._deliveries.labels(receiver, "ok" if ok else "failed").inc()
+        self._counter["deliveries_total"].labels(receiver, "ok" if ok else "failed").inc()
         if not ok:
-            self._delivery_failures.labels(receiver).inc()
+            self._counter["delivery_failures_total"].labels(receiver).inc()
 
     def observe_action(self, action: str, result: str) -> None:
         """One remediation action (``result``: ok, failed, dry_run, capped, ...)."""
-        self._actions.labels(action, result).inc()
+        self._counter["actions_total"].labels(action, result).inc()
 
     def set_state_callback(
         self, callback: StateCallback | None, *, now: Callable[[], datetime] | None = None
