@@ -22,6 +22,19 @@ from monitor.clock import format_age
 from monitor.models import Alert, AlertState, Severity, SourceKind, SweepStats
 
 
+def projected(view: type, *sources: object, **given: Any) -> dict[str, Any]:
+    """The fields of the dataclass ``view``: those in ``given`` as given, every other
+    one read by its name from the first of ``sources`` that has it (a view shows a
+    shared model's facts under the model's own names)."""
+    values = dict(given)
+    for f in dataclasses.fields(view):
+        if f.name not in values:
+            owner = next((o for o in sources if hasattr(o, f.name)), None)
+            if owner is not None:
+                values[f.name] = getattr(owner, f.name)
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class AlertView:
     """One alert as the operator sees it.
@@ -71,29 +84,14 @@ class AlertView:
         inhibited: bool = False,
         console_exact: bool = True,
     ) -> AlertView:
-        """The view of a persisted :class:`~monitor.models.Alert`."""
-        f = alert.finding
+        """The view of a persisted :class:`~monitor.models.Alert` (each field from the
+        alert, else from its finding)."""
         return cls(
-            fingerprint=alert.fingerprint,
-            state=alert.state,
-            silenced=silenced,
-            rule_id=f.rule_id,
-            severity=f.severity,
-            source=f.source,
-            source_kind=f.source_kind,
-            device_id=f.device_id,
-            device_name=f.device_name,
-            device_serial=f.device_serial,
-            subject_kind=str(f.subject_kind),
-            subject_name=f.subject_name,
-            subject_status=f.subject_status,
-            summary=f.summary,
-            active_since=alert.active_since,
-            firing_since=alert.firing_since,
-            resolved_at=alert.resolved_at,
-            console_link=console_link,
-            inhibited=inhibited,
-            console_exact=console_exact,
+            **projected(
+                cls, alert, alert.finding,
+                silenced=silenced, console_link=console_link, inhibited=inhibited,
+                console_exact=console_exact, subject_kind=str(alert.finding.subject_kind),
+            )
         )
 
 
@@ -112,15 +110,7 @@ class SweepView:
     @classmethod
     def from_stats(cls, stats: SweepStats) -> SweepView:
         """The view of a :class:`~monitor.models.SweepStats`."""
-        return cls(
-            started_at=stats.started_at,
-            duration_s=stats.duration_s,
-            ok=stats.ok,
-            devices=stats.devices,
-            requests=stats.requests,
-            errors=stats.errors,
-            findings=stats.findings,
-        )
+        return cls(**projected(cls, stats))
 
 
 @dataclass(frozen=True, slots=True)
