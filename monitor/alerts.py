@@ -43,6 +43,7 @@ from monitor.models import (
     Severity,
     SubjectKind,
     Transition,
+    device_ref,
 )
 
 DEVICE_SILENT_RULE = "monitor.device.silent"
@@ -323,12 +324,8 @@ def _count_targets(
 def _device_finding(sample: Finding, rule_id: str, status: str, summary: str,
                     inhibit: InhibitConfig) -> Finding:
     return Finding(
+        **device_ref(sample),
         rule_id=rule_id,
-        source=sample.source,
-        source_kind=sample.source_kind,
-        device_id=sample.device_id,
-        device_name=sample.device_name,
-        device_serial=sample.device_serial,
         subject_kind=SubjectKind.DEVICE,
         subject_id=sample.device_id,
         subject_name=sample.device_name,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, TypedDict
 
 from monitor.text import clean_line, clean_text
 
@@ -112,6 +112,40 @@ class NotifyReason(StrEnum):
     ESCALATED = "escalated"  # alerts that aged into a route with an ``age: {over: ...}``
 
 
+class DeviceRef(TypedDict):
+    """The fields that name a device in a :class:`Finding` and in what follows from one
+    (an action request, a device-level finding): ``Finding(**ref, ...)``."""
+
+    source: str
+    source_kind: SourceKind
+    device_id: str
+    device_name: str
+    device_serial: str
+
+
+class NamesDevice(Protocol):
+    """Anything that names a device the way a finding does."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def source_kind(self) -> SourceKind: ...
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def device_name(self) -> str: ...
+    @property
+    def device_serial(self) -> str: ...
+
+
+def device_ref(named: NamesDevice) -> DeviceRef:
+    """The device ``named`` names (a finding, an action request)."""
+    return DeviceRef(
+        source=named.source, source_kind=named.source_kind, device_id=named.device_id,
+        device_name=named.device_name, device_serial=named.device_serial,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Device:
     """One managed device as the rule engine sees it.
@@ -145,6 +179,13 @@ class Device:
             object.__setattr__(self, "tags", tuple(clean_line(t) for t in self.tags))
         if self.attrs:
             object.__setattr__(self, "attrs", clean_attrs(self.attrs))
+
+    def ref(self) -> DeviceRef:
+        """How a finding about this device names it."""
+        return DeviceRef(
+            source=self.source, source_kind=self.source_kind, device_id=self.device_id,
+            device_name=self.name, device_serial=self.serial,
+        )
 
     def field(self, name: str) -> Any:
         """Value of a named fact (a dataclass field first, then ``attrs``); None if absent."""

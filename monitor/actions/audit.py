@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.actions.base import ActionAudit, ActionRecord, ActionResult, canonical_params
+from monitor.actions.base import ActionAudit, ActionKeys, ActionRecord, ActionResult
 from monitor.models import EMPTY
 
 DETAIL_VERSION = 1
@@ -54,7 +54,7 @@ def decode_detail(text: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True, slots=True)
-class ActionEntry:
+class ActionEntry(ActionKeys):
     """One audit row, decoded: who ran what on which device, when, and how it went."""
 
     id: int
@@ -70,16 +70,6 @@ class ActionEntry:
     message: str = ""
     fingerprint: str = ""
     dry_run: bool = False
-
-    @property
-    def params_key(self) -> str:
-        """The canonical form of ``params``."""
-        return canonical_params(self.params)
-
-    @property
-    def device_key(self) -> str:
-        """``source/device_id``, as stored."""
-        return f"{self.source}/{self.device_id}"
 
 
 def entry(record: ActionRecord) -> ActionEntry:

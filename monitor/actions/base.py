@@ -65,8 +65,34 @@ def canonical_params(params: Mapping[str, Any]) -> str:
     return json.dumps(dict(params), sort_keys=True, separators=(",", ":"), default=str)
 
 
+class _RunOnDevice(Protocol):
+    @property
+    def source(self) -> str: ...
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+
+
+class ActionKeys:
+    """The keys of one action run on one device (a request, or an audit entry read back):
+    the audit's device column and the canonical params."""
+
+    __slots__ = ()
+
+    @property
+    def params_key(self: _RunOnDevice) -> str:
+        """The canonical form of ``params`` (what makes two runs "the same action")."""
+        return canonical_params(self.params)
+
+    @property
+    def device_key(self: _RunOnDevice) -> str:
+        """``source/device_id``: the device column of the audit."""
+        return f"{self.source}/{self.device_id}"
+
+
 @dataclass(frozen=True, slots=True)
-class ActionRequest:
+class ActionRequest(ActionKeys):
     """One action to run on one device, and why (the rule, the alert, the trigger)."""
 
     action: str
@@ -80,16 +106,6 @@ class ActionRequest:
     device_name: str = ""
     device_serial: str = ""
     device: Device | None = None
-
-    @property
-    def params_key(self) -> str:
-        """The canonical form of ``params`` (what makes two runs "the same action")."""
-        return canonical_params(self.params)
-
-    @property
-    def device_key(self) -> str:
-        """``source/device_id``: the device column of the audit."""
-        return f"{self.source}/{self.device_id}"
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -184,6 +200,7 @@ __all__ = [
     "ATTEMPTED",
     "ActionAudit",
     "ActionClient",
+    "ActionKeys",
     "ActionRecord",
     "ActionRequest",
     "ActionResult",

@@ -60,6 +60,7 @@ from monitor.models import (
     SourceKind,
     SubjectKind,
     Transition,
+    device_ref,
 )
 
 log = structlog.get_logger(__name__)
@@ -83,12 +84,8 @@ def action_failure_finding(result: ActionResult) -> Finding:
     device = req.device_name or req.device_id
     verb = "was refused" if result.status is ActionStatus.REFUSED else "failed"
     return Finding(
+        **device_ref(req),
         rule_id=ACTION_FAILED_RULE,
-        source=req.source,
-        source_kind=req.source_kind,
-        device_id=req.device_id,
-        device_name=req.device_name,
-        device_serial=req.device_serial,
         subject_kind=SubjectKind.ACTION,
         subject_id=req.subject_id,
         subject_name=req.action,
@@ -224,16 +221,8 @@ class ActionRunner:
                     continue
                 out.append(
                     ActionRequest(
-                        action=action.type,
-                        params=action.params,
-                        rule_id=rule.id,
-                        trigger=trigger,
-                        fingerprint=alert.fingerprint,
-                        source=finding.source,
-                        source_kind=finding.source_kind,
-                        device_id=finding.device_id,
-                        device_name=finding.device_name,
-                        device_serial=finding.device_serial,
+                        **device_ref(finding), action=action.type, params=action.params,
+                        rule_id=rule.id, trigger=trigger, fingerprint=alert.fingerprint,
                         device=device,
                     )
                 )

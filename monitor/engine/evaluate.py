@@ -149,12 +149,8 @@ def make_finding(rule: Rule, device: Device, subject: Subject | None, now: datet
     context = template_context(dview, sview, rule, now)
     fallback = f"{rule.id}: {sname} on {device.name}" if subject else f"{rule.id}: {device.name}"
     return Finding(
+        **device.ref(),
         rule_id=rule.id,
-        source=device.source,
-        source_kind=device.source_kind,
-        device_id=device.device_id,
-        device_name=device.name,
-        device_serial=device.serial,
         subject_kind=kind,
         subject_id=sid,
         subject_name=sname,
