@@ -33,12 +33,14 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 
+import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from monitor.clock import Clock
+from monitor.simulator.evolution import evolve_forever
 from monitor.simulator.faults import (
     FAULT_KEY,
     Fault,
@@ -48,6 +50,8 @@ from monitor.simulator.faults import (
     mutate_json,
 )
 from monitor.simulator.limits import RateLimiter
+
+log = structlog.get_logger(__name__)
 
 WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -133,32 +137,55 @@ def route_template(request: web.Request) -> str:
     return resource.canonical
 
 
-class HttpSimulator:
-    """State and middlewares common to the simulated APIs.
+class HttpKnobs(TypedDict, total=False):
+    """How a simulated API answers, besides what it answers.
 
-    ``latency_ms`` plus a uniform ``jitter_ms`` delays every authenticated request.
+    ``latency_ms`` plus a uniform ``jitter_ms`` delays every authenticated request;
+    ``per_second`` and ``per_hour`` are its rate limits (None: no limit);
     ``rival_per_hour`` is what the tenant's other integrations spend of its hourly
-    budget (:class:`~monitor.simulator.limits.RateLimiter`).
+    budget (:class:`~monitor.simulator.limits.RateLimiter`); ``max_records`` bounds the
+    request log.
     """
+
+    latency_ms: float
+    jitter_ms: float
+    per_second: int | None
+    per_hour: int | None
+    rival_per_hour: float
+    max_records: int
+
+
+class HttpSimulator:
+    """State and middlewares common to the simulated APIs (see :class:`HttpKnobs`).
+
+    ``evolve_every`` (seconds), when set, makes :meth:`evolve_forever` advance the
+    simulated fleet that often on ``clock`` (the vendor's :meth:`advance` does it).
+    """
+
+    #: Names the simulator's log events (``simulator.<vendor>.evolved``).
+    vendor = "http"
 
     def __init__(
         self,
         *,
         clock: Clock,
         seed: int = 0,
-        latency_ms: float = 0.0,
-        jitter_ms: float = 0.0,
-        per_second: int | None = 50,
-        per_hour: int | None = 10_000,
-        rival_per_hour: float = 0.0,
-        max_records: int = 100_000,
+        evolve_every: float | None = None,
+        **knobs: Unpack[HttpKnobs],
     ) -> None:
         self.clock = clock
-        self.requests = RequestLog(max_records)
-        self.limiter = RateLimiter(clock, per_second, per_hour, rival_per_hour)
+        self.evolve_every = evolve_every
+        self.evolutions = 0
+        self.requests = RequestLog(knobs.get("max_records", 100_000))
+        self.limiter = RateLimiter(
+            clock,
+            knobs.get("per_second", 50),
+            knobs.get("per_hour", 10_000),
+            knobs.get("rival_per_hour", 0.0),
+        )
         self.faults = FaultInjector(seed)
-        self.latency_ms = latency_ms
-        self.jitter_ms = jitter_ms
+        self.latency_ms = knobs.get("latency_ms", 0.0)
+        self.jitter_ms = knobs.get("jitter_ms", 0.0)
         self._latency_rng = random.Random(f"latency:{seed}")
         self._mutation_rng = random.Random(f"mutations:{seed}")
 
@@ -190,6 +217,19 @@ class HttpSimulator:
         if value is not None:
             fault.value = value
         return self.faults.add(fault)
+
+    def advance(self, seconds: float) -> dict[str, int]:
+        """Move the simulated fleet ``seconds`` on; what changed, as counts for the log."""
+        return {}
+
+    async def evolve_forever(self) -> None:
+        """Advance the fleet every ``evolve_every`` seconds of the clock."""
+        await evolve_forever(self.clock, self.evolve_every, self._evolve)
+
+    def _evolve(self, seconds: float) -> None:
+        counts = self.advance(seconds)
+        self.evolutions += 1
+        log.info(f"simulator.{self.vendor}.evolved", **counts)
 
     def shift_records(self, request: web.Request) -> str | None:
         """Change the simulated records before ``request`` is answered (``shift`` faults).

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any, Final
+from typing import Any, Final, Unpack
 
 import structlog
 from aiohttp import web
@@ -36,8 +36,8 @@ from pydantic import SecretStr
 from monitor.simulator.applivery.bodies import device_body, error, invalid, not_found, ok
 from monitor.simulator.applivery.fleet import INFO_CATEGORIES, AppliveryFleet, WinDevice
 from monitor.simulator.auth import presented_token, token_matches
-from monitor.simulator.evolution import evolve_forever, in_background
-from monitor.simulator.http import HttpSimulator
+from monitor.simulator.evolution import in_background
+from monitor.simulator.http import HttpKnobs, HttpSimulator
 
 log = structlog.get_logger(__name__)
 
@@ -62,8 +62,11 @@ class AppliverySimulator(HttpSimulator):
 
     ``max_limit`` caps ``limit`` (larger values are clamped silently, as the API notes
     say some endpoints do). ``evolve_every`` (seconds) advances the fleet in the
-    background on the fleet's clock.
+    background on the fleet's clock. The HTTP knobs are
+    :class:`~monitor.simulator.http.HttpKnobs` (no burst limit unless told otherwise).
     """
+
+    vendor = "applivery"
 
     def __init__(
         self,
@@ -71,28 +74,15 @@ class AppliverySimulator(HttpSimulator):
         *,
         token: str | SecretStr,
         seed: int = 0,
-        latency_ms: float = 0.0,
-        jitter_ms: float = 0.0,
-        per_second: int | None = None,
-        per_hour: int | None = 10_000,
         evolve_every: float | None = None,
         max_limit: int = 1000,
-        max_records: int = 100_000,
+        **knobs: Unpack[HttpKnobs],
     ) -> None:
-        super().__init__(
-            clock=fleet.clock,
-            seed=seed,
-            latency_ms=latency_ms,
-            jitter_ms=jitter_ms,
-            per_second=per_second,
-            per_hour=per_hour,
-            max_records=max_records,
-        )
+        knobs.setdefault("per_second", None)  # the reference documents no burst limit
+        super().__init__(clock=fleet.clock, seed=seed, evolve_every=evolve_every, **knobs)
         self.fleet = fleet
         self.token = token if isinstance(token, SecretStr) else SecretStr(token)
-        self.evolve_every = evolve_every
         self.max_limit = max_limit
-        self.evolutions = 0
 
     def __repr__(self) -> str:
         return f"AppliverySimulator(devices={self.fleet.device_count}, token=**********)"
@@ -107,18 +97,10 @@ class AppliverySimulator(HttpSimulator):
         self.fleet.apply_due()
         return None
 
-    async def evolve_forever(self) -> None:
-        """Advance the fleet every ``evolve_every`` seconds of the fleet's clock."""
-        await evolve_forever(self.fleet.clock, self.evolve_every, self._evolve)
-
-    def _evolve(self, seconds: float) -> None:
+    def advance(self, seconds: float) -> dict[str, int]:
+        """Move the fleet on; how many devices changed."""
         changes = self.fleet.advance(seconds)
-        self.evolutions += 1
-        log.info(
-            "simulator.applivery.evolved",
-            changes=len(changes),
-            devices=self.fleet.device_count,
-        )
+        return {"changes": len(changes), "devices": self.fleet.device_count}
 
 
 APPLIVERY_SIM_KEY: Final = web.AppKey("applivery_simulator", AppliverySimulator)

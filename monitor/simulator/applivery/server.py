@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final
+from typing import Any, Final, Unpack
 
 import structlog
 from aiohttp import web
@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from monitor.clock import Clock, SystemClock
 from monitor.simulator.applivery.app import API_PREFIX, AppliverySimulator, make_applivery_app
 from monitor.simulator.applivery.fleet import DEFAULT_ORGANIZATION, AppliveryFleet, FleetRates
+from monitor.simulator.http import HttpKnobs
 from monitor.simulator.server import serve_app, serve_until
 
 log = structlog.get_logger(__name__)
@@ -28,20 +29,19 @@ async def start_applivery(
     seed: int = 1,
     token: str | SecretStr = DEFAULT_TOKEN,
     organization: str = DEFAULT_ORGANIZATION,
-    latency_ms: float = 0.0,
-    jitter_ms: float = 0.0,
-    per_second: int | None = None,
-    per_hour: int | None = 10_000,
     evolve_every: float | None = None,
     max_limit: int = 1000,
     refresh_delay: float = 120.0,
     rates: FleetRates | None = None,
     clock: Clock | None = None,
+    **knobs: Unpack[HttpKnobs],
 ) -> tuple[web.AppRunner, str, AppliverySimulator]:
     """Serve a simulated Applivery organization on ``host:port`` (port 0 picks one).
 
     Returns ``(runner, base_url, sim)``; ``base_url`` ends in ``/v1``, ready for an
-    ``applivery`` source's ``url``; ``await runner.cleanup()`` stops it.
+    ``applivery`` source's ``url``; ``await runner.cleanup()`` stops it. The HTTP knobs
+    (:class:`~monitor.simulator.http.HttpKnobs`) default to no burst limit and 10,000
+    requests an hour.
     """
     clock = clock or SystemClock()
     fleet = AppliveryFleet(
@@ -56,12 +56,9 @@ async def start_applivery(
         fleet,
         token=token,
         seed=seed,
-        latency_ms=latency_ms,
-        jitter_ms=jitter_ms,
-        per_second=per_second,
-        per_hour=per_hour,
         evolve_every=evolve_every,
         max_limit=max_limit,
+        **knobs,
     )
     runner, root_url = await serve_app(make_applivery_app(sim), host, port)
     base_url = root_url + API_PREFIX
@@ -71,8 +68,8 @@ async def start_applivery(
         organization=organization,
         devices=fleet.device_count,
         seed=seed,
-        per_second=per_second,
-        per_hour=per_hour,
+        per_second=sim.limiter.per_second,
+        per_hour=sim.limiter.per_hour,
         evolve_every=evolve_every,
     )
     return runner, base_url, sim

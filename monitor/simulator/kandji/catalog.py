@@ -236,6 +236,7 @@ class ItemSpec:
 _MAC = frozenset({MAC})
 _MOB = MOBILE
 _APPLE_NO_TV = frozenset({MAC, IPHONE, IPAD})
+_TV = frozenset({APPLETV})
 
 ITEMS: tuple[ItemSpec, ...] = (
     ItemSpec("kandji-setup", "Liftoff", _MAC),
@@ -272,12 +273,7 @@ ITEMS: tuple[ItemSpec, ...] = (
     ItemSpec("profile", "Privacy Preferences (PPPC)", _MAC, identifier="com.example.pppc"),
     ItemSpec("custom-script", "audit_local_admins", _MAC),
     ItemSpec("macos-release", "macOS 14 Sonoma", _MAC),
-    ItemSpec(
-        "profile",
-        "Conference Room Home Screen",
-        frozenset({APPLETV}),
-        identifier="com.example.tv.homescreen",
-    ),
+    ItemSpec("profile", "Conference Room Home Screen", _TV, identifier="com.example.tv.homescreen"),
     ItemSpec("automatic-app", "Docker Desktop", _MAC, self_service=True),
     ItemSpec("profile", "Screen Saver", _MAC, identifier="com.example.screensaver"),
     ItemSpec("custom-script", "homebrew", _MAC),
@@ -296,12 +292,7 @@ ITEMS: tuple[ItemSpec, ...] = (
     ItemSpec("profile", "Notifications", _APPLE_NO_TV, identifier="com.example.notifications"),
     ItemSpec("custom-app", "Elastic Agent", _MAC),
     ItemSpec("custom-script", "cleanup_downloads", _MAC),
-    ItemSpec(
-        "profile",
-        "Conference Room AirPlay",
-        frozenset({APPLETV}),
-        identifier="com.example.tv.airplay",
-    ),
+    ItemSpec("profile", "Conference Room AirPlay", _TV, identifier="com.example.tv.airplay"),
     ItemSpec("automatic-app", "Spotify", _MAC, self_service=True),
     ItemSpec("profile", "Firewall Settings", _MAC, identifier="com.example.firewall"),
     ItemSpec("custom-script", "set_login_banner", _MAC),
@@ -328,27 +319,22 @@ def _param(name: str, category: str, subcategory: str, fixed_id: str = "") -> Pa
     return ParameterSpec(pid, name, category, subcategory)
 
 
+_ACCOUNTS = "User Accounts & Authentication"
+_SECURITY = "Security & Privacy"
+_ROOT_USER_PARAMETER_ID = "1e4be748-e072-4c1f-b1ff-a98f076b8e8e"
+
 PARAMETERS: tuple[ParameterSpec, ...] = (
-    _param(
-        'Disable the "root" user',
-        "User Accounts & Authentication",
-        "User Accounts",
-        "1e4be748-e072-4c1f-b1ff-a98f076b8e8e",
-    ),
-    _param("Disable the guest account", "User Accounts & Authentication", "User Accounts"),
-    _param("Disable automatic login", "User Accounts & Authentication", "Login Window"),
-    _param(
-        "Require a minimum password length", "User Accounts & Authentication", "Password Policy"
-    ),
-    _param("Enable the application firewall", "Security & Privacy", "Firewall"),
-    _param("Enable firewall stealth mode", "Security & Privacy", "Firewall"),
-    _param("Keep Gatekeeper enabled", "Security & Privacy", "Gatekeeper"),
-    _param("Require a password after sleep or screen saver", "Security & Privacy", "General"),
-    _param(
-        "Require an administrator password for system settings", "Security & Privacy", "General"
-    ),
-    _param("Keep System Integrity Protection enabled", "Security & Privacy", "System Integrity"),
-    _param("Enable secure keyboard entry in Terminal", "Security & Privacy", "Applications"),
+    _param('Disable the "root" user', _ACCOUNTS, "User Accounts", _ROOT_USER_PARAMETER_ID),
+    _param("Disable the guest account", _ACCOUNTS, "User Accounts"),
+    _param("Disable automatic login", _ACCOUNTS, "Login Window"),
+    _param("Require a minimum password length", _ACCOUNTS, "Password Policy"),
+    _param("Enable the application firewall", _SECURITY, "Firewall"),
+    _param("Enable firewall stealth mode", _SECURITY, "Firewall"),
+    _param("Keep Gatekeeper enabled", _SECURITY, "Gatekeeper"),
+    _param("Require a password after sleep or screen saver", _SECURITY, "General"),
+    _param("Require an administrator password for system settings", _SECURITY, "General"),
+    _param("Keep System Integrity Protection enabled", _SECURITY, "System Integrity"),
+    _param("Enable secure keyboard entry in Terminal", _SECURITY, "Applications"),
     _param("Disable Remote Login (SSH)", "Sharing", "Remote Access"),
     _param("Disable Screen Sharing", "Sharing", "Remote Access"),
     _param("Disable Remote Apple Events", "Sharing", "Remote Access"),
@@ -376,28 +362,36 @@ class AppSpec:
     path: str
 
 
+_UTILITIES = frozenset(
+    {"Activity Monitor", "Console", "Disk Utility", "Keychain Access", "Terminal"}
+)
+"""The system apps that live in ``/System/Applications/Utilities``."""
+
 MAC_SYSTEM_APPS: tuple[AppSpec, ...] = tuple(
-    AppSpec(name, bundle, version, "Apple", f"/System/Applications/{sub}{name}.app")
-    for name, bundle, version, sub in (
-        ("Activity Monitor", "com.apple.ActivityMonitor", "10.14", "Utilities/"),
-        ("App Store", "com.apple.AppStore", "3.0", ""),
-        ("Calculator", "com.apple.calculator", "11.0", ""),
-        ("Calendar", "com.apple.iCal", "15.0", ""),
-        ("Console", "com.apple.Console", "1.1", "Utilities/"),
-        ("Contacts", "com.apple.AddressBook", "14.0", ""),
-        ("Disk Utility", "com.apple.DiskUtility", "22.6", "Utilities/"),
-        ("FaceTime", "com.apple.FaceTime", "36", ""),
-        ("Keychain Access", "com.apple.keychainaccess", "11.0", "Utilities/"),
-        ("Mail", "com.apple.mail", "16.0", ""),
-        ("Maps", "com.apple.Maps", "3.0", ""),
-        ("Messages", "com.apple.MobileSMS", "14.0", ""),
-        ("Notes", "com.apple.Notes", "4.11", ""),
-        ("Photos", "com.apple.Photos", "10.0", ""),
-        ("Preview", "com.apple.Preview", "11.0", ""),
-        ("Reminders", "com.apple.reminders", "7.0", ""),
-        ("System Settings", "com.apple.systempreferences", "15.0", ""),
-        ("Terminal", "com.apple.Terminal", "2.14", "Utilities/"),
-        ("TextEdit", "com.apple.TextEdit", "1.19", ""),
+    AppSpec(
+        name, bundle, version, "Apple",
+        f"/System/Applications/{'Utilities/' if name in _UTILITIES else ''}{name}.app",
+    )
+    for name, bundle, version in (
+        ("Activity Monitor", "com.apple.ActivityMonitor", "10.14"),
+        ("App Store", "com.apple.AppStore", "3.0"),
+        ("Calculator", "com.apple.calculator", "11.0"),
+        ("Calendar", "com.apple.iCal", "15.0"),
+        ("Console", "com.apple.Console", "1.1"),
+        ("Contacts", "com.apple.AddressBook", "14.0"),
+        ("Disk Utility", "com.apple.DiskUtility", "22.6"),
+        ("FaceTime", "com.apple.FaceTime", "36"),
+        ("Keychain Access", "com.apple.keychainaccess", "11.0"),
+        ("Mail", "com.apple.mail", "16.0"),
+        ("Maps", "com.apple.Maps", "3.0"),
+        ("Messages", "com.apple.MobileSMS", "14.0"),
+        ("Notes", "com.apple.Notes", "4.11"),
+        ("Photos", "com.apple.Photos", "10.0"),
+        ("Preview", "com.apple.Preview", "11.0"),
+        ("Reminders", "com.apple.reminders", "7.0"),
+        ("System Settings", "com.apple.systempreferences", "15.0"),
+        ("Terminal", "com.apple.Terminal", "2.14"),
+        ("TextEdit", "com.apple.TextEdit", "1.19"),
     )
 )
 

@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 from aiohttp import web
@@ -53,6 +54,22 @@ def _device(request: web.Request) -> SimDevice | None:
     fleet = sim_of(request).fleet
     index = fleet.device_index(request.match_info["device_id"])
     return None if index is None else fleet.device(index)
+
+
+def per_device(
+    handler: Callable[[web.Request, SimDevice], Awaitable[web.Response]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A ``/devices/{device_id}/...`` route: ``handler`` gets the live device the path
+    names; a device the tenant does not have is a 404 before it is called."""
+
+    @functools.wraps(handler)
+    async def route(request: web.Request) -> web.Response:
+        device = _device(request)
+        if device is None:
+            return not_found()
+        return await handler(request, device)
+
+    return route
 
 
 # --- devices ------------------------------------------------------------------------------
@@ -133,20 +150,16 @@ async def list_devices(request: web.Request) -> web.Response:
     return web.json_response([bodies.device_record(fleet.device(i)) for i in page])
 
 
-async def get_device(request: web.Request) -> web.Response:
+@per_device
+async def get_device(request: web.Request, device: SimDevice) -> web.Response:
     """``GET /api/v1/devices/{device_id}``."""
-    device = _device(request)
-    if device is None:
-        return not_found()
     return web.json_response(bodies.device_record(device))
 
 
-async def patch_device(request: web.Request) -> web.Response:
+@per_device
+async def patch_device(request: web.Request, device: SimDevice) -> web.Response:
     """``PATCH /api/v1/devices/{device_id}``: blueprint_id, user, asset_tag, tags."""
     sim = sim_of(request)
-    device = _device(request)
-    if device is None:
-        return not_found()
     try:
         payload = json.loads(await request.read() or b"{}")
     except ValueError as exc:
@@ -163,48 +176,38 @@ async def patch_device(request: web.Request) -> web.Response:
     return web.json_response(bodies.device_record(sim.fleet.device(device.index)))
 
 
-async def delete_device(request: web.Request) -> web.Response:
+@per_device
+async def delete_device(request: web.Request, device: SimDevice) -> web.Response:
     """``DELETE /api/v1/devices/{device_id}``: 204."""
-    device = _device(request)
-    if device is None:
-        return not_found()
     sim_of(request).fleet.remove_device(device.id)
     return web.Response(status=204)
 
 
-async def device_details(request: web.Request) -> web.Response:
+@per_device
+async def device_details(request: web.Request, device: SimDevice) -> web.Response:
     """``GET /api/v1/devices/{device_id}/details``."""
-    device = _device(request)
-    if device is None:
-        return not_found()
     return web.json_response(details(device, sim_of(request).fleet))
 
 
-async def get_lost_mode(request: web.Request) -> web.Response:
+@per_device
+async def get_lost_mode(request: web.Request, device: SimDevice) -> web.Response:
     """``GET .../details/lostmode``: 400 ``["Device is not in lost mode."]`` when off."""
-    device = _device(request)
-    if device is None:
-        return not_found()
     body = bodies.lost_mode_body(device)
     if body is None:
         return web.json_response(["Device is not in lost mode."], status=400)
     return web.json_response(body)
 
 
-async def cancel_lost_mode(request: web.Request) -> web.Response:
+@per_device
+async def cancel_lost_mode(request: web.Request, device: SimDevice) -> web.Response:
     """``DELETE .../details/lostmode``: 204."""
-    device = _device(request)
-    if device is None:
-        return not_found()
     sim_of(request).fleet.cancel_lost_mode(device.index)
     return web.Response(status=204)
 
 
-async def device_status(request: web.Request) -> web.Response:
+@per_device
+async def device_status(request: web.Request, device: SimDevice) -> web.Response:
     """``GET /api/v1/devices/{device_id}/status``."""
-    device = _device(request)
-    if device is None:
-        return not_found()
     fleet = sim_of(request).fleet
     body = bodies.device_status_body(
         device, fleet.device_items(device.index), fleet.device_parameters(device.index)
@@ -212,37 +215,29 @@ async def device_status(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def device_library_items(request: web.Request) -> web.Response:
+@per_device
+async def device_library_items(request: web.Request, device: SimDevice) -> web.Response:
     """``GET /api/v1/devices/{device_id}/library-items``."""
-    device = _device(request)
-    if device is None:
-        return not_found()
     states = sim_of(request).fleet.device_items(device.index)
     return web.json_response(bodies.device_library_items_body(device, states))
 
 
-async def device_parameters(request: web.Request) -> web.Response:
+@per_device
+async def device_parameters(request: web.Request, device: SimDevice) -> web.Response:
     """``GET /api/v1/devices/{device_id}/parameters``."""
-    device = _device(request)
-    if device is None:
-        return not_found()
     params = sim_of(request).fleet.device_parameters(device.index)
     return web.json_response(bodies.device_parameters_body(device, params))
 
 
-async def device_apps(request: web.Request) -> web.Response:
+@per_device
+async def device_apps(request: web.Request, device: SimDevice) -> web.Response:
     """``GET /api/v1/devices/{device_id}/apps``."""
-    device = _device(request)
-    if device is None:
-        return not_found()
     return web.json_response(bodies.apps_body(device))
 
 
-async def device_activity(request: web.Request) -> web.Response:
+@per_device
+async def device_activity(request: web.Request, device: SimDevice) -> web.Response:
     """``GET /api/v1/devices/{device_id}/activity``: a DRF page under ``activity``."""
-    device = _device(request)
-    if device is None:
-        return not_found()
     events = sim_of(request).fleet.activity(device.index)
     limit, offset = limit_offset(request)
     results = [bodies.activity_entry(device, e) for e in events[offset : offset + limit]]
@@ -250,11 +245,9 @@ async def device_activity(request: web.Request) -> web.Response:
     return web.json_response({"device_id": device.id, "activity": page})
 
 
-async def device_commands(request: web.Request) -> web.Response:
+@per_device
+async def device_commands(request: web.Request, device: SimDevice) -> web.Response:
     """``GET /api/v1/devices/{device_id}/commands``: a DRF page under ``commands``."""
-    device = _device(request)
-    if device is None:
-        return not_found()
     commands = sim_of(request).fleet.commands(device.index)
     limit, offset = limit_offset(request)
     results = [bodies.command_entry(c) for c in commands[offset : offset + limit]]

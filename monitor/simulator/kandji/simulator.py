@@ -10,15 +10,14 @@ limits, faults, latency and the request log come from
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Unpack
 
 import structlog
 from aiohttp import web
 from pydantic import SecretStr
 
 from monitor.simulator.auth import presented_token, token_matches
-from monitor.simulator.evolution import evolve_forever
-from monitor.simulator.http import HttpSimulator, route_template
+from monitor.simulator.http import HttpKnobs, HttpSimulator, route_template
 from monitor.simulator.kandji.cursors import Snapshots
 from monitor.simulator.kandji.fleet import Fleet
 from monitor.simulator.kandji.model import DemoPlan
@@ -38,8 +37,12 @@ class KandjiSimulator(HttpSimulator):
     ids ``GET /blueprints`` leaves out (their devices still name them). ``evolve_every``
     (seconds) makes the app advance the fleet in the background on the fleet's clock.
     ``demo`` breaks one custom script on a few Macs at start-up and repairs it
-    ``demo_repair_after`` seconds later.
+    ``demo_repair_after`` seconds later. The HTTP knobs are
+    :class:`~monitor.simulator.http.HttpKnobs` (a burst limit of 50 a second and 10,000
+    requests an hour unless told otherwise).
     """
+
+    vendor = "kandji"
 
     def __init__(
         self,
@@ -47,39 +50,23 @@ class KandjiSimulator(HttpSimulator):
         *,
         token: str | SecretStr,
         seed: int = 0,
-        latency_ms: float = 0.0,
-        jitter_ms: float = 0.0,
-        per_second: int | None = 50,
-        per_hour: int | None = 10_000,
-        rival_per_hour: float = 0.0,
         evolve_every: float | None = None,
         demo: bool = False,
         demo_devices: int = 3,
         demo_repair_after: float = 90.0,
-        max_records: int = 100_000,
+        **knobs: Unpack[HttpKnobs],
     ) -> None:
-        super().__init__(
-            clock=fleet.clock,
-            seed=seed,
-            latency_ms=latency_ms,
-            jitter_ms=jitter_ms,
-            per_second=per_second,
-            per_hour=per_hour,
-            rival_per_hour=rival_per_hour,
-            max_records=max_records,
-        )
+        super().__init__(clock=fleet.clock, seed=seed, evolve_every=evolve_every, **knobs)
         self.fleet = fleet
         self.token = token if isinstance(token, SecretStr) else SecretStr(token)
         self.denied_routes: set[str] = set()
         # Blueprint ids GET /blueprints leaves out, as for a blueprint the token cannot
         # see: its devices still name it, and its own routes still answer.
         self.unlisted_blueprints: set[str] = set()
-        self.evolve_every = evolve_every
         self.demo = demo
         self.demo_devices = demo_devices
         self.demo_repair_after = demo_repair_after
         self.demo_plan: DemoPlan | None = None
-        self.evolutions = 0
         self.prism_snapshots: Snapshots[PrismSnapshot] = Snapshots()
         self._shift_rng = random.Random(f"shift:{seed}")
 
@@ -130,19 +117,14 @@ class KandjiSimulator(HttpSimulator):
         self.fleet.apply_due()
         return None
 
-    async def evolve_forever(self) -> None:
-        """Advance the fleet every ``evolve_every`` seconds of the fleet's clock."""
-        await evolve_forever(self.fleet.clock, self.evolve_every, self._evolve)
-
-    def _evolve(self, seconds: float) -> None:
+    def advance(self, seconds: float) -> dict[str, int]:
+        """Move the fleet on; how many statuses changed, how many to a failure."""
         changes = self.fleet.advance(seconds)
-        self.evolutions += 1
-        log.info(
-            "simulator.kandji.evolved",
-            changes=len(changes),
-            failed=sum(1 for c in changes if c.new in ("ERROR", "failed", "WARNING")),
-            devices=self.fleet.device_count,
-        )
+        return {
+            "changes": len(changes),
+            "failed": sum(1 for c in changes if c.new in ("ERROR", "failed", "WARNING")),
+            "devices": self.fleet.device_count,
+        }
 
 
 SIM_KEY: Final = web.AppKey("kandji_simulator", KandjiSimulator)
