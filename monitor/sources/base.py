@@ -188,6 +188,26 @@ class SimulatorOptions:
     evolve_every: float | None = None
     rival_per_hour: float = 0.0  # what the tenant's other integrations spend (Kandji)
 
+    def start_options(self) -> SimulatorStart:
+        """What every vendor's simulator is started with (besides where it listens)."""
+        return SimulatorStart(
+            devices=self.devices, seed=self.seed, token=self.token,
+            latency_ms=self.latency_ms, per_second=self.per_second, per_hour=self.per_hour,
+            evolve_every=self.evolve_every,
+        )
+
+
+class SimulatorStart(TypedDict):
+    """The options of :meth:`SimulatorOptions.start_options`."""
+
+    devices: int
+    seed: int
+    token: str
+    latency_ms: float
+    per_second: int | None
+    per_hour: int | None
+    evolve_every: float | None
+
 
 class RunningSimulator(Protocol):
     """A simulated API serving on loopback."""
@@ -304,6 +324,7 @@ __all__ = [
     "RunningSimulator",
     "ServedSimulator",
     "SimulatorOptions",
+    "SimulatorStart",
     "Source",
     "SourceParts",
     "SweepOutcome",

@@ -10,12 +10,8 @@ from pydantic import SecretStr
 
 from monitor.clock import FakeClock
 from monitor.errors import MalformedResponseError, NotFoundError
-from monitor.sources.kandji.client import (
-    DEVICE_STATUS,
-    LIST_ATTEMPTS,
-    DeviceListShiftedError,
-    KandjiClient,
-)
+from monitor.sources.kandji.api import DEVICE_STATUS
+from monitor.sources.kandji.client import LIST_ATTEMPTS, DeviceListShiftedError, KandjiClient
 from monitor.sources.kandji.config import KandjiSourceConfig
 from tests.faults.conftest import TOKEN, StartSim
 

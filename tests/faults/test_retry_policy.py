@@ -18,7 +18,8 @@ from monitor.clock import FakeClock
 from monitor.errors import MalformedResponseError, NotFoundError, ServerError, SourceError
 from monitor.settings import BudgetConfig
 from monitor.sources.budget import RequestBudget
-from monitor.sources.kandji.client import DEVICES, KandjiClient
+from monitor.sources.kandji.api import DEVICES
+from monitor.sources.kandji.client import KandjiClient
 from monitor.sources.kandji.config import KandjiSourceConfig
 from tests.faults.conftest import TOKEN, StartSim
 

@@ -131,16 +131,8 @@ async def _simulate(options: SimulatorOptions) -> RunningSimulator:
     from monitor.simulator.applivery import start_applivery
 
     runner, base_url, sim = await start_applivery(
-        options.host,
-        options.port,
-        devices=options.devices,
-        seed=options.seed,
-        token=options.token,
-        organization=options.organization,
-        latency_ms=options.latency_ms,
-        per_second=options.per_second,
-        per_hour=options.per_hour,
-        evolve_every=options.evolve_every,
+        options.host, options.port, organization=options.organization,
+        **options.start_options(),
     )
     return ServedSimulator(
         base_url, f"Applivery organization {options.organization!r}", sim, runner

@@ -41,7 +41,6 @@ from monitor.sources.kandji.api import (
     DEVICE_STATUS,
     DEVICES,
     LIBRARY_ITEM_STATUS,
-    REQUIRED_DEVICE_KEYS,
     KandjiApi,
 )
 from monitor.sources.kandji.config import KandjiSourceConfig
@@ -331,22 +330,4 @@ class KandjiClient(VendorClient[KandjiSourceConfig, KandjiApi]):
         return rows
 
 
-__all__ = [
-    "BLUEPRINTS",
-    "BLUEPRINT_LIBRARY_ITEMS",
-    "DEVICE",
-    "DEVICES",
-    "DEVICE_ACTIVITY",
-    "DEVICE_APPS",
-    "DEVICE_DETAILS",
-    "DEVICE_LIBRARY_ITEMS",
-    "DEVICE_LOST_MODE",
-    "DEVICE_PARAMETERS",
-    "DEVICE_STATUS",
-    "LIBRARY_ITEM_STATUS",
-    "LIST_ATTEMPTS",
-    "REQUIRED_DEVICE_KEYS",
-    "DeviceListShiftedError",
-    "KandjiApi",
-    "KandjiClient",
-]
+__all__ = ["LIST_ATTEMPTS", "DeviceListShiftedError", "KandjiClient"]

@@ -160,16 +160,8 @@ async def _simulate(options: SimulatorOptions) -> RunningSimulator:
     from monitor.simulator.kandji import start_kandji
 
     runner, base_url, sim = await start_kandji(
-        options.host,
-        options.port,
-        devices=options.devices,
-        seed=options.seed,
-        token=options.token,
-        latency_ms=options.latency_ms,
-        per_second=options.per_second,
-        per_hour=options.per_hour,
-        rival_per_hour=options.rival_per_hour,
-        evolve_every=options.evolve_every,
+        options.host, options.port, rival_per_hour=options.rival_per_hour,
+        **options.start_options(),
     )
     return ServedSimulator(base_url, "Kandji tenant", sim, runner)
 

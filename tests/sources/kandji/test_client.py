@@ -10,12 +10,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from monitor.errors import ClientRequestError, MalformedResponseError, NotFoundError
-from monitor.sources.kandji.client import (
-    DEVICE,
-    DEVICE_STATUS,
-    LIBRARY_ITEM_STATUS,
-    KandjiClient,
-)
+from monitor.sources.kandji.api import DEVICE, DEVICE_STATUS, LIBRARY_ITEM_STATUS
+from monitor.sources.kandji.client import KandjiClient
 from tests.sources.conftest import TOKEN, RecordingClock, Serve, example, kandji_config
 
 LOST_DEVICE = "4820db3b-dec7-40b2-9c8f-eb771ac1a250"

@@ -11,7 +11,7 @@ from monitor.config import BudgetConfig
 from monitor.engine import RuleSet, evaluate, load_rules
 from monitor.models import FactKind, SourceKind
 from monitor.sources.budget import RequestBudget
-from monitor.sources.kandji.client import (
+from monitor.sources.kandji.api import (
     BLUEPRINT_LIBRARY_ITEMS,
     BLUEPRINTS,
     DEVICE_PARAMETERS,

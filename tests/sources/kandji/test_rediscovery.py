@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from monitor.engine import evaluate
-from monitor.sources.kandji.client import BLUEPRINT_LIBRARY_ITEMS, BLUEPRINTS, DEVICE_STATUS
+from monitor.sources.kandji.api import BLUEPRINT_LIBRARY_ITEMS, BLUEPRINTS, DEVICE_STATUS
 from monitor.sources.kandji.feeds import AUDIT_EVENTS
 from tests.sources.kandji.tenant import (
     NEEDS,
