@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from monitor.sources.kandji.models import KModel, User
+from monitor.sources.kandji.models import KDeviceAnswer, KDeviceFacts, KModel, User
 from monitor.sources.lenient import (
     AnyDict,
     Bool,
@@ -26,25 +26,15 @@ from monitor.sources.lenient import (
 )
 
 
-class KDetailsGeneral(KModel):
-    """``details.general`` (Apple, Windows and Android share the first keys)."""
+class KDetailsGeneral(KDeviceFacts):
+    """``details.general``: the device record's facts (Apple, Windows and Android share
+    those keys) and more."""
 
-    device_id: Str = ""
-    device_name: Str = ""
-    last_enrollment: Timestamp = None
-    first_enrollment: Timestamp = None
-    model: Str = ""
-    platform: Str = ""
-    os_version: Str = ""
-    supplemental_build_version: Str = ""
-    supplemental_os_version_extra: Str = ""
     system_version: Str = ""
     boot_volume: Str = ""
     time_since_boot: Str = ""
     last_user: Str = ""
-    asset_tag: Str = ""
     assigned_user: User = None
-    blueprint_name: Str = ""
     blueprint_uuid: Str = ""
     # Windows
     manufacturer: Str = ""
@@ -54,9 +44,6 @@ class KDetailsGeneral(KModel):
     os_edition: Str = ""
     # Android
     model_name: Str = ""
-    serial_number: Str = ""
-    api_level: Str = ""
-    security_patch_level: Str = ""
 
 
 class KDetailsMdm(KModel):
@@ -257,10 +244,9 @@ class KDeviceDetails(KModel):
     security: Annotated[KAndroidSecurity, Section] = section_field(KAndroidSecurity)
 
 
-class KLostModeDetails(KModel):
+class KLostModeDetails(KDeviceAnswer):
     """``GET /devices/{id}/details/lostmode`` (400 when the device is not in Lost Mode)."""
 
-    device_id: Str = ""
     lost_mode: Annotated[KLostMode, Section] = section_field(KLostMode)
 
     @property

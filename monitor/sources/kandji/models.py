@@ -130,8 +130,9 @@ class KPage(KModel, Generic[ItemT]):
 # --------------------------------------------------------------------------- devices
 
 
-class KDevice(KModel):
-    """A device record: ``GET /devices`` (each element), ``GET /devices/{id}``, PATCH answer."""
+class KDeviceFacts(KModel):
+    """What a device record (``GET /devices``) and its ``details.general`` section both
+    say about a device, under the same keys."""
 
     device_id: Str = ""
     device_name: Str = ""
@@ -141,23 +142,29 @@ class KDevice(KModel):
     os_version: Str = ""
     supplemental_build_version: Str = ""
     supplemental_os_version_extra: Str = ""
+    asset_tag: Str = ""
+    blueprint_name: Str = ""
+    first_enrollment: Timestamp = None
+    last_enrollment: Timestamp = None
+    # Android
+    api_level: Str = ""
+    security_patch_level: Str = ""
+
+
+class KDevice(KDeviceFacts):
+    """A device record: ``GET /devices`` (each element), ``GET /devices/{id}``, PATCH answer."""
+
     last_check_in: Timestamp = None
     user: User = None
-    asset_tag: Str = ""
     blueprint_id: Str = ""
-    blueprint_name: Str = ""
     mdm_enabled: Bool = None
     agent_installed: Bool = None
     is_missing: Bool = None
     is_removed: Bool = None
     agent_version: Str = ""
-    first_enrollment: Timestamp = None
-    last_enrollment: Timestamp = None
     lost_mode_status: Str = ""
     tags: StrList = Field(default_factory=list)
     # Present on every record once Windows or Android management is on in a tenant.
-    api_level: Str = ""
-    security_patch_level: Str = ""
     full_software_version: Str = ""
 
     @property
@@ -232,35 +239,34 @@ class KParameter(KModel):
         return is_known_parameter_status(self.status)
 
 
-class KDeviceStatus(KModel):
-    """``GET /devices/{id}/status``: library items and parameters together."""
+class KDeviceAnswer(KModel):
+    """An answer about one device (``/devices/{id}/...``): it names the device."""
 
     device_id: Str = ""
-    library_items: Annotated[list[KDeviceLibraryItem], Items] = Field(default_factory=list)
-    parameters: Annotated[list[KParameter], Items] = Field(default_factory=list)
 
 
-class KDeviceLibraryItems(KModel):
+class KDeviceLibraryItems(KDeviceAnswer):
     """``GET /devices/{id}/library-items``."""
 
-    device_id: Str = ""
     library_items: Annotated[list[KDeviceLibraryItem], Items] = Field(default_factory=list)
 
 
-class KDeviceParameters(KModel):
+class KDeviceParameters(KDeviceAnswer):
     """``GET /devices/{id}/parameters`` (macOS only)."""
 
-    device_id: Str = ""
     parameters: Annotated[list[KParameter], Items] = Field(default_factory=list)
+
+
+class KDeviceStatus(KDeviceLibraryItems, KDeviceParameters):
+    """``GET /devices/{id}/status``: library items and parameters together."""
 
 
 # --------------------------------------------------------------------------- apps
 
 
-class KApp(KModel):
-    """One installed app; Apple, Windows and Android rows have different keys."""
+class KAppleAppKeys(KModel):
+    """The keys of an app row from a Mac, an iPhone or an iPad."""
 
-    # Apple
     app_id: Str = ""
     app_name: Str = ""
     bundle_id: Str = ""
@@ -274,7 +280,11 @@ class KApp(KModel):
     modification_date: Timestamp = None
     path: Str = ""
     version: Str = ""
-    # Windows
+
+
+class KWindowsAppKeys(KModel):
+    """The keys of an app row from a Windows PC."""
+
     name: Str = ""
     display_name: Str = ""
     publisher: Str = ""
@@ -283,13 +293,22 @@ class KApp(KModel):
     architecture: Str = ""
     installed_path: Str = ""
     application_type: Str = ""
-    # Android
+
+
+class KAndroidAppKeys(KModel):
+    """The keys of an app row from an Android device."""
+
     package_name: Str = ""
     version_name: Str = ""
     application_source: Str = ""
     installer_package_name: Str = ""
     sha256_hash: Str = ""
     sha1_hashes: StrList = Field(default_factory=list)
+
+
+class KApp(KAppleAppKeys, KWindowsAppKeys, KAndroidAppKeys):
+    """One installed app; Apple, Windows and Android rows have different keys (a row
+    carries one family's)."""
 
     @property
     def family(self) -> str:
@@ -324,10 +343,9 @@ class KApp(KModel):
         return self.version or self.version_name
 
 
-class KDeviceApps(KModel):
+class KDeviceApps(KDeviceAnswer):
     """``GET /devices/{id}/apps``: the whole inventory, one response."""
 
-    device_id: Str = ""
     apps: Annotated[list[KApp], Items] = Field(default_factory=list)
 
 
@@ -348,10 +366,9 @@ class KActivityEntry(KModel):
     blueprint_routing: Bool = None
 
 
-class KDeviceActivity(KModel):
+class KDeviceActivity(KDeviceAnswer):
     """``GET /devices/{id}/activity``: a DRF page nested under ``activity``."""
 
-    device_id: Str = ""
     activity: Annotated[KPage[KActivityEntry], Section] = section_field(KPage[KActivityEntry])
 
 
@@ -400,12 +417,16 @@ __all__ = [
     "KNOWN_PARAMETER_STATUSES",
     "LOST_MODE_ENABLED",
     "KActivityEntry",
+    "KAndroidAppKeys",
     "KApp",
+    "KAppleAppKeys",
     "KBlueprint",
     "KBlueprintLibraryItem",
     "KDevice",
     "KDeviceActivity",
+    "KDeviceAnswer",
     "KDeviceApps",
+    "KDeviceFacts",
     "KDeviceLibraryItem",
     "KDeviceLibraryItems",
     "KDeviceParameters",
@@ -419,6 +440,7 @@ __all__ = [
     "KParameter",
     "KRef",
     "KUser",
+    "KWindowsAppKeys",
     "is_known_library_item_status",
     "is_known_parameter_status",
     "parse_device_list",
