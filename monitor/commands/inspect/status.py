@@ -24,10 +24,9 @@ from monitor.commands.inspect.terminal import (
     Terminal,
     ago,
     clean,
-    fit_columns,
     iso,
-    join_cells,
     store_exists,
+    table_lines,
     truncate,
     write_json,
 )
@@ -310,7 +309,8 @@ def _source_line(s: SourceStatus, now: datetime) -> str:
 
 
 def render_status(report: StatusReport, *, include_all: bool, term: Terminal) -> str:
-    """The human ``status`` output: sources, a summary line, then the grouped table."""
+    """The human ``status`` output: sources, a summary line, then the grouped table (a
+    rich table; each group of rows under a title line naming its rule and source)."""
     now, width, lines = report.now, term.width, []
     for s in report.sources:
         failing = s.last_sweep is not None and not s.last_sweep.ok
@@ -335,21 +335,23 @@ def render_status(report: StatusReport, *, include_all: bool, term: Terminal) ->
             lines.append("status --all shows the others.")
         return "\n".join(lines) + "\n"
     lines.append("")
-    cells = [_status_cells(r, now) for r in rows]
-    widths = fit_columns(STATUS_COLUMNS, cells, width - len(_INDENT))
-    lines.append(
-        _INDENT + term.paint(join_cells([c.header for c in STATUS_COLUMNS], widths), "bold")
+    table = table_lines(
+        STATUS_COLUMNS,
+        [_status_cells(r, now) for r in rows],
+        width - len(_INDENT),
+        term,
+        styles=[{3: STATUS_STYLE[r.status]} for r in rows],
     )
+    lines.append(_INDENT + table[0])
     members: dict[GroupKey, list[StatusRow]] = {}
     for r in rows:
         members.setdefault(_group_key(r), []).append(r)
     group: GroupKey | None = None
-    for r, row_cells in zip(rows, cells, strict=True):
+    for r, row_line in zip(rows, table[1:], strict=True):
         if _group_key(r) != group:
             group = _group_key(r)
             lines.append(_group_title(r, members[group], term))
-        styles = {3: STATUS_STYLE[r.status]}
-        lines.append(_INDENT + join_cells(row_cells, widths, term=term, styles=styles))
+        lines.append(_INDENT + row_line)
     if not include_all and others:
         lines.append("")
         lines.append(f"Not shown: {others} (status --all shows them).")

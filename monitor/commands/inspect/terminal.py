@@ -1,4 +1,5 @@
-"""Printing for a terminal or a pipe: width, colour, one-line cells, ellipses, tables.
+"""Printing for a terminal or a pipe: width, colour, one-line cells, ellipses, tables
+(rich tables: :func:`table_lines`).
 
 Everything here measures text in terminal columns with rich (a wide East Asian
 character takes two), strips control characters from what the MDM sent, and colours
@@ -7,8 +8,10 @@ only when asked, through rich's styles.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +22,10 @@ from typing import Any, TextIO
 
 from rich.cells import cell_len, set_cell_size
 from rich.color import ColorSystem
+from rich.console import Console
 from rich.style import Style
+from rich.table import Table
+from rich.text import Text
 
 from monitor.clock import format_age
 from monitor.log import redact
@@ -163,6 +169,43 @@ def join_cells(
             text = term.paint(plain, *style) + text[len(plain) :]
         parts.append(text)
     return (" " * gap).join(parts).rstrip()
+
+
+def table_lines(
+    columns: Sequence[Column],
+    rows: Sequence[Sequence[str]],
+    width: int,
+    term: Terminal,
+    *,
+    styles: Sequence[Mapping[int, Sequence[str]]] = (),
+) -> list[str]:
+    """``rows`` under ``columns``' headers as a rich :class:`~rich.table.Table`, one line
+    per row (the header first), fitting ``width`` columns.
+
+    Columns are as wide as :func:`fit_columns` says (the widest give way first, none
+    below its minimum); a cell that does not fit ends in an ellipsis. ``styles[i]`` maps
+    a column index to the styles of that cell of row ``i``. Trailing blanks are dropped,
+    so colour never changes the text, only paints it.
+    """
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+    for column, fitted in zip(columns, fit_columns(columns, rows, width), strict=True):
+        table.add_column(column.header, width=fitted, no_wrap=True, overflow="ellipsis")
+    for i, row in enumerate(rows):
+        painted = styles[i] if i < len(styles) else {}
+        table.add_row(
+            *(Text(cell, style=" ".join(painted.get(j, ()))) for j, cell in enumerate(row))
+        )
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, width=width, color_system="standard" if term.color else None,
+        force_terminal=term.color, no_color=not term.color, markup=False, emoji=False,
+        highlight=False, legacy_windows=False, _environ={},
+    )
+    console.print(table)
+    return [_TRAILING_BLANKS.sub(r"\1", line) for line in buffer.getvalue().splitlines()]
+
+
+_TRAILING_BLANKS = re.compile(r" +((?:\x1b\[[0-9;]*m)*)$")
 
 
 def ago(dt: datetime | None, now: datetime) -> str:
