@@ -1,7 +1,9 @@
 """The rule-field catalogue a source declares: which facts it reports, typed, and from where.
 
 Each source package lists the fields its mapping fills (:class:`FieldDecl`), per
-subject kind; :mod:`monitor.engine.fields` merges every registered source's list into
+subject kind: those read as they are from a path of the vendor's model
+(:func:`reads`, filled by :func:`read_fields`) and those the mapping computes
+(:func:`declare`); :mod:`monitor.engine.fields` merges every registered source's list into
 the catalogue rule files are checked against. The fields of
 :class:`~monitor.models.Device` itself (``name``, ``serial``, ``platform``, ...) and the
 ``kind``/``id``/``name``/``status``/``type`` of every subject are the engine's own: a
@@ -14,9 +16,10 @@ Value conventions every source follows: booleans are ``bool``, timestamps aware
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from monitor.models import FactKind, SubjectKind
 
@@ -40,6 +43,9 @@ class FieldDecl:
     type: ValueType
     fact: FactKind
     doc: str = ""
+    #: Where the mapping reads the value: a dotted attribute path into the vendor's
+    #: model (see :func:`read_fields`); empty when the mapping computes the value.
+    path: str = ""
 
 
 FieldCatalogue = Mapping[SubjectKind, Sequence[FieldDecl]]
@@ -47,8 +53,48 @@ FieldCatalogue = Mapping[SubjectKind, Sequence[FieldDecl]]
 
 
 def declare(fact: FactKind, *rows: tuple[str, ValueType, str]) -> tuple[FieldDecl, ...]:
-    """``(name, type, doc)`` rows all carried by ``fact``."""
+    """``(name, type, doc)`` rows all carried by ``fact``, whose values the mapping
+    computes."""
     return tuple(FieldDecl(name, type_, fact, doc) for name, type_, doc in rows)
 
 
-__all__ = ["FieldCatalogue", "FieldDecl", "ValueType", "declare"]
+ReadRow = tuple[str, ValueType, str] | tuple[str, ValueType, str, str]
+"""``(name, type, path)``, or ``(name, type, path, note)``."""
+
+
+def reads(fact: FactKind, *rows: ReadRow) -> tuple[FieldDecl, ...]:
+    """Rows carried by ``fact`` whose values :func:`read_fields` reads at ``path`` in the
+    vendor's model; their doc is the path (and the note, when there is one)."""
+    out = []
+    for row in rows:
+        name, type_, path = row[0], row[1], row[2]
+        doc = f"{path}; {row[3]}" if len(row) == 4 else path
+        out.append(FieldDecl(name, type_, fact, doc, path))
+    return tuple(out)
+
+
+def read_fields(attrs: dict[str, Any], fields: Iterable[FieldDecl], model: object) -> None:
+    """Set in ``attrs`` every field of ``fields`` that has a path, read from ``model``.
+
+    An unknown value (None, or an empty string) is left out: absent facts stay absent.
+    A path through a missing section (None) reads as unknown.
+    """
+    for decl in fields:
+        if not decl.path:
+            continue
+        value: Any = model
+        for part in decl.path.split("."):
+            value = None if value is None else getattr(value, part)
+        if value is not None and value != "":
+            attrs[decl.name] = value
+
+
+__all__ = [
+    "FieldCatalogue",
+    "FieldDecl",
+    "ReadRow",
+    "ValueType",
+    "declare",
+    "read_fields",
+    "reads",
+]

@@ -6,16 +6,12 @@ from typing import Any
 
 from monitor.models import Device, SourceKind
 from monitor.sources.applivery.config import KIND
+from monitor.sources.applivery.fields import DEVICE_FIELDS
 from monitor.sources.applivery.models import AWinDevice
+from monitor.sources.catalogue import read_fields
 
 PLATFORM = "Windows"
 """The platform of every device an Applivery source reports."""
-
-
-def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``key`` unless the value is unknown (None or ""): absent facts stay absent."""
-    if value is not None and value != "":
-        attrs[key] = value
 
 
 def to_device(source_name: str, device: AWinDevice) -> Device:
@@ -34,19 +30,9 @@ def to_device(source_name: str, device: AWinDevice) -> Device:
     summary = device.summary
     policy = device.policy
     attrs: dict[str, Any] = {}
-    _put(attrs, "compliance", device.compliant)
-    _put(attrs, "compliance_checked_at", device.compliance_checked_at)
-    _put(attrs, "state", device.state)
-    _put(attrs, "sync_error", device.sync_error)
-    _put(attrs, "os_version_name", summary.os_version_name)
-    _put(attrs, "mdm.supervised", summary.supervised)
+    read_fields(attrs, DEVICE_FIELDS, device)
     if device.refresh_info_needed is not None:
         attrs["refresh_info_needed"] = tuple(device.refresh_info_needed)
-    _put(attrs, "last_enrollment", device.enrolled_date)
-    if policy is not None:
-        _put(attrs, "policy.id", policy.id)
-        _put(attrs, "policy.name", policy.name)
-    _put(attrs, "imei", summary.imei)
     errors = device.config_errors
     attrs["config.error_count"] = len(errors)
     if errors:

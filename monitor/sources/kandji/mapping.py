@@ -16,14 +16,20 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.models import Device, SourceKind, Subject, SubjectKind
+from monitor.sources.catalogue import read_fields
 from monitor.sources.kandji.config import KIND
 from monitor.sources.kandji.details import KDeviceDetails, KLostMode
+from monitor.sources.kandji.fields import (
+    DETAILS_FIELDS,
+    DEVICE_LIST_FIELDS,
+    EDR_FIELDS,
+    LOST_MODE_FIELDS,
+)
 from monitor.sources.kandji.models import (
     LOST_MODE_ENABLED,
     KApp,
     KDevice,
     KDeviceLibraryItem,
-    KEdrStatus,
     KItemRun,
     KLibraryItemStatusRow,
     KParameter,
@@ -60,26 +66,11 @@ def to_device(
     values (None) are left out rather than stored as None.
     """
     attrs: dict[str, Any] = {}
+    read_fields(attrs, DEVICE_LIST_FIELDS, device)
     _put(attrs, "asset_tag", device.asset_tag)
-    _put(attrs, "mdm.enabled", device.mdm_enabled)
-    _put(attrs, "agent.installed", device.agent_installed)
-    _put(attrs, "agent.version", device.agent_version or None)
-    _put(attrs, "is_missing", device.is_missing)
-    _put(attrs, "is_removed", device.is_removed)
     attrs["lost_mode_status"] = device.lost_mode_status
     attrs["lost_mode.enabled"] = device.in_lost_mode
-    _put(attrs, "first_enrollment", device.first_enrollment)
-    _put(attrs, "last_enrollment", device.last_enrollment)
-    _put(attrs, "os_build", device.supplemental_build_version or None)
-    _put(attrs, "os_version_extra", device.supplemental_os_version_extra or None)
-    _put(attrs, "api_level", device.api_level or None)
-    _put(attrs, "security_patch_level", device.security_patch_level or None)
-    _put(attrs, "full_software_version", device.full_software_version or None)
     attrs["user.assigned"] = device.user is not None
-    if device.user is not None:
-        _put(attrs, "user.name", device.user.name or None)
-        _put(attrs, "user.id", device.user.id or None)
-        _put(attrs, "user.archived", device.user.is_archived)
     if details is not None:
         _details_attrs(attrs, details)
     return Device(
@@ -110,43 +101,17 @@ def details_attrs(details: KDeviceDetails) -> dict[str, Any]:
 
 def _details_attrs(attrs: dict[str, Any], details: KDeviceDetails) -> None:
     """Flatten the compliance-relevant parts of ``/details`` into ``attrs``."""
-    general, mdm, agent = details.general, details.mdm, details.kandji_agent
-    fv, lock, rec = details.filevault, details.activation_lock, details.recovery_information
-    _put(attrs, "system_version", general.system_version or None)
-    _put(attrs, "last_user", general.last_user or None)
-    # MDM (string booleans on Apple devices).
-    _put(attrs, "mdm.enabled", mdm.mdm_enabled)
-    _put(attrs, "mdm.supervised", mdm.supervised)
-    _put(attrs, "mdm.installed_at", mdm.install_date)
-    _put(attrs, "mdm.last_check_in", mdm.last_check_in)
-    # Agent (Apple keys or Windows keys).
+    read_fields(attrs, DETAILS_FIELDS, details)
+    general, agent, fv = details.general, details.kandji_agent, details.filevault
+    # Facts the device list reports too: the details' value, when known, wins.
+    _put(attrs, "mdm.enabled", details.mdm.mdm_enabled)
     _put(attrs, "agent.installed", agent.installed)
-    _put(attrs, "agent.installed_at", agent.install_date)
-    _put(attrs, "agent.last_check_in", agent.checked_in)
     _put(attrs, "agent.version", agent.agent_version or agent.version or None)
-    # FileVault: null on iOS, iPadOS and tvOS, so absent there.
-    _put(attrs, "filevault.enabled", fv.filevault_enabled)
-    _put(attrs, "filevault.prk_escrowed", fv.filevault_prk_escrowed)
-    _put(attrs, "filevault.recovery_key_type", fv.filevault_recoverykey_type or None)
-    _put(attrs, "filevault.next_rotation", fv.filevault_next_rotation)
-    _put(attrs, "filevault.regen_required", fv.filevault_regen_required)
-    _put(attrs, "activation_lock.device_enabled", lock.device_activation_lock_enabled)
-    _put(attrs, "activation_lock.user_enabled", lock.user_activation_lock_enabled)
-    _put(attrs, "activation_lock.supported", lock.activation_lock_supported)
-    _put(attrs, "activation_lock.bypass_code_failed", lock.bypass_code_failed)
-    _put(attrs, "recovery_lock.enabled", rec.recovery_lock_enabled)
-    _put(attrs, "firmware_password.exists", rec.firmware_password_exist)
-    _put(attrs, "remote_desktop.enabled", details.security_information.remote_desktop_enabled)
-    ade = details.automated_device_enrollment
-    _put(attrs, "ade.eligible", ade.auto_enroll_eligible)
-    _put(attrs, "ade.enrolled", ade.auto_enrolled)
-    # Lost Mode: the details block says who enabled it and when.
+    # Lost Mode: the details block says whether it is on.
     lost = details.lost_mode
     if lost.lost_mode_status:
         attrs["lost_mode_status"] = lost.lost_mode_status
         attrs["lost_mode.enabled"] = lost.lost_mode_status.upper() == LOST_MODE_ENABLED
-    _put(attrs, "lost_mode.enabled_by", lost.enabled_by or None)
-    _put(attrs, "lost_mode.enabled_at", lost.enable_status_at)
     # Volumes, local admins, profiles (Macs).
     if details.volumes:
         _put(attrs, "volumes.all_encrypted", _all_encrypted([v.encrypted for v in details.volumes]))
@@ -157,30 +122,11 @@ def _details_attrs(attrs: dict[str, Any], details: KDeviceDetails) -> None:
     if details.installed_profiles:
         attrs["profiles.count"] = len(details.installed_profiles)
         attrs["profiles.identifiers"] = tuple(p.identifier for p in details.installed_profiles)
-    # Windows.
-    _put(attrs, "windows.os_edition", general.os_edition or None)
     _put(attrs, "windows.os_build", general.os_build if general.os_name else None)
-    # Android.
-    sec, mgmt = details.security, details.management
-    _put(attrs, "android.device_posture", sec.device_posture or None)
-    _put(attrs, "android.encryption_status", sec.encryption_status or None)
-    _put(attrs, "android.has_passcode", sec.has_passcode)
-    _put(attrs, "android.play_protect", sec.has_google_play_protect)
-    _put(attrs, "android.developer_mode", sec.developer_mode_enabled)
-    _put(attrs, "android.management_mode", mgmt.management_mode or None)
-    _put(attrs, "android.ownership", mgmt.ownership or None)
     # One encryption fact across platforms: FileVault on a Mac, storage on Android.
+    sec = details.security
     encrypted = fv.filevault_enabled if fv.filevault_enabled is not None else sec.is_encrypted
     _put(attrs, "disk_encryption.enabled", encrypted)
-
-
-def _edr_attrs(attrs: dict[str, Any], edr: KEdrStatus | None) -> None:
-    if edr is None:
-        return
-    _put(attrs, "edr.status", edr.status or None)
-    _put(attrs, "edr.malware_posture", edr.malware_posture or None)
-    _put(attrs, "edr.pup_posture", edr.pup_posture or None)
-    _put(attrs, "edr.last_baseline_scan", edr.last_baseline_scan or None)
 
 
 def _item_run_attrs(attrs: dict[str, Any], row: KItemRun) -> None:
@@ -195,7 +141,7 @@ def _item_run_attrs(attrs: dict[str, Any], row: KItemRun) -> None:
         attrs["blueprint_id"] = row.blueprint.id
         attrs["blueprint_name"] = row.blueprint.name
     attrs["status_known"] = is_known_library_item_status(row.status)
-    _edr_attrs(attrs, row.edr_status)
+    read_fields(attrs, EDR_FIELDS, row)
 
 
 def library_item_subject(row: KDeviceLibraryItem) -> Subject:
@@ -311,12 +257,8 @@ def lost_mode_subject(lost: KLostMode) -> Subject:
     status and time, and the lock screen message. Unknown values are left out.
     """
     attrs: dict[str, Any] = {}
-    _put(attrs, "enabled_by", lost.enabled_by or None)
-    _put(attrs, "enabled_at", lost.enable_status_at)
-    _put(attrs, "disable_status", lost.disable_status or None)
-    _put(attrs, "last_location_status", lost.last_location_status or None)
+    read_fields(attrs, LOST_MODE_FIELDS, lost)
     _put(attrs, "last_location_at", lost.last_location_at or lost.last_location_status_at)
-    _put(attrs, "lock_screen_message", lost.lock_screen_message or None)
     return Subject(
         kind=SubjectKind.LOST_MODE,
         id="lost_mode",
