@@ -211,9 +211,10 @@ class ApiClient(Answers, Paging, Transport):
         """DELETE ``endpoint``; return the decoded answer (None for the usual 204)."""
         return await self.request("DELETE", endpoint, path_params=path_params)
 
-    def _malformed(
+    def malformed(
         self, endpoint: str, what: str, status: int | None = None
     ) -> MalformedResponseError:
+        """The error for an answer of ``endpoint`` that is unusable because of ``what``."""
         return MalformedResponseError(
             f"{self.source}: {endpoint}: {what}",
             source=self.source,

@@ -36,8 +36,8 @@ class Paging:
     source: str
     #: ``get_json(endpoint, *, path_params=None, params=None)``: the decoded JSON body.
     get_json: Callable[..., Awaitable[Any]]
-    #: ``_malformed(endpoint, what)``: the error for an unusable answer.
-    _malformed: Callable[[str, str], MalformedResponseError]
+    #: ``malformed(endpoint, what)``: the error for an unusable answer.
+    malformed: Callable[[str, str], MalformedResponseError]
 
     async def iter_pages(
         self,
@@ -93,12 +93,12 @@ class Paging:
             if results is None:
                 results = []
             if not isinstance(results, list):
-                raise self._malformed(endpoint, "results is not a list")
+                raise self.malformed(endpoint, "results is not a list")
             count = body.get("count")
             count = count if isinstance(count, int) and not isinstance(count, bool) else None
             return results, count, bool(body.get("next"))
         expected = {"auto": "a list or a page", "list": "a list", "drf": "a page"}[shape]
-        raise self._malformed(endpoint, f"expected {expected}, got {type(body).__name__}")
+        raise self.malformed(endpoint, f"expected {expected}, got {type(body).__name__}")
 
 
 __all__ = ["MAX_PAGE_SIZE", "Page", "PageShape", "Paging", "Params"]

@@ -59,9 +59,7 @@ class VendorClient(Closing, Generic[C, A]):
 
     def malformed(self, endpoint: str, what: str) -> MalformedResponseError:
         """The error for an answer of ``endpoint`` that is unusable because of ``what``."""
-        return MalformedResponseError(
-            f"{self.name}: {endpoint}: {what}", source=self.name, endpoint=endpoint
-        )
+        return self.api.malformed(endpoint, what)
 
     def parse(self, model: type[M], body: Any, endpoint: str, *, what: str = "an object") -> M:
         """``body`` as ``model``; MalformedResponseError when it is not ``what`` (a JSON

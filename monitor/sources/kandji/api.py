@@ -134,32 +134,32 @@ class KandjiApi(ApiClient):
             for i, row in enumerate(page["results"]):
                 computer = row.get("computer")
                 if not isinstance(computer, dict) or not computer.get("id"):
-                    raise self._malformed(endpoint, f"results.{i}.computer.id: missing")
+                    raise self.malformed(endpoint, f"results.{i}.computer.id: missing")
             self._note_statuses(endpoint, page["results"], KNOWN_LIBRARY_ITEM_STATUSES)
 
     def _rows(self, body: Any, key: str, endpoint: str, required: tuple[str, ...]) -> None:
         """Check that ``body[key]`` is a list of objects each holding ``required`` keys
         with a non-null value (identifiers must also be non-empty)."""
         if not isinstance(body, dict):
-            raise self._malformed(endpoint, f"expected an object, got {type(body).__name__}")
+            raise self.malformed(endpoint, f"expected an object, got {type(body).__name__}")
         rows = body.get(key)
         if not isinstance(rows, list):
             what = "missing" if key not in body else f"{type(rows).__name__}, not a list"
-            raise self._malformed(endpoint, f"{key}: {what}")
+            raise self.malformed(endpoint, f"{key}: {what}")
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
-                raise self._malformed(endpoint, f"{key}.{i}: {type(row).__name__}, not an object")
+                raise self.malformed(endpoint, f"{key}.{i}: {type(row).__name__}, not an object")
             for name in required:
                 value = row.get(name)
                 if value is None or (name.endswith("id") and value == ""):
                     state = "missing" if name not in row else f"{value!r}"
-                    raise self._malformed(endpoint, f"{key}.{i}.{name}: {state}")
+                    raise self.malformed(endpoint, f"{key}.{i}.{name}: {state}")
 
     def _no_null_sections(self, body: Any, endpoint: str, sections: frozenset[str]) -> None:
         if isinstance(body, dict):
             for key in sorted(sections & body.keys()):
                 if body[key] is None:
-                    raise self._malformed(endpoint, f"{key}: null, not an object")
+                    raise self.malformed(endpoint, f"{key}: null, not an object")
 
     def _note_statuses(self, endpoint: str, rows: list[Any], known: frozenset[str]) -> None:
         """Log each undocumented status value once (per client), with where it was seen."""

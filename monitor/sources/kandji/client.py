@@ -19,9 +19,10 @@ once per value.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
+from pydantic import BaseModel
 
 from monitor.errors import MalformedResponseError, NotFoundError, SourceError
 from monitor.sources.http import (
@@ -59,6 +60,8 @@ from monitor.sources.kandji.models import (
 from monitor.sources.vendor import VendorClient
 
 log = structlog.get_logger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 LIST_ATTEMPTS = 3
 """How many times :meth:`KandjiClient.list_devices` reads the list when it keeps moving
@@ -215,41 +218,42 @@ class KandjiClient(VendorClient[KandjiSourceConfig, KandjiApi]):
                 status=404,
             ) from missing
 
+    async def _device_answer(
+        self, model: type[M], endpoint: str, device_id: str, params: Params | None = None
+    ) -> M:
+        """A per-device endpoint's answer as ``model`` (see :meth:`_device_part`)."""
+        return self.parse(model, await self._device_part(endpoint, device_id, params), endpoint)
+
     async def get_device_details(self, device_id: str) -> KDeviceDetails:
         """``GET /devices/{device_id}/details`` (sections depend on the platform)."""
-        body = await self._device_part(DEVICE_DETAILS, device_id)
-        return self.parse(KDeviceDetails, body, DEVICE_DETAILS)
+        return await self._device_answer(KDeviceDetails, DEVICE_DETAILS, device_id)
 
     async def get_device_status(self, device_id: str) -> KDeviceStatus:
         """``GET /devices/{device_id}/status``: library items and parameters together."""
-        body = await self._device_part(DEVICE_STATUS, device_id)
-        return self.parse(KDeviceStatus, body, DEVICE_STATUS)
+        return await self._device_answer(KDeviceStatus, DEVICE_STATUS, device_id)
 
     async def get_device_library_items(self, device_id: str) -> KDeviceLibraryItems:
         """``GET /devices/{device_id}/library-items``."""
-        body = await self._device_part(DEVICE_LIBRARY_ITEMS, device_id)
-        return self.parse(KDeviceLibraryItems, body, DEVICE_LIBRARY_ITEMS)
+        return await self._device_answer(KDeviceLibraryItems, DEVICE_LIBRARY_ITEMS, device_id)
 
     async def get_device_parameters(self, device_id: str) -> KDeviceParameters:
         """``GET /devices/{device_id}/parameters`` (macOS only)."""
-        body = await self._device_part(DEVICE_PARAMETERS, device_id)
-        return self.parse(KDeviceParameters, body, DEVICE_PARAMETERS)
+        return await self._device_answer(KDeviceParameters, DEVICE_PARAMETERS, device_id)
 
     async def get_device_apps(self, device_id: str) -> KDeviceApps:
         """``GET /devices/{device_id}/apps`` (the whole inventory in one response)."""
-        body = await self._device_part(DEVICE_APPS, device_id)
-        return self.parse(KDeviceApps, body, DEVICE_APPS)
+        return await self._device_answer(KDeviceApps, DEVICE_APPS, device_id)
 
     async def get_device_activity(
         self, device_id: str, limit: int = 300, offset: int = 0
     ) -> KDeviceActivity:
         """One page of ``GET /devices/{device_id}/activity`` (``limit`` at most 300)."""
-        body = await self._device_part(
+        return await self._device_answer(
+            KDeviceActivity,
             DEVICE_ACTIVITY,
             device_id,
             params={"limit": max(1, min(limit, 300)), "offset": max(0, offset)},
         )
-        return self.parse(KDeviceActivity, body, DEVICE_ACTIVITY)
 
     async def get_lost_mode_details(self, device_id: str) -> KLostModeDetails:
         """``GET /devices/{device_id}/details/lostmode`` (iOS and iPadOS).
@@ -257,8 +261,7 @@ class KandjiClient(VendorClient[KandjiSourceConfig, KandjiApi]):
         Raises :class:`~monitor.errors.ClientRequestError` (400) when the device is not
         in Lost Mode: that is how the API says it.
         """
-        body = await self._device_part(DEVICE_LOST_MODE, device_id)
-        return self.parse(KLostModeDetails, body, DEVICE_LOST_MODE)
+        return await self._device_answer(KLostModeDetails, DEVICE_LOST_MODE, device_id)
 
     async def cancel_lost_mode(self, device_id: str) -> None:
         """``DELETE /devices/{device_id}/details/lostmode`` (cancels a stuck Lost Mode)."""

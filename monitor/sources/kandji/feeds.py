@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import yarl
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from monitor.errors import MalformedResponseError
 from monitor.sources.http import ApiClient
 
 PRISM: Final = "/api/v1/prism/{category}"
@@ -79,10 +78,7 @@ class AuditEvent(BaseModel):
     target_component: str = ""
 
 
-def _malformed(api: ApiClient, endpoint: str, what: str) -> MalformedResponseError:
-    return MalformedResponseError(
-        f"{api.source}: {endpoint}: {what}", source=api.source, endpoint=endpoint
-    )
+Row = TypeVar("Row", bound=BaseModel)
 
 
 async def iter_prism(
@@ -109,31 +105,47 @@ async def iter_prism(
     path = {"category": category}
     for _ in range(MAX_PAGES):
         body = await api.get_json(PRISM, path_params=path, params=params)
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise _malformed(api, PRISM, "the answer is not a Prism page")
-        try:
-            rows = [PrismRow.model_validate(row) for row in body["data"]]
-        except ValidationError:
-            raise _malformed(api, PRISM, "a row without its device_id") from None
+        rows = _page_rows(
+            api, PRISM, body, "data", PrismRow,
+            ("the answer is not a Prism page", "a row without its device_id"),
+        )
         if rows:
             yield rows
         cursor = body.get("cursor")
         if not rows or cursor is None or cursor == "":
             return
         if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR:
-            raise _malformed(api, PRISM, "an unusable cursor")
+            raise api.malformed(PRISM, "an unusable cursor")
         params = {"limit": params["limit"], "cursor": cursor}
-    raise _malformed(api, PRISM, f"the table did not end after {MAX_PAGES} pages")
+    raise api.malformed(PRISM, f"the table did not end after {MAX_PAGES} pages")
+
+
+def _page_rows(
+    api: ApiClient,
+    endpoint: str,
+    body: Any,
+    key: str,
+    model: type[Row],
+    refusals: tuple[str, str],
+) -> list[Row]:
+    """The rows of a feed page (``body[key]``) as ``model``; MalformedResponseError with
+    ``refusals[0]`` when the body is not a page, ``refusals[1]`` when a row does not fit."""
+    if not isinstance(body, dict) or not isinstance(body.get(key), list):
+        raise api.malformed(endpoint, refusals[0])
+    try:
+        return [model.model_validate(row) for row in body[key]]
+    except ValidationError:
+        raise api.malformed(endpoint, refusals[1]) from None
 
 
 def _next_cursor(api: ApiClient, link: Any) -> str | None:
     if link is None:
         return None
     if not isinstance(link, str) or len(link) > 4096:
-        raise _malformed(api, AUDIT_EVENTS, "an unusable next link")
+        raise api.malformed(AUDIT_EVENTS, "an unusable next link")
     cursor = yarl.URL(link).query.get("cursor")
     if not cursor or len(cursor) > MAX_CURSOR:
-        raise _malformed(api, AUDIT_EVENTS, "a next link without a cursor")
+        raise api.malformed(AUDIT_EVENTS, "a next link without a cursor")
     return cursor
 
 
@@ -149,18 +161,16 @@ async def read_audit_events(
     events: list[AuditEvent] = []
     for _ in range(MAX_PAGES):
         body = await api.get_json(AUDIT_EVENTS, params=params)
-        if not isinstance(body, dict) or not isinstance(body.get("results"), list):
-            raise _malformed(api, AUDIT_EVENTS, "the answer is not an audit page")
-        try:
-            page = [AuditEvent.model_validate(e) for e in body["results"]]
-        except ValidationError:
-            raise _malformed(api, AUDIT_EVENTS, "an event without its id, time or target") from None
+        page = _page_rows(
+            api, AUDIT_EVENTS, body, "results", AuditEvent,
+            ("the answer is not an audit page", "an event without its id, time or target"),
+        )
         events.extend(e for e in page if after is None or e.id > after.id)
         cursor = _next_cursor(api, body.get("next"))
         if cursor is None or not page:
             return events
         params = {"limit": AUDIT_PAGE, "sort_by": "occurred_at", "cursor": cursor}
-    raise _malformed(api, AUDIT_EVENTS, f"the feed did not end after {MAX_PAGES} pages")
+    raise api.malformed(AUDIT_EVENTS, f"the feed did not end after {MAX_PAGES} pages")
 
 
 def touches_assignments(events: Iterable[AuditEvent]) -> bool:
