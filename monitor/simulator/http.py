@@ -128,6 +128,19 @@ class RequestLog:
 Authenticator = Callable[[web.Request], Awaitable[web.StreamResponse | None]]
 
 
+def query_int(request: web.Request, name: str, *, minimum: int) -> int | None:
+    """The whole-number query parameter ``name``; None when absent, not a number or
+    below ``minimum``."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value >= minimum else None
+
+
 def route_template(request: web.Request) -> str:
     """The route template that matched ``request``, or its raw path."""
     info = request.match_info

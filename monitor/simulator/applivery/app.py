@@ -37,7 +37,7 @@ from monitor.simulator.applivery.bodies import device_body, error, invalid, not_
 from monitor.simulator.applivery.fleet import INFO_CATEGORIES, AppliveryFleet, WinDevice
 from monitor.simulator.auth import presented_token, token_matches
 from monitor.simulator.evolution import in_background
-from monitor.simulator.http import HttpKnobs, HttpSimulator
+from monitor.simulator.http import HttpKnobs, HttpSimulator, query_int
 
 log = structlog.get_logger(__name__)
 
@@ -132,14 +132,9 @@ def _device(request: web.Request) -> WinDevice | web.Response:
 
 
 def _positive_int(request: web.Request, name: str, default: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
+    if name not in request.query:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        return None
-    return value if value >= 1 else None
+    return query_int(request, name, minimum=1)
 
 
 async def get_organization(request: web.Request) -> web.Response:

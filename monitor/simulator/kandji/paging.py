@@ -6,6 +6,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from monitor.simulator.http import query_int
+
 PAGE_CAP: Final = 300
 """The documented maximum ``limit`` (larger values are clamped, API-NOTES §6.4)."""
 
@@ -19,14 +21,7 @@ def not_found() -> web.Response:
 def int_param(request: web.Request, name: str) -> int | None:
     """A positive integer query parameter; absent or invalid values are ignored, as
     Django REST Framework's limit/offset pagination does."""
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        return None
-    return value if value >= 0 else None
+    return query_int(request, name, minimum=0)
 
 
 def limit_offset(request: web.Request) -> tuple[int, int]:
