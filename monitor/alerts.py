@@ -280,25 +280,20 @@ def _device_findings(
         sample = targets[device_id]
         muted = _count_targets(previous, matching, device_id)
         gone = coverage.device_list_complete and device_id not in coverage.devices
-        if inhibit.device_gone and gone:
-            out_finding = _device_finding(
-                sample, DEVICE_GONE_RULE, "gone",
-                f"{sample.device_name} is no longer listed by {coverage.source}; "
-                f"{muted} alert(s) on it are muted",
-                inhibit,
-            )
-            out[out_finding.fingerprint] = out_finding
-            continue
         seen = last_check_in.get(device_id)
-        if seen is not None and now - seen >= inhibit.silent_after:
+        if inhibit.device_gone and gone:
+            rule_id, status = DEVICE_GONE_RULE, "gone"
+            what = f"{sample.device_name} is no longer listed by {coverage.source}"
+        elif seen is not None and now - seen >= inhibit.silent_after:
             days = (now - seen).total_seconds() / 86400
-            out_finding = _device_finding(
-                sample, DEVICE_SILENT_RULE, "silent",
-                f"{sample.device_name} has not checked in for {days:.1f} days; "
-                f"{muted} alert(s) on it are muted",
-                inhibit,
-            )
-            out[out_finding.fingerprint] = out_finding
+            rule_id, status = DEVICE_SILENT_RULE, "silent"
+            what = f"{sample.device_name} has not checked in for {days:.1f} days"
+        else:
+            continue
+        out_finding = _device_finding(
+            sample, rule_id, status, f"{what}; {muted} alert(s) on it are muted", inhibit
+        )
+        out[out_finding.fingerprint] = out_finding
     return out
 
 

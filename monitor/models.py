@@ -170,15 +170,9 @@ class Device:
     attrs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     def __post_init__(self) -> None:
-        for name in _DEVICE_TEXT_FIELDS:
-            value = getattr(self, name)
-            cleaned = clean_line(value) if isinstance(value, str) else value
-            if cleaned is not value:
-                object.__setattr__(self, name, cleaned)
+        _clean_fields(self, _DEVICE_TEXT_FIELDS)
         if self.tags:
             object.__setattr__(self, "tags", tuple(clean_line(t) for t in self.tags))
-        if self.attrs:
-            object.__setattr__(self, "attrs", clean_attrs(self.attrs))
 
     def ref(self) -> DeviceRef:
         """How a finding about this device names it."""
@@ -231,13 +225,7 @@ class Subject:
     attrs: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     def __post_init__(self) -> None:
-        for name in _SUBJECT_TEXT_FIELDS:
-            value = getattr(self, name)
-            cleaned = clean_line(value) if isinstance(value, str) else value
-            if cleaned is not value:
-                object.__setattr__(self, name, cleaned)
-        if self.attrs:
-            object.__setattr__(self, "attrs", clean_attrs(self.attrs))
+        _clean_fields(self, _SUBJECT_TEXT_FIELDS)
 
     def field(self, name: str) -> Any:
         """Value of a named fact (a dataclass field first, then ``attrs``); None if absent."""
@@ -261,6 +249,18 @@ _DEVICE_TEXT_FIELDS = (
     "user_email",
 )
 _SUBJECT_TEXT_FIELDS = ("id", "name", "status", "type")
+
+
+def _clean_fields(made: Device | Subject, text_fields: tuple[str, ...]) -> None:
+    """Tame a just-made device's or subject's one-line fields and its ``attrs`` in place
+    (frozen dataclasses: set through ``object.__setattr__``)."""
+    for name in text_fields:
+        value = getattr(made, name)
+        cleaned = clean_line(value) if isinstance(value, str) else value
+        if cleaned is not value:
+            object.__setattr__(made, name, cleaned)
+    if made.attrs:
+        object.__setattr__(made, "attrs", clean_attrs(made.attrs))
 
 
 def clean_attrs(attrs: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -34,23 +34,24 @@ class _Exec:
 
     def device_passes(self, device: Device, now: datetime) -> bool:
         """The device-only part: match conditions hold and no device-only unless excludes."""
-        for cond in self.device_conditions:
-            if not cond.holds(device, None, now):
-                return False
-        for group in self.device_unless:
-            if all(cond.holds(device, None, now) for cond in group):
-                return False
-        return True
+        return _passes(self.device_conditions, self.device_unless, device, None, now)
 
     def subject_passes(self, device: Device, subject: Subject | None, now: datetime) -> bool:
         """The subject part: the rest of match holds and no other unless entry excludes."""
-        for cond in self.subject_conditions:
-            if not cond.holds(device, subject, now):
-                return False
-        for group in self.subject_unless:
-            if all(cond.holds(device, subject, now) for cond in group):
-                return False
-        return True
+        return _passes(self.subject_conditions, self.subject_unless, device, subject, now)
+
+
+def _passes(
+    match: tuple[Condition, ...],
+    unless: tuple[tuple[Condition, ...], ...],
+    device: Device,
+    subject: Subject | None,
+    now: datetime,
+) -> bool:
+    """Every ``match`` condition holds and no ``unless`` entry holds whole."""
+    if not all(cond.holds(device, subject, now) for cond in match):
+        return False
+    return not any(all(cond.holds(device, subject, now) for cond in group) for group in unless)
 
 
 def _key_index(rule: Rule, name: str) -> tuple[frozenset[str] | None, Condition | None]:

@@ -1,7 +1,9 @@
 """Files sent with a message (a digest's chart), and what stands in for them where a
 channel takes none.
 
-Which channels take files is for the sender to say (it alone knows apprise: see
+A sender that takes files has ``send_attachments``
+(:class:`~monitor.notify.outgoing.Channel`); which channels take files is for the
+sender to say (it alone knows apprise: see
 :func:`monitor.notify.sender.takes_attachments`); what a channel without attachments
 gets instead is here: :func:`with_links` adds one line per file to the body, its
 ``link`` when one is configured (a digest's ``chart_link``), else a note saying the file
@@ -13,9 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Protocol
 
-from monitor.config import ReceiverConfig
 from monitor.store.base import BodyFormat
 
 
@@ -30,21 +30,6 @@ class Attachment:
 
     def __repr__(self) -> str:
         return f"Attachment({self.name!r}, {len(self.data)} bytes)"
-
-
-class AttachmentSender(Protocol):
-    """A sender that can also deliver attachments."""
-
-    async def send_attachments(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        attachments: Sequence[Attachment],
-    ) -> None:
-        """Deliver with ``attachments`` (linked where a target takes none), or raise."""
-        ...
 
 
 def _is_http(url: str) -> bool:
@@ -79,4 +64,4 @@ def console_note(attachments: Sequence[Attachment]) -> str:
     return "\n".join(f"[attached: {a.name}, {len(a.data)} bytes]" for a in attachments)
 
 
-__all__ = ["Attachment", "AttachmentSender", "console_note", "with_links"]
+__all__ = ["Attachment", "console_note", "with_links"]

@@ -54,7 +54,7 @@ from apprise.plugins.slack import NotifySlack, SlackMode
 from monitor.config import Config, ReceiverConfig
 from monitor.errors import DeliveryError, PermanentDeliveryError
 from monitor.notify.alertmanager import AlertmanagerSender
-from monitor.notify.attachments import Attachment, AttachmentSender
+from monitor.notify.attachments import Attachment
 from monitor.notify.console import ConsoleSender
 from monitor.notify.envelope import Envelope
 from monitor.notify.outgoing import (
@@ -319,7 +319,7 @@ def default_sender(config: Config | None = None, *, console: TextIO | None = Non
 
 
 __all__ = [
-    "GROUP_KEY_HEADER", "AppriseSender", "Attachment", "AttachmentSender", "ConsoleSender",
+    "GROUP_KEY_HEADER", "AppriseSender", "Attachment", "ConsoleSender",
     "MessageKind", "MeteredSender", "MultiSender", "Sender", "default_sender", "keyed_url",
     "kind_of", "message_kind", "scrub", "send_with_attachments", "takes_attachments",
 ]

@@ -117,9 +117,11 @@ def build_web_app(
     app.router.add_get("/", _status_page)
     app.router.add_get("/api/status", _api_status)
     app.router.add_get("/api/alerts", _api_alerts)
-    app.router.add_get("/api/sources", _api_sources)
-    app.router.add_get("/api/silences", _api_silences)
-    app.router.add_get("/api/dead-letters", _api_dead_letters)
+    app.router.add_get("/api/sources", _api_list("sources", lambda p: p.sources()))
+    app.router.add_get("/api/silences", _api_list("silences", lambda p: p.silences()))
+    app.router.add_get(
+        "/api/dead-letters", _api_list("dead_letters", lambda p: p.dead_letters())
+    )
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -336,28 +338,17 @@ async def _api_alerts(request: web.Request) -> web.Response:
     return _json({"alerts": to_json([a for a in alerts if keep(a)])})
 
 
-async def _api_sources(request: web.Request) -> web.Response:
-    try:
-        sources = await request.app[PROVIDER_KEY].sources()
-    except Exception as exc:
-        return _unavailable("sources", exc)
-    return _json({"sources": to_json(sources)})
+def _api_list(key: str, read: Callable[[StatusProvider], Awaitable[Sequence[Any]]]) -> Handler:
+    """``GET /api/<key>``: ``{key: [...]}`` from the provider, or 503 saying what failed."""
 
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            items = await read(request.app[PROVIDER_KEY])
+        except Exception as exc:
+            return _unavailable(key.replace("_", " "), exc)
+        return _json({key: to_json(items)})
 
-async def _api_silences(request: web.Request) -> web.Response:
-    try:
-        silences = await request.app[PROVIDER_KEY].silences()
-    except Exception as exc:
-        return _unavailable("silences", exc)
-    return _json({"silences": to_json(silences)})
-
-
-async def _api_dead_letters(request: web.Request) -> web.Response:
-    try:
-        dead_letters = await request.app[PROVIDER_KEY].dead_letters()
-    except Exception as exc:
-        return _unavailable("dead letters", exc)
-    return _json({"dead_letters": to_json(dead_letters)})
+    return handler
 
 
 async def _api_status(request: web.Request) -> web.Response:
