@@ -193,22 +193,16 @@ def _still_matching(
     if old is None or old.state is AlertState.RESOLVED:
         # A new run. A baseline finding is recorded as already firing (and never
         # announced); otherwise ``for`` decides between pending and firing.
-        if (old is None and is_baseline) or finding.for_seconds <= 0:
-            return Alert(
-                fingerprint=finding.fingerprint,
-                state=AlertState.FIRING,
-                finding=finding,
-                active_since=now,
-                last_seen=now,
-                firing_since=now,
-                baseline=old is None and is_baseline,
-            )
+        baseline = old is None and is_baseline
+        firing = baseline or finding.for_seconds <= 0
         return Alert(
             fingerprint=finding.fingerprint,
-            state=AlertState.PENDING,
+            state=AlertState.FIRING if firing else AlertState.PENDING,
             finding=finding,
             active_since=now,
             last_seen=now,
+            firing_since=now if firing else None,
+            baseline=baseline,
         )
     if old.state is AlertState.PENDING:
         if (now - old.active_since).total_seconds() >= finding.for_seconds:

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Protocol, TypedDict
+from typing import Any, ClassVar, Protocol, TypedDict
 
 from monitor.text import clean_line, clean_text
 
@@ -146,8 +146,25 @@ def device_ref(named: NamesDevice) -> DeviceRef:
     )
 
 
+class Facts:
+    """What a device and a subject share: their named facts are their fields, every
+    other fact is in ``attrs``."""
+
+    __slots__ = ()
+
+    attrs: Mapping[str, Any]
+    #: The names :meth:`field` reads as fields (every field but ``attrs``).
+    named: ClassVar[frozenset[str]] = frozenset()
+
+    def field(self, name: str) -> Any:
+        """Value of a named fact (a dataclass field first, then ``attrs``); None if absent."""
+        if name in self.named:
+            return getattr(self, name)
+        return self.attrs.get(name)
+
+
 @dataclass(frozen=True, slots=True)
-class Device:
+class Device(Facts):
     """One managed device as the rule engine sees it.
 
     ``attrs`` carries every further fact available for rules, flattened to dotted keys
@@ -181,34 +198,10 @@ class Device:
             device_name=self.name, device_serial=self.serial,
         )
 
-    def field(self, name: str) -> Any:
-        """Value of a named fact (a dataclass field first, then ``attrs``); None if absent."""
-        if name in _DEVICE_FIELDS:
-            return getattr(self, name)
-        return self.attrs.get(name)
-
-
-_DEVICE_FIELDS = frozenset(
-    {
-        "source",
-        "source_kind",
-        "device_id",
-        "name",
-        "serial",
-        "platform",
-        "model",
-        "os_version",
-        "blueprint_id",
-        "blueprint_name",
-        "user_email",
-        "last_check_in",
-        "tags",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
-class Subject:
+class Subject(Facts):
     """One thing on a device that has a status: a library item, a parameter, an app.
 
     ``id`` is stable across sweeps (the library item or parameter UUID, the app bundle
@@ -227,14 +220,7 @@ class Subject:
     def __post_init__(self) -> None:
         _clean_fields(self, _SUBJECT_TEXT_FIELDS)
 
-    def field(self, name: str) -> Any:
-        """Value of a named fact (a dataclass field first, then ``attrs``); None if absent."""
-        if name in _SUBJECT_FIELDS:
-            return getattr(self, name)
-        return self.attrs.get(name)
 
-
-_SUBJECT_FIELDS = frozenset({"kind", "id", "name", "status", "type"})
 
 _DEVICE_TEXT_FIELDS = (
     "source",
@@ -249,6 +235,8 @@ _DEVICE_TEXT_FIELDS = (
     "user_email",
 )
 _SUBJECT_TEXT_FIELDS = ("id", "name", "status", "type")
+Device.named = frozenset(f.name for f in fields(Device)) - {"attrs"}
+Subject.named = frozenset(f.name for f in fields(Subject)) - {"attrs"}
 
 
 def _clean_fields(made: Device | Subject, text_fields: tuple[str, ...]) -> None:
