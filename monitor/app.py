@@ -31,6 +31,7 @@ from monitor.digest.runner import DigestRunner
 from monitor.engine import RuleSet, load_rules
 from monitor.health import HealthBook
 from monitor.heartbeat import Heartbeat
+from monitor.leasing import LeaseKeeper, default_instance_name
 from monitor.log import register_secret
 from monitor.metrics import Metrics, StateSnapshot
 from monitor.models import SweepStats
@@ -41,8 +42,8 @@ from monitor.sources.base import Sweeper, SweepProgress
 from monitor.sources.budget import RequestBudget
 from monitor.sources.build import build_sweeper
 from monitor.status import Status, StoreHistory
+from monitor.store import open_store
 from monitor.store.base import OutboxMessage
-from monitor.store.sqlite import SqliteStore
 from monitor.web.app import build_web_app, start_web
 
 log = structlog.get_logger(__name__)
@@ -86,7 +87,12 @@ class App:
             config.rules.files, builtin=config.rules.builtin, disabled=config.rules.disabled
         )
         self.metrics = metrics or Metrics()
-        self._store = SqliteStore(config.store.path)
+        self._store = open_store(config.store)
+        self.leases = LeaseKeeper(  # which sources this instance sweeps (see leasing.py)
+            self._store, config.store.instance or default_instance_name(),
+            [s.name for s in config.sources if s.enabled], config.store.lease_ttl,
+            self.clock, on_change=self.metrics.observe_lease,
+        )
         inner = sender or default_sender(config, console=console)
         self._notify = NotifyPipeline(
             config, self._store, MeteredSender(inner, self.metrics.observe_delivery), self.clock
@@ -94,15 +100,22 @@ class App:
         self._sweepers: dict[str, Sweeper] = {}
         self._budgets: dict[str, RequestBudget] = {}
         self._health = HealthBook((s.name, s.kind) for s in config.sources if s.enabled)
-        self.status = Status(config, self._store, self._health, self.clock, budgets=self._budgets)
+        self.status = Status(
+            config, self._store, self._health, self.clock, budgets=self._budgets,
+            leases=self.leases,
+        )
         self._cycle = SweepCycle(
             config, self.rules, self._store, self.clock, self._health, self.metrics,
             self._sweepers, self._budgets, on_step=self._notify.kick,
             progress=progress,
             heartbeat=Heartbeat(config.heartbeat) if config.heartbeat is not None else None,
         )
+        self._notify.planner.leases = self._cycle.leases = self.leases
+        self._notify.delivery.owner = self.leases.owner
+        self._cycle.on_lease_taken = lambda _: self._notify.planner.reload()
         self._stopper = Stopper(self.clock)
         self.digests = DigestRunner(config, self._store, inner, self.clock, self._stopper)
+        self.digests.leases = self.leases
         self.web_enabled = config.web.enabled if web_enabled is None else web_enabled
         self.web_port: int | None = None
         self._web_runner: web.AppRunner | None = None
@@ -124,7 +137,7 @@ class App:
             if src.enabled:
                 built = build_sweeper(
                     src, self.config, self.rules, self.clock, self._budgets,
-                    on_request=self.metrics.observe_request,
+                    on_request=self.metrics.observe_request, ledger=self._store,
                 )
                 built.sweeper.progress = self._cycle.progress
                 self._sweepers[src.name] = built.sweeper
@@ -182,16 +195,17 @@ class App:
         coordinators = [
             SourceCoordinator(
                 name, self.config.source(name).interval, self.sweep_source, self.clock,
-                self._stopper,
+                self._stopper, leases=self.leases,
             )
             for name in self._sweepers
         ]
         daemon = Daemon(
             coordinators, self._notify, self._housekeeping, self._stopper,
-            grace=self.config.shutdown_grace,
+            grace=self.config.shutdown_grace, leases=self.leases,
         )
-        log.info("rules", enabled=len(self.rules.enabled))
+        log.info("rules", enabled=len(self.rules.enabled), instance=self.leases.owner)
         await asyncio.gather(daemon.run(), self.digests.run())
+        await self._notify.delivery.release_claims()
 
     def stop(self) -> None:
         """Ask the daemon to finish its current step and shut down."""
@@ -202,9 +216,10 @@ class App:
         if dry_run:
             results, firing, _ = await self.preview_once()
             return results, firing
-        results = list(await asyncio.gather(*(self.sweep_source(n) for n in self._sweepers)))
+        results = list(await asyncio.gather(*(self.sweep_source(n) for n in await self._mine())))
         await self._notify.flush(self.clock.now(), ignore_wait=True)
         await self._notify.drain(self.config.shutdown_grace.total_seconds())
+        await self.leases.release_all()
         await self._refresh_metrics()
         return results, await self.status.firing_count()
 
@@ -213,12 +228,22 @@ class App:
         the store: nothing is sent, no action is taken, the database is left as it was."""
         self._cycle.dry_run = True
         async with self._store.scratch():
-            results = [await self.sweep_source(n) for n in self._sweepers]
+            results = [await self.sweep_source(n) for n in await self._mine()]
             messages = await self._notify.preview(self.clock.now())
             firing = await self.status.firing_count()
         self._notify.planner.reload()  # what it holds came from the scratch copy
         await self._refresh_metrics()
         return results, firing, messages
+
+    async def _mine(self) -> list[str]:
+        """The sources this run may sweep: those whose lease it could take (a running
+        daemon keeps its own)."""
+        await self.leases.tick()
+        held = [n for n in self._sweepers if self.leases.holds(n) is not None]
+        if len(held) < len(self._sweepers):
+            log.info("sources swept by another instance", skipped=sorted(
+                set(self._sweepers) - set(held)))
+        return held
 
     # ------------------------------------------------------------------ notifications
 
@@ -257,10 +282,11 @@ class App:
     # ------------------------------------------------------------------ housekeeping
 
     async def _housekeeping(self) -> None:
-        removed = await self._store.prune(self.clock.now() - HISTORY_RETAINED)
+        if await self.leases.duties() is not None:  # one instance prunes for the cluster
+            removed = await self._store.prune(self.clock.now() - HISTORY_RETAINED)
+            if any(removed.values()):
+                log.info("pruned history", **removed)
         await self._refresh_metrics()
-        if any(removed.values()):
-            log.info("pruned history", **removed)
 
     async def _refresh_metrics(self) -> None:  # what /metrics reads at scrape time
         self._state = await self.status.state_snapshot()

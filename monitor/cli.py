@@ -199,6 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
         "id", type=int, nargs="?", default=None, help="the message id (from outbox list)"
     )
     which.add_argument("--all-dead", action="store_true", help="requeue every dead letter")
+
+    p = sub.add_parser(
+        "migrate-store",
+        help="copy an existing store (e.g. the SQLite file) into the config's store "
+        "(e.g. PostgreSQL); exit 0 copied, 1 failed",
+    )
+    _add_config(p)
+    p.add_argument("--from", dest="source", required=True, metavar="URL",
+                   help="the store to copy: sqlite:///path/to/monitor.db or a file path")
     return parser
 
 
@@ -276,6 +285,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from monitor.commands import report
 
         return asyncio.run(report.run(args, config))
+    if cmd == "migrate-store":
+        from monitor.commands import migrate_store
+
+        return asyncio.run(migrate_store.run(args, config))
     raise AssertionError(cmd)
 
 
@@ -360,7 +373,9 @@ def _preflight(config: Config) -> None:
     for source in config.sources:
         if source.enabled:
             source.resolve_token()
-    check_sqlite(config.store.path)
+    file = config.store.sqlite_file()
+    if file is not None:  # PostgreSQL answers for itself when the store is opened
+        check_sqlite(file)
 
 
 async def _run(config: Config, stop: asyncio.Event) -> int:

@@ -11,7 +11,7 @@ returns the sweep's :class:`~monitor.models.SweepStats`, the one summary of a sw
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -21,15 +21,16 @@ from monitor.actions import ActionRunner
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.engine import RuleSet, evaluate
-from monitor.errors import MonitorError, StoreError, is_auth_error
+from monitor.errors import MonitorError, StaleLeaseError, StoreError, is_auth_error
 from monitor.health import HealthBook
 from monitor.heartbeat import Heartbeat
+from monitor.leasing import LeaseKeeper
 from monitor.log import redact
 from monitor.metrics import Metrics
 from monitor.models import FactKind, Finding, SourceKind, SweepStats
-from monitor.sources.base import Sweeper, SweepOutcome, SweepProgress
+from monitor.sources.base import Remembers, Sweeper, SweepOutcome, SweepProgress
 from monitor.sources.budget import RequestBudget
-from monitor.store.base import Store
+from monitor.store.base import Lease, Store
 
 log = structlog.get_logger(__name__)
 
@@ -57,11 +58,17 @@ class SweepCycle:
     progress: SweepProgress | None = None
     heartbeat: Heartbeat | None = None
     dry_run: bool = False
+    #: With several instances: the sweep is made, and committed, under the source's lease.
+    leases: LeaseKeeper | None = None
+    #: Told when this instance starts a new lease epoch on a source (taken or taken back).
+    on_lease_taken: Callable[[str], None] | None = None
+    _epochs: dict[str, int] = field(default_factory=dict)
 
     async def run(self, name: str) -> SweepStats:
         """Sweep ``name`` once, commit alerts, transitions and the sweep; its stats."""
         src = self.config.source(name)
         kind = SourceKind(src.kind)
+        lease = await self._lease(name)
         started, t0 = self.clock.now(), self.clock.monotonic()
         if self.progress is not None:
             self.progress.sweep_started(name)
@@ -85,7 +92,9 @@ class SweepCycle:
             error=outcome.errors[0] if outcome.errors else "",
             budget_remaining=None if budget is None else float(budget.remaining),
         )
-        health = self.health[name]
+        # What this sweep makes of the source's health is published once the sweep is
+        # stored: until then the book (status page, /readyz) keeps the last recorded one.
+        health = self.health[name].copy()
         health.record(stats, auth_failed=outcome.auth_failed)
         findings = evaluate(self.rules, outcome.facts(), now)
         unhealthy = health.unhealthy_finding(kind, src.unhealthy_after, now)
@@ -101,13 +110,21 @@ class SweepCycle:
                 transitions=len(step.transitions),
             )
             health.history[-1] = stats
-            await self.store.commit_sweep(stats, step)
+            if lease is not None and self.leases is not None:
+                lease = await self.leases.refresh(lease)
+                if lease is None:
+                    raise StaleLeaseError(f"{name}: the lease was lost during the sweep")
+            await self.store.commit_sweep(stats, step, lease=lease)
+        except StaleLeaseError:
+            raise  # another instance sweeps this source now: not a store failure
         except StoreError as exc:
             # Nothing this sweep saw was kept, so nothing can be announced: the source is
             # not healthy and /readyz says why (see monitor.health).
             self.health.store_failed(name, redact(str(exc)), finished)
             raise
+        self.health.publish(health)
         self.health.store_recovered()
+        await self._keep_memo(name, lease)
         await self._act(step, outcome)
         self.metrics.observe_sweep(
             name, stats.ok, stats.duration_s, stats.budget_remaining,
@@ -127,6 +144,25 @@ class SweepCycle:
             duration_s=round(stats.duration_s, 3),
         )
         return stats
+
+    async def _lease(self, name: str) -> Lease | None:
+        """The lease this sweep is made under; on a new epoch, what other instances
+        recorded of the source meanwhile (its health) is read back first."""
+        if self.leases is None:
+            return None
+        lease = await self.leases.ensure(name)
+        if lease is None:
+            raise StaleLeaseError(f"{name}: this instance does not hold the source's lease")
+        if self._epochs.get(name) != lease.epoch:
+            await self.health.restore_source(name, _StoreSweeps(self.store))
+            sweeper = self.sweepers[name]
+            if isinstance(sweeper, Remembers):
+                # What the previous holder (or this process before a restart) learned.
+                sweeper.restore_memo(await self.store.load_memo(name))
+            self._epochs[name] = lease.epoch
+            if self.on_lease_taken is not None:
+                self.on_lease_taken(name)
+        return lease
 
     async def _step(
         self,
@@ -159,6 +195,19 @@ class SweepCycle:
             held=held,
         )
 
+    async def _keep_memo(self, name: str, lease: Lease | None) -> None:
+        """Store what the sweeper's memory gained (under the sweep's lease)."""
+        sweeper = self.sweepers[name]
+        if self.dry_run or not isinstance(sweeper, Remembers):
+            return
+        changes = sweeper.memo_changes()
+        if not changes:
+            return
+        try:
+            await self.store.save_memo(name, changes, self.clock.now(), lease=lease)
+        except StoreError as exc:  # costs requests after a restart, loses nothing else
+            log.warning("memo not stored", source=name, error=redact(str(exc)))
+
     def _beat(self, name: str, stats: SweepStats) -> None:
         """Ping the dead-man's switch: healthy when this sweep and every source are fine."""
         if self.heartbeat is None or self.dry_run:
@@ -190,6 +239,16 @@ class SweepCycle:
             return self.rules.facts_of(rule_id, kind) if rule_id in self.rules else ()
 
         return facts
+
+
+class _StoreSweeps:
+    """The store's sweep records as the history health is rebuilt from."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def recent_sweeps(self, source: str, limit: int) -> list[SweepStats]:
+        return [r.stats for r in await self._store.sweeps(source, limit=limit)]
 
 
 def unknown_status_subjects(outcome: SweepOutcome) -> frozenset[tuple[str, str, str]]:

@@ -9,6 +9,12 @@ in :attr:`SourceCoordinator.first_sweep`, so a daemon that cannot reach a source
 in its first seconds. A token the API refuses (401/403) is logged apart from transient
 failures and raises the "source unhealthy" alert at once (see :mod:`monitor.health`).
 
+With a :class:`~monitor.leasing.LeaseKeeper`, a coordinator sweeps only while this
+instance holds its source's lease; without it, it stands by, looking again every tick
+of the keeper, and sweeps at once when the lease comes (another instance died or gave
+the source up). The daemon ticks the keeper on its own task and gives every lease back
+on a clean shutdown.
+
 :class:`Daemon` runs the coordinators, the housekeeping chore and the notification
 loop until stopped, then shuts down in order: finish the current sweeps, stop the
 notifier, drain the outbox, all within the grace period.
@@ -27,6 +33,7 @@ import structlog
 
 from monitor.clock import Clock
 from monitor.errors import MonitorError, StoreError
+from monitor.leasing import LeaseKeeper
 from monitor.log import redact
 from monitor.models import SweepStats
 
@@ -109,8 +116,10 @@ class SourceCoordinator:
         stopper: Stopper,
         *,
         jitter: Callable[[], float] | None = None,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.name = name
+        self._leases = leases
         self.interval = interval.total_seconds()
         self._sweep = sweep
         self._clock = clock
@@ -126,6 +135,11 @@ class SourceCoordinator:
         start = self._clock.monotonic()
         slot = 0
         while not self._stopper.is_set():
+            if self._leases is not None and self._leases.holds(self.name) is None:
+                # Standing by: another instance sweeps this source (or nobody, for now).
+                await self._stopper.sleep(self._leases.tick_every)
+                start, slot = self._clock.monotonic(), 0  # sweep at once when it comes
+                continue
             stats = await self._one()
             if stats is not None and not self.first_sweep.done():
                 self.first_sweep.set_result(stats)
@@ -147,7 +161,10 @@ class SourceCoordinator:
 
     async def _one(self) -> SweepStats | None:
         try:
-            return await self._sweep(self.name)
+            if self._leases is None:
+                return await self._sweep(self.name)
+            with self._leases.sweeping(self.name):
+                return await self._sweep(self.name)
         except MonitorError as exc:
             log.error("sweep aborted", source=self.name, error=str(exc))
             return None
@@ -164,8 +181,10 @@ class Daemon:
         stopper: Stopper,
         *,
         grace: timedelta,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.coordinators = list(coordinators)
+        self._leases = leases
         self._notifier = notifier
         self._housekeeping = housekeeping
         self._stopper = stopper
@@ -177,6 +196,9 @@ class Daemon:
 
     async def run(self) -> None:
         """Run until :meth:`stop`, then shut down within the grace period."""
+        if self._leases is not None:
+            await self._leases.tick()  # take this instance's share before sweeping
+        leasing = asyncio.create_task(self._keep_leases(), name="leases")
         loops = [asyncio.create_task(c.run(), name=f"sweep:{c.name}") for c in self.coordinators]
         for loop in loops:
             loop.add_done_callback(_report_death)
@@ -187,6 +209,10 @@ class Daemon:
             await self._stopper.wait()
         finally:
             await self._shutdown(loops, chores, notifier)
+            leasing.cancel()
+            await asyncio.gather(leasing, return_exceptions=True)
+            if self._leases is not None:
+                await self._leases.release_all()
 
     async def _shutdown(
         self,
@@ -209,6 +235,13 @@ class Daemon:
         notifier.cancel()
         await asyncio.gather(*loops, chores, notifier, return_exceptions=True)
         log.info("stopped")
+
+    async def _keep_leases(self) -> None:
+        if self._leases is None:
+            return
+        while not self._stopper.is_set():
+            await self._stopper.sleep(self._leases.tick_every)
+            await self._leases.tick()
 
     async def _chores(self) -> None:
         while not self._stopper.is_set():

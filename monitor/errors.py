@@ -21,6 +21,7 @@ exceptions (aiohttp, sqlite, apprise, yaml) are translated once, at their seam, 
     │   ├── MalformedResponseError  the body is not what the API documents
     │   └── BudgetExhaustedError    the request budget for this window is spent
     ├── StoreError                  the persistent store failed
+    │   └── StaleLeaseError         a write carried a lease that is no longer current
     ├── DeliveryError               a notification could not be delivered (retryable)
     │   └── PermanentDeliveryError  ...and trying again cannot help (bad URL, auth refused)
     └── ActionError                 a remediation action failed or was refused
@@ -166,6 +167,11 @@ class BudgetExhaustedError(SourceError):
 
 class StoreError(MonitorError):
     """The persistent store failed."""
+
+
+class StaleLeaseError(StoreError):
+    """A write on behalf of a source carried a lease another instance has since taken
+    (or that had lapsed): the write was refused, nothing of it was stored."""
 
 
 class DeliveryError(MonitorError):

@@ -18,6 +18,7 @@ store itself changes :meth:`HealthBook.restore` and nothing else.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -131,6 +132,10 @@ class SourceHealth:
             },
         )
 
+    def copy(self) -> SourceHealth:
+        """A copy to record a sweep in before the sweep is stored."""
+        return dataclasses.replace(self, history=list(self.history))
+
     def record_store_failure(self, reason: str, at: datetime) -> None:
         """The sweep ran but the store refused its results: a failure all the same."""
         if not self.consecutive_failures:
@@ -169,6 +174,11 @@ class HealthBook:
             log.info("store recovered")
         self.store_failure = None
 
+    def publish(self, health: SourceHealth) -> None:
+        """Make ``health`` (a copy a stored sweep was recorded in) the source's health."""
+        if health.name in self._by_name:
+            self._by_name[health.name] = health
+
     def __getitem__(self, name: str) -> SourceHealth:
         return self._by_name[name]
 
@@ -177,6 +187,14 @@ class HealthBook:
 
     def __len__(self) -> int:
         return len(self._by_name)
+
+    async def restore_source(self, name: str, history: HealthHistory) -> None:
+        """Rebuild one source's health from the store (its lease was just taken: another
+        instance may have swept it meanwhile)."""
+        if name in self._by_name:
+            recent = await history.recent_sweeps(name, HISTORY_KEPT)
+            kind = self._by_name[name].kind
+            self._by_name[name] = SourceHealth.rebuilt(name, kind, recent)
 
     async def restore(self, history: HealthHistory) -> None:
         """Rebuild every source's health from the sweeps the store remembers."""

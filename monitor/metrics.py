@@ -70,6 +70,11 @@ COUNTERS: Mapping[str, tuple[str, tuple[str, ...]]] = {
     ),
     "delivery_failures_total": ("Failed notification delivery attempts.", ("receiver",)),
     "actions_total": ("Remediation actions by action and result.", ("action", "result")),
+    "lease_takeovers_total": (
+        "Leases this instance took over from another instance (which died or gave the "
+        "source up).",
+        ("source",),
+    ),
 }
 
 #: Gauges set as things happen (per source): name -> (help, label names).
@@ -89,6 +94,9 @@ GAUGES: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "budget_own_share": (
         "This monitor's share (0..1) of what the tenant spent in its current hour.",
         ("source",),
+    ),
+    "lease_held": (
+        "1 while this instance holds the source's lease (sweeps it), else 0.", ("source",)
     ),
 }
 
@@ -273,8 +281,16 @@ class Metrics:
         for result in ("ok", "failed"):
             self._counter["sweeps_total"].labels(source, result)
         self._histogram["sweep_duration_seconds"].labels(source)
+        self._gauge["lease_held"].labels(source)
+        self._counter["lease_takeovers_total"].labels(source)
         if budget_per_hour is not None:
             self._gauge["budget_per_hour"].labels(source).set(budget_per_hour)
+
+    def observe_lease(self, source: str, held: bool, takeover: bool) -> None:
+        """This instance took (``held``) or lost/gave back a source's lease."""
+        self._gauge["lease_held"].labels(source).set(1 if held else 0)
+        if takeover:
+            self._counter["lease_takeovers_total"].labels(source).inc()
 
     def declare_receiver(self, receiver: str) -> None:
         """Create the receiver's zero-valued series."""

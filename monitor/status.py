@@ -22,6 +22,7 @@ from monitor.config import Config
 from monitor.digest.trend import TrendCache
 from monitor.errors import StoreError
 from monitor.health import HealthBook, SourceHealth
+from monitor.leasing import LeaseKeeper
 from monitor.log import redact
 from monitor.metrics import StateSnapshot, count_alerts, firing_starts
 from monitor.models import Alert, AlertState, SourceKind, SweepStats
@@ -29,8 +30,8 @@ from monitor.notify.labels import alert_labels
 from monitor.notify.silences import Silence, Silencer, SilencesInForce
 from monitor.sources import registry
 from monitor.sources.budget import RequestBudget
-from monitor.store.base import NotificationLogEntry, OutboxMessage, OutboxState, Store
-from monitor.store.sqlite import SqliteStore
+from monitor.store import open_store
+from monitor.store.base import Lease, NotificationLogEntry, OutboxMessage, OutboxState, Store
 from monitor.web.provider import device_link
 from monitor.web.view import (
     AlertView,
@@ -119,8 +120,10 @@ class Status:
         clock: Clock,
         *,
         budgets: Mapping[str, RequestBudget] | None = None,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self._config = config
+        self._leases = leases
         self._store = store
         self._health = health
         self._clock = clock
@@ -199,10 +202,17 @@ class Status:
             )
         return views
 
+    async def lease_rows(self) -> dict[str, Lease]:
+        """Each source's live lease (who sweeps it, until when), by source."""
+        now = self._clock.now()
+        return {x.source: x for x in await self._store.leases() if x.expires_at > now}
+
     async def sources(self) -> list[SourceView]:
-        """Each source's health, recent sweeps and remaining budget."""
+        """Each source's health, recent sweeps, remaining budget and lease holder."""
         views = []
+        held = await self.lease_rows()
         for h in self._health:
+            lease = held.get(h.name)
             src = self._config.source(h.name)
             budget = self._budgets.get(h.name)
             snap = None if budget is None else budget.snapshot()
@@ -220,6 +230,8 @@ class Status:
                     tenant_remaining=None if snap is None else snap.tenant_remaining,
                     tenant_limit=None if snap is None else snap.tenant_limit,
                     own_share=None if snap is None else snap.own_share,
+                    holder=None if lease is None else lease.owner,
+                    lease_expires_at=None if lease is None else lease.expires_at,
                 )
             )
         return views
@@ -258,9 +270,17 @@ class Status:
         ]
 
     async def ready(self) -> tuple[bool, list[str]]:
-        """Ready when the store answers and every source swept recently."""
+        """Ready when the store can be written and every source this instance sweeps
+        was swept recently (a source another instance holds is that one's business)."""
+        views = await self.sources()
+        if self._leases is not None:
+            if not self._leases.solo:
+                mine = self._leases.held()
+                views = [v for v in views if v.name in mine]
+            if not self._leases.store_writable():
+                return False, [f"store: cannot be written ({self._leases.last_error})"]
         reasons = readiness_reasons(
-            await self.sources(),
+            views,
             {s.name: s.interval for s in self._config.sources if s.enabled},
             self._clock.now(),
         )
@@ -284,7 +304,7 @@ class Status:
 async def open_status(config: Config, clock: Clock) -> AsyncIterator[Status]:
     """A :class:`Status` over the config's store, for a command run beside the daemon:
     every configured source (enabled or not), its health rebuilt from the store."""
-    async with SqliteStore(config.store.path) as store:
+    async with open_store(config.store) as store:
         health = HealthBook((s.name, s.kind) for s in config.sources)
         await health.restore(StoreHistory(store))
         yield Status(config, store, health, clock)

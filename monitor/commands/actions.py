@@ -7,12 +7,12 @@ import json
 
 from monitor.actions import format_actions, list_actions
 from monitor.config import Config
-from monitor.store.sqlite import SqliteStore
+from monitor.store import open_store
 
 
 async def run(args: argparse.Namespace, config: Config) -> int:
     """Print the recorded action attempts, newest first (a table, or JSON with --json)."""
-    async with SqliteStore(config.store.path) as store:
+    async with open_store(config.store) as store:
         entries = await list_actions(store, device=args.device, limit=args.limit)
     if args.json:
         doc = [

@@ -24,12 +24,12 @@ from typing import Any, TextIO
 import structlog
 
 from monitor.clock import Clock, SystemClock
-from monitor.commands.inspect.terminal import CommandIo, store_exists
+from monitor.commands.inspect.terminal import CommandIo
 from monitor.config import Config
 from monitor.errors import StoreError
 from monitor.log import redact
+from monitor.store import SqlStore, open_store, store_exists, store_name
 from monitor.store.base import OutboxMessage, OutboxState
-from monitor.store.sqlite import SqliteStore
 
 log = structlog.get_logger(__name__)
 
@@ -47,14 +47,14 @@ async def run(
 ) -> int:
     """Run ``outbox list|retry``; the exit code (see the module docstring)."""
     io = CommandIo.of(out, err)
-    path = config.store.path
-    if not store_exists(path):
+    if not store_exists(config.store):
         # Do not create a database just to report that it is empty.
-        io.say(f"no store at {path}: the daemon has not run with this config yet")
+        io.say(f"no store at {store_name(config.store)}: the daemon has not run with this "
+               "config yet")
         return EXIT_NOT_FOUND
     action = args.outbox_command
     try:
-        async with SqliteStore(path) as store:
+        async with open_store(config.store) as store:
             if action == "list":
                 return await _list(store, as_json=bool(args.json), now=_now(clock), io=io)
             if action == "retry":
@@ -71,7 +71,7 @@ def _now(clock: Clock | None) -> datetime:
     return (clock or SystemClock()).now()
 
 
-async def read_messages(store: SqliteStore) -> list[OutboxMessage]:
+async def read_messages(store: SqlStore) -> list[OutboxMessage]:
     """Dead letters (most recently given up on first), then pending messages (queue order)."""
     dead = await store.dead_letters(limit=LIST_LIMIT)
     dead.sort(key=lambda m: (m.next_attempt_at, m.id), reverse=True)
@@ -140,7 +140,7 @@ def render_table(messages: Sequence[OutboxMessage], now: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _list(store: SqliteStore, *, as_json: bool, now: datetime, io: CommandIo) -> int:
+async def _list(store: SqlStore, *, as_json: bool, now: datetime, io: CommandIo) -> int:
     messages = await read_messages(store)
     if as_json:
         doc = {"version": JSON_VERSION, "messages": [message_json(m) for m in messages]}
@@ -160,7 +160,7 @@ async def _list(store: SqliteStore, *, as_json: bool, now: datetime, io: Command
 
 
 async def _retry(
-    store: SqliteStore, message_id: int | None, *, all_dead: bool, now: datetime, io: CommandIo
+    store: SqlStore, message_id: int | None, *, all_dead: bool, now: datetime, io: CommandIo
 ) -> int:
     if all_dead:
         ids = [m.id for m in await store.dead_letters(limit=1_000_000)]

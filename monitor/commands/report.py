@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 
 from monitor.clock import Clock, SystemClock
-from monitor.commands.inspect.terminal import store_exists
 from monitor.config import Config, parse_duration
 from monitor.digest.chart import trend_svg
 from monitor.digest.render import digest_csv, digest_html, digest_json
@@ -31,7 +30,7 @@ from monitor.digest.runner import build_digest, schedule_of, scope_filter
 from monitor.errors import StoreError
 from monitor.log import redact
 from monitor.notify.routing import build_routes
-from monitor.store.sqlite import SqliteStore
+from monitor.store import open_store, store_exists, store_name
 
 EXIT_OK = 0
 EXIT_NO_STORE = 1
@@ -77,12 +76,13 @@ async def run(
         keep = scope_filter(digest.scope, build_routes(config.route))
         tz = schedule_of(digest).tz
         title = f"Compliance report: {digest.name}"
-    if not store_exists(config.store.path):
-        print(f"report: no store at {config.store.path} yet (has the monitor run?)", file=err)
+    if not store_exists(config.store):
+        print(f"report: no store at {store_name(config.store)} yet (has the monitor run?)",
+              file=err)
         return EXIT_NO_STORE
     now = (clock or SystemClock()).now()
     try:
-        async with SqliteStore(config.store.path) as store:
+        async with open_store(config.store) as store:
             data = await build_digest(
                 store, now, period=since, trend_days=max(2, min(since.days or 1, 366)),
                 tz=tz, keep=keep, title=title,

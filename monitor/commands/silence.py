@@ -36,7 +36,6 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, TextIO
 
 from monitor.clock import Clock, SystemClock, utc
@@ -54,7 +53,7 @@ from monitor.notify.silences import (
     matcher_problem,
 )
 from monitor.patterns import pattern_problem
-from monitor.store import Matcher, SilenceRecord, SqliteStore
+from monitor.store import Matcher, SilenceRecord, open_store, store_exists
 from monitor.store.base import MatchOp
 
 EXIT_OK = 0
@@ -378,7 +377,7 @@ async def _add(args: argparse.Namespace, config: Config, now: datetime, io: Comm
             # A typo would make a silence that mutes nothing (or, with !=, everything).
             raise InputError(f"bad matcher {matchers_line((m,))}: {problem}")
     author = _author(args.author)
-    async with SqliteStore(config.store.path) as store:
+    async with open_store(config.store) as store:
         record = await store.add_silence(
             matchers, starts_at=starts_at, ends_at=ends_at, comment=comment, author=author,
             created_at=now,
@@ -399,10 +398,9 @@ async def _add(args: argparse.Namespace, config: Config, now: datetime, io: Comm
 
 
 async def _stored(config: Config, now: datetime, *, include_expired: bool) -> list[SilenceRecord]:
-    path = Path(config.store.path)
-    if not _exists(path):
+    if not store_exists(config.store):
         return []  # nothing stored yet; do not create the database just to list it
-    async with SqliteStore(path) as store:
+    async with open_store(config.store) as store:
         return await store.silences(now, include_expired=include_expired)
 
 
@@ -428,11 +426,6 @@ async def _list(args: argparse.Namespace, config: Config, now: datetime, io: Com
     return EXIT_OK
 
 
-def _exists(path: Path) -> bool:
-    """Whether the database file exists (one stat call; not worth a thread)."""
-    return path.exists()
-
-
 def _is_tty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
@@ -450,11 +443,10 @@ async def _expire(args: argparse.Namespace, config: Config, now: datetime, io: C
         silence_id = int(text)
     except ValueError:
         raise InputError(f"{text!r} is not a silence id (see: silence list)") from None
-    path = Path(config.store.path)
-    if not _exists(path):
+    if not store_exists(config.store):
         io.say(f"error: no silence has id {silence_id} (nothing is stored yet)")
         return EXIT_NOT_FOUND
-    async with SqliteStore(path) as store:
+    async with open_store(config.store) as store:
         records = await store.silences(now, include_expired=True)
         record = next((r for r in records if r.id == silence_id), None)
         if record is None:

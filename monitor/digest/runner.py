@@ -13,7 +13,6 @@ attachment get the digest's ``chart_link`` (or a note) instead.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -28,6 +27,7 @@ from monitor.digest.chart import trend_png
 from monitor.digest.render import digest_html, digest_text
 from monitor.digest.summary import Digest, summarize
 from monitor.errors import MonitorError
+from monitor.leasing import LeaseKeeper
 from monitor.models import Alert
 from monitor.notify.labels import alert_labels
 from monitor.notify.routing import Route, build_routes
@@ -35,6 +35,7 @@ from monitor.notify.schedule import WeeklySchedule, day_numbers, next_slot, pars
 from monitor.notify.schedule import slot_due as schedule_slot_due
 from monitor.notify.sender import Attachment, Sender, send_with_attachments
 from monitor.notify.templates import receiver_flavour
+from monitor.patterns import compile_pattern
 from monitor.store.base import Store
 
 log = structlog.get_logger(__name__)
@@ -59,14 +60,14 @@ class StopSignal(Protocol):
 def scope_filter(scope: DigestScopeConfig, root: Route) -> Callable[[Alert], bool]:
     """Which alerts a digest covers: routed to one of ``scope.receivers`` (when given)
     and matching every label of ``match``/``match_re``."""
-    patterns = {k: re.compile(v) for k, v in scope.match_re.items()}
+    patterns = {k: compile_pattern(v) for k, v in scope.match_re.items()}  # RE2: linear
     receivers = frozenset(scope.receivers)
 
     def keep(alert: Alert) -> bool:
         labels = alert_labels(alert)
         if any(labels.get(k, "") != v for k, v in scope.match.items()):
             return False
-        if any(not p.fullmatch(labels.get(k, "")) for k, p in patterns.items()):
+        if any(not p.matches(labels.get(k, "")) for k, p in patterns.items()):
             return False
         return not receivers or any(r.receiver in receivers for r in root.route(labels))
 
@@ -110,6 +111,9 @@ class DigestRunner:
         self._clock = clock
         self._stop = stop
         self._root = build_routes(config.route)
+        #: With several instances on one store, digests are sent by the holder of the
+        #: duties lease only (see monitor.leasing).
+        self.leases: LeaseKeeper | None = None
 
     def __repr__(self) -> str:
         return f"DigestRunner(digests={[d.name for d in self._config.digests]})"
@@ -142,13 +146,17 @@ class DigestRunner:
         )
 
     async def tick(self, now: datetime) -> list[str]:
-        """Send every digest due at ``now``; the names of those sent."""
+        """Send every digest due at ``now``; the names of those sent. With several
+        instances, only the one holding the duties lease sends."""
+        lease = None if self.leases is None else await self.leases.duties()
+        if self.leases is not None and lease is None:
+            return []
         runs = await self._store.digest_runs()
         sent = []
         for digest in self._config.digests:
             last = runs.get(digest.name)
             if last is None:
-                await self._store.record_digest_run(digest.name, now)
+                await self._store.record_digest_run(digest.name, now, lease=lease)
                 log.info("digest.scheduled", digest=digest.name)
                 continue
             slot = schedule_slot_due(schedule_of(digest), last, now)
@@ -160,7 +168,7 @@ class DigestRunner:
                 log.warning("digest.failed", digest=digest.name, receiver=digest.receiver,
                             error=str(exc))
                 continue
-            await self._store.record_digest_run(digest.name, now)
+            await self._store.record_digest_run(digest.name, now, lease=lease)
             log.info("digest.sent", digest=digest.name, receiver=digest.receiver,
                      slot=slot.isoformat())
             sent.append(digest.name)

@@ -5,13 +5,19 @@ it; a failure schedules the next attempt with exponential backoff (never sooner 
 ``Retry-After`` the receiver gave), and after ``max_attempts`` the message becomes a
 dead letter. A crash between sending and marking sends it again on restart: at worst
 twice, never zero times. Planning (what to say) is :mod:`monitor.notify.planner`'s.
+
+With several instances on one store, each message is claimed before it is sent
+(:meth:`~monitor.store.base.Store.claim_due`, when :attr:`OutboxDelivery.owner` is set):
+another instance skips it while the claim holds, and takes it over once the claim
+lapses (its claimer crashed). A claim that lapsed before the send starts (this process
+was paused) is not used: the message is left to whoever claims it next.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -58,6 +64,12 @@ class OutboxDelivery:
         self._owners = OwnerNotices(config, store)
         self._lock = asyncio.Lock()
         self.totals = DeliveryStats()
+        #: This instance's name in outbox claims; None: no claims (one process alone).
+        self.owner: str | None = None
+        # A claim outlasts the longest send, with room for marking it; a batch holds no
+        # more messages than are sent at once, so none waits for its turn past its claim.
+        self._claim = self._outbox.send_timeout * 2 + timedelta(seconds=5)
+        self._claimed_at = datetime.min.replace(tzinfo=UTC)
 
     async def next_attempt_at(self) -> datetime | None:
         """When the earliest pending message is next due, or None."""
@@ -75,8 +87,7 @@ class OutboxDelivery:
                     return await self._deliver(message)
 
             while True:
-                due = [m for m in await self._store.due(self._clock.now())
-                       if m.id not in attempted]
+                due = [m for m in await self._due() if m.id not in attempted]
                 if not due:
                     break
                 attempted.update(m.id for m in due)
@@ -84,6 +95,20 @@ class OutboxDelivery:
                     total = total + stats
             self.totals = self.totals + total
             return total
+
+    async def _due(self) -> list[OutboxMessage]:
+        now = self._clock.now()
+        if self.owner is None:
+            return await self._store.due(now)
+        self._claimed_at = now
+        return await self._store.claim_due(
+            now, self.owner, self._claim, limit=self._outbox.parallel
+        )
+
+    async def release_claims(self) -> None:
+        """Give back the claims of messages not sent (a clean shutdown)."""
+        if self.owner is not None:
+            await self._store.release_claims(self.owner)
 
     async def drain(self, timeout: float) -> DeliveryStats:
         """Deliver what is due, for at most ``timeout`` seconds (shutdown, ``once``)."""
@@ -104,8 +129,11 @@ class OutboxDelivery:
         except RecipientUnknown as exc:
             return await self._failed(message, str(exc), retry_after=None, give_up=True)
         timeout = self._outbox.send_timeout.total_seconds()
+        if self.owner is not None and self._clock.now() >= self._claimed_at + self._claim:
+            log.warning("notify.claim_lapsed", message_id=message.id, group=message.group_key)
+            return DeliveryStats()
         try:
-            with message_kind(kind_of(message.reason.value)):
+            with message_kind(kind_of(message.reason.value, message.severity or None)):
                 await asyncio.wait_for(
                     self._sender.send(
                         receiver, message.title, message.body, message.body_format,
@@ -127,7 +155,7 @@ class OutboxDelivery:
             return await self._failed(
                 message, f"unexpected {exc.__class__.__name__}", retry_after=None
             )
-        await self._store.mark_delivered(message.id, self._clock.now())
+        await self._store.mark_delivered(message.id, self._clock.now(), claimed_by=self.owner)
         log.info(
             "notify.delivered", message_id=message.id, receiver=message.receiver,
             group=message.group_key, reason=message.reason.value, attempts=message.attempts + 1,
@@ -152,6 +180,7 @@ class OutboxDelivery:
             failed_at=now,
             next_attempt_at=now + delay,
             max_attempts=message.attempts + 1 if give_up else self._outbox.max_attempts,
+            claimed_by=self.owner,
         )
         if updated.state is OutboxState.DEAD:
             log.error(

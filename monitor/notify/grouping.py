@@ -145,6 +145,12 @@ class GroupDecision:
         """How many alerts resolve in this message, rows or not."""
         return len(self.resolved) + self.resolved_gone
 
+    @property
+    def severity(self) -> str:
+        """The highest severity among the firing alerts ("" when none fires)."""
+        ranked = [a.finding.severity for a in self.firing]
+        return max(ranked, key=lambda s: s.rank).value if ranked else ""
+
 
 def decide(
     group: AlertGroup,

@@ -19,7 +19,7 @@ from monitor.notify.labels import alert_labels
 from monitor.notify.owners import OwnerPlan, is_owner_key, plan_owners, with_recipient
 from monitor.notify.routing import Route, alert_age
 from monitor.sources.links import ConsoleLinks
-from monitor.store.base import OutboxMessage, OwnerRecord, Store
+from monitor.store.base import Lease, OutboxMessage, OwnerRecord, Store
 
 log = structlog.get_logger(__name__)
 
@@ -77,14 +77,17 @@ class OwnerNotices:
                                      recovered=recovered, links=self._links))
         return plans
 
-    async def commit(self, plans: list[OwnerPlan]) -> list[OutboxMessage]:
-        """Write each plan's state and messages (one transaction per owner)."""
+    async def commit(
+        self, plans: list[OwnerPlan], *, lease: Lease | None = None
+    ) -> list[OutboxMessage]:
+        """Write each plan's state and messages (one transaction per owner), fenced by
+        ``lease`` (StaleLeaseError once it is no longer held)."""
         queued: list[OutboxMessage] = []
         for plan in plans:
             record = plan.record
             if record is None:
                 continue
-            messages = await self._store.save_owner(record, plan.drafts)
+            messages = await self._store.save_owner(record, plan.drafts, lease=lease)
             queued.extend(messages)
             d = plan.decision
             log.info(

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
 
 from monitor.alerts import StepResult, inhibited_fingerprints
 from monitor.config import Config
+from monitor.errors import StaleLeaseError
+from monitor.leasing import LeaseKeeper
 from monitor.models import (
     Alert,
     AlertState,
@@ -48,7 +50,7 @@ from monitor.notify.owners import OwnerPlan
 from monitor.notify.routing import Route, build_routes
 from monitor.notify.silences import Silencer, SilencesInForce
 from monitor.notify.templates import RenderedMessage, Templates, build_context, decision_context
-from monitor.store.base import MessageDraft, NotificationLogEntry, OutboxMessage, Store
+from monitor.store.base import Lease, MessageDraft, NotificationLogEntry, OutboxMessage, Store
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +63,7 @@ class Plan:
     decision: GroupDecision
     entry: NotificationLogEntry
     message: RenderedMessage | None
+    lease: Lease | None = None
 
 
 class NotifyPlanner:
@@ -79,6 +82,10 @@ class NotifyPlanner:
         self._logs: dict[str, NotificationLogEntry] | None = None
         self._timers: dict[str, datetime] = {}
         self._lock = asyncio.Lock()
+        #: With several instances: a group is planned by the holder of its source's
+        #: lease (the first source, by name, of its alerts), and written under it;
+        #: owner notices by the holder of the duties lease.
+        self.leases: LeaseKeeper | None = None
 
     @property
     def routes(self) -> Route:
@@ -106,17 +113,26 @@ class NotifyPlanner:
         """Evaluate the groups due at ``now`` (all of them with ``ignore_wait``) and
         queue what they have to say, each message with its log entry in one transaction."""
         async with self._lock:
+            if self.leases is not None and not self.leases.solo:
+                self.reload()  # other instances write alerts and logs too: read them fresh
             plans = await self._plan(now, ignore_wait=ignore_wait, commit=True)
             _, logs = await self._held()
             queued: list[OutboxMessage] = []
             for plan in plans:
-                if plan.message is None:
-                    await self._store.update_notification_log(plan.entry)
-                else:
-                    queued.append(await self._store.enqueue(_draft(plan.message, now), plan.entry))
+                try:
+                    if plan.message is None:
+                        await self._store.update_notification_log(plan.entry, lease=plan.lease)
+                    else:
+                        queued.append(await self._store.enqueue(
+                            _draft(plan.message, now), plan.entry, lease=plan.lease
+                        ))
+                except StaleLeaseError as exc:
+                    log.warning("notify.lease_lost", group=plan.entry.group_key, error=str(exc))
+                    self.reload()
+                    continue
                 logs[plan.entry.group_key] = plan.entry
             if self._owners:
-                queued.extend(await self._owners.commit(await self._owner_plans(now)))
+                queued.extend(await self._commit_owners(now))
             for message in queued:
                 log.info(
                     "notify.queued", message_id=message.id, receiver=message.receiver,
@@ -140,6 +156,19 @@ class NotifyPlanner:
                     firing=draft.firing, to=to,
                 ))
         return rendered
+
+    async def _commit_owners(self, now: datetime) -> list[OutboxMessage]:
+        """Plan and queue the owner notices, when this instance does the cluster's duties
+        (one instance speaks to owners, under the duties lease)."""
+        lease = None if self.leases is None else await self.leases.duties()
+        if self.leases is not None and lease is None:
+            return []
+        try:
+            return await self._owners.commit(await self._owner_plans(now), lease=lease)
+        except StaleLeaseError as exc:
+            log.warning("notify.lease_lost", group="owners", error=str(exc))
+            self.reload()
+            return []
 
     async def _owner_plans(self, now: datetime, *, preview: bool = False) -> list[OwnerPlan]:
         alerts, _ = await self._held()
@@ -166,6 +195,9 @@ class NotifyPlanner:
         for key, group in groups.items():
             if group.receiver in self._owners.receivers:
                 continue  # addressed per owner: see owner_stage.py
+            lease = await self._lease_for(group)
+            if self.leases is not None and lease is None:
+                continue  # the instance holding the group's source speaks for it
             last = logs.get(key)
             if not group.announceable() and not (last is not None and last.firing):
                 # Nothing fires and nothing was announced: the group is idle.
@@ -184,7 +216,7 @@ class NotifyPlanner:
                 self._timers[key] = now + group.route.group_interval
             plan = self._evaluate(group, last, now, muted, still_firing)
             if plan is not None:
-                plans.append(plan)
+                plans.append(replace(plan, lease=lease))
         if commit:
             for key in set(self._timers) - set(groups):
                 del self._timers[key]
@@ -193,6 +225,20 @@ class NotifyPlanner:
             muted=len(muted), silences=len(silencer),
         )
         return plans
+
+    async def _lease_for(self, group: AlertGroup) -> Lease | None:
+        """The lease a group is planned under: its first source's (by name), or, for a
+        group no alert names a source of, the duties lease."""
+        if self.leases is None:
+            return None
+        sources = {a.finding.source for a in group.alerts}
+        if not sources and group.labels.get("source"):
+            sources = {group.labels["source"]}
+        if not sources:
+            return await self.leases.duties()
+        if not self.leases.solo:  # others sweep some sources: only what is held here
+            return self.leases.holds(min(sources))
+        return await self.leases.ensure(min(sources))
 
     def _evaluate(
         self,
@@ -226,6 +272,7 @@ class NotifyPlanner:
             group_key=group.key,
             firing=len(decision.firing),
             resolved=decision.resolved_count,
+            severity=decision.severity,
         )
         return Plan(decision, decision.entry, message)
 
@@ -267,6 +314,7 @@ def _draft(message: RenderedMessage, now: datetime) -> MessageDraft:
         created_at=now,
         firing=message.firing,
         resolved=message.resolved,
+        severity=message.severity,
     )
 
 

@@ -88,6 +88,8 @@ class RenderedMessage:
     resolved: int = 0
     #: For an owner notice: the owner's address, masked (previews only).
     to: str = ""
+    #: The highest severity among the firing alerts it announces ("" for none).
+    severity: str = ""
 
 
 def url_schemes(receiver: ReceiverConfig) -> list[str]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack, runtime_checkable
 
 from pydantic import SecretStr
 
@@ -108,6 +108,24 @@ def client_options(context: BuildContext) -> ClientOptions:
         "budget": context["budget"],
         "on_request": context["on_request"],
     }
+
+
+@runtime_checkable
+class Remembers(Protocol):
+    """A sweeper whose memory of earlier sweeps saves requests (which per-device reads
+    are still fresh, say). The memory is kept in the store as text entries, so a
+    restarted daemon, or the instance that takes the source over, starts from it
+    instead of reading the whole fleet again. Values are the sweeper's own encoding;
+    what it reads back may be stale, damaged or from an older release, and must be
+    checked like any other input."""
+
+    def memo_changes(self) -> dict[str, str | None]:
+        """The entries changed since the last call (None: the entry is gone)."""
+        ...
+
+    def restore_memo(self, entries: Mapping[str, str]) -> None:
+        """Start from ``entries`` (what the store kept), dropping what is unusable."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,12 +42,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from asyncio_throttle.throttler import Throttler
 
 from monitor.clock import Clock, FakeClock
-from monitor.errors import BudgetExhaustedError
+from monitor.errors import BudgetExhaustedError, StoreError
 from monitor.settings import BudgetConfig
 
 HOUR = 3600.0
@@ -56,6 +57,21 @@ EXPIRY_TOLERANCE = 1e-9
 period - now`` and slept exactly can end a float rounding error short of the moment
 the oldest stamp leaves; without this tolerance, on a clock that jumps by exactly the
 time asked (a fake clock in simulations), the caller would wait ~0 seconds forever."""
+
+
+#: How long to wait before asking a full shared ledger again (seconds).
+LEDGER_RECHECK = 60.0
+#: How often a refusal of the ledger is asked again, a second apart, before giving up.
+LEDGER_GRACE_TRIES = 2
+
+
+class BudgetLedger(Protocol):
+    """The hourly budget shared by every process on one store (restarts, ``once`` from
+    cron, several instances): :meth:`monitor.store.base.Store.spend_budget`."""
+
+    async def spend_budget(self, source: str, now: datetime, want: int, per_hour: int) -> int:
+        """Take up to ``want`` requests of the hour at ``now``; how many were granted."""
+        ...
 
 
 class RateGate(Protocol):
@@ -263,11 +279,20 @@ class RequestBudget:
         *,
         per_second: RateGate | None = None,
         tenant_reserve: float | None = None,
+        ledger: BudgetLedger | None = None,
+        ledger_key: str = "",
     ) -> None:
         self.config = config
         self._clock = clock
         self.tenant = TenantView(clock)
         self.tenant_reserve = config.tenant_reserve if tenant_reserve is None else tenant_reserve
+        # The shared hourly ledger, drawn from in small chunks (one request at a time
+        # for small budgets), so no process ever spends what another already did.
+        self._ledger = ledger
+        self._ledger_key = ledger_key
+        self._allowance = 0
+        self._chunk = max(1, min(50, config.requests_per_hour // 200))
+        self._ledger_lock = asyncio.Lock()
         self._hour = SlidingWindow(config.requests_per_hour, HOUR, clock)
         self._per_second = per_second or per_second_gate(config.burst_per_second, clock)
         self._concurrency = asyncio.Semaphore(config.concurrency)
@@ -385,13 +410,48 @@ class RequestBudget:
         finally:
             self._concurrency.release()
 
+    async def _draw(self) -> bool:
+        """One request from the shared ledger (always granted without one)."""
+        if self._ledger is None:
+            return True
+        async with self._ledger_lock:
+            if self._allowance == 0:
+                try:
+                    self._allowance = await self._ledger.spend_budget(
+                        self._ledger_key, self._clock.now(), self._chunk, self.limit
+                    )
+                except StoreError as exc:
+                    raise BudgetExhaustedError(
+                        f"the shared request budget cannot be read: {exc}",
+                        retry_after=LEDGER_RECHECK,
+                    ) from exc
+            if self._allowance == 0:
+                return False
+            self._allowance -= 1
+            return True
+
     async def _take(self, max_wait: float | None) -> None:
+        refusals = 0
         while True:
             wait = self._hour.wait_time()
             what = f"hourly request budget ({self.limit}) spent"
             if wait <= 0:
                 wait = self.tenant_wait()
                 what = "the tenant's hourly budget is nearly spent by every integration"
+            if wait <= 0 and not await self._draw():
+                # The ledger counts whole seconds, so it may free a request up to a second
+                # after this process's own window does: ask again once or twice.
+                refusals += 1
+                if refusals <= LEDGER_GRACE_TRIES:
+                    await self._clock.sleep(1.0)
+                    continue
+                # Other processes on this store spent the hour already: this sweep stops
+                # here (what it did not read is held) rather than waiting up to an hour.
+                raise BudgetExhaustedError(
+                    f"hourly request budget ({self.limit}) spent, shared with every "
+                    "process on this store",
+                    retry_after=LEDGER_RECHECK,
+                )
             if wait > 0:
                 if max_wait is not None and wait > max_wait:
                     raise BudgetExhaustedError(
@@ -409,6 +469,8 @@ class RequestBudget:
                     self._own_hour, self._own_hour_count = hour, 0
                 self._own_hour_count += 1
                 return
+            if self._ledger is not None:
+                self._allowance += 1  # not used: keep the drawn request for the next try
 
 
 __all__ = [

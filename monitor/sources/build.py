@@ -16,7 +16,7 @@ from monitor.log import register_secret
 from monitor.settings import SourceBase
 from monitor.sources import registry
 from monitor.sources.base import RequestHook, Sweeper
-from monitor.sources.budget import RequestBudget
+from monitor.sources.budget import BudgetLedger, RequestBudget
 
 if TYPE_CHECKING:
     from monitor.engine import RuleSet
@@ -51,6 +51,7 @@ def build_sweeper(
     budgets: MutableMapping[str, RequestBudget],
     *,
     on_request: RequestHook | None = None,
+    ledger: BudgetLedger | None = None,
 ) -> BuiltSource:
     """The client and sweeper of ``src``; its budget is added to ``budgets``."""
     token = src.resolve_token()
@@ -63,7 +64,11 @@ def build_sweeper(
             if other.name in budgets and _tenant(other) == tenant
         ),
         None,
-    ) or RequestBudget(src.budget, clock)
+    ) or RequestBudget(
+        src.budget, clock, ledger=ledger,
+        # The tenant, as every process computes it: its sources share one hourly budget.
+        ledger_key=":".join(str(part) for part in tenant),
+    )
     budgets[src.name] = budget
     parts = registry.get(src.kind).build(
         src, clock=clock, token=token, budget=budget, on_request=on_request, rules=rules

@@ -2,8 +2,10 @@
 
 Everything the daemon must remember across a restart goes through :class:`Store`:
 alerts and their history, sweeps, the notification log (what each group was last told),
-the outbox, silences and the actions audit. One implementation ships
-(:class:`monitor.store.sqlite.SqliteStore`); SQL lives only in this package.
+the outbox and its delivery claims, silences, the actions audit, the
+request budget ledger, the sweepers' per-device memo and the source leases. Open one
+with :func:`monitor.store.open_store` (SQLite or PostgreSQL, chosen by the URL); SQL
+lives only in this package.
 
 Two operations are deliberately one transaction each:
 
@@ -12,6 +14,17 @@ Two operations are deliberately one transaction each:
 
 So a crash at any instant leaves either the old state or the new one, and a message is
 either queued with the log that explains it, or neither is.
+
+Several instances may share one store. Each source is swept by the holder of its
+:class:`Lease`, and the cluster's own duties (owner notices, digests, housekeeping) are
+done by the holder of the duties lease (:data:`monitor.leasing.DUTIES`). A write made
+under a lease (``commit_sweep``, ``enqueue``, ``update_notification_log``,
+``save_owner``, ``record_digest_run``, ``save_memo``) may carry it, and is refused with
+:class:`~monitor.errors.StaleLeaseError` unless the lease is still the current one
+(same owner, same epoch) and had not expired at the write's own timestamp. Outbox
+messages are claimed (:meth:`Store.claim_due`) before they are sent, so two instances
+never send the same message; a crashed claimer's claims lapse after their time-out and
+the messages are claimed again.
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from types import TracebackType
 from typing import Literal, Protocol, Self
@@ -47,6 +60,8 @@ class SweepRecord:
     stats: SweepStats
     transitions: int
     firing: int
+    instance: str | None = None
+    epoch: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +98,8 @@ class MessageDraft:
     created_at: datetime
     firing: int = 0
     resolved: int = 0
+    #: The highest severity among the firing alerts it announces ("" for none).
+    severity: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +125,7 @@ class OutboxMessage:
     delivered_at: datetime | None = None
     firing: int = 0
     resolved: int = 0
+    severity: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +201,21 @@ class OwnerRecord:
     last_window: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to sweep one source (and write on its behalf) until ``expires_at``.
+
+    ``epoch`` grows by one every time the lease changes hands or is taken again after
+    it lapsed; a write carrying an older epoch is refused (fencing).
+    """
+
+    source: str
+    owner: str
+    epoch: int
+    acquired_at: datetime
+    expires_at: datetime
+
+
 class Store(Protocol):
     """Everything the daemon persists. Every method may raise StoreError."""
 
@@ -220,8 +253,13 @@ class Store(Protocol):
         """The rule ids ever evaluated for ``source`` (for a baseline first start)."""
         ...
 
-    async def commit_sweep(self, stats: SweepStats, result: StepResult) -> int:
-        """Write a sweep's alerts, transitions and stats in one transaction; the sweep id."""
+    async def commit_sweep(
+        self, stats: SweepStats, result: StepResult, *, lease: Lease | None = None
+    ) -> int:
+        """Write a sweep's alerts, transitions and stats in one transaction; the sweep id.
+
+        With ``lease``, refused (StaleLeaseError) unless it still holds at
+        ``stats.finished_at``."""
         ...
 
     async def sweeps(self, source: str | None = None, limit: int = 50) -> list[SweepRecord]:
@@ -249,12 +287,29 @@ class Store(Protocol):
         """Every group's log entry, by group key."""
         ...
 
-    async def update_notification_log(self, entry: NotificationLogEntry) -> None:
-        """Replace a group's log entry without queuing a message."""
+    async def update_notification_log(
+        self, entry: NotificationLogEntry, *, lease: Lease | None = None
+    ) -> None:
+        """Replace a group's log entry without queuing a message (fenced by ``lease``)."""
         ...
 
-    async def enqueue(self, draft: MessageDraft, entry: NotificationLogEntry) -> OutboxMessage:
-        """Queue a message and record its log entry, in one transaction."""
+    async def enqueue(
+        self, draft: MessageDraft, entry: NotificationLogEntry, *, lease: Lease | None = None
+    ) -> OutboxMessage:
+        """Queue a message and record its log entry, in one transaction (fenced by
+        ``lease`` at ``draft.created_at``)."""
+        ...
+
+    async def claim_due(
+        self, now: datetime, owner: str, ttl: timedelta, limit: int = 100
+    ) -> list[OutboxMessage]:
+        """Claim the messages to try now for ``owner`` until ``now + ttl``: the oldest
+        pending message of each group, if due and not claimed by another live claimer.
+        Atomic: two claimers never get the same message while its claim holds."""
+        ...
+
+    async def release_claims(self, owner: str) -> int:
+        """Drop every claim ``owner`` holds (shutdown); how many were dropped."""
         ...
 
     async def due(self, now: datetime, limit: int = 100) -> list[OutboxMessage]:
@@ -265,8 +320,11 @@ class Store(Protocol):
         """When the earliest pending message is next due, or None when none is pending."""
         ...
 
-    async def mark_delivered(self, message_id: int, delivered_at: datetime) -> None:
-        """Record a successful delivery."""
+    async def mark_delivered(
+        self, message_id: int, delivered_at: datetime, *, claimed_by: str | None = None
+    ) -> bool:
+        """Record a successful delivery (and drop its claim). With ``claimed_by``, only
+        while that owner holds the claim; False when it did not."""
         ...
 
     async def mark_failed(
@@ -277,8 +335,11 @@ class Store(Protocol):
         failed_at: datetime,
         next_attempt_at: datetime,
         max_attempts: int,
+        claimed_by: str | None = None,
     ) -> OutboxMessage:
-        """Record a failed attempt; dead-letter it once ``max_attempts`` are spent."""
+        """Record a failed attempt (and drop its claim); dead-letter it once
+        ``max_attempts`` are spent. With ``claimed_by``, only while that owner holds the
+        claim (StoreError otherwise)."""
         ...
 
     async def requeue(self, message_id: int, now: datetime) -> bool:
@@ -345,25 +406,96 @@ class Store(Protocol):
         ...
 
     async def save_owner(
-        self, record: OwnerRecord, drafts: Sequence[MessageDraft] = ()
+        self,
+        record: OwnerRecord,
+        drafts: Sequence[MessageDraft] = (),
+        *,
+        lease: Lease | None = None,
     ) -> list[OutboxMessage]:
         """Queue ``drafts`` and write ``record``, in one transaction; the queued messages.
         A record without items is kept until :meth:`prune` (its address may still be
-        needed to deliver a queued message)."""
+        needed to deliver a queued message). Fenced by ``lease`` at ``record.updated_at``."""
         ...
 
     async def digest_runs(self) -> dict[str, datetime]:
         """When each digest last ran (was sent or had its first start recorded)."""
         ...
 
-    async def record_digest_run(self, name: str, at: datetime) -> None:
-        """Remember that digest ``name`` ran at ``at``."""
+    async def record_digest_run(
+        self, name: str, at: datetime, *, lease: Lease | None = None
+    ) -> None:
+        """Remember that digest ``name`` ran at ``at`` (fenced by ``lease`` at ``at``)."""
         ...
 
     async def transitions_since(
         self, since: datetime, limit: int = 100_000
     ) -> list[AlertHistoryEntry]:
         """Stored transitions at or after ``since``, oldest first (at most ``limit``)."""
+        ...
+
+    # -- shared state: leases, request budget, memo
+
+    async def acquire_lease(
+        self,
+        source: str,
+        owner: str,
+        now: datetime,
+        ttl: timedelta,
+        *,
+        replacing: str | None = None,
+    ) -> Lease | None:
+        """Take or renew ``source``'s lease for ``owner`` until ``now + ttl``; None while
+        another owner holds it. Renewing a live lease keeps its epoch; taking a free or
+        lapsed one (even one's own) starts the next epoch. ``replacing``: an owner known
+        to be dead (a crashed process on this host), whose live lease is taken at once."""
+        ...
+
+    async def renew_lease(self, lease: Lease, now: datetime, ttl: timedelta) -> Lease | None:
+        """Extend a lease that still holds at ``now``; None when it was lost or lapsed."""
+        ...
+
+    async def release_lease(self, lease: Lease, now: datetime) -> bool:
+        """Give a lease up at ``now`` (so another instance may take it at once)."""
+        ...
+
+    async def leases(self) -> list[Lease]:
+        """Every source's lease row (live or lapsed), by source."""
+        ...
+
+    async def heartbeat(self, owner: str, now: datetime, ttl: timedelta) -> list[str]:
+        """Say ``owner`` is alive until ``now + ttl``; the names of every instance alive
+        at ``now`` (``owner`` included), sorted."""
+        ...
+
+    async def leave(self, owner: str, now: datetime) -> None:
+        """Say ``owner`` stopped, so its share of the sources goes to the others at once."""
+        ...
+
+    async def spend_budget(
+        self, source: str, now: datetime, want: int, per_hour: int
+    ) -> int:
+        """Take up to ``want`` requests from ``source``'s hourly budget at ``now``; how
+        many were granted (0 when the last hour already spent ``per_hour``). Shared by
+        every process using this store."""
+        ...
+
+    async def budget_spent(self, source: str, now: datetime) -> int:
+        """Requests counted against ``source`` in the hour up to ``now``."""
+        ...
+
+    async def load_memo(self, source: str) -> dict[str, str]:
+        """The sweeper's memo of ``source``: key -> value text."""
+        ...
+
+    async def save_memo(
+        self,
+        source: str,
+        entries: Mapping[str, str | None],
+        at: datetime,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
+        """Upsert memo entries (a None value deletes the key), fenced by ``lease``."""
         ...
 
     # -- housekeeping

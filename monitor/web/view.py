@@ -138,6 +138,9 @@ class SourceView:
     tenant_remaining: float | None = None
     tenant_limit: int | None = None
     own_share: float | None = None
+    #: The instance holding the source's lease (sweeping it), and until when.
+    holder: str | None = None
+    lease_expires_at: datetime | None = None
 
     @property
     def last_sweep(self) -> SweepView | None:

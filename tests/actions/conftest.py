@@ -33,7 +33,7 @@ from monitor.sources.applivery.mapping import to_device as applivery_device
 from monitor.sources.kandji.client import KandjiClient
 from monitor.sources.kandji.config import KandjiSourceConfig
 from monitor.sources.kandji.mapping import to_device as kandji_device
-from monitor.store.sqlite import SqliteStore
+from monitor.store import SqlStore, open_store
 
 KANDJI_TOKEN = "kandji-actions-token-7f1e"
 APPLIVERY_TOKEN = "applivery-actions-token-2c9d"
@@ -125,9 +125,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
     """A real SQLite store in a temporary file."""
-    s = SqliteStore(tmp_path / "state.db")
+    s = open_store(tmp_path / "state.db")
     await s.open()
     yield s
     await s.close()
@@ -222,7 +222,7 @@ async def applivery(clock: FakeClock) -> AsyncIterator[AppliveryEnv]:
 
 def make_runner(
     config: ActionsConfig,
-    store: SqliteStore,
+    store: SqlStore,
     clock: FakeClock,
     *,
     kandji: KandjiEnv | None = None,

@@ -15,7 +15,7 @@ from monitor.engine import builtin_rules_dir, evaluate, load_rules
 from monitor.models import AlertState, SourceKind
 from monitor.simulator.applivery import DEVICE_INFO
 from monitor.sources.applivery.sweeper import AppliverySweeper
-from monitor.store.sqlite import SqliteStore
+from monitor.store import SqlStore
 from tests.actions.conftest import AppliveryEnv, actions_config, make_runner
 
 OVERRIDE = """
@@ -29,7 +29,7 @@ overrides:
 
 
 async def test_sweep_rules_alerts_and_action(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock, tmp_path: Path
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock, tmp_path: Path
 ) -> None:
     fleet = applivery.sim.fleet
     for d in fleet.devices:

@@ -9,7 +9,7 @@ from monitor.clock import FakeClock
 from monitor.models import SubjectKind
 from monitor.simulator.applivery import DEVICE_INFO
 from monitor.sources.applivery.client import AppliveryClient
-from monitor.store.sqlite import SqliteStore
+from monitor.store import SqlStore
 from tests.actions.conftest import (
     AppliveryEnv,
     actions_config,
@@ -43,7 +43,7 @@ rules:
 
 
 async def test_refresh_sends_exactly_the_documented_request(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     runner = make_runner(actions_config(), store, clock, applivery=applivery)
@@ -69,7 +69,7 @@ async def test_refresh_sends_exactly_the_documented_request(
 
 
 async def test_refresh_is_audited_with_who_what_when_and_result(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[1]
     runner = make_runner(actions_config(), store, clock, applivery=applivery)
@@ -90,7 +90,7 @@ async def test_refresh_is_audited_with_who_what_when_and_result(
 
 
 async def test_dry_run_sends_nothing_and_says_what_it_would_send(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     runner = make_runner(actions_config(), store, clock, applivery=applivery)
@@ -112,7 +112,7 @@ async def test_dry_run_sends_nothing_and_says_what_it_would_send(
 
 
 async def test_dry_run_from_the_config_sends_nothing(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     runner = make_runner(actions_config(dry_run=True), store, clock, applivery=applivery)
@@ -124,7 +124,7 @@ async def test_dry_run_from_the_config_sends_nothing(
 
 
 async def test_nothing_is_sent_or_recorded_when_actions_are_off_globally(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     runner = make_runner(actions_config(enabled=False), store, clock, applivery=applivery)
@@ -140,7 +140,7 @@ async def test_nothing_is_sent_or_recorded_when_actions_are_off_globally(
 
 
 async def test_nothing_is_sent_for_a_rule_that_declares_no_action(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     runner = make_runner(actions_config(), store, clock, applivery=applivery)
@@ -155,7 +155,7 @@ async def test_nothing_is_sent_for_a_rule_that_declares_no_action(
 
 
 async def test_a_disabled_rule_triggers_nothing(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     text = REFRESH_RULE.replace("    actions:", "    enabled: false\n    actions:")
@@ -168,7 +168,7 @@ async def test_a_disabled_rule_triggers_nothing(
 
 
 async def test_unknown_device_404_is_recorded_and_raises_a_failure_finding(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     applivery.sim.fleet.purge(device.device_id)  # gone between the sweep and the action
@@ -196,7 +196,7 @@ async def test_unknown_device_404_is_recorded_and_raises_a_failure_finding(
 
 
 async def test_rejected_token_401_is_recorded_and_raises_a_failure_finding(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     wrong = AppliveryClient(applivery_config(applivery.url, token="not-the-token"), clock=clock)
@@ -220,7 +220,7 @@ async def test_rejected_token_401_is_recorded_and_raises_a_failure_finding(
 
 
 async def test_a_refresh_that_does_not_reach_the_device_is_a_failure(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     applivery.sim.fleet.go_silent(device.device_id, clock.now())  # data.status false
@@ -237,7 +237,7 @@ async def test_a_refresh_that_does_not_reach_the_device_is_a_failure(
 
 
 async def test_an_id_outside_the_documented_pattern_is_refused_before_sending(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     bad = dataclasses.replace(device, device_id="not-a-win-id")

@@ -15,7 +15,7 @@ from monitor.clock import FakeClock
 from monitor.simulator.kandji import Fleet, FleetSpec, KandjiSimulator, make_kandji_app
 from monitor.sources.kandji.actions import lost_mode_in_error, merge_tags
 from monitor.sources.kandji.client import KandjiClient
-from monitor.store.sqlite import SqliteStore
+from monitor.store import SqlStore
 from tests.actions.conftest import (
     KANDJI_TOKEN,
     KandjiEnv,
@@ -108,7 +108,7 @@ def test_lost_mode_error_states(
 
 
 async def test_tag_added_by_someone_else_between_sweeps_survives(
-    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     mac = kandji.devices("Mac")[0]
     fleet = kandji.sim.fleet
@@ -133,7 +133,7 @@ async def test_tag_added_by_someone_else_between_sweeps_survives(
 
 
 async def test_removing_a_tag_keeps_the_others(
-    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     mac = kandji.devices("Mac")[1]
     kandji.sim.fleet.update_device(mac.device_id, tags=["quarantine", "vip", "lab"])
@@ -149,7 +149,7 @@ async def test_removing_a_tag_keeps_the_others(
 
 
 async def test_a_tag_already_there_is_not_written_again(
-    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     mac = kandji.devices("Mac")[2]
     kandji.sim.fleet.update_device(mac.device_id, tags=["needs-attention", "x"])
@@ -167,7 +167,7 @@ async def test_a_tag_already_there_is_not_written_again(
 
 
 async def test_tagging_a_device_gone_from_the_tenant_fails_loudly(
-    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     mac = kandji.devices("Mac")[3]
     kandji.sim.fleet.remove_device(mac.device_id)
@@ -186,7 +186,7 @@ async def test_tagging_a_device_gone_from_the_tenant_fails_loudly(
 
 
 async def test_a_rejected_token_fails_loudly_without_leaking_it(
-    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     mac = kandji.devices("Mac")[0]
     wrong = KandjiClient(kandji_config(kandji.url, token="stale-kandji-token"), clock=clock)
@@ -206,7 +206,7 @@ async def test_a_rejected_token_fails_loudly_without_leaking_it(
 
 
 async def test_inventory_update_sends_the_documented_post_without_body(
-    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     phone = kandji.devices("iPhone")[0]
     runner = make_runner(actions_config(), store, clock, kandji=kandji)
@@ -223,7 +223,7 @@ async def test_inventory_update_sends_the_documented_post_without_body(
 
 
 async def test_inventory_update_is_refused_for_a_non_apple_device(
-    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     mac = kandji.devices("Mac")[0]
     windows = dataclasses.replace(mac, platform="Windows")
@@ -241,7 +241,7 @@ async def test_inventory_update_is_refused_for_a_non_apple_device(
 
 
 async def test_lost_mode_that_is_not_in_error_is_left_alone(
-    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     phone = kandji.devices("iPhone")[0]
     kandji.sim.fleet.set_lost_mode(phone.device_id, True)  # ENABLED: working as meant
@@ -259,7 +259,7 @@ async def test_lost_mode_that_is_not_in_error_is_left_alone(
 
 
 async def test_a_device_not_in_lost_mode_needs_nothing(
-    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     phone = kandji.devices("iPhone")[1]
     kandji.sim.fleet.set_lost_mode(phone.device_id, False)
@@ -273,7 +273,7 @@ async def test_a_device_not_in_lost_mode_needs_nothing(
 
 
 async def test_cancel_lost_mode_is_refused_on_a_mac(
-    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     mac = kandji.devices("Mac")[0]
     runner = make_runner(actions_config(), store, clock, kandji=kandji)
@@ -332,7 +332,7 @@ async def stuck_kandji(clock: FakeClock) -> AsyncIterator[KandjiEnv]:
 
 
 async def test_lost_mode_stuck_in_error_is_cancelled(
-    stuck_kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    stuck_kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     env = stuck_kandji
     phone = env.devices("iPad")[0] if env.devices("iPad") else env.devices("iPhone")[0]
@@ -365,7 +365,7 @@ async def test_lost_mode_stuck_in_error_is_cancelled(
     ids=["tag-globally-off", "inventory-globally-off", "tag-rule-off", "inventory-rule-off"],
 )
 async def test_no_kandji_request_without_both_switches_on(
-    kandji: KandjiEnv, store: SqliteStore, clock: FakeClock, enabled: bool, text: str
+    kandji: KandjiEnv, store: SqlStore, clock: FakeClock, enabled: bool, text: str
 ) -> None:
     mac = kandji.devices("Mac")[0]
     runner = make_runner(actions_config(enabled=enabled), store, clock, kandji=kandji)

@@ -17,7 +17,7 @@ from monitor.clock import FakeClock
 from monitor.config import ActionLimits
 from monitor.models import AlertState, Severity
 from monitor.simulator.applivery import DEVICE_INFO
-from monitor.store.sqlite import SqliteStore
+from monitor.store import SqlStore
 from tests.actions.conftest import (
     AppliveryEnv,
     KandjiEnv,
@@ -60,7 +60,7 @@ def posts(env: AppliveryEnv) -> list[str]:
 
 
 async def test_per_sweep_cap_stops_the_rest_and_records_it(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     devices = applivery.active()[:5]
     runner = make_runner(actions_config(per_sweep=2), store, clock, applivery=applivery)
@@ -81,7 +81,7 @@ async def test_per_sweep_cap_stops_the_rest_and_records_it(
 
 
 async def test_most_severe_alerts_get_their_actions_first_under_a_cap(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     devices = applivery.active()[:4]
     transitions = [firing("win.refresh", d, at=clock.now()) for d in devices[:3]]
@@ -96,7 +96,7 @@ async def test_most_severe_alerts_get_their_actions_first_under_a_cap(
 
 
 async def test_hourly_cap_holds_across_sweeps_and_frees_after_an_hour(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     devices = applivery.active()[:6]
     config = actions_config(per_sweep=10, per_hour=3)
@@ -120,7 +120,7 @@ async def test_hourly_cap_holds_across_sweeps_and_frees_after_an_hour(
 
 
 async def test_hourly_cap_survives_a_restart(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     devices = applivery.active()[:3]
     config = actions_config(per_hour=2)
@@ -136,7 +136,7 @@ async def test_hourly_cap_survives_a_restart(
 
 
 async def test_per_action_limits_override_the_defaults(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     devices = applivery.active()[:3]
     config = actions_config(
@@ -150,7 +150,7 @@ async def test_per_action_limits_override_the_defaults(
 
 
 async def test_never_twice_on_a_device_within_the_cooldown(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     runner = make_runner(actions_config(cooldown=timedelta(hours=6)), store, clock,
@@ -180,7 +180,7 @@ async def test_never_twice_on_a_device_within_the_cooldown(
 
 
 async def test_a_failed_attempt_also_starts_the_cooldown(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     applivery.sim.fleet.purge(device.device_id)
@@ -197,7 +197,7 @@ async def test_a_failed_attempt_also_starts_the_cooldown(
 
 
 async def test_repeat_runs_only_when_the_rule_asks_for_it(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     config = actions_config(cooldown=timedelta(hours=1))
@@ -217,7 +217,7 @@ async def test_repeat_runs_only_when_the_rule_asks_for_it(
 
 
 async def test_baseline_alerts_trigger_nothing(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     devices = applivery.active()[:3]
     runner = make_runner(actions_config(), store, clock, applivery=applivery)
@@ -231,7 +231,7 @@ async def test_baseline_alerts_trigger_nothing(
 
 
 async def test_an_action_on_the_wrong_kind_of_source_is_refused(
-    applivery: AppliveryEnv, kandji: KandjiEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, kandji: KandjiEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     windows_pc = applivery.active()[0]
     text = TAG_RULE.replace("source: kandji", "source: any").replace(
@@ -248,7 +248,7 @@ async def test_an_action_on_the_wrong_kind_of_source_is_refused(
 
 
 async def test_failure_alert_resolves_when_the_triggering_alert_resolves(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     applivery.sim.fleet.purge(device.device_id)
@@ -266,7 +266,7 @@ async def test_failure_alert_resolves_when_the_triggering_alert_resolves(
 
 
 async def test_failure_alert_resolves_when_the_action_later_succeeds(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     applivery.sim.fleet.go_silent(device.device_id, clock.now())
@@ -285,7 +285,7 @@ async def test_failure_alert_resolves_when_the_action_later_succeeds(
 
 
 async def test_failure_fingerprint_is_stable_across_attempts(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     applivery.sim.fleet.purge(device.device_id)
@@ -300,7 +300,7 @@ async def test_failure_fingerprint_is_stable_across_attempts(
 
 
 async def test_open_failures_are_restored_after_a_restart(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     devices = applivery.active()[:2]
     for d in devices:
@@ -324,7 +324,7 @@ async def test_open_failures_are_restored_after_a_restart(
 
 
 async def test_actions_list_shows_who_what_when_and_result(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     devices = applivery.active()[:2]
     applivery.sim.fleet.purge(devices[1].device_id)
@@ -382,7 +382,7 @@ rules:
 
 
 async def test_runner_refuses_when_no_client_serves_the_source(
-    applivery: AppliveryEnv, store: SqliteStore, clock: FakeClock
+    applivery: AppliveryEnv, store: SqlStore, clock: FakeClock
 ) -> None:
     device = applivery.active()[0]
     runner = ActionRunner(actions_config(), store, {}, clock)

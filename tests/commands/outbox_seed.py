@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from monitor.models import NotifyReason
+from monitor.store import SqlStore
 from monitor.store.base import MessageDraft, NotificationLogEntry, OutboxMessage
-from monitor.store.sqlite import SqliteStore
 
 
-async def queue(store: SqliteStore, group: str, title: str, at: datetime) -> OutboxMessage:
+async def queue(store: SqlStore, group: str, title: str, at: datetime) -> OutboxMessage:
     """Queue one message for receiver ``ops`` in ``group``."""
     draft = MessageDraft(
         group_key=group, receiver="ops", reason=NotifyReason.FIRST, title=title,
@@ -22,7 +22,7 @@ async def queue(store: SqliteStore, group: str, title: str, at: datetime) -> Out
     return await store.enqueue(draft, entry)
 
 
-async def kill(store: SqliteStore, message: OutboxMessage, error: str, at: datetime) -> None:
+async def kill(store: SqlStore, message: OutboxMessage, error: str, at: datetime) -> None:
     """Fail ``message`` once with ``max_attempts`` 1: it becomes a dead letter at ``at``."""
     await store.mark_failed(
         message.id, error=error, failed_at=at, next_attempt_at=at + timedelta(hours=1),

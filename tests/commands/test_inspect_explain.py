@@ -26,7 +26,7 @@ from monitor.config import Config
 from monitor.models import Alert, AlertState
 from monitor.simulator.applivery import start_applivery
 from monitor.simulator.kandji import KandjiSimulator, start_kandji
-from monitor.store.sqlite import SqliteStore
+from monitor.store import open_store
 from tests.servers import free_port
 
 TOKEN = "explain-test-token"
@@ -82,7 +82,7 @@ async def tenant(tmp_path: Path) -> AsyncIterator[Tenant]:
 
 async def firing_item_alert(path: Path) -> Alert:
     """A firing library-item alert from the store (the simulated fleet always has some)."""
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         alerts = await store.load_alerts(None)
     firing = sorted(
         (

@@ -29,8 +29,8 @@ from monitor.models import (
     SubjectKind,
     SweepStats,
 )
+from monitor.store import SqlStore, open_store
 from monitor.store.base import Matcher
-from monitor.store.sqlite import SqliteStore
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ANSI = re.compile(r"\x1b\[")
@@ -100,9 +100,9 @@ def make_alert(
 
 async def write_store(
     path: Path, alerts: list[Alert], *, source: str = "macs", ok: bool = True, error: str = ""
-) -> SqliteStore:
+) -> SqlStore:
     """Commit ``alerts`` as one sweep of ``source`` into a store at ``path`` (left open)."""
-    store = SqliteStore(path)
+    store = open_store(path)
     await store.open()
     by_fp = {a.fingerprint: a for a in alerts if a.finding.source == source}
     stats = SweepStats(

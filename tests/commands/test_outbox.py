@@ -13,8 +13,8 @@ from monitor.clock import FakeClock
 from monitor.commands import outbox
 from monitor.config import Config
 from monitor.log import REDACTED, register_secret
+from monitor.store import open_store
 from monitor.store.base import OutboxState
-from monitor.store.sqlite import SqliteStore
 from tests.commands.outbox_seed import kill, queue
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -37,7 +37,7 @@ def make_config(tmp_path: Path) -> Config:
 async def seed(path: Path) -> dict[str, int]:
     """One delivered, one pending and two dead messages; their ids by name."""
     register_secret(HOOK_SECRET)
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         delivered = await queue(store, "g-ok", "[RESOLVED] all fine", NOW - timedelta(hours=3))
         await store.mark_delivered(delivered.id, NOW - timedelta(hours=3))
         old = await queue(store, "g-a", "[FIRING:1] filevault off", NOW - timedelta(hours=2))
@@ -102,7 +102,7 @@ async def test_retry_one_requeues_it_for_delivery(tmp_path: Path) -> None:
     code, out, _ = await run(config, outbox_command="retry", id=ids["old"], all_dead=False)
     assert code == outbox.EXIT_OK
     assert f"requeued 1 message(s): {ids['old']}" in out
-    async with SqliteStore(tmp_path / "monitor.db") as store:
+    async with open_store(tmp_path / "monitor.db") as store:
         assert [m.id for m in await store.dead_letters()] == [ids["new"]]
         due = {m.id: m for m in await store.due(NOW)}
     assert due[ids["old"]].attempts == 0
@@ -115,7 +115,7 @@ async def test_retry_all_dead_requeues_every_dead_letter(tmp_path: Path) -> None
     code, out, _ = await run(config, outbox_command="retry", id=None, all_dead=True)
     assert code == outbox.EXIT_OK
     assert "requeued 2 message(s)" in out
-    async with SqliteStore(tmp_path / "monitor.db") as store:
+    async with open_store(tmp_path / "monitor.db") as store:
         counts = await store.outbox_counts()
     assert counts[OutboxState.DEAD] == 0
     assert counts[OutboxState.PENDING] == 3

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.store import SqliteStore
+from monitor.store import open_store
 from tests.e2e.alerting_support import fresh_logging  # noqa: F401 (a fixture)
 from tests.notify.helpers import finding, sweep
 
@@ -37,7 +37,7 @@ log: {level: error, format: json}
 async def config(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG)
-    async with SqliteStore(tmp_path / "state" / "monitor.db") as store:
+    async with open_store(tmp_path / "state" / "monitor.db") as store:
         await sweep(store, [finding("d1", "i1"), finding("d2", "i1")],
                     datetime.now(UTC))
     return path

@@ -18,7 +18,7 @@ from monitor.clock import FakeClock
 from monitor.commands import silence
 from monitor.commands.silence import InputError, matcher_text, parse_matcher, parse_matchers
 from monitor.config import load_config
-from monitor.store import Matcher, SqliteStore
+from monitor.store import Matcher, open_store
 
 T0 = datetime(2026, 1, 9, 20, 0, tzinfo=UTC)  # a Friday
 
@@ -73,7 +73,7 @@ def db_path(config_file: Path) -> Path:
 
 
 async def stored(config_file: Path) -> list[Any]:
-    async with SqliteStore(db_path(config_file)) as store:
+    async with open_store(db_path(config_file)) as store:
         return await store.silences(include_expired=True)
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from monitor.commands.inspect import EXIT_OK
-from monitor.store.sqlite import SqliteStore
+from monitor.store import open_store
 from tests.commands.outbox_seed import kill, queue
 from tests.commands.test_inspect_status import NOW, fleet, make_config, run_status, write_store
 
@@ -53,7 +53,7 @@ async def test_status_json_counts_and_lists_dead_letters(tmp_path: Path) -> None
 async def test_no_dead_letter_line_once_they_are_requeued(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     dead = await seed(tmp_path)
-    async with SqliteStore(tmp_path / "monitor.db") as store:
+    async with open_store(tmp_path / "monitor.db") as store:
         for message_id in dead:
             assert await store.requeue(message_id, NOW)
     _, out, _ = await run_status(config)

@@ -11,7 +11,7 @@ from monitor.alerts import StepResult
 from monitor.health import SOURCE_UNHEALTHY_RULE, HealthBook, SourceHealth
 from monitor.models import SourceKind, SweepStats
 from monitor.status import StoreHistory
-from monitor.store.sqlite import SqliteStore
+from monitor.store import open_store
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 THRESHOLD = timedelta(minutes=30)
@@ -82,10 +82,10 @@ async def test_a_restart_remembers_since_when_a_source_has_been_failing() -> Non
 
 async def test_health_is_rebuilt_from_the_sweeps_a_real_store_committed(tmp_path: Path) -> None:
     empty = StepResult(source="acme", alerts={}, changed={}, transitions=(), deleted=frozenset())
-    async with SqliteStore(tmp_path / "state.db") as store:
+    async with open_store(tmp_path / "state.db") as store:
         for s in (sweep(0, ok=True), sweep(10, ok=False, error="HTTP 502")):
             await store.commit_sweep(s, empty)
-    async with SqliteStore(tmp_path / "state.db") as store:
+    async with open_store(tmp_path / "state.db") as store:
         book = HealthBook([("acme", "kandji")])
         await book.restore(StoreHistory(store))
     assert book["acme"].last_success == T0

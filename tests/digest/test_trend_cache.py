@@ -6,12 +6,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from monitor.digest.trend import TrendCache, daily_trend
-from monitor.store import SqliteStore
+from monitor.store import open_store
 from tests.notify.helpers import T0, finding, sweep
 
 
 async def test_trend_from_the_store_counts_alerts_per_day_and_is_cached(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "m.db") as store:
+    async with open_store(tmp_path / "m.db") as store:
         seen = ["d1", "d2", "d3"]
         await sweep(store, [finding("d1", "i1"), finding("d2", "i1")], T0 - timedelta(days=2),
                     devices=seen)

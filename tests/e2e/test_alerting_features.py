@@ -186,6 +186,30 @@ async def test_route_tree_sends_each_alert_where_it_belongs_on_that_routes_timer
         assert await r.step(600) == []
 
 
+async def test_the_notification_type_follows_severity_so_receivers_colour_it(
+    tmp_path: Path,
+) -> None:
+    """apprise's type (Slack and Teams colour by it): a critical alert firing is a
+    failure, a warning or info one a warning, a recovery a success."""
+    route = {"receiver": "ops", "group_wait": "0s", "group_by": ["rule_id"]}
+    async with rig(tmp_path, receivers=[{"name": "ops"}], route=route) as r:
+        broken, incompatible, changing = slots(r.fleet, 3)
+        set_status(r.fleet, broken, "ERROR")              # warning
+        set_status(r.fleet, incompatible, "INCOMPATIBLE")  # critical
+        set_status(r.fleet, changing, "CHANGE_PENDING")    # info
+        await r.sweep()
+        kinds = {d.title.split(" on ")[0]: d.kind for d in await r.notify()}
+        assert kinds == {
+            "[FIRING:1] test.item.error": "warning",
+            "[FIRING:1] test.item.incompatible": "failure",
+            "[FIRING:1] test.item.changing": "warning",
+        }
+        set_status(r.fleet, incompatible, "PASS")
+        [recovered] = await r.step(600)
+        assert recovered.title.startswith("[RESOLVED:1] test.item.incompatible")
+        assert recovered.kind == "success"
+
+
 # ------------------------------------------------------------------ big groups
 
 

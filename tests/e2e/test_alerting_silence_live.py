@@ -35,7 +35,7 @@ from tests.e2e.alerting_support import (  # noqa: F401 - fresh_logging is a fixt
 )
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-PARKED = 3  # the sweep loop, the notification loop and housekeeping, all asleep
+PARKED = 4  # the sweep loop, the notification loop, housekeeping and the lease keeper
 
 pytestmark = pytest.mark.usefixtures("fresh_logging")
 

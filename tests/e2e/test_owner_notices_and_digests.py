@@ -14,6 +14,7 @@ loopback webhook.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,9 +30,10 @@ import yaml
 from monitor.app import App
 from monitor.clock import FakeClock
 from monitor.config import load_config
+from monitor.leasing import DUTIES
 from monitor.log import configure_logging
 from monitor.simulator.kandji import Fleet
-from monitor.store import SqliteStore
+from monitor.store import SqlStore, open_store
 from tests.e2e.alerting_support import (
     Slot,
     Webhook,
@@ -82,7 +84,8 @@ class Rig:
     fleet: Fleet
     mailbox: Mailbox
     hook: Webhook
-    store: SqliteStore  # the daemon's database, opened a second time to look inside
+    store: SqlStore  # the daemon's database, opened a second time to look inside
+    peer: App | None = None  # a second instance on the same store, when asked for
 
     async def step_to(self, when: datetime) -> None:
         """Move the clock to ``when``, sweep, evaluate and deliver."""
@@ -108,7 +111,8 @@ def owned_slot(fleet: Fleet) -> tuple[Slot, str]:
 
 @asynccontextmanager
 async def rig(tmp_path: Path, *, digests: list[dict[str, Any]] | None = None,
-              start: datetime = MONDAY_7, send_resolved: bool = True) -> AsyncIterator[Rig]:
+              start: datetime = MONDAY_7, send_resolved: bool = True,
+              peer: bool = False) -> AsyncIterator[Rig]:
     clock = FakeClock(start)
     with smtp_server(PASSWORD) as (mailbox, port):
         async with tenant(quiet_spec(devices=12), clock=clock) as (url, sim), \
@@ -136,9 +140,15 @@ async def rig(tmp_path: Path, *, digests: list[dict[str, Any]] | None = None,
                 route=yaml.safe_dump({"route": route}, sort_keys=False), extra=extra,
             )
             config = load_config(cfg)
-            async with App(config, clock=clock, web_enabled=False) as app, \
-                    SqliteStore(config.store.path) as store:
-                yield Rig(app, clock, sim.fleet, mailbox, hook, store)
+            named = [config.model_copy(update={"store": config.store.model_copy(
+                update={"instance": name})}) for name in ("one", "two")]
+            async with contextlib.AsyncExitStack() as stack:
+                app = await stack.enter_async_context(
+                    App(named[0], clock=clock, web_enabled=False))
+                other = await stack.enter_async_context(
+                    App(named[1], clock=clock, web_enabled=False)) if peer else None
+                store = await stack.enter_async_context(open_store(config.store))
+                yield Rig(app, clock, sim.fleet, mailbox, hook, store, other)
 
 
 def owner_mail(mailbox: Mailbox, address: str) -> list[EmailMessage]:
@@ -290,3 +300,41 @@ async def test_weekly_digest_arrives_by_mail_with_its_chart_at_its_slot(tmp_path
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
         (tmp_path / "digest.html").write_text(body)
         (tmp_path / "trend.png").write_bytes(data)
+
+
+async def test_two_instances_on_one_store_tell_an_owner_once_and_send_a_digest_once(
+    tmp_path: Path,
+) -> None:
+    """Owner notices and digests are the cluster's duties: whichever instance holds the
+    duties lease does them, the other one stays quiet, so nothing reaches a person twice."""
+    digests = [{"name": "weekly-it", "receiver": "it-mail",
+                "schedule": {"days": ["mon"], "at": "09:00", "timezone": "Europe/Paris"}}]
+    async with rig(tmp_path, digests=digests, peer=True) as r:
+        assert r.peer is not None
+        apps = [r.app, r.peer]
+        slot, address = owned_slot(r.fleet)
+        set_status(r.fleet, slot, "ERROR")
+
+        async def step_to(when: datetime, *, only: App | None = None) -> None:
+            r.clock.set(when)
+            for app in apps:
+                await app.leases.tick()
+            [sweeper] = [a for a in apps if a.leases.holds("acme") is not None]
+            assert (await sweeper.sweep_source("acme")).ok
+            for app in apps if only is None else [only]:
+                await app.flush_notifications(ignore_wait=True)
+                await app.deliver_notifications()
+                await app.digests.tick(r.clock.now())
+
+        await step_to(MONDAY_7)
+        [dutiful] = [a for a in apps if a.leases.holds(DUTIES) is not None]
+        [other] = [a for a in apps if a is not dutiful]
+        # 09:00 Paris: the notice and the digest are due, but not from this instance
+        await step_to(MONDAY_7 + timedelta(hours=1), only=other)
+        assert r.mailbox.received == []
+        await step_to(MONDAY_7 + timedelta(hours=1, minutes=1), only=dutiful)
+        await step_to(MONDAY_7 + timedelta(hours=1, minutes=5))
+        assert len(owner_mail(r.mailbox, address)) == 1
+        digest_mail = [m for m in r.mailbox.received if "it@example.com" in str(m["To"])]
+        assert len(digest_mail) == 1
+        assert str(digest_mail[0]["Subject"]).startswith("[DIGEST] weekly-it")

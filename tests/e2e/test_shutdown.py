@@ -26,7 +26,7 @@ import pytest
 from aiohttp import web
 
 from monitor.simulator.kandji import KandjiSimulator, start_kandji
-from monitor.store import OutboxState, SqliteStore
+from monitor.store import OutboxState, open_store
 
 pytestmark = pytest.mark.slow
 
@@ -173,7 +173,7 @@ def status_requests(sim: KandjiSimulator) -> int:
 
 
 async def outbox(path: Path) -> dict[str, int]:
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         return {str(k): v for k, v in (await store.outbox_counts()).items()}
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from monitor.models import Alert, AlertState
+from monitor.store import open_store
 from monitor.store.base import Matcher
-from monitor.store.sqlite import SqliteStore
 from tests.browser import OUTPUT, needs_chromium, png_size, run_chromium
 from tests.e2e.demo_support import running_demo
 
@@ -55,7 +55,7 @@ async def test_a_running_demo_shows_firing_silenced_and_resolved_alerts_in_chrom
         # An operator silences one device for its reimaging...
         serial = silenced[0].finding.device_serial
         # (through the store, as `silence add` does beside the running daemon)
-        async with SqliteStore(demo.config.store.path) as store:
+        async with open_store(demo.config.store) as store:
             await store.add_silence(
                 (Matcher("device_serial", "=", serial),),
                 starts_at=now - timedelta(minutes=1),

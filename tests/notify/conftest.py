@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from monitor.clock import FakeClock
-from monitor.store import SqliteStore
+from monitor.store import SqlStore, open_store
 from tests.notify.helpers import T0, RecordingSender
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    async with SqliteStore(tmp_path / "monitor.db") as s:
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    async with open_store(tmp_path / "monitor.db") as s:
         yield s
 
 

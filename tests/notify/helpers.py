@@ -21,7 +21,7 @@ from monitor.models import (
     SweepStats,
 )
 from monitor.notify.envelope import Envelope
-from monitor.store import SqliteStore
+from monitor.store import SqlStore
 from monitor.store.base import BodyFormat
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -88,7 +88,7 @@ def coverage(devices: Sequence[str], *, source: str = "acme") -> Coverage:
 
 
 async def sweep(
-    store: SqliteStore,
+    store: SqlStore,
     findings: Sequence[Finding],
     now: datetime,
     *,

@@ -19,7 +19,7 @@ from monitor.models import Alert, AlertState, NotifyReason, Severity
 from monitor.notify import NotifyPipeline
 from monitor.notify.routing import alert_age, build_routes
 from monitor.notify.templates import age_text
-from monitor.store import SqliteStore
+from monitor.store import SqlStore
 from tests.notify.helpers import T0, RecordingSender, finding, make_config, sweep
 
 H = timedelta(hours=1)
@@ -105,7 +105,7 @@ ESCALATING = {
 
 
 async def test_an_alert_crossing_the_age_boundary_is_escalated_not_resolved(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = NotifyPipeline(make_config(**ESCALATING), store, sender, clock)  # type: ignore[arg-type]
     p.kick(await sweep(store, [finding("d1")], clock.now()))
@@ -136,7 +136,7 @@ async def test_an_alert_crossing_the_age_boundary_is_escalated_not_resolved(
 
 
 async def test_a_new_failure_on_a_young_alert_still_goes_to_slack_as_first(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = NotifyPipeline(make_config(**ESCALATING), store, sender, clock)  # type: ignore[arg-type]
     p.kick(await sweep(store, [finding("d1")], clock.now()))

@@ -29,7 +29,7 @@ from monitor.notify.owners import (
 from monitor.notify.pipeline import NotifyPipeline
 from monitor.notify.routing import build_routes
 from monitor.sources.links import ConsoleLinks
-from monitor.store import SqliteStore
+from monitor.store import open_store
 from monitor.store.base import BodyFormat, OwnerRecord
 from tests.notify.helpers import T0, finding, make_config, sweep
 
@@ -287,7 +287,7 @@ async def test_pipeline_sends_one_message_per_owner_to_their_address(tmp_path: P
         dataclasses.replace(finding("d1", "i2", labels={"team": "endpoint"}), owner=ADDRESS),
         dataclasses.replace(finding("d2", "i1", labels={"team": "endpoint"}), owner=other),
     ]
-    async with SqliteStore(tmp_path / "m.db") as store:
+    async with open_store(tmp_path / "m.db") as store:
         pipeline = NotifyPipeline(owner_config(), store, sender, clock)
         await sweep(store, findings, clock.now())
         await pipeline.flush(clock.now(), ignore_wait=True)
@@ -337,7 +337,7 @@ async def test_an_alert_that_ages_out_of_the_owner_route_leaves_the_owner_notice
             {"match": {"team": "endpoint"}, "receiver": "owners"}]},
     )
     f = dataclasses.replace(finding("d1", "i1", labels={"team": "endpoint"}), owner=ADDRESS)
-    async with SqliteStore(tmp_path / "m.db") as store:
+    async with open_store(tmp_path / "m.db") as store:
         await sweep(store, [f], T0)
         stage = OwnerNotices(config, store)
         root = build_routes(config.route)

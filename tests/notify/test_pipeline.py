@@ -11,20 +11,20 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.models import NotifyReason
 from monitor.notify import NotifyPipeline
-from monitor.store import OutboxState, SqliteStore
+from monitor.store import OutboxState, SqlStore, open_store
 from tests.notify.helpers import RecordingSender, finding, make_config, sweep
 
 SWEEP = timedelta(minutes=5)
 
 
 def pipeline(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock, **config: object
+    store: SqlStore, sender: RecordingSender, clock: FakeClock, **config: object
 ) -> NotifyPipeline:
     return NotifyPipeline(make_config(**config), store, sender, clock)  # type: ignore[arg-type]
 
 
 async def test_first_message_waits_for_group_wait_then_goes_out_once(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(store, sender, clock)
     p.kick(await sweep(store, [finding("d1"), finding("d2")], clock.now()))
@@ -45,7 +45,7 @@ async def test_first_message_waits_for_group_wait_then_goes_out_once(
 
 
 async def test_new_alert_in_a_notified_group_waits_for_group_interval(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(store, sender, clock)
     p.kick(await sweep(store, [finding("d1")], clock.now()))
@@ -68,7 +68,7 @@ async def test_new_alert_in_a_notified_group_waits_for_group_interval(
     ],
 )
 async def test_repeat_after_repeat_interval(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock,
+    store: SqlStore, sender: RecordingSender, clock: FakeClock,
     repeat_interval: str, hours: float, expected: list[NotifyReason],
 ) -> None:
     p = pipeline(store, sender, clock,
@@ -82,7 +82,7 @@ async def test_repeat_after_repeat_interval(
 
 @pytest.mark.parametrize(("send_resolved", "expected"), [(True, 1), (False, 0)])
 async def test_resolution_is_announced_when_the_receiver_wants_it(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock,
+    store: SqlStore, sender: RecordingSender, clock: FakeClock,
     send_resolved: bool, expected: int,
 ) -> None:
     p = pipeline(store, sender, clock,
@@ -99,7 +99,7 @@ async def test_resolution_is_announced_when_the_receiver_wants_it(
 
 
 async def test_400_devices_failing_in_one_sweep_make_one_message_per_receiver(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(
         store, sender, clock,
@@ -125,7 +125,7 @@ async def test_400_devices_failing_in_one_sweep_make_one_message_per_receiver(
 
 
 async def test_flapping_item_over_50_sweeps_makes_one_first_message(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(store, sender, clock, route={"receiver": "ops", "repeat_interval": "1d"})
     flappy = finding("d1", keep_s=15 * 60)
@@ -143,13 +143,13 @@ async def test_reopening_the_store_announces_nothing_again(
     tmp_path: Path, sender: RecordingSender, clock: FakeClock
 ) -> None:
     path = tmp_path / "m.db"
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         p = pipeline(store, sender, clock)
         p.kick(await sweep(store, [finding("d1"), finding("d2")], clock.now()))
         await p.flush(clock.now(), ignore_wait=True)
         await p.deliver_due()
     clock.advance(SWEEP)
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         p = pipeline(store, sender, clock)
         p.kick(await sweep(store, [finding("d1"), finding("d2")], clock.now()))
         assert await p.flush(clock.now(), ignore_wait=True) == []
@@ -162,18 +162,18 @@ async def test_queued_message_survives_a_crash_before_delivery(
     tmp_path: Path, sender: RecordingSender, clock: FakeClock
 ) -> None:
     path = tmp_path / "m.db"
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         await sweep(store, [finding("d1")], clock.now())
         await pipeline(store, sender, clock).flush(clock.now(), ignore_wait=True)
     # the process dies here: nothing was delivered
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         stats = await pipeline(store, sender, clock).deliver_due()
     assert stats.delivered == 1
     assert len(sender.sent) == 1
 
 
 async def test_baseline_first_start_announces_nothing_then_news(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(store, sender, clock, notify={"first_start": "baseline"})
     rule = "kandji.library-item.failed"
@@ -190,7 +190,7 @@ async def test_baseline_first_start_announces_nothing_then_news(
 
 
 async def test_inhibited_device_alerts_are_replaced_by_one_device_message(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(store, sender, clock, route={"receiver": "ops", "group_by": ["source"]})
     items = [finding("d1", "i1"), finding("d1", "i2"), finding("d2", "i1")]
@@ -214,7 +214,7 @@ async def test_inhibited_device_alerts_are_replaced_by_one_device_message(
 
 
 async def test_preview_renders_without_writing(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(store, sender, clock)
     p.kick(await sweep(store, [finding("d1")], clock.now()))
@@ -228,7 +228,7 @@ async def test_preview_renders_without_writing(
 
 
 async def test_test_notify_sends_a_sample_directly(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(store, sender, clock)
     rendered = await p.test_notify("ops")
@@ -243,7 +243,7 @@ async def test_test_notify_sends_a_sample_directly(
 
 
 async def test_failed_delivery_backs_off_exponentially_then_succeeds(
-    store: SqliteStore, clock: FakeClock
+    store: SqlStore, clock: FakeClock
 ) -> None:
     sender = RecordingSender(fail=3)
     p = pipeline(store, sender, clock,
@@ -266,7 +266,7 @@ async def test_failed_delivery_backs_off_exponentially_then_succeeds(
     assert done.attempts == 4
 
 
-async def test_dead_letter_after_max_attempts(store: SqliteStore, clock: FakeClock) -> None:
+async def test_dead_letter_after_max_attempts(store: SqlStore, clock: FakeClock) -> None:
     sender = RecordingSender(fail=100)
     p = pipeline(store, sender, clock, notify={"outbox": {"max_attempts": 3}})
     p.kick(await sweep(store, [finding("d1")], clock.now()))
@@ -283,7 +283,7 @@ async def test_dead_letter_after_max_attempts(store: SqliteStore, clock: FakeClo
 
 
 async def test_messages_of_a_group_are_delivered_in_order_despite_failures(
-    store: SqliteStore, clock: FakeClock
+    store: SqlStore, clock: FakeClock
 ) -> None:
     sender = RecordingSender(fail=2)
     p = pipeline(store, sender, clock)
@@ -300,7 +300,7 @@ async def test_messages_of_a_group_are_delivered_in_order_despite_failures(
 
 
 async def test_run_loop_delivers_after_kick_and_group_wait(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = pipeline(store, sender, clock)
     task = asyncio.create_task(p.run())
@@ -335,7 +335,7 @@ async def _until(condition: object, timeout: float = 10.0) -> None:
     [(30, 300), (0, 60), (120, 600)],
 )
 async def test_group_timers_table(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock,
+    store: SqlStore, sender: RecordingSender, clock: FakeClock,
     group_wait: int, group_interval: int,
 ) -> None:
     p = pipeline(store, sender, clock, route={

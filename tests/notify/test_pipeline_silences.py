@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 from monitor.clock import FakeClock
 from monitor.models import AlertState, NotifyReason
 from monitor.notify import NotifyPipeline
-from monitor.store import Matcher, SqliteStore
+from monitor.store import Matcher, SqlStore
 from tests.notify.helpers import RecordingSender, finding, make_config, sweep
 
 SWEEP = timedelta(minutes=5)
 
 
 async def test_config_silence_mutes_matching_alerts_but_keeps_their_state(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     config = make_config(
         route={"receiver": "ops", "group_by": ["source"]},
@@ -30,7 +30,7 @@ async def test_config_silence_mutes_matching_alerts_but_keeps_their_state(
 
 
 async def test_stored_silence_is_picked_up_and_its_end_announces_what_still_fires(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = NotifyPipeline(make_config(), store, sender, clock)
     silence = await store.add_silence(
@@ -47,7 +47,7 @@ async def test_stored_silence_is_picked_up_and_its_end_announces_what_still_fire
 
 
 async def test_silence_added_after_announcement_stops_repeats_and_keeps_it_known(
-    store: SqliteStore, sender: RecordingSender, clock: FakeClock
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
 ) -> None:
     p = NotifyPipeline(make_config(route={"receiver": "ops", "repeat_interval": "1h"}),
                        store, sender, clock)
@@ -66,7 +66,7 @@ async def test_silence_added_after_announcement_stops_repeats_and_keeps_it_known
 
 
 async def test_recurring_window_across_midnight_holds_news_until_morning(
-    store: SqliteStore, sender: RecordingSender
+    store: SqlStore, sender: RecordingSender
 ) -> None:
     # Friday 2026-01-09 23:30 in Paris (22:30 UTC), inside a 22:00-06:00 window.
     clock = FakeClock(datetime(2026, 1, 9, 22, 30, tzinfo=UTC))

@@ -18,7 +18,7 @@ from monitor.config import ReceiverConfig
 from monitor.errors import DeliveryError
 from monitor.notify import AppriseSender, ConsoleSender, MultiSender, NotifyPipeline
 from monitor.notify.sender import default_sender, scrub
-from monitor.store import OutboxState, SqliteStore
+from monitor.store import OutboxState, open_store
 from tests.notify.helpers import finding, make_config, sweep
 from tests.servers import Mailbox, Webhook, mailto_url, smtp_server, webhook_server
 
@@ -164,7 +164,7 @@ async def test_smtp_refusing_for_a_while_then_accepting_delivers_everything_in_o
         route={"receiver": "mail", "group_by": ["rule_id"]},
         notify={"outbox": {"backoff_base": "10s", "max_attempts": 10}},
     )
-    async with SqliteStore(tmp_path / "m.db") as store:
+    async with open_store(tmp_path / "m.db") as store:
         p = NotifyPipeline(config, store, AppriseSender(timeout=20), clock)
         other = "kandji.parameter.failed"
         with structlog.testing.capture_logs() as logs:

@@ -1,4 +1,5 @@
-"""A scratch copy of the store: everything written inside the block is dropped."""
+"""A scratch copy of an SQLite store: everything written inside the block is dropped,
+and the file is left byte for byte as it was."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 from monitor.alerts import step
 from monitor.errors import StoreError
 from monitor.models import AlertState
-from monitor.store import Matcher, OutboxState, SqliteStore
-from tests.store.test_sqlite_store import T0, cov, draft, finding, log_entry, stats
+from monitor.store import Matcher, OutboxState, open_store
+from tests.store.helpers import T0, cov, draft, finding, log_entry, stats
 
 
 def file_rows(path: Path) -> dict[str, int]:
@@ -27,10 +28,11 @@ def file_rows(path: Path) -> dict[str, int]:
 
 async def test_writes_inside_scratch_are_seen_there_and_dropped_after(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         first = step({}, [finding("d1")], cov(), T0)
         await store.commit_sweep(stats(), first)
         before = file_rows(path)
+        before_bytes = path.read_bytes()
 
         async with store.scratch():
             second = step(await store.load_alerts(), [finding("d1"), finding("d2")], cov(),
@@ -48,6 +50,7 @@ async def test_writes_inside_scratch_are_seen_there_and_dropped_after(tmp_path: 
             assert file_rows(path) == before
 
         assert file_rows(path) == before
+        assert path.read_bytes() == before_bytes
         alerts = await store.load_alerts()
         assert list(alerts) == [finding("d1").fingerprint]
         assert alerts[finding("d1").fingerprint].state is AlertState.PENDING
@@ -59,7 +62,7 @@ async def test_writes_inside_scratch_are_seen_there_and_dropped_after(tmp_path: 
 
 async def test_scratch_is_dropped_when_the_block_fails(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         async def fail_inside() -> None:
             async with store.scratch():
                 await store.enqueue(draft("g", 1), log_entry("g", {"x"}))
@@ -72,7 +75,7 @@ async def test_scratch_is_dropped_when_the_block_fails(tmp_path: Path) -> None:
 
 
 async def test_scratch_does_not_nest_and_needs_an_open_store(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "m.db")
+    store = open_store(tmp_path / "m.db")
     with pytest.raises(StoreError):
         async with store.scratch():
             pass
@@ -83,7 +86,7 @@ async def test_scratch_does_not_nest_and_needs_an_open_store(tmp_path: Path) -> 
 
 
 async def test_closing_inside_scratch_closes_both_connections(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "m.db")
+    store = open_store(tmp_path / "m.db")
     await store.open()
     async with store.scratch():
         await store.close()

@@ -38,7 +38,6 @@ from monitor.commands.inspect.terminal import (
     clean,
     fit_columns,
     join_cells,
-    store_exists,
     write_json,
 )
 from monitor.config import Config, RetryConfig, SourceConfig
@@ -48,7 +47,7 @@ from monitor.log import redact
 from monitor.models import Device, SourceKind
 from monitor.sources import registry
 from monitor.sources.base import DeviceLookup
-from monitor.store.sqlite import SqliteStore
+from monitor.store import open_store, store_exists, store_name
 
 T = TypeVar("T")
 
@@ -231,13 +230,12 @@ async def _explain(
 
 
 async def _read_history(config: Config, result: Explanation) -> None:
-    path = config.store.path
     device = result.facts.device
-    if not store_exists(path):
-        result.store_note = f"no store at {path}: no alert history yet"
+    if not store_exists(config.store):
+        result.store_note = f"no store at {store_name(config.store)}: no alert history yet"
         return
     try:
-        async with SqliteStore(path) as store:
+        async with open_store(config.store) as store:
             alerts = await store.load_alerts(result.facts.source)
             result.history = await store.alert_history(
                 device_id=device.device_id, source=result.facts.source, limit=HISTORY_SHOWN

@@ -25,7 +25,6 @@ from monitor.commands.inspect.terminal import (
     ago,
     clean,
     iso,
-    store_exists,
     table_lines,
     truncate,
     write_json,
@@ -36,6 +35,7 @@ from monitor.log import redact
 from monitor.models import Severity, SubjectKind, SweepStats
 from monitor.notify.silences import Silence
 from monitor.status import STATUS_ORDER, Status, StatusRow, open_status
+from monitor.store import store_exists, store_name
 from monitor.store.base import OutboxMessage, OutboxState
 from monitor.web.view import matchers_text
 
@@ -53,6 +53,9 @@ class SourceStatus:
     interval: timedelta
     last_sweep: SweepStats | None
     last_success: datetime | None
+    #: The instance holding the source's lease (sweeping it), and until when.
+    holder: str | None = None
+    lease_expires_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -78,6 +81,7 @@ async def read_status(config: Config, status: Status, now: datetime) -> StatusRe
     """Alerts, silences and each source's last sweeps, from the status provider."""
     rows = await status.rows(now)
     health = {h.name: h for h in status.health()}
+    leases = await status.lease_rows()
     sources = [
         SourceStatus(
             name=src.name,
@@ -86,6 +90,8 @@ async def read_status(config: Config, status: Status, now: datetime) -> StatusRe
             interval=src.interval,
             last_sweep=health[src.name].history[-1] if health[src.name].history else None,
             last_success=health[src.name].last_success,
+            holder=leases[src.name].owner if src.name in leases else None,
+            lease_expires_at=leases[src.name].expires_at if src.name in leases else None,
         )
         for src in config.sources
     ]
@@ -96,7 +102,7 @@ async def read_status(config: Config, status: Status, now: datetime) -> StatusRe
     dead = await status.dead_letter_messages(limit=DEAD_LETTERS_SHOWN) if dead_count else []
     silences = await status.silence_list(now)
     return StatusReport(
-        now, str(config.store.path), rows, sources, silences, counts, dead_count, dead
+        now, store_name(config.store), rows, sources, silences, counts, dead_count, dead
     )
 
 
@@ -112,11 +118,10 @@ async def status(
 ) -> int:
     """``compliance-monitor status``: what is firing, from the store; never sweeps."""
     now = (clock or SystemClock()).now()
-    path = config.store.path
-    if not store_exists(path):
+    if not store_exists(config.store):
         print(
-            f"no store at {path}: the daemon has not run with this config yet "
-            "(or store.path points elsewhere)",
+            f"no store at {store_name(config.store)}: the daemon has not run with this "
+            "config yet (or store points elsewhere)",
             file=err or sys.stderr,
         )
         return EXIT_NOT_FOUND
@@ -213,6 +218,9 @@ def status_document(report: StatusReport, *, include_all: bool) -> dict[str, Any
                     "error": s.last_sweep.error,
                 },
                 "last_success": iso(s.last_success),
+                "lease": None if s.holder is None else {
+                    "holder": s.holder, "expires_at": iso(s.lease_expires_at),
+                },
             }
             for s in report.sources
         ],
@@ -305,6 +313,8 @@ def _source_line(s: SourceStatus, now: datetime) -> str:
         )
     if st.ok and now - st.finished_at > s.interval * 2:
         text += f" (stale: expected every {format_age(s.interval.total_seconds())})"
+    if s.holder is not None and s.lease_expires_at is not None:
+        text += f"; swept by {s.holder} (lease for {ago(now, s.lease_expires_at)})"
     return text
 
 

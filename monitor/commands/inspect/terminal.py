@@ -17,7 +17,6 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 from rich.cells import cell_len, set_cell_size
@@ -221,11 +220,6 @@ def ago(dt: datetime | None, now: datetime) -> str:
 def iso(dt: datetime | None) -> str | None:
     """An ISO 8601 string, or None."""
     return None if dt is None else dt.isoformat()
-
-
-def store_exists(path: str | Path) -> bool:
-    """Whether the store file is there (reading must not create an empty one)."""
-    return str(path) == ":memory:" or Path(path).exists()
 
 
 def write_json(out: TextIO, document: Mapping[str, Any]) -> None:

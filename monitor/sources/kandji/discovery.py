@@ -32,6 +32,7 @@ from monitor.clock import Clock
 from monitor.errors import SourceError
 from monitor.sources.kandji.client import KandjiClient
 from monitor.sources.kandji.feeds import AuditEvent, read_audit_events, touches_assignments
+from monitor.sources.kandji.planner import stable_hash
 
 log = structlog.get_logger(__name__)
 
@@ -144,7 +145,7 @@ async def discover(client: KandjiClient, pool: Pool, fail: Fail) -> Discovery:
         fail("list blueprints", exc)
         return found
     found.listed = frozenset(bp.id for bp in blueprints if bp.id)
-    found.signatures = {bp.id: hash(tuple(sorted(bp.params))) for bp in blueprints}
+    found.signatures = {bp.id: stable_hash(*sorted(bp.params)) for bp in blueprints}
     lists: dict[str, tuple[str, ...]] = {}
 
     async def one(bp_id: str) -> None:

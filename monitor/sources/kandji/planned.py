@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Iterable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
 import structlog
@@ -34,6 +34,7 @@ import structlog
 from monitor.errors import NotFoundError, SourceError, is_auth_error
 from monitor.models import Coverage, Device, FactKind, Subject, SubjectKind
 from monitor.sources.base import SweepOutcome, SweepProgress
+from monitor.sources.kandji import memo as stored
 from monitor.sources.kandji.client import KandjiClient
 from monitor.sources.kandji.discovery import DEFAULT_EVERY, Discovery, Rediscovery
 from monitor.sources.kandji.mapping import (
@@ -98,6 +99,21 @@ class KandjiPlannedSweeper:
         self.discovery = Rediscovery(client.api.clock, rediscover_every)
         self.last_report: SweepReport | None = None
         self.progress: SweepProgress | None = None
+        self._saved: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ memory (Remembers)
+
+    def memo_changes(self) -> dict[str, str | None]:
+        """The entries of :attr:`state` that changed since the last call."""
+        now = stored.encode(self.state)
+        changed = stored.changes(self._saved, now)
+        self._saved = now
+        return changed
+
+    def restore_memo(self, entries: Mapping[str, str]) -> None:
+        """Start from the state the store kept (see :mod:`monitor.sources.kandji.memo`)."""
+        self.state = stored.decode(entries)
+        self._saved = dict(entries)
 
     async def close(self) -> None:
         """Release the HTTP session."""

@@ -52,6 +52,7 @@ Everything here is pure: no I/O, no clock. :mod:`monitor.sources.kandji.planned`
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,13 +90,20 @@ def keep_every_subject(kind: SubjectKind, status: str, type_: str) -> bool:
     return True
 
 
+def stable_hash(*parts: object) -> int:
+    """A 63-bit digest of ``parts``' reprs, the same in every process (Python's own
+    ``hash`` of a string is not, and these keys are kept in the store)."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
 def fresh_key(device: Device, blueprint_signature: int = 0) -> int:
     """What must stay the same for a device's last per-device read to stay fresh.
 
     Its last check-in and its blueprint (moving a device to another blueprint changes
     its parameters at once), and the blueprint's parameter set.
     """
-    return hash((device.last_check_in, device.blueprint_id, blueprint_signature))
+    return stable_hash(device.last_check_in, device.blueprint_id, blueprint_signature)
 
 
 @dataclass(slots=True)

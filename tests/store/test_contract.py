@@ -1,92 +1,25 @@
-"""The SQLite store on real files in tmp_path."""
+"""The store's contract: every test runs against an SQLite file and PostgreSQL."""
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
 from monitor.alerts import StepResult, step
 from monitor.errors import StoreError
-from monitor.models import (
-    AlertState,
-    Coverage,
-    FactKind,
-    Finding,
-    NotifyReason,
-    Severity,
-    SourceKind,
-    SubjectKind,
-    SweepStats,
-)
-from monitor.store import (
-    Matcher,
-    MessageDraft,
-    NotificationLogEntry,
-    OutboxState,
-    SqliteStore,
-)
-from monitor.store.sqlite import SCHEMA_VERSION
-
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+from monitor.models import AlertState
+from monitor.store import Matcher, OutboxState, open_store
+from monitor.store.migrate import head_revision
+from tests.store.helpers import T0, cov, draft, finding, log_entry, raw_execute, stats
 
 
-def finding(device: str = "d1", item: str = "i1", source: str = "acme") -> Finding:
-    return Finding(
-        rule_id="kandji.library-item.failed",
-        source=source,
-        source_kind=SourceKind("kandji"),
-        device_id=device,
-        device_name=f"Mac {device} café",
-        device_serial=f"SER{device}",
-        subject_kind=SubjectKind.LIBRARY_ITEM,
-        subject_id=item,
-        subject_name=f"Item {item}",
-        subject_status="ERROR",
-        severity=Severity.CRITICAL,
-        summary="it broke",
-        labels={"team": "endpoint"},
-        for_seconds=60.0,
-        keep_firing_for_seconds=300.0,
-    )
-
-
-def cov(source: str = "acme") -> Coverage:
-    return Coverage(
-        source=source,
-        devices=frozenset({"d1", "d2"}),
-        device_list_complete=True,
-        complete_kinds=frozenset(FactKind),
-    )
-
-
-def stats(source: str = "acme", at: datetime = T0) -> SweepStats:
-    return SweepStats(source=source, started_at=at - timedelta(seconds=5), finished_at=at,
-                      ok=True, devices=2, requests=7, findings=1)
-
-
-def draft(group: str, n: int, at: datetime = T0) -> MessageDraft:
-    return MessageDraft(
-        group_key=group, receiver="ops", reason=NotifyReason.FIRST, title=f"t{n}",
-        body=f"body {n}", body_format="text", created_at=at, firing=n,
-    )
-
-
-def log_entry(group: str, firing: set[str], at: datetime = T0) -> NotificationLogEntry:
-    return NotificationLogEntry(
-        group_key=group, receiver="ops", route="root", labels={"rule_id": "r"},
-        firing=frozenset(firing), sent_at=at, updated_at=at, reason=NotifyReason.FIRST,
-    )
-
-
-async def test_alerts_round_trip_through_a_reopened_file(tmp_path: Path) -> None:
-    path = tmp_path / "state" / "monitor.db"
+async def test_alerts_round_trip_through_a_reopened_file(target: str) -> None:
+    path = target
     result = step({}, [finding("d1"), finding("d2")], cov(), T0)
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         await store.commit_sweep(stats(), result)
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         loaded = await store.load_alerts()
     assert loaded == dict(result.alerts)
     alert = next(iter(loaded.values()))
@@ -94,8 +27,8 @@ async def test_alerts_round_trip_through_a_reopened_file(tmp_path: Path) -> None
     assert alert.finding.labels == {"team": "endpoint"}
 
 
-async def test_load_alerts_of_one_source(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "m.db") as store:
+async def test_load_alerts_of_one_source(target: str) -> None:
+    async with open_store(target) as store:
         await store.commit_sweep(stats("acme"), step({}, [finding()], cov("acme"), T0))
         await store.commit_sweep(
             stats("other"), step({}, [finding(source="other")], cov("other"), T0)
@@ -104,9 +37,9 @@ async def test_load_alerts_of_one_source(tmp_path: Path) -> None:
         assert len(await store.load_alerts()) == 2
 
 
-async def test_commit_sweep_upserts_deletes_and_appends_history(tmp_path: Path) -> None:
+async def test_commit_sweep_upserts_deletes_and_appends_history(target: str) -> None:
     f = finding()
-    async with SqliteStore(tmp_path / "m.db") as store:
+    async with open_store(target) as store:
         first = step({}, [f], cov(), T0)  # pending (for 60s)
         await store.commit_sweep(stats(), first)
         second = step(await store.load_alerts(), [f], cov(), T0 + timedelta(minutes=5))
@@ -134,9 +67,9 @@ async def test_commit_sweep_upserts_deletes_and_appends_history(tmp_path: Path) 
         assert pending.fingerprint not in await store.load_alerts()
 
 
-async def test_a_failing_commit_changes_nothing(tmp_path: Path) -> None:
+async def test_a_failing_commit_changes_nothing(target: str) -> None:
     good = step({}, [finding("d1")], cov(), T0)
-    async with SqliteStore(tmp_path / "m.db") as store:
+    async with open_store(target) as store:
         await store.commit_sweep(stats(), good)
         broken_alert = step({}, [finding("d2")], cov(), T0)
         # A transition that cannot be serialised fails after the alert rows were written.
@@ -155,28 +88,28 @@ async def test_a_failing_commit_changes_nothing(tmp_path: Path) -> None:
         assert len(await store.sweeps()) == 1
 
 
-async def test_known_rules_are_remembered_per_source(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "m.db") as store:
+async def test_known_rules_are_remembered_per_source(target: str) -> None:
+    async with open_store(target) as store:
         result = step({}, [], cov(), T0, evaluated_rules=["a", "b"])
         await store.commit_sweep(stats(), result)
         assert await store.known_rules("acme") == {"a", "b"}
         assert await store.known_rules("other") == frozenset()
 
 
-async def test_enqueue_writes_message_and_log_together(tmp_path: Path) -> None:
-    path = tmp_path / "m.db"
-    async with SqliteStore(path) as store:
+async def test_enqueue_writes_message_and_log_together(target: str) -> None:
+    path = target
+    async with open_store(path) as store:
         message = await store.enqueue(draft("g1", 1), log_entry("g1", {"fp1"}))
         assert message.state is OutboxState.PENDING
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         assert (await store.notification_log("g1")) == log_entry("g1", {"fp1"})
         assert [m.id for m in await store.due(T0)] == [message.id]
         assert await store.notification_log("nope") is None
         assert set(await store.notification_logs()) == {"g1"}
 
 
-async def test_update_notification_log_replaces_the_entry(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "m.db") as store:
+async def test_update_notification_log_replaces_the_entry(target: str) -> None:
+    async with open_store(target) as store:
         await store.update_notification_log(log_entry("g1", {"a", "b"}))
         await store.update_notification_log(log_entry("g1", {"a"}))
         entry = await store.notification_log("g1")
@@ -185,8 +118,8 @@ async def test_update_notification_log_replaces_the_entry(tmp_path: Path) -> Non
         assert await store.outbox() == []
 
 
-async def test_due_returns_only_the_head_of_each_group(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "m.db") as store:
+async def test_due_returns_only_the_head_of_each_group(target: str) -> None:
+    async with open_store(target) as store:
         a1 = await store.enqueue(draft("a", 1), log_entry("a", set()))
         a2 = await store.enqueue(draft("a", 2), log_entry("a", set()))
         b1 = await store.enqueue(draft("b", 1), log_entry("b", set()))
@@ -203,8 +136,8 @@ async def test_due_returns_only_the_head_of_each_group(tmp_path: Path) -> None:
         assert [m.id for m in await store.due(T0 + timedelta(minutes=1))] == [a2.id]
 
 
-async def test_mark_failed_counts_attempts_and_dead_letters(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "m.db") as store:
+async def test_mark_failed_counts_attempts_and_dead_letters(target: str) -> None:
+    async with open_store(target) as store:
         m = await store.enqueue(draft("a", 1), log_entry("a", set()))
         later = await store.enqueue(draft("a", 2), log_entry("a", set()))
         states = []
@@ -226,10 +159,10 @@ async def test_mark_failed_counts_attempts_and_dead_letters(tmp_path: Path) -> N
         assert [x.id for x in await store.due(T0)] == [m.id]
 
 
-async def test_silences_are_stored_listed_and_expired(tmp_path: Path) -> None:
-    path = tmp_path / "m.db"
+async def test_silences_are_stored_listed_and_expired(target: str) -> None:
+    path = target
     matchers = (Matcher("device_name", "=~", "Lab.*"), Matcher("severity", "!=", "critical"))
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         s = await store.add_silence(
             matchers, starts_at=T0, ends_at=T0 + timedelta(hours=2), comment="lab rebuild",
             author="ana", created_at=T0,
@@ -237,7 +170,7 @@ async def test_silences_are_stored_listed_and_expired(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="end after"):
             await store.add_silence(matchers, starts_at=T0, ends_at=T0, comment="", author="",
                                     created_at=T0)
-    async with SqliteStore(path) as store:
+    async with open_store(path) as store:
         active = await store.silences(T0 + timedelta(hours=1))
         assert active == [s]
         assert await store.expire_silence(s.id, T0 + timedelta(hours=1))
@@ -247,8 +180,8 @@ async def test_silences_are_stored_listed_and_expired(tmp_path: Path) -> None:
         assert expired.ends_at == T0 + timedelta(hours=1)
 
 
-async def test_actions_audit_is_listed_newest_first(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "m.db") as store:
+async def test_actions_audit_is_listed_newest_first(target: str) -> None:
+    async with open_store(target) as store:
         first = await store.record_action("tag", "d1", "monitor", T0, "done", "tag=noncompliant")
         second = await store.record_action("refresh", "d2", "ana", T0 + timedelta(hours=1),
                                            "refused", "cap reached")
@@ -258,27 +191,26 @@ async def test_actions_audit_is_listed_newest_first(tmp_path: Path) -> None:
         assert [a.id for a in await store.actions(since=T0 + timedelta(minutes=1))] == [second]
 
 
-async def test_schema_is_versioned_and_a_newer_file_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "m.db"
-    async with SqliteStore(path) as store:
-        assert await store.schema_version() == SCHEMA_VERSION
-    with sqlite3.connect(path) as raw:
-        raw.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
-    with pytest.raises(StoreError, match="newer"):
-        async with SqliteStore(path):
+async def test_schema_is_versioned_and_a_newer_database_is_refused(target: str) -> None:
+    async with open_store(target) as store:
+        assert await store.schema_revision() == head_revision()
+    await raw_execute(target, "UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(StoreError, match="newer than this program") as caught:
+        async with open_store(target):
             pass
+    assert "\n" not in str(caught.value)
 
 
-async def test_file_is_in_wal_mode(tmp_path: Path) -> None:
-    path = tmp_path / "m.db"
-    async with SqliteStore(path):
-        pass
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+async def test_reopening_a_current_database_migrates_nothing(target: str) -> None:
+    async with open_store(target) as store:
+        await store.enqueue(draft("g", 1), log_entry("g", {"x"}))
+    async with open_store(target) as store:
+        assert await store.schema_revision() == head_revision()
+        assert len(await store.outbox()) == 1
 
 
-async def test_using_a_closed_store_is_a_store_error(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "m.db")
+async def test_using_a_closed_store_is_a_store_error(target: str) -> None:
+    store = open_store(target)
     with pytest.raises(StoreError, match="not open"):
         await store.load_alerts()
     await store.open()
@@ -288,17 +220,10 @@ async def test_using_a_closed_store_is_a_store_error(tmp_path: Path) -> None:
         await store.load_alerts()
 
 
-async def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
-    (tmp_path / "dir.db").mkdir()
-    with pytest.raises(StoreError):
-        async with SqliteStore(tmp_path / "dir.db"):
-            pass
-
-
 async def test_prune_forgets_old_history_but_keeps_alerts_and_dead_letters(
-    tmp_path: Path,
+    target: str,
 ) -> None:
-    async with SqliteStore(tmp_path / "m.db") as store:
+    async with open_store(target) as store:
         await store.commit_sweep(stats(at=T0), step({}, [finding("d1")], cov(), T0))
         later = T0 + timedelta(days=40)
         await store.commit_sweep(stats(at=later), step({}, [finding("d2")], cov(), later))

@@ -1,0 +1,11 @@
+"""The store's migration history (Alembic), one for SQLite and PostgreSQL alike.
+
+Each file in ``versions/`` is one step, applied in order by
+:func:`monitor.store.migrate.upgrade` when the store opens; the database's
+``alembic_version`` table records the last one applied. A database whose revision this
+program does not know was written by a newer version and is refused.
+
+To add a step: copy the latest file, give it the next number as ``revision`` and the
+latest one as ``down_revision``, change :mod:`monitor.store.schema` to match, and run
+the store's contract tests (they run against both backends).
+"""

@@ -1,0 +1,24 @@
+"""The severity of each queued message: the highest among the alerts it announces, so
+delivery can tell receivers a warning from a failure (apprise's notification type)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Add ``outbox.severity`` ("" for the messages queued before it)."""
+    op.add_column(
+        "outbox", sa.Column("severity", sa.Text, nullable=False, server_default="")
+    )
+
+
+def downgrade() -> None:
+    """Not supported: a store is only ever moved forward."""
+    raise NotImplementedError("the store's schema is only ever moved forward")
