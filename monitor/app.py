@@ -26,44 +26,27 @@ from monitor.actions import ActionRunner
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
 from monitor.cycle import SweepCycle
-from monitor.daemon import HISTORY_RETAINED, Daemon, SourceCoordinator, Stopper
+from monitor.daemon import Daemon, SourceCoordinator, Stopper, prune_history
 from monitor.digest.runner import DigestRunner
 from monitor.engine import RuleSet, load_rules
 from monitor.health import HealthBook
 from monitor.heartbeat import Heartbeat
 from monitor.leasing import LeaseKeeper, default_instance_name
-from monitor.log import register_secret
 from monitor.metrics import Metrics, StateSnapshot
 from monitor.models import SweepStats
 from monitor.notify.pipeline import DeliveryStats, NotifyPipeline
 from monitor.notify.sender import MeteredSender, Sender, default_sender
 from monitor.notify.templates import RenderedMessage
+from monitor.redaction import register_config_secrets
 from monitor.sources.base import Sweeper, SweepProgress
 from monitor.sources.budget import RequestBudget
 from monitor.sources.build import build_sweeper
 from monitor.status import Status, StoreHistory
 from monitor.store import open_store
 from monitor.store.base import OutboxMessage
-from monitor.web.app import build_web_app, start_web
+from monitor.web.app import serve
 
 log = structlog.get_logger(__name__)
-
-
-def register_config_secrets(config: Config) -> None:
-    """Tell the log redactor every secret in the config."""
-    for src in config.sources:
-        if src.token is not None:
-            register_secret(src.token.get_secret_value())
-    for rcv in config.receivers:
-        for url in rcv.urls:
-            register_secret(url.get_secret_value())
-        if rcv.alertmanager is not None:
-            register_secret(rcv.alertmanager.url.get_secret_value())
-    if config.web.token is not None:
-        register_secret(config.web.token.get_secret_value())
-    if config.heartbeat is not None:
-        register_secret(config.heartbeat.success_url())
-        register_secret(config.heartbeat.failure_url())
 
 
 class App:
@@ -95,24 +78,20 @@ class App:
         )
         inner = sender or default_sender(config, console=console)
         self._notify = NotifyPipeline(
-            config, self._store, MeteredSender(inner, self.metrics.observe_delivery), self.clock
+            config, self._store, MeteredSender(inner, self.metrics.observe_delivery), self.clock,
+            leases=self.leases,
         )
         self._sweepers: dict[str, Sweeper] = {}
         self._budgets: dict[str, RequestBudget] = {}
         self._health = HealthBook((s.name, s.kind) for s in config.sources if s.enabled)
-        self.status = Status(
-            config, self._store, self._health, self.clock, budgets=self._budgets,
-            leases=self.leases,
-        )
+        self.status = Status(config, self._store, self._health, self.clock,
+                             budgets=self._budgets, leases=self.leases)
         self._cycle = SweepCycle(
             config, self.rules, self._store, self.clock, self._health, self.metrics,
-            self._sweepers, self._budgets, on_step=self._notify.kick,
-            progress=progress,
+            self._sweepers, self._budgets, on_step=self._notify.kick, progress=progress,
             heartbeat=Heartbeat(config.heartbeat) if config.heartbeat is not None else None,
+            leases=self.leases, on_lease_taken=lambda _: self._notify.planner.reload(),
         )
-        self._notify.planner.leases = self._cycle.leases = self.leases
-        self._notify.delivery.owner = self.leases.owner
-        self._cycle.on_lease_taken = lambda _: self._notify.planner.reload()
         self._stopper = Stopper(self.clock)
         self.digests = DigestRunner(config, self._store, inner, self.clock, self._stopper)
         self.digests.leases = self.leases
@@ -120,10 +99,8 @@ class App:
         self.web_port: int | None = None
         self._web_runner: web.AppRunner | None = None
         self._state = StateSnapshot()
-        for s in config.sources:
-            self.metrics.declare_source(s.name, budget_per_hour=s.budget.requests_per_hour)
-        for r in config.receivers:
-            self.metrics.declare_receiver(r.name)
+        self.metrics.declare({s.name: s.budget.requests_per_hour for s in config.sources},
+                             [r.name for r in config.receivers])
         self.metrics.set_state_callback(lambda: self._state, now=self.clock.now)
 
     # ------------------------------------------------------------------ lifecycle
@@ -142,19 +119,13 @@ class App:
                 built.sweeper.progress = self._cycle.progress
                 self._sweepers[src.name] = built.sweeper
                 clients[src.name] = built.client
-        actions = ActionRunner(self.config.actions, self._store, clients, self.clock)
-        await actions.restore(await self._store.load_alerts(None))
-        self._cycle.actions = actions
+        self._cycle.actions = ActionRunner(self.config.actions, self._store, clients, self.clock)
+        await self._cycle.actions.restore(await self._store.load_alerts(None))
         await self._refresh_metrics()
         if self.web_enabled:
-            webapp = build_web_app(
-                self.status, self.metrics, token=self.config.web.token, clock=self.clock,
-                listen_host=self.config.web.host, allowed_hosts=self.config.web.allowed_hosts,
+            self._web_runner, self.web_port = await serve(
+                self.status, self.metrics, self.config.web, self.clock
             )
-            self._web_runner, self.web_port = await start_web(
-                webapp, self.config.web.host, self.config.web.port
-            )
-            log.info("status page", url=f"http://{self.config.web.host}:{self.web_port}/")
 
     async def close(self) -> None:
         """Close the status page, the HTTP sessions and the store (the reverse of open)."""
@@ -216,7 +187,8 @@ class App:
         if dry_run:
             results, firing, _ = await self.preview_once()
             return results, firing
-        results = list(await asyncio.gather(*(self.sweep_source(n) for n in await self._mine())))
+        mine = await self.leases.take_share(self._sweepers)
+        results = list(await asyncio.gather(*(self.sweep_source(n) for n in mine)))
         await self._notify.flush(self.clock.now(), ignore_wait=True)
         await self._notify.drain(self.config.shutdown_grace.total_seconds())
         await self.leases.release_all()
@@ -228,22 +200,13 @@ class App:
         the store: nothing is sent, no action is taken, the database is left as it was."""
         self._cycle.dry_run = True
         async with self._store.scratch():
-            results = [await self.sweep_source(n) for n in await self._mine()]
+            results = [await self.sweep_source(n)
+                       for n in await self.leases.take_share(self._sweepers)]
             messages = await self._notify.preview(self.clock.now())
             firing = await self.status.firing_count()
         self._notify.planner.reload()  # what it holds came from the scratch copy
         await self._refresh_metrics()
         return results, firing, messages
-
-    async def _mine(self) -> list[str]:
-        """The sources this run may sweep: those whose lease it could take (a running
-        daemon keeps its own)."""
-        await self.leases.tick()
-        held = [n for n in self._sweepers if self.leases.holds(n) is not None]
-        if len(held) < len(self._sweepers):
-            log.info("sources swept by another instance", skipped=sorted(
-                set(self._sweepers) - set(held)))
-        return held
 
     # ------------------------------------------------------------------ notifications
 
@@ -279,13 +242,8 @@ class App:
         """The request budget ``source`` spends from (shared by the sources of a tenant)."""
         return self._budgets[source]
 
-    # ------------------------------------------------------------------ housekeeping
-
     async def _housekeeping(self) -> None:
-        if await self.leases.duties() is not None:  # one instance prunes for the cluster
-            removed = await self._store.prune(self.clock.now() - HISTORY_RETAINED)
-            if any(removed.values()):
-                log.info("pruned history", **removed)
+        await prune_history(self._store, self.leases, self.clock.now())
         await self._refresh_metrics()
 
     async def _refresh_metrics(self) -> None:  # what /metrics reads at scrape time

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -36,6 +36,7 @@ from monitor.errors import MonitorError, StoreError
 from monitor.leasing import LeaseKeeper
 from monitor.log import redact
 from monitor.models import SweepStats
+from monitor.store.base import Store
 
 log = structlog.get_logger(__name__)
 
@@ -250,6 +251,16 @@ class Daemon:
             except StoreError as exc:
                 log.error("housekeeping failed", error=str(exc))
             await self._stopper.sleep(HOUSEKEEPING_EVERY.total_seconds())
+
+
+async def prune_history(store: Store, leases: LeaseKeeper, now: datetime) -> None:
+    """Forget what is older than :data:`HISTORY_RETAINED`: done by the instance holding
+    the duties lease, once for the cluster."""
+    if await leases.duties() is None:
+        return
+    removed = await store.prune(now - HISTORY_RETAINED)
+    if any(removed.values()):
+        log.info("pruned history", **removed)
 
 
 def _report_death(task: asyncio.Task[None]) -> None:

@@ -37,7 +37,7 @@ import hashlib
 import math
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
@@ -156,6 +156,16 @@ class LeaseKeeper:
             renewed = taken
         self._held[lease.source] = renewed
         return renewed
+
+    async def take_share(self, sources: Iterable[str]) -> list[str]:
+        """Tick once, then which of ``sources`` this instance holds: what a one-off run
+        (``once``) may sweep, since a running daemon keeps the leases it holds."""
+        await self.tick()
+        wanted = list(sources)
+        held = [n for n in wanted if self.holds(n) is not None]
+        if len(held) < len(wanted):
+            log.info("sources swept by another instance", skipped=sorted(set(wanted) - set(held)))
+        return held
 
     async def duties(self) -> Lease | None:
         """The duties lease when this instance is the one to do the cluster's duties:

@@ -292,6 +292,14 @@ class Metrics:
         if takeover:
             self._counter["lease_takeovers_total"].labels(source).inc()
 
+    def declare(self, sources: Mapping[str, int], receivers: Iterable[str]) -> None:
+        """Create the zero-valued series of every source (name: requests per hour) and
+        every receiver."""
+        for name, per_hour in sources.items():
+            self.declare_source(name, budget_per_hour=per_hour)
+        for name in receivers:
+            self.declare_receiver(name)
+
     def declare_receiver(self, receiver: str) -> None:
         """Create the receiver's zero-valued series."""
         for result in ("ok", "failed"):

@@ -20,6 +20,7 @@ from monitor.alerts import StepResult
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.errors import StoreError
+from monitor.leasing import LeaseKeeper
 from monitor.notify.delivery import DeliveryStats, OutboxDelivery, backoff
 from monitor.notify.planner import NotifyPlanner
 from monitor.notify.sender import Sender
@@ -44,6 +45,7 @@ class NotifyPipeline:
         clock: Clock,
         *,
         templates: Templates | None = None,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self._config = config
         self._clock = clock
@@ -53,6 +55,9 @@ class NotifyPipeline:
             templates = Templates(config.receivers, links=ConsoleLinks.of(config.sources))
         self.planner = NotifyPlanner(config, store, templates=templates)
         self.delivery = OutboxDelivery(config, store, sender, clock)
+        if leases is not None:  # several instances: plan under leases, claim what is sent
+            self.planner.leases = leases
+            self.delivery.owner = leases.owner
         self._poll = config.notify.outbox.poll_interval.total_seconds()
         self._wake = asyncio.Event()
         self._stopping = False

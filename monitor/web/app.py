@@ -44,6 +44,7 @@ from multidict import CIMultiDict
 from pydantic import SecretStr
 
 from monitor.clock import Clock, SystemClock
+from monitor.config import WebConfig
 from monitor.errors import StartError
 from monitor.log import redact, register_secret
 from monitor.metrics import CONTENT_TYPE, Metrics
@@ -126,6 +127,20 @@ def build_web_app(
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     return app
+
+
+async def serve(
+    provider: StatusProvider, metrics: Metrics, config: WebConfig, clock: Clock
+) -> tuple[web.AppRunner, int]:
+    """Build the web app as ``config`` (the ``web:`` section) says and serve it; returns
+    (runner, actual port) like :func:`start_web`."""
+    webapp = build_web_app(
+        provider, metrics, token=config.token, clock=clock, listen_host=config.host,
+        allowed_hosts=config.allowed_hosts,
+    )
+    runner, port = await start_web(webapp, config.host, config.port)
+    log.info("status page", url=f"http://{config.host}:{port}/")
+    return runner, port
 
 
 async def start_web(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
