@@ -207,10 +207,21 @@ class Status:
         now = self._clock.now()
         return {x.source: x for x in await self._store.leases() if x.expires_at > now}
 
+    def store_problem(self) -> str | None:
+        """Why the store cannot be written now, or None: then no sweep of any source
+        can be recorded, whatever its last sweep said."""
+        if self._health.store_failure is not None:
+            return f"cannot record sweeps: {self._health.store_failure}"
+        if self._leases is not None and not self._leases.store_writable():
+            return f"cannot be written ({self._leases.last_error})"
+        return None
+
     async def sources(self) -> list[SourceView]:
-        """Each source's health, recent sweeps, remaining budget and lease holder."""
+        """Each source's health, recent sweeps, remaining budget and lease holder. While
+        the store cannot be written no source counts as healthy (see :meth:`store_problem`)."""
         views = []
         held = await self.lease_rows()
+        problem = self.store_problem()
         for h in self._health:
             lease = held.get(h.name)
             src = self._config.source(h.name)
@@ -220,10 +231,10 @@ class Status:
                 SourceView(
                     name=h.name,
                     kind=SourceKind(src.kind),
-                    healthy=h.healthy,
+                    healthy=h.healthy and problem is None,
                     last_success=h.last_success,
                     consecutive_failures=h.consecutive_failures,
-                    last_error=h.last_error,
+                    last_error=h.last_error if problem is None else f"store: {problem}",
                     budget_remaining=None if budget is None else float(budget.remaining),
                     budget_per_hour=src.budget.requests_per_hour,
                     sweeps=tuple(SweepView.from_stats(s) for s in h.history[-SWEEPS_SHOWN:]),
@@ -273,12 +284,9 @@ class Status:
         """Ready when the store can be written and every source this instance sweeps
         was swept recently (a source another instance holds is that one's business)."""
         views = await self.sources()
-        if self._leases is not None:
-            if not self._leases.solo:
-                mine = self._leases.held()
-                views = [v for v in views if v.name in mine]
-            if not self._leases.store_writable():
-                return False, [f"store: cannot be written ({self._leases.last_error})"]
+        if self._leases is not None and not self._leases.solo:
+            mine = self._leases.held()
+            views = [v for v in views if v.name in mine]
         reasons = readiness_reasons(
             views,
             {s.name: s.interval for s in self._config.sources if s.enabled},
@@ -288,8 +296,9 @@ class Status:
             await self._store.outbox_counts()
         except StoreError:
             reasons.append("store: not reachable")
-        if self._health.store_failure is not None:
-            reasons.append(f"store: cannot record sweeps: {self._health.store_failure}")
+        problem = self.store_problem()
+        if problem is not None:
+            reasons.append(f"store: {problem}")
         return not reasons, reasons
 
     def _console_url(self, source: str) -> str | None:
