@@ -23,6 +23,10 @@ each against real servers on loopback, each asserting the safe outcome.
  13    templates and config files take unbounded memory and time   test_f13_template_bounds.py
 =====  ==========================================================  =================================
 
-(Finding 11, retries stacking, is pinned with the one retry policy in tests/sources.)
+(Finding 11, retries stacking, is pinned with the one retry policy in
+tests/faults/test_retry_policy.py: one page is sent at most ``max_attempts`` times.)
 Local-state commands running without MDM tokens: test_local_state_commands.py.
+apprise's notification type following the message (failure, warning, success):
+tests/e2e/test_alerting_features.py::test_the_notification_type_follows_severity_so_receivers_colour_it.
+How long each kind of start failure takes to end: bench/start_failures.py.
 """
