@@ -48,6 +48,7 @@ if __package__ in (None, ""):  # run as a script: the checkout's packages first
 
 from bench.crash import RULES, CrashConfig, Daemon, fleet_spec
 from monitor.clock import SystemClock
+from monitor.log import configure_logging
 from monitor.simulator.kandji import Fleet, KandjiSimulator, make_kandji_app
 from monitor.store import SqlStore, open_store
 
@@ -425,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the configs, database and daemon logs in this folder")
     args = parser.parse_args(argv)
+    configure_logging("warning", "console")  # stdout carries the JSON report only
     instances = args.instances or (3 if args.backend == "postgresql" else 2)
     cfg = FailoverConfig(backend=args.backend, instances=instances, kills=args.kills,
                          tenants=args.tenants, lease_ttl=args.lease_ttl, seed=args.seed,
