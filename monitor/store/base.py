@@ -1,4 +1,5 @@
-"""The persistence protocol and the records it stores.
+"""The persistence protocol, and the records it stores (re-exported from
+:mod:`monitor.store.records`, so ``from monitor.store.base import Lease`` works).
 
 Everything the daemon must remember across a restart goes through :class:`Store`:
 alerts and their history, sweeps, the notification log (what each group was last told),
@@ -31,189 +32,46 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from types import TracebackType
-from typing import Literal, Protocol, Self
+from typing import Protocol, Self
 
 from monitor.alerts import StepResult
-from monitor.models import Alert, NotifyReason, SweepStats, Transition
+from monitor.models import Alert, SweepStats
+from monitor.store.records import (
+    ActionRecord,
+    AlertHistoryEntry,
+    BodyFormat,
+    Lease,
+    Matcher,
+    MatchOp,
+    MessageDraft,
+    NotificationLogEntry,
+    OutboxMessage,
+    OutboxState,
+    OwnerItemNotice,
+    OwnerRecord,
+    SilenceRecord,
+    SweepRecord,
+)
 
-BodyFormat = Literal["text", "markdown", "html"]
-MatchOp = Literal["=", "!=", "=~", "!~"]
-
-
-class OutboxState(StrEnum):
-    """Where an outbox message stands."""
-
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    DEAD = "dead"
-
-
-@dataclass(frozen=True, slots=True)
-class SweepRecord:
-    """One committed sweep: its stats and how many transitions it caused."""
-
-    id: int
-    stats: SweepStats
-    transitions: int
-    firing: int
-    instance: str | None = None
-    epoch: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NotificationLogEntry:
-    """What one aggregation group was last told.
-
-    ``firing``: the fingerprints the group's receiver knows as firing (announced, and not
-    yet announced as resolved). ``sent_at``: when the last message was queued (the
-    repeat interval counts from it). ``updated_at``: when the entry last changed, with
-    or without a message (a resolution a receiver does not want is forgotten silently).
-    ``route`` and ``labels`` let a group be rebuilt when none of its alerts remain.
-    """
-
-    group_key: str
-    receiver: str
-    route: str
-    labels: Mapping[str, str]
-    firing: frozenset[str]
-    sent_at: datetime | None
-    updated_at: datetime
-    reason: NotifyReason | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageDraft:
-    """A rendered message to queue."""
-
-    group_key: str
-    receiver: str
-    reason: NotifyReason
-    title: str
-    body: str
-    body_format: BodyFormat
-    created_at: datetime
-    firing: int = 0
-    resolved: int = 0
-    #: The highest severity among the firing alerts it announces ("" for none).
-    severity: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxMessage:
-    """A queued message and its delivery state.
-
-    ``next_attempt_at``: when a pending message is tried next; for a dead letter, when
-    it was given up on.
-    """
-
-    id: int
-    group_key: str
-    receiver: str
-    reason: NotifyReason
-    title: str
-    body: str
-    body_format: BodyFormat
-    created_at: datetime
-    state: OutboxState
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str = ""
-    delivered_at: datetime | None = None
-    firing: int = 0
-    resolved: int = 0
-    severity: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Matcher:
-    """One label matcher: ``name`` ``op`` ``value`` with op one of = != =~ !~."""
-
-    name: str
-    op: MatchOp
-    value: str
-
-
-@dataclass(frozen=True, slots=True)
-class SilenceRecord:
-    """A silence added at run time (CLI, API). ``ends_at`` moves to now when expired."""
-
-    id: int
-    matchers: tuple[Matcher, ...]
-    starts_at: datetime
-    ends_at: datetime
-    comment: str
-    author: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ActionRecord:
-    """One audited remediation action (attempted, refused, done or failed)."""
-
-    id: int
-    action: str
-    device: str
-    who: str
-    at: datetime
-    result: str
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AlertHistoryEntry:
-    """One stored transition; ``id`` orders entries that share a timestamp."""
-
-    id: int
-    transition: Transition
-
-
-@dataclass(frozen=True, slots=True)
-class OwnerItemNotice:
-    """What one device owner was told about one failing item (by fingerprint)."""
-
-    first_noticed: datetime
-    last_noticed: datetime
-    notices: int
-    escalated_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OwnerRecord:
-    """The notice state of one owner on one owner receiver.
-
-    ``key`` is ``receiver:owner-id`` (the owner id is a hash of the address, so keys can
-    be logged); ``address`` is personal data, kept out of reprs. ``day``/``sent_today``
-    count messages for the per-day cap; ``last_window`` names the send window that
-    already carried a message.
-    """
-
-    key: str
-    receiver: str
-    address: str = field(repr=False)
-    items: Mapping[str, OwnerItemNotice]
-    updated_at: datetime
-    day: str = ""
-    sent_today: int = 0
-    last_window: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """The right to sweep one source (and write on its behalf) until ``expires_at``.
-
-    ``epoch`` grows by one every time the lease changes hands or is taken again after
-    it lapsed; a write carrying an older epoch is refused (fencing).
-    """
-
-    source: str
-    owner: str
-    epoch: int
-    acquired_at: datetime
-    expires_at: datetime
+__all__ = [
+    "ActionRecord",
+    "AlertHistoryEntry",
+    "BodyFormat",
+    "Lease",
+    "MatchOp",
+    "Matcher",
+    "MessageDraft",
+    "NotificationLogEntry",
+    "OutboxMessage",
+    "OutboxState",
+    "OwnerItemNotice",
+    "OwnerRecord",
+    "SilenceRecord",
+    "Store",
+    "SweepRecord",
+]
 
 
 class Store(Protocol):

@@ -56,7 +56,17 @@ from monitor.alerts import StepResult
 from monitor.errors import StaleLeaseError, StoreError
 from monitor.models import Alert, AlertState, NotifyReason, SweepStats, Transition
 from monitor.store import migrate
-from monitor.store.base import (
+from monitor.store.codec import (
+    alert_from_dict,
+    alert_to_dict,
+    dumps,
+    loads,
+    parse_ts,
+    parse_ts_or_none,
+    ts,
+    ts_or_none,
+)
+from monitor.store.records import (
     ActionRecord,
     AlertHistoryEntry,
     BodyFormat,
@@ -71,16 +81,6 @@ from monitor.store.base import (
     OwnerRecord,
     SilenceRecord,
     SweepRecord,
-)
-from monitor.store.codec import (
-    alert_from_dict,
-    alert_to_dict,
-    dumps,
-    loads,
-    parse_ts,
-    parse_ts_or_none,
-    ts,
-    ts_or_none,
 )
 from monitor.store.schema import (
     actions,
