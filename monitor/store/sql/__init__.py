@@ -20,26 +20,17 @@ The schema comes from :mod:`monitor.store.schema` and the migrations run on open
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 
 import structlog
-from alembic.util import CommandError
 from sqlalchemy import (
     URL,
-    Connection,
     RowMapping,
-    Table,
     bindparam,
     delete,
-    event,
     func,
     insert,
     or_,
@@ -47,13 +38,11 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.alerts import StepResult
-from monitor.errors import StaleLeaseError, StoreError
+from monitor.errors import StoreError
 from monitor.models import Alert, AlertState, NotifyReason, SweepStats, Transition
 from monitor.store import migrate
 from monitor.store.codec import (
@@ -100,179 +89,21 @@ from monitor.store.schema import (
     source_memo,
     sweeps,
 )
+from monitor.store.sql.core import Backend, SqlCore, describe, dialect_insert
 
 log = structlog.get_logger(__name__)
 
 HOUR_SECONDS = 3600
-_ERROR_CHARS = 300
 _COPY_CHUNK = 1000
 
 
-def describe(exc: BaseException) -> str:
-    """One line saying what a driver error was, without the statement or its values."""
-    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    first = (str(inner).strip().splitlines() or [type(inner).__name__])[0]
-    return first[:_ERROR_CHARS]
-
-
-@dataclass(slots=True)
-class _Backend:
-    """An engine and the gate its operations pass through (a lock for one connection)."""
-
-    engine: AsyncEngine
-    gate: AbstractAsyncContextManager[Any]
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
-
-
-def _sqlite_engine(url: URL) -> AsyncEngine:
-    """One connection (WAL, full sync, foreign keys, a busy wait) with explicit BEGINs."""
-    engine = create_async_engine(url, poolclass=StaticPool)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # The driver's own implicit BEGIN is off: _on_begin says which kind we want.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=FULL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=10000",
-        ):
-            cursor.execute(pragma)
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("cm_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine
-
-
-def _postgresql_engine(url: URL) -> AsyncEngine:
-    return create_async_engine(
-        url,
-        pool_size=4,
-        max_overflow=4,
-        pool_pre_ping=True,
-        pool_timeout=30,
-        connect_args={
-            "timeout": 10,
-            "command_timeout": 60,
-            "server_settings": {"application_name": "compliance-monitor"},
-        },
-    )
-
-
-def _prepare_sqlite_file(path: Path, display: str) -> None:
-    """Create the file's folder; refuse a folder where the file should be."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot open the store at {display}: {exc}") from exc
-    if path.is_dir():
-        raise StoreError(f"cannot open the store at {display}: it is a folder")
-
-
-def _insert(dialect: str, table: Table) -> Any:
-    """The dialect's INSERT (which knows ON CONFLICT) for ``table``."""
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-
-
-class SqlStore:
+class SqlStore(SqlCore):
     """The :class:`~monitor.store.base.Store` on SQLite or PostgreSQL.
 
     Built by :func:`monitor.store.open_store`; use as ``async with open_store(url) as
     store: ...`` or call :meth:`open` and :meth:`close`. ``display`` names the database
     in logs and errors and never holds a password.
     """
-
-    def __init__(self, url: URL, display: str) -> None:
-        self._url = url
-        self._display = display
-        self._backend: _Backend | None = None
-        # While a scratch copy is in use (see scratch()), the real database's backend.
-        self._scratch_of: _Backend | None = None
-
-    def __repr__(self) -> str:
-        return f"SqlStore({self._display!r})"
-
-    @property
-    def url(self) -> str:
-        """The database, as shown in logs (never with a password)."""
-        return self._display
-
-    @property
-    def sqlite_file(self) -> Path | None:
-        """The SQLite file behind this store (None on PostgreSQL or in memory)."""
-        database = self._url.database
-        if self.backend != "sqlite" or not database or database == ":memory:":
-            return None
-        return Path(database)
-
-    @property
-    def backend(self) -> str:
-        """``sqlite`` or ``postgresql``."""
-        return "postgresql" if self._url.get_backend_name() == "postgresql" else "sqlite"
-
-    # ----------------------------------------------------------------- lifecycle
-
-    def _new_backend(self, url: URL) -> _Backend:
-        if url.get_backend_name() == "postgresql":
-            return _Backend(_postgresql_engine(url), contextlib.nullcontext())
-        return _Backend(_sqlite_engine(url), asyncio.Lock())
-
-    async def open(self) -> None:
-        """Connect, and create or migrate the schema to the one this program knows."""
-        if self._backend is not None:
-            return
-        if self.sqlite_file is not None:
-            _prepare_sqlite_file(self.sqlite_file, self._display)
-        backend = self._new_backend(self._url)
-        try:
-            old, new = await self._migrate(backend)
-        except BaseException:
-            await backend.engine.dispose()
-            raise
-        self._backend = backend
-        if old != new:
-            log.info("store.migrated", store=self._display, old=old, new=new)
-
-    async def _migrate(self, backend: _Backend) -> tuple[str | None, str]:
-        try:
-            async with backend.gate, backend.engine.connect() as conn:
-                await conn.execution_options(cm_write=True)
-                async with conn.begin():
-                    return await conn.run_sync(migrate.upgrade, self._display)
-        except (SQLAlchemyError, OSError, CommandError) as exc:
-            raise StoreError(
-                f"cannot open the store at {self._display}: {describe(exc)}"
-            ) from exc
-
-    async def close(self) -> None:
-        """Close every connection; safe to call twice."""
-        backend, self._backend = self._backend, None
-        original, self._scratch_of = self._scratch_of, None
-        for b in (backend, original):
-            if b is not None:
-                async with b.gate:
-                    await b.engine.dispose()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @asynccontextmanager
     async def scratch(self) -> AsyncIterator[None]:
@@ -332,67 +163,6 @@ class SqlStore:
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"store: copy into {target.url}: {describe(exc)}") from exc
 
-    # ----------------------------------------------------------------- plumbing
-
-    def _live(self) -> _Backend:
-        if self._backend is None:
-            raise StoreError("the store is not open")
-        return self._backend
-
-    @property
-    def _dialect(self) -> str:
-        return self._live().dialect
-
-    @asynccontextmanager
-    async def _write(self, what: str) -> AsyncIterator[AsyncConnection]:
-        """One write transaction; any driver error rolls back and becomes StoreError."""
-        backend = self._live()
-        async with backend.gate:
-            try:
-                async with backend.engine.connect() as conn:
-                    await conn.execution_options(cm_write=True)
-                    async with conn.begin():
-                        yield conn
-            except (SQLAlchemyError, OSError) as exc:
-                raise StoreError(f"store: {what}: {describe(exc)}") from exc
-
-    @asynccontextmanager
-    async def _read(self, what: str) -> AsyncIterator[AsyncConnection]:
-        """A read-only use of a connection; driver errors become StoreError."""
-        backend = self._live()
-        async with backend.gate:
-            try:
-                async with backend.engine.connect() as conn:
-                    yield conn
-            except (SQLAlchemyError, OSError) as exc:
-                raise StoreError(f"store: {what}: {describe(exc)}") from exc
-
-    async def _fetchall(self, what: str, stmt: Any) -> list[RowMapping]:
-        async with self._read(what) as conn:
-            result = await conn.execute(stmt)
-            return list(result.mappings().all())
-
-    @staticmethod
-    async def _check_lease(conn: AsyncConnection, lease: Lease, at: datetime) -> None:
-        """Refuse the transaction's write unless ``lease`` is current at ``at``."""
-        row = (
-            await conn.execute(
-                select(leases.c.epoch)
-                .where(
-                    leases.c.source == lease.source,
-                    leases.c.owner == lease.owner,
-                    leases.c.epoch == lease.epoch,
-                    leases.c.expires_at > ts(at),
-                )
-                .with_for_update(read=True)
-            )
-        ).first()
-        if row is None:
-            raise StaleLeaseError(
-                f"store: the lease on {lease.source} (epoch {lease.epoch}) is no longer "
-                f"held by {lease.owner}; write refused"
-            )
-
     # ----------------------------------------------------------------- alerts, sweeps
 
     async def load_alerts(self, source: str | None = None) -> dict[str, Alert]:
@@ -442,7 +212,7 @@ class SqlStore:
                 ).scalar_one()
             )
             if result.changed:
-                ins = _insert(dialect, alerts)
+                ins = dialect_insert(dialect, alerts)
                 upsert = ins.on_conflict_do_update(
                     index_elements=[alerts.c.fingerprint],
                     set_={c: ins.excluded[c] for c in
@@ -471,7 +241,7 @@ class SqlStore:
                 )
             if result.evaluated_rules:
                 await conn.execute(
-                    _insert(dialect, known_rules).on_conflict_do_nothing(),
+                    dialect_insert(dialect, known_rules).on_conflict_do_nothing(),
                     [
                         {"source": stats.source, "rule_id": r,
                          "first_seen": ts(stats.finished_at)}
@@ -847,7 +617,7 @@ class SqlStore:
             if row is None:
                 lease = Lease(source, owner, 1, now, now + ttl)
                 result = await conn.execute(
-                    _insert(dialect, leases)
+                    dialect_insert(dialect, leases)
                     .values(source=source, owner=owner, epoch=1, acquired_at=ts(now),
                             expires_at=ts(now + ttl))
                     .on_conflict_do_nothing()
@@ -921,7 +691,7 @@ class SqlStore:
         """Say ``owner`` is alive until ``now + ttl``; every instance alive at ``now``."""
         dialect = self._dialect
         async with self._write("heartbeat") as conn:
-            ins = _insert(dialect, instances).values(
+            ins = dialect_insert(dialect, instances).values(
                 name=owner, started_at=ts(now), seen_at=ts(now), expires_at=ts(now + ttl)
             )
             await conn.execute(
@@ -967,7 +737,9 @@ class SqlStore:
         async with self._write("spend budget") as conn:
             # Serialise the spenders of this source: they all lock its row first.
             await conn.execute(
-                _insert(dialect, budget_sources).values(source=source).on_conflict_do_nothing()
+                dialect_insert(dialect, budget_sources)
+                .values(source=source)
+                .on_conflict_do_nothing()
             )
             await conn.execute(
                 select(budget_sources.c.source)
@@ -990,7 +762,7 @@ class SqlStore:
             )
             granted = max(0, min(want, per_hour - spent))
             if granted:
-                ins = _insert(dialect, budget_ledger).values(
+                ins = dialect_insert(dialect, budget_ledger).values(
                     source=source, second=second, spent=granted
                 )
                 await conn.execute(
@@ -1041,7 +813,7 @@ class SqlStore:
             if lease is not None:
                 await self._check_lease(conn, lease, at)
             if put:
-                ins = _insert(dialect, source_memo)
+                ins = dialect_insert(dialect, source_memo)
                 await conn.execute(
                     ins.on_conflict_do_update(
                         index_elements=[source_memo.c.source, source_memo.c.key],
@@ -1087,7 +859,7 @@ class SqlStore:
             if lease is not None:
                 await self._check_lease(conn, lease, record.updated_at)
             queued = [await _insert_message(conn, d) for d in drafts]
-            ins = _insert(dialect, owner_notices).values(**values)
+            ins = dialect_insert(dialect, owner_notices).values(**values)
             await conn.execute(
                 ins.on_conflict_do_update(
                     index_elements=[owner_notices.c.key],
@@ -1109,7 +881,7 @@ class SqlStore:
         async with self._write("record digest run") as conn:
             if lease is not None:
                 await self._check_lease(conn, lease, at)
-            ins = _insert(dialect, digest_runs).values(name=name, last_run=ts(at))
+            ins = dialect_insert(dialect, digest_runs).values(name=name, last_run=ts(at))
             await conn.execute(
                 ins.on_conflict_do_update(
                     index_elements=[digest_runs.c.name],
@@ -1160,7 +932,7 @@ class SqlStore:
 # --------------------------------------------------------------------- copies
 
 
-async def _backup_sqlite(source: _Backend, target: _Backend) -> None:
+async def _backup_sqlite(source: Backend, target: Backend) -> None:
     """Copy an SQLite database into another with SQLite's online backup API."""
     async with source.gate, source.engine.connect() as src, target.engine.connect() as dst:
         src_raw = (await src.get_raw_connection()).driver_connection
@@ -1170,7 +942,7 @@ async def _backup_sqlite(source: _Backend, target: _Backend) -> None:
         await src_raw.backup(dst_raw)
 
 
-async def _copy_rows(source: _Backend, target: _Backend) -> dict[str, int]:
+async def _copy_rows(source: Backend, target: Backend) -> dict[str, int]:
     """Copy every table's rows (parents first) in one read snapshot and one write
     transaction; on PostgreSQL, move the id sequences past the copied ids."""
     counts: dict[str, int] = {}
@@ -1337,7 +1109,7 @@ async def _put_log(conn: AsyncConnection, dialect: str, entry: NotificationLogEn
         "sent_at": ts_or_none(entry.sent_at), "updated_at": ts(entry.updated_at),
         "reason": None if entry.reason is None else entry.reason.value,
     }
-    ins = _insert(dialect, notification_log).values(**values)
+    ins = dialect_insert(dialect, notification_log).values(**values)
     await conn.execute(
         ins.on_conflict_do_update(
             index_elements=[notification_log.c.group_key],
