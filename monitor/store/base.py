@@ -55,22 +55,11 @@ from monitor.store.records import (
     SweepRecord,
 )
 
+#: The records are re-exported: they are part of the protocol.
 __all__ = [
-    "ActionRecord",
-    "AlertHistoryEntry",
-    "BodyFormat",
-    "Lease",
-    "MatchOp",
-    "Matcher",
-    "MessageDraft",
-    "NotificationLogEntry",
-    "OutboxMessage",
-    "OutboxState",
-    "OwnerItemNotice",
-    "OwnerRecord",
-    "SilenceRecord",
-    "Store",
-    "SweepRecord",
+    "ActionRecord", "AlertHistoryEntry", "BodyFormat", "Lease", "MatchOp", "Matcher",
+    "MessageDraft", "NotificationLogEntry", "OutboxMessage", "OutboxState", "OwnerItemNotice",
+    "OwnerRecord", "SilenceRecord", "Store", "SweepRecord",
 ]
 
 
