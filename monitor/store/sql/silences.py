@@ -1,0 +1,123 @@
+"""Silences and the actions audit on SQL: what people muted, and what remediation did.
+
+A silence is added with its matchers and ends at its end time or when expired by hand
+(its end moves to that moment); the audit only grows, and prune keeps it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import RowMapping, insert, select, update
+
+from monitor.store.codec import dumps, loads, parse_ts, ts
+from monitor.store.records import ActionRecord, Matcher, MatchOp, SilenceRecord
+from monitor.store.schema import actions, silences
+from monitor.store.sql.core import SqlCore
+
+
+class SqlSilences(SqlCore):
+    """Silences added at run time, and the audit of remediation actions."""
+
+    async def add_silence(
+        self,
+        matchers: tuple[Matcher, ...],
+        *,
+        starts_at: datetime,
+        ends_at: datetime,
+        comment: str,
+        author: str,
+        created_at: datetime,
+    ) -> SilenceRecord:
+        """Store a silence; every instance's pipeline picks it up on its next evaluation."""
+        if not matchers:
+            raise ValueError("a silence needs at least one matcher")
+        if ends_at <= starts_at:
+            raise ValueError("a silence must end after it starts")
+        async with self._write("add silence") as conn:
+            silence_id = int(
+                (
+                    await conn.execute(
+                        insert(silences)
+                        .values(
+                            matchers=dumps([{"name": m.name, "op": m.op, "value": m.value}
+                                            for m in matchers]),
+                            starts_at=ts(starts_at), ends_at=ts(ends_at), comment=comment,
+                            author=author, created_at=ts(created_at),
+                        )
+                        .returning(silences.c.id)
+                    )
+                ).scalar_one()
+            )
+        return SilenceRecord(silence_id, matchers, starts_at, ends_at, comment, author, created_at)
+
+    async def silences(
+        self, now: datetime | None = None, *, include_expired: bool = False
+    ) -> list[SilenceRecord]:
+        """Stored silences, oldest first; without include_expired, those not ended at ``now``."""
+        stmt = select(silences)
+        if not include_expired and now is not None:
+            stmt = stmt.where(silences.c.ends_at > ts(now))
+        rows = await self._fetchall("silences", stmt.order_by(silences.c.id))
+        return [_silence(r) for r in rows]
+
+    async def expire_silence(self, silence_id: int, now: datetime) -> bool:
+        """End a silence now; False if it does not exist or has already ended."""
+        async with self._write("expire silence") as conn:
+            result = await conn.execute(
+                update(silences)
+                .where(silences.c.id == silence_id, silences.c.ends_at > ts(now))
+                .values(ends_at=ts(now))
+            )
+            return int(result.rowcount) > 0
+
+    async def record_action(
+        self, action: str, device: str, who: str, at: datetime, result: str, detail: str = ""
+    ) -> int:
+        """Append an audit entry for a remediation action; its id."""
+        async with self._write("record action") as conn:
+            return int(
+                (
+                    await conn.execute(
+                        insert(actions)
+                        .values(action=action, device=device, who=who, at=ts(at),
+                                result=result, detail=detail)
+                        .returning(actions.c.id)
+                    )
+                ).scalar_one()
+            )
+
+    async def actions(
+        self, *, device: str | None = None, since: datetime | None = None, limit: int = 200
+    ) -> list[ActionRecord]:
+        """Audit entries, newest first."""
+        stmt = select(actions)
+        if device is not None:
+            stmt = stmt.where(actions.c.device == device)
+        if since is not None:
+            stmt = stmt.where(actions.c.at >= ts(since))
+        rows = await self._fetchall("actions", stmt.order_by(actions.c.id.desc()).limit(limit))
+        return [
+            ActionRecord(
+                id=int(r["id"]), action=r["action"], device=r["device"], who=r["who"],
+                at=parse_ts(r["at"]), result=r["result"], detail=r["detail"],
+            )
+            for r in rows
+        ]
+
+
+def _silence(r: RowMapping) -> SilenceRecord:
+    matchers = tuple(
+        Matcher(name=str(m["name"]), op=cast(MatchOp, m["op"]), value=str(m["value"]))
+        for m in loads(r["matchers"])
+    )
+    return SilenceRecord(
+        id=int(r["id"]),
+        matchers=matchers,
+        starts_at=parse_ts(r["starts_at"]),
+        ends_at=parse_ts(r["ends_at"]),
+        comment=r["comment"],
+        author=r["author"],
+        created_at=parse_ts(r["created_at"]),
+    )
