@@ -20,7 +20,7 @@ from typing import Any, Self
 
 import structlog
 from alembic.util import CommandError
-from sqlalchemy import URL, Connection, RowMapping, Table, event, select
+from sqlalchemy import URL, ColumnElement, Connection, RowMapping, Table, and_, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -105,6 +105,17 @@ def _prepare_sqlite_file(path: Path, display: str) -> None:
         raise StoreError(f"cannot open the store at {display}: {exc}") from exc
     if path.is_dir():
         raise StoreError(f"cannot open the store at {display}: it is a folder")
+
+
+def lease_holds(lease: Lease, at: datetime) -> ColumnElement[bool]:
+    """The condition that ``lease``'s row is still its own (same owner, same epoch) and
+    has not expired at ``at``."""
+    return and_(
+        leases.c.source == lease.source,
+        leases.c.owner == lease.owner,
+        leases.c.epoch == lease.epoch,
+        leases.c.expires_at > ts(at),
+    )
 
 
 def dialect_insert(dialect: str, table: Table) -> Any:
@@ -243,12 +254,7 @@ class SqlCore:
         row = (
             await conn.execute(
                 select(leases.c.epoch)
-                .where(
-                    leases.c.source == lease.source,
-                    leases.c.owner == lease.owner,
-                    leases.c.epoch == lease.epoch,
-                    leases.c.expires_at > ts(at),
-                )
+                .where(lease_holds(lease, at))
                 .with_for_update(read=True)
             )
         ).first()

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from monitor.store.codec import parse_ts, ts
 from monitor.store.records import Lease
 from monitor.store.schema import budget_ledger, budget_sources, instances, leases, source_memo
-from monitor.store.sql.core import SqlCore, dialect_insert
+from monitor.store.sql.core import SqlCore, dialect_insert, lease_holds
 
 log = structlog.get_logger(__name__)
 
@@ -86,12 +86,7 @@ class SqlSharedState(SqlCore):
         async with self._write("renew lease") as conn:
             result = await conn.execute(
                 update(leases)
-                .where(
-                    leases.c.source == lease.source,
-                    leases.c.owner == lease.owner,
-                    leases.c.epoch == lease.epoch,
-                    leases.c.expires_at > ts(now),
-                )
+                .where(lease_holds(lease, now))
                 .values(expires_at=ts(now + ttl))
             )
             renewed = int(result.rowcount) == 1
@@ -104,12 +99,7 @@ class SqlSharedState(SqlCore):
         async with self._write("release lease") as conn:
             result = await conn.execute(
                 update(leases)
-                .where(
-                    leases.c.source == lease.source,
-                    leases.c.owner == lease.owner,
-                    leases.c.epoch == lease.epoch,
-                    leases.c.expires_at > ts(now),
-                )
+                .where(lease_holds(lease, now))
                 .values(expires_at=ts(now))
             )
             return int(result.rowcount) == 1
