@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, func, insert, or_, select, update
+from sqlalchemy import RowMapping, ScalarSelect, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.errors import StoreError
@@ -80,16 +80,10 @@ class SqlOutbox(SqlCore):
         A later message of a group waits behind an earlier one still being retried, so
         a receiver never hears "resolved" before the "firing" it resolves.
         """
-        p = outbox.alias("p")
-        head = (
-            select(func.min(p.c.id))
-            .where(p.c.state == OutboxState.PENDING.value, p.c.group_key == outbox.c.group_key)
-            .scalar_subquery()
-        )
         return select(outbox).where(
             outbox.c.state == OutboxState.PENDING.value,
             outbox.c.next_attempt_at <= ts(now),
-            outbox.c.id == head,
+            outbox.c.id == _group_head(),
         )
 
     async def due(self, now: datetime, limit: int = 100) -> list[OutboxMessage]:
@@ -133,16 +127,10 @@ class SqlOutbox(SqlCore):
 
     async def next_attempt_at(self) -> datetime | None:
         """When the next delivery attempt is due (heads of groups only); None when idle."""
-        p = outbox.alias("p")
-        head = (
-            select(func.min(p.c.id))
-            .where(p.c.state == OutboxState.PENDING.value, p.c.group_key == outbox.c.group_key)
-            .scalar_subquery()
-        )
         rows = await self._fetchall(
             "next attempt",
             select(func.min(outbox.c.next_attempt_at).label("t")).where(
-                outbox.c.state == OutboxState.PENDING.value, outbox.c.id == head
+                outbox.c.state == OutboxState.PENDING.value, outbox.c.id == _group_head()
             ),
         )
         return parse_ts_or_none(rows[0]["t"]) if rows else None
@@ -337,4 +325,15 @@ def _outbox_message(r: RowMapping) -> OutboxMessage:
         firing=int(r["firing"]),
         resolved=int(r["resolved"]),
         severity=str(r["severity"] or ""),
+    )
+
+
+def _group_head() -> ScalarSelect[int]:
+    """The id of the oldest pending message in the group of the outbox row at hand
+    (a scalar subquery correlated with ``outbox``)."""
+    p = outbox.alias("p")
+    return (
+        select(func.min(p.c.id))
+        .where(p.c.state == OutboxState.PENDING.value, p.c.group_key == outbox.c.group_key)
+        .scalar_subquery()
     )
