@@ -30,6 +30,7 @@ from monitor.digest.runner import build_digest, schedule_of, scope_filter
 from monitor.errors import StoreError
 from monitor.log import redact
 from monitor.notify.routing import build_routes
+from monitor.sources.links import ConsoleLinks
 from monitor.store import open_store, store_exists, store_name
 
 EXIT_OK = 0
@@ -97,7 +98,8 @@ async def run(
     else:
         chart = Markup(trend_svg(data.trend, title=f"Firing alerts per day, "  # noqa: S704
                                                     f"last {len(data.trend)} days"))
-        text = digest_html(data, chart=chart, list_limit=1000)
+        text = digest_html(data, chart=chart, list_limit=1000,
+                           links=ConsoleLinks.of(config.sources))
     if args.output is not None:
         args.output.write_text(text, encoding="utf-8")
         print(f"report: wrote {args.output} ({args.format})", file=err)

@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from monitor.digest.summary import Digest, Interval
 from monitor.models import Alert
+from monitor.sources.links import ConsoleLinks
 
 
 def _stamp(dt: datetime | None) -> str:
@@ -80,7 +81,9 @@ _HTML = """\
 {{ list(resolved) }}
 <h3>Oldest failures</h3>
 {% if oldest %}<ol>{% for a in oldest %}
-<li><strong>{{ a.device_name }}</strong> ({{ a.device_serial or "no serial" }}): {{ a.item }}
+<li><strong>{% if a.link %}<a href="{{ a.link }}">{{ a.device_name }}</a>
+{%- else %}{{ a.device_name }}{% endif %}</strong>
+({{ a.device_serial or "no serial" }}): {{ a.item }}
 {% if a.item_status %}({{ a.item_status }}){% endif %}, {{ a.rule_id }}, failing for
 {{ a.age_days }} days</li>{% endfor %}</ol>{% else %}<p>Nothing is failing.</p>{% endif %}
 <p style="color: #888; font-size: 0.85em">Generated {{ generated }} by compliance-monitor.</p>
@@ -99,9 +102,21 @@ _PAGE = _ENV.from_string(_HTML)
 _LIST_TEMPLATE = _ENV.from_string(_LIST)
 
 
-def digest_html(d: Digest, *, chart: Markup | str = "", list_limit: int = 25) -> str:
-    """The digest as one HTML page; ``chart`` is trusted markup placed under the verdict."""
+def digest_html(
+    d: Digest,
+    *,
+    chart: Markup | str = "",
+    list_limit: int = 25,
+    links: ConsoleLinks | None = None,
+) -> str:
+    """The digest as one HTML page; ``chart`` is trusted markup placed under the verdict.
+    With ``links``, each of the oldest failures links its device's console page."""
     now = d.generated_at
+
+    def oldest_row(a: Alert) -> dict[str, Any]:
+        f = a.finding
+        link = links.link(f.source, f.device_id) if links is not None and f.device_id else None
+        return {**_alert_row(a, now), "link": link.url if link is not None else ""}
 
     def render_list(rows: list[dict[str, Any]]) -> Markup:
         return Markup(_LIST_TEMPLATE.render(rows=rows, limit=list_limit))  # noqa: S704
@@ -114,7 +129,7 @@ def digest_html(d: Digest, *, chart: Markup | str = "", list_limit: int = 25) ->
         chart=Markup(chart) if not isinstance(chart, Markup) else chart,  # noqa: S704
         new=[_interval_row(i, now) for i in d.new],
         resolved=[_interval_row(i, now) for i in d.resolved],
-        oldest=[_alert_row(a, now) for a in d.oldest],
+        oldest=[oldest_row(a) for a in d.oldest],
         list=render_list,
     )
 

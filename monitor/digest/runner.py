@@ -36,6 +36,7 @@ from monitor.notify.schedule import slot_due as schedule_slot_due
 from monitor.notify.sender import Attachment, Sender, send_with_attachments
 from monitor.notify.templates import receiver_flavour
 from monitor.patterns import compile_pattern
+from monitor.sources.links import ConsoleLinks
 from monitor.store.base import Store
 
 log = structlog.get_logger(__name__)
@@ -132,7 +133,8 @@ class DigestRunner:
         if receiver_flavour(receiver) == "html":
             note = Markup('<p style="color: #666">The trend chart is attached '
                           "(<code>{}</code>).</p>").format(CHART_NAME)
-            return title, digest_html(data, chart=note), "html", png
+            links = ConsoleLinks.of(self._config.sources)
+            return title, digest_html(data, chart=note, links=links), "html", png
         return title, digest_text(data), "text", png
 
     async def send(self, digest: DigestConfig, now: datetime) -> None:

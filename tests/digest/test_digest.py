@@ -15,6 +15,7 @@ from monitor.digest.chart import trend_png, trend_svg
 from monitor.digest.render import digest_csv, digest_html, digest_json, digest_text
 from monitor.digest.summary import Digest, daily_firing, firing_intervals, summarize, verdict
 from monitor.models import Alert, AlertState, Severity, Transition
+from monitor.sources.links import ConsoleLinks
 from tests.notify.helpers import finding
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
@@ -136,3 +137,19 @@ def test_chart_png_and_svg() -> None:
     assert svg.startswith("<svg")
     assert svg.count("<rect") == sum(1 for _, n in trend if n)
     assert "<script" not in svg
+
+
+def test_html_links_each_oldest_failure_to_its_console_page() -> None:
+    """The oldest failures open their devices in the MDM console; a source without a
+    console URL leaves the name plain, and an id that is not URL-safe is encoded."""
+    mine = firing("d1", "i1", NOW - 3 * DAY)
+    odd = firing('d2"><b>x', "i1", NOW - 2 * DAY)
+    d = summarize({a.fingerprint: a for a in (mine, odd)}, [], NOW, period=7 * DAY)
+    links = ConsoleLinks({"acme": ("kandji", "https://acme.kandji.io")})
+    html = digest_html(d, links=links)
+    assert '<a href="https://acme.kandji.io/devices/d1">Mac d1</a>' in html
+    assert '"><b>x' not in html
+    assert "https://acme.kandji.io/devices/d2%22%3E%3Cb%3Ex" in html
+    plain = digest_html(d, links=ConsoleLinks({"acme": ("kandji", None)}))
+    assert "<a href" not in plain
+    assert "<strong>Mac d1</strong>" in plain
