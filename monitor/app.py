@@ -29,7 +29,7 @@ from monitor.cycle import SweepCycle
 from monitor.daemon import Daemon, SourceCoordinator, Stopper, prune_history
 from monitor.digest.runner import DigestRunner
 from monitor.engine import RuleSet, load_rules
-from monitor.health import HealthBook
+from monitor.health import HealthBook, StoreHistory
 from monitor.heartbeat import Heartbeat
 from monitor.leasing import LeaseKeeper, default_instance_name
 from monitor.metrics import Metrics, StateSnapshot
@@ -41,7 +41,7 @@ from monitor.redaction import register_config_secrets
 from monitor.sources.base import Sweeper, SweepProgress
 from monitor.sources.budget import RequestBudget
 from monitor.sources.build import build_sweeper
-from monitor.status import Status, StoreHistory
+from monitor.status import Status
 from monitor.store import open_store
 from monitor.store.base import OutboxMessage
 from monitor.web.app import serve

@@ -22,7 +22,7 @@ from monitor.clock import Clock
 from monitor.config import Config
 from monitor.engine import RuleSet, evaluate
 from monitor.errors import MonitorError, StaleLeaseError, StoreError, is_auth_error
-from monitor.health import HealthBook
+from monitor.health import HealthBook, StoreHistory
 from monitor.heartbeat import Heartbeat
 from monitor.leasing import LeaseKeeper
 from monitor.log import redact
@@ -154,7 +154,7 @@ class SweepCycle:
         if lease is None:
             raise StaleLeaseError(f"{name}: this instance does not hold the source's lease")
         if self._epochs.get(name) != lease.epoch:
-            await self.health.restore_source(name, _StoreSweeps(self.store))
+            await self.health.restore_source(name, StoreHistory(self.store))
             sweeper = self.sweepers[name]
             if isinstance(sweeper, Remembers):
                 # What the previous holder (or this process before a restart) learned.
@@ -239,16 +239,6 @@ class SweepCycle:
             return self.rules.facts_of(rule_id, kind) if rule_id in self.rules else ()
 
         return facts
-
-
-class _StoreSweeps:
-    """The store's sweep records as the history health is rebuilt from."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def recent_sweeps(self, source: str, limit: int) -> list[SweepStats]:
-        return [r.stats for r in await self._store.sweeps(source, limit=limit)]
 
 
 def unknown_status_subjects(outcome: SweepOutcome) -> frozenset[tuple[str, str, str]]:

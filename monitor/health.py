@@ -28,6 +28,7 @@ import structlog
 
 from monitor.clock import format_age
 from monitor.models import Finding, Severity, SourceKind, SubjectKind, SweepStats
+from monitor.store.base import Store
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +43,17 @@ class HealthHistory(Protocol):
     async def recent_sweeps(self, source: str, limit: int) -> Sequence[SweepStats]:
         """Up to ``limit`` sweeps of ``source``, newest first."""
         ...
+
+
+class StoreHistory:
+    """:class:`HealthHistory` over the store's sweep records."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def recent_sweeps(self, source: str, limit: int) -> list[SweepStats]:
+        """The latest sweeps of ``source``, newest first."""
+        return [r.stats for r in await self._store.sweeps(source, limit=limit)]
 
 
 @dataclass

@@ -21,11 +21,11 @@ from monitor.clock import Clock
 from monitor.config import Config
 from monitor.digest.trend import TrendCache
 from monitor.errors import StoreError
-from monitor.health import HealthBook, SourceHealth
+from monitor.health import HealthBook, SourceHealth, StoreHistory
 from monitor.leasing import LeaseKeeper
 from monitor.log import redact
 from monitor.metrics import StateSnapshot, count_alerts, firing_starts
-from monitor.models import Alert, AlertState, SourceKind, SweepStats
+from monitor.models import Alert, AlertState, SourceKind
 from monitor.notify.labels import alert_labels
 from monitor.notify.silences import Silence, Silencer, SilencesInForce
 from monitor.sources import registry
@@ -96,17 +96,6 @@ def classify(alerts: Iterable[Alert], silencer: Silencer, now: datetime) -> list
         silenced_by = None if silence is None else silence.id
         rows.append(StatusRow(a, status, since, silenced_by, is_inhibited))
     return rows
-
-
-class StoreHistory:
-    """:class:`~monitor.health.HealthHistory` over the store's sweep records."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def recent_sweeps(self, source: str, limit: int) -> list[SweepStats]:
-        """The latest sweeps of ``source``, newest first."""
-        return [r.stats for r in await self._store.sweeps(source, limit=limit)]
 
 
 class Status:

@@ -23,7 +23,6 @@ from monitor.actions.audit import (
     list_actions,
 )
 from monitor.actions.base import (
-    ActionAudit,
     ActionClient,
     ActionRequest,
     ActionResult,
@@ -36,7 +35,6 @@ from monitor.actions.runner import ACTION_FAILED_RULE, ActionRunner, action_fail
 
 __all__ = [
     "ACTION_FAILED_RULE",
-    "ActionAudit",
     "ActionClient",
     "ActionEntry",
     "ActionRequest",

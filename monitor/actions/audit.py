@@ -1,6 +1,6 @@
 """The actions audit: how attempts are written, read back and listed.
 
-Each attempt is one row of the store's actions table (:class:`ActionAudit`):
+Each attempt is one row of the store's actions table (``Store.record_action``):
 ``action`` is the action type (``kandji.tag``), ``device`` is ``source/device_id``,
 ``who`` is ``rule:<rule id>``, ``at`` and ``result`` (an :class:`ActionStatus` value)
 say when and how it went, and ``detail`` is a small JSON object with the rest (the
@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from monitor.actions.base import ActionAudit, ActionKeys, ActionRecord, ActionResult
+from monitor.actions.base import ActionKeys, ActionRecord, ActionResult
 from monitor.models import EMPTY
+from monitor.store.base import Store
 
 DETAIL_VERSION = 1
 
@@ -95,7 +96,7 @@ def entry(record: ActionRecord) -> ActionEntry:
 
 
 async def list_actions(
-    audit: ActionAudit,
+    audit: Store,
     *,
     source: str | None = None,
     device: str | None = None,

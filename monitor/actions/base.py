@@ -180,25 +180,8 @@ class Executor(Protocol):
         ...
 
 
-class ActionAudit(Protocol):
-    """Where actions are recorded (the store's actions table satisfies it as is)."""
-
-    async def record_action(
-        self, action: str, device: str, who: str, at: datetime, result: str, detail: str = ""
-    ) -> int:
-        """Append an audit entry; its id."""
-        ...
-
-    async def actions(
-        self, *, device: str | None = None, since: datetime | None = None, limit: int = 200
-    ) -> list[ActionRecord]:
-        """Audit entries, newest first."""
-        ...
-
-
 __all__ = [
     "ATTEMPTED",
-    "ActionAudit",
     "ActionClient",
     "ActionKeys",
     "ActionRecord",

@@ -37,7 +37,6 @@ import structlog
 from monitor.actions.audit import ActionEntry, encode_detail, entry
 from monitor.actions.base import (
     ATTEMPTED,
-    ActionAudit,
     ActionClient,
     ActionRequest,
     ActionResult,
@@ -62,6 +61,7 @@ from monitor.models import (
     Transition,
     device_ref,
 )
+from monitor.store.base import Store
 
 log = structlog.get_logger(__name__)
 
@@ -160,7 +160,7 @@ class ActionRunner:
     def __init__(
         self,
         config: ActionsConfig,
-        audit: ActionAudit,
+        audit: Store,
         clients: Mapping[str, ActionClient],
         clock: Clock,
         *,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Protocol, Unpack
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -25,7 +25,7 @@ from monitor.clock import Clock
 from monitor.config import Config, DigestConfig, DigestScopeConfig
 from monitor.digest.chart import trend_png
 from monitor.digest.render import digest_html, digest_text
-from monitor.digest.summary import Digest, summarize
+from monitor.digest.summary import TREND_DAYS, Digest, DigestOptions, summarize
 from monitor.errors import MonitorError
 from monitor.leasing import LeaseKeeper
 from monitor.models import Alert
@@ -81,23 +81,12 @@ def schedule_of(digest: DigestConfig) -> WeeklySchedule:
     return WeeklySchedule(day_numbers(s.days), parse_clock_time(s.at), ZoneInfo(s.timezone))
 
 
-async def build_digest(
-    store: Store,
-    now: datetime,
-    *,
-    period: timedelta,
-    trend_days: int = 30,
-    tz: ZoneInfo | None = None,
-    keep: Callable[[Alert], bool] | None = None,
-    oldest: int = 10,
-    title: str = "Compliance digest",
-) -> Digest:
+async def build_digest(store: Store, now: datetime, **options: Unpack[DigestOptions]) -> Digest:
     """The digest at ``now`` from what the store holds."""
     alerts = await store.load_alerts()
-    earliest = now - max(period, timedelta(days=trend_days))
-    transitions = [e.transition for e in await store.transitions_since(earliest)]
-    return summarize(alerts, transitions, now, period=period, trend_days=trend_days, tz=tz,
-                     keep=keep, oldest=oldest, title=title)
+    reach = max(options["period"], timedelta(days=options.get("trend_days", TREND_DAYS)))
+    transitions = [e.transition for e in await store.transitions_since(now - reach)]
+    return summarize(alerts, transitions, now, **options)
 
 
 class DigestRunner:

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Required, TypedDict
 from zoneinfo import ZoneInfo
 
 from monitor.clock import utc
@@ -127,13 +128,28 @@ def period_words(period: timedelta) -> str:
     return f"in the last {int(period.total_seconds() // 3600)} hours"
 
 
+TREND_DAYS = 30
+"""How many days the trend covers unless told otherwise."""
+
+
+class DigestOptions(TypedDict, total=False):
+    """What a digest covers and how it is titled; see :func:`summarize`."""
+
+    period: Required[timedelta]
+    trend_days: int
+    tz: ZoneInfo | None
+    keep: Callable[[Alert], bool] | None
+    oldest: int
+    title: str
+
+
 def summarize(
     alerts: Mapping[str, Alert],
     transitions: Sequence[Transition],
     now: datetime,
     *,
     period: timedelta,
-    trend_days: int = 30,
+    trend_days: int = TREND_DAYS,
     tz: ZoneInfo | None = None,
     keep: Callable[[Alert], bool] | None = None,
     oldest: int = 10,

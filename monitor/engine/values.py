@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+from monitor.sources.lenient import bool_word
+
 _VERSION_RE = re.compile(r"^\s*[vV]?(\d+(?:\.\d+)*)")
 
 Version = tuple[int, ...]
@@ -64,13 +66,7 @@ def as_bool(value: Any) -> bool | None:
     """A bool; the strings ``True``/``False``/``Yes``/``No`` that vendors send are read too."""
     if value is True or value is False:
         return bool(value)
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-    return None
+    return bool_word(value, _TRUE, _FALSE) if isinstance(value, str) else None
 
 
 def as_number(value: Any) -> float | None:

@@ -50,7 +50,7 @@ from monitor.notify.owners import OwnerPlan
 from monitor.notify.routing import Route, build_routes
 from monitor.notify.silences import Silencer, SilencesInForce
 from monitor.notify.templates import RenderedMessage, Templates, build_context, decision_context
-from monitor.store.base import Lease, MessageDraft, NotificationLogEntry, OutboxMessage, Store
+from monitor.store.base import Lease, NotificationLogEntry, OutboxMessage, Store
 
 log = structlog.get_logger(__name__)
 
@@ -124,7 +124,7 @@ class NotifyPlanner:
                         await self._store.update_notification_log(plan.entry, lease=plan.lease)
                     else:
                         queued.append(await self._store.enqueue(
-                            _draft(plan.message, now), plan.entry, lease=plan.lease
+                            plan.message.draft(now), plan.entry, lease=plan.lease
                         ))
                 except StaleLeaseError as exc:
                     log.warning("notify.lease_lost", group=plan.entry.group_key, error=str(exc))
@@ -150,11 +150,7 @@ class NotifyPlanner:
         for owner_plan in owner_plans:
             for draft in owner_plan.drafts:
                 to = owner_plan.masked if draft.group_key == owner_plan.key else ""
-                rendered.append(RenderedMessage(
-                    receiver=draft.receiver, reason=draft.reason, title=draft.title,
-                    body=draft.body, body_format=draft.body_format, group_key=draft.group_key,
-                    firing=draft.firing, to=to,
-                ))
+                rendered.append(RenderedMessage.of(draft, to=to))
         return rendered
 
     async def _commit_owners(self, now: datetime) -> list[OutboxMessage]:
@@ -301,21 +297,6 @@ def _muted(alerts: Mapping[str, Alert], silencer: Silencer, now: datetime) -> fr
         fp for fp, a in alerts.items() if silencer.silenced_by(alert_labels(a), now) is not None
     }
     return inhibited | silenced
-
-
-def _draft(message: RenderedMessage, now: datetime) -> MessageDraft:
-    return MessageDraft(
-        group_key=message.group_key,
-        receiver=message.receiver,
-        reason=message.reason,
-        title=message.title,
-        body=message.body,
-        body_format=message.body_format,
-        created_at=now,
-        firing=message.firing,
-        resolved=message.resolved,
-        severity=message.severity,
-    )
 
 
 def _sample_alerts(now: datetime) -> tuple[Alert, ...]:

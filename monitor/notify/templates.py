@@ -49,7 +49,7 @@ listed alert has been firing, ``3d 4h``). Each alert also has ``age`` (text) and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -67,7 +67,7 @@ from monitor.notify.grouping import GroupDecision
 from monitor.notify.routing import alert_age
 from monitor.sandbox import BoundedSandbox, join_bounded
 from monitor.sources.links import ConsoleLinks
-from monitor.store.base import BodyFormat
+from monitor.store.base import BodyFormat, MessageDraft
 from monitor.store.codec import ts
 
 log = structlog.get_logger(__name__)
@@ -90,6 +90,23 @@ class RenderedMessage:
     to: str = ""
     #: The highest severity among the firing alerts it announces ("" for none).
     severity: str = ""
+
+    def draft(self, now: datetime) -> MessageDraft:
+        """This message as the outbox queues it, created at ``now``."""
+        return MessageDraft(created_at=now, **_shared(self, _DRAFT_FIELDS))
+
+    @classmethod
+    def of(cls, draft: MessageDraft, *, to: str = "") -> RenderedMessage:
+        """A queued draft as a preview shows it (``to``: the masked owner address)."""
+        return cls(to=to, **_shared(draft, _RENDERED_FIELDS))
+
+
+_DRAFT_FIELDS = frozenset(f.name for f in fields(MessageDraft)) - {"created_at"}
+_RENDERED_FIELDS = frozenset(f.name for f in fields(RenderedMessage)) - {"to"}
+
+
+def _shared(message: object, names: frozenset[str]) -> dict[str, Any]:
+    return {name: getattr(message, name) for name in names}
 
 
 def url_schemes(receiver: ReceiverConfig) -> list[str]:

@@ -60,19 +60,21 @@ _TRUE = frozenset({"true", "yes", "1", "on", "enabled"})
 _FALSE = frozenset({"false", "no", "0", "off", "disabled"})
 
 
+def bool_word(
+    text: str, true: frozenset[str] = _TRUE, false: frozenset[str] = _FALSE
+) -> bool | None:
+    """A yes/no word, read without regard to case or surrounding space; None for others."""
+    word = text.strip().lower()
+    return True if word in true else False if word in false else None
+
+
 def parse_bool(value: object) -> bool | None:
     """``true``/``"True"``/``"Yes"``/``1`` -> True, their opposites -> False, else None."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int | float):
         return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
-    return None
+    return bool_word(value) if isinstance(value, str) else None
 
 
 def to_str(value: object) -> str:

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.alerts import StepResult
-from monitor.health import SOURCE_UNHEALTHY_RULE, HealthBook, SourceHealth
+from monitor.health import SOURCE_UNHEALTHY_RULE, HealthBook, SourceHealth, StoreHistory
 from monitor.models import SourceKind, SweepStats
-from monitor.status import StoreHistory
 from monitor.store import open_store
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
