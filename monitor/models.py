@@ -468,3 +468,16 @@ class SweepStats:
     @property
     def duration_s(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
+
+
+def projected(view: type, *sources: object, **given: Any) -> dict[str, Any]:
+    """The fields of the dataclass ``view``: those in ``given`` as given, every other
+    one read by its name from the first of ``sources`` that has it: one model carried
+    over into another that shares its names (a view of a sweep, a message as queued)."""
+    values = dict(given)
+    for f in fields(view):
+        if f.name not in values:
+            owner = next((o for o in sources if hasattr(o, f.name)), None)
+            if owner is not None:
+                values[f.name] = getattr(owner, f.name)
+    return values

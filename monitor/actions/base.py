@@ -157,6 +157,16 @@ class Outcome:
     details: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
 
+def unknown_params(params: Mapping[str, Any], *accepted: str) -> str | None:
+    """What to say about keys of ``params`` not among ``accepted``; None when all are."""
+    unknown = sorted(set(params) - set(accepted))
+    if not unknown:
+        return None
+    if not accepted:
+        return f"takes no params (got {', '.join(unknown)})"
+    return f"unknown params: {', '.join(unknown)} (accepted: {', '.join(accepted)})"
+
+
 class Executor(Protocol):
     """Runs one action type against one kind of source."""
 
@@ -192,4 +202,5 @@ __all__ = [
     "Outcome",
     "Trigger",
     "canonical_params",
+    "unknown_params",
 ]

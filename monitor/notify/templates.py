@@ -49,7 +49,7 @@ listed alert has been firing, ``3d 4h``). Each alert also has ``age`` (text) and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -61,7 +61,7 @@ from jinja2 import DictLoader, StrictUndefined, select_autoescape
 from monitor.clock import format_age
 from monitor.config import ReceiverConfig
 from monitor.errors import ConfigError
-from monitor.models import Alert, NotifyReason, Severity, SubjectKind
+from monitor.models import Alert, NotifyReason, Severity, SubjectKind, projected
 from monitor.notify.escaping import FINALIZERS, code, link_target, mrkdwn
 from monitor.notify.grouping import GroupDecision
 from monitor.notify.routing import alert_age
@@ -93,20 +93,12 @@ class RenderedMessage:
 
     def draft(self, now: datetime) -> MessageDraft:
         """This message as the outbox queues it, created at ``now``."""
-        return MessageDraft(created_at=now, **_shared(self, _DRAFT_FIELDS))
+        return MessageDraft(**projected(MessageDraft, self, created_at=now))
 
     @classmethod
     def of(cls, draft: MessageDraft, *, to: str = "") -> RenderedMessage:
         """A queued draft as a preview shows it (``to``: the masked owner address)."""
-        return cls(to=to, **_shared(draft, _RENDERED_FIELDS))
-
-
-_DRAFT_FIELDS = frozenset(f.name for f in fields(MessageDraft)) - {"created_at"}
-_RENDERED_FIELDS = frozenset(f.name for f in fields(RenderedMessage)) - {"to"}
-
-
-def _shared(message: object, names: frozenset[str]) -> dict[str, Any]:
-    return {name: getattr(message, name) for name in names}
+        return cls(**projected(cls, draft, to=to))
 
 
 def url_schemes(receiver: ReceiverConfig) -> list[str]:

@@ -19,20 +19,7 @@ from enum import Enum
 from typing import Any
 
 from monitor.clock import format_age
-from monitor.models import Alert, AlertState, Severity, SourceKind, SweepStats
-
-
-def projected(view: type, *sources: object, **given: Any) -> dict[str, Any]:
-    """The fields of the dataclass ``view``: those in ``given`` as given, every other
-    one read by its name from the first of ``sources`` that has it (a view shows a
-    shared model's facts under the model's own names)."""
-    values = dict(given)
-    for f in dataclasses.fields(view):
-        if f.name not in values:
-            owner = next((o for o in sources if hasattr(o, f.name)), None)
-            if owner is not None:
-                values[f.name] = getattr(owner, f.name)
-    return values
+from monitor.models import Alert, AlertState, Severity, SourceKind, SweepStats, projected
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from monitor.actions.base import ActionClient, ActionRequest, ActionStatus, Outcome
+from monitor.actions.base import (
+    ActionClient,
+    ActionRequest,
+    ActionStatus,
+    Outcome,
+    unknown_params,
+)
 from monitor.models import SourceKind
 from monitor.sources.applivery.client import (
     AppliveryClient,
@@ -49,9 +55,8 @@ class AppliveryRefreshInfo:
 
     def check(self, params: Mapping[str, Any]) -> str | None:
         """Only ``info``: a non-empty category name or list of them."""
-        unknown = sorted(set(params) - {"info"})
-        if unknown:
-            return f"unknown params: {', '.join(unknown)} (accepted: info)"
+        if (problem := unknown_params(params, "info")) is not None:
+            return problem
         raw = params.get("info", list(INFO_CATEGORIES))
         if not isinstance(raw, str | list):
             return "info must be a category name or a list of them"

@@ -25,7 +25,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from monitor.actions.base import ActionClient, ActionRequest, ActionStatus, Outcome
+from monitor.actions.base import (
+    ActionClient,
+    ActionRequest,
+    ActionStatus,
+    Outcome,
+    unknown_params,
+)
 from monitor.errors import ClientRequestError
 from monitor.models import SourceKind
 from monitor.sources.kandji.client import KandjiClient
@@ -78,9 +84,8 @@ class KandjiTag:
 
     def check(self, params: Mapping[str, Any]) -> str | None:
         """``add`` and/or ``remove``: tag names (strings, 1-255 characters), disjoint."""
-        unknown = sorted(set(params) - {"add", "remove"})
-        if unknown:
-            return f"unknown params: {', '.join(unknown)} (accepted: add, remove)"
+        if (problem := unknown_params(params, "add", "remove")) is not None:
+            return problem
         if "add" not in params and "remove" not in params:
             return "give add and/or remove (a tag name or a list of them)"
         for key in ("add", "remove"):
@@ -150,9 +155,7 @@ class KandjiUpdateInventory:
 
     def check(self, params: Mapping[str, Any]) -> str | None:
         """No params."""
-        if params:
-            return f"takes no params (got {', '.join(sorted(params))})"
-        return None
+        return unknown_params(params)
 
     def refusal(self, request: ActionRequest, client: ActionClient) -> str | None:
         """Refuse a non-Kandji client, a malformed id, a device that is not Apple."""
@@ -192,9 +195,8 @@ class KandjiCancelLostMode:
 
     def check(self, params: Mapping[str, Any]) -> str | None:
         """Optional ``error_statuses``: a non-empty list of status values."""
-        unknown = sorted(set(params) - {"error_statuses"})
-        if unknown:
-            return f"unknown params: {', '.join(unknown)} (accepted: error_statuses)"
+        if (problem := unknown_params(params, "error_statuses")) is not None:
+            return problem
         if "error_statuses" in params:
             raw = params["error_statuses"]
             if not isinstance(raw, list) or not raw:
