@@ -38,6 +38,7 @@ from typing import Any, Final, TypedDict, Unpack
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from pydantic import SecretStr
 
 from monitor.clock import Clock
 from monitor.simulator.evolution import evolve_forever
@@ -168,26 +169,33 @@ class HttpKnobs(TypedDict, total=False):
     max_records: int
 
 
-class HttpSimulator:
-    """State and middlewares common to the simulated APIs (see :class:`HttpKnobs`).
+class SimulatorKnobs(HttpKnobs, total=False):
+    """What every simulator takes besides its fleet and token: the HTTP knobs, ``seed``
+    (faults, latency and mutations repeat with it) and ``evolve_every`` (seconds; when
+    set, :meth:`HttpSimulator.evolve_forever` advances the fleet that often on its clock).
+    """
 
-    ``evolve_every`` (seconds), when set, makes :meth:`evolve_forever` advance the
-    simulated fleet that often on ``clock`` (the vendor's :meth:`advance` does it).
+    seed: int
+    evolve_every: float | None
+
+
+class HttpSimulator:
+    """State and middlewares common to the simulated APIs (see :class:`SimulatorKnobs`).
+
+    ``token`` is the one bearer token the simulated API accepts.
     """
 
     #: Names the simulator's log events (``simulator.<vendor>.evolved``).
     vendor = "http"
 
     def __init__(
-        self,
-        *,
-        clock: Clock,
-        seed: int = 0,
-        evolve_every: float | None = None,
-        **knobs: Unpack[HttpKnobs],
+        self, *, clock: Clock, token: str | SecretStr, **knobs: Unpack[SimulatorKnobs]
     ) -> None:
+        seed = knobs.get("seed", 0)
         self.clock = clock
-        self.evolve_every = evolve_every
+        self.token = token if isinstance(token, SecretStr) else SecretStr(token)
+        self.seed = seed
+        self.evolve_every = knobs.get("evolve_every")
         self.evolutions = 0
         self.requests = RequestLog(knobs.get("max_records", 100_000))
         self.limiter = RateLimiter(
@@ -230,6 +238,15 @@ class HttpSimulator:
         if value is not None:
             fault.value = value
         return self.faults.add(fault)
+
+    def announce(self, url: str, **facts: object) -> None:
+        """Log that the simulator serves at ``url``, with its limits and ``facts``."""
+        log.info(
+            f"simulator.{self.vendor}.started", url=url, seed=self.seed,
+            per_second=self.limiter.per_second, per_hour=self.limiter.per_hour,
+            rival_per_hour=self.limiter.rival_per_hour, evolve_every=self.evolve_every,
+            **facts,
+        )
 
     def advance(self, seconds: float) -> dict[str, int]:
         """Move the simulated fleet ``seconds`` on; what changed, as counts for the log."""

@@ -37,7 +37,7 @@ from monitor.simulator.applivery.bodies import device_body, error, invalid, not_
 from monitor.simulator.applivery.fleet import INFO_CATEGORIES, AppliveryFleet, WinDevice
 from monitor.simulator.auth import presented_token, token_matches
 from monitor.simulator.evolution import in_background
-from monitor.simulator.http import HttpKnobs, HttpSimulator, query_int
+from monitor.simulator.http import HttpSimulator, SimulatorKnobs, query_int
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +63,7 @@ class AppliverySimulator(HttpSimulator):
     ``max_limit`` caps ``limit`` (larger values are clamped silently, as the API notes
     say some endpoints do). ``evolve_every`` (seconds) advances the fleet in the
     background on the fleet's clock. The HTTP knobs are
-    :class:`~monitor.simulator.http.HttpKnobs` (no burst limit unless told otherwise).
+    :class:`~monitor.simulator.http.SimulatorKnobs` (no burst limit unless told otherwise).
     """
 
     vendor = "applivery"
@@ -73,15 +73,12 @@ class AppliverySimulator(HttpSimulator):
         fleet: AppliveryFleet,
         *,
         token: str | SecretStr,
-        seed: int = 0,
-        evolve_every: float | None = None,
         max_limit: int = 1000,
-        **knobs: Unpack[HttpKnobs],
+        **knobs: Unpack[SimulatorKnobs],
     ) -> None:
         knobs.setdefault("per_second", None)  # the reference documents no burst limit
-        super().__init__(clock=fleet.clock, seed=seed, evolve_every=evolve_every, **knobs)
+        super().__init__(clock=fleet.clock, token=token, **knobs)
         self.fleet = fleet
-        self.token = token if isinstance(token, SecretStr) else SecretStr(token)
         self.max_limit = max_limit
 
     def __repr__(self) -> str:

@@ -62,16 +62,7 @@ async def start_applivery(
     )
     runner, root_url = await serve_app(make_applivery_app(sim), host, port)
     base_url = root_url + API_PREFIX
-    log.info(
-        "simulator.applivery.started",
-        url=base_url,
-        organization=organization,
-        devices=fleet.device_count,
-        seed=seed,
-        per_second=sim.limiter.per_second,
-        per_hour=sim.limiter.per_hour,
-        evolve_every=evolve_every,
-    )
+    sim.announce(base_url, organization=organization, devices=fleet.device_count)
     return runner, base_url, sim
 
 

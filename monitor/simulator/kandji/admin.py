@@ -12,7 +12,7 @@ import dataclasses
 from array import array
 from collections.abc import Iterable
 
-from monitor.simulator.kandji.model import _PENDING, _PPENDING, Blueprint, LibraryItem
+from monitor.simulator.kandji.model import _PENDING, _PPENDING, Blueprint, LibraryItem, known
 from monitor.simulator.kandji.writes import FleetWrites
 
 
@@ -20,10 +20,7 @@ class FleetAdmin(FleetWrites):
     """The administrator's hooks: blueprints and library items."""
 
     def _require_blueprint(self, blueprint_id: str) -> Blueprint:
-        bp = self.blueprint(blueprint_id)
-        if bp is None:
-            raise KeyError(f"unknown blueprint {blueprint_id}")
-        return bp
+        return known(self.blueprint(blueprint_id), "blueprint", blueprint_id)
 
     def _replace_blueprint(self, bp: Blueprint) -> None:
         blueprints = list(self.blueprints)
@@ -64,8 +61,7 @@ class FleetAdmin(FleetWrites):
         self._blueprint_params.append(frozenset())
         self._members.append(array("I"))
         self._blueprint_by_id[bp.id] = bp
-        self._generation += 1
-        self.audit.record(
+        self._record_change(
             "create",
             "blueprint",
             bp.id,
@@ -130,8 +126,7 @@ class FleetAdmin(FleetWrites):
         items[item.index] = new
         self.items = tuple(items)
         self._item_by_id[new.id] = new
-        self._generation += 1
-        self.audit.record(
+        self._record_change(
             "update",
             "library_item",
             new.id,

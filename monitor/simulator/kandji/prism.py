@@ -86,11 +86,10 @@ def _device_block(d: SimDevice, updated: datetime, changed: datetime | None) -> 
     }
 
 
-def _device_information(d: SimDevice, updated: datetime, changed: datetime | None) -> list[JSON]:
+def _device_information(d: SimDevice) -> list[JSON]:
     mac = d.platform_code == MAC
-    row = _device_block(d, updated, changed)
     agent_at = d.last_check_in if d.agent_installed else None
-    row.update(
+    return [
         {
             "device_capacity": d.hardware.capacity_gb,
             "host_name": d.hostname if mac else None,
@@ -119,14 +118,12 @@ def _device_information(d: SimDevice, updated: datetime, changed: datetime | Non
             "battery_health": None,
             "lost_mode_status": "ENABLED" if d.lost_mode else None,
         }
-    )
-    return [row]
+    ]
 
 
-def _filevault(d: SimDevice, updated: datetime, changed: datetime | None) -> list[JSON]:
-    row = _device_block(d, updated, changed)
+def _filevault(d: SimDevice) -> list[JSON]:
     on = bool(d.filevault_enabled)
-    row.update(
+    return [
         {
             "status": on,
             "key_type": "personal" if on else None,
@@ -134,13 +131,11 @@ def _filevault(d: SimDevice, updated: datetime, changed: datetime | None) -> lis
             "regeneration_needed": False if on else None,
             "scheduled_key_rotation": None,
         }
-    )
-    return [row]
+    ]
 
 
-def _gatekeeper(d: SimDevice, updated: datetime, changed: datetime | None) -> list[JSON]:
-    row = _device_block(d, updated, changed)
-    row.update(
+def _gatekeeper(d: SimDevice) -> list[JSON]:
+    return [
         {
             "gatekeeper_status": d.dna[5] >= 8,
             "trusted_developers": True,
@@ -149,13 +144,11 @@ def _gatekeeper(d: SimDevice, updated: datetime, changed: datetime | None) -> li
             "xprotect_version": str(5280 + d.dna[6] % 8),
             "malware_removal_tool_version": "1.93",
         }
-    )
-    return [row]
+    ]
 
 
-def _firewall(d: SimDevice, updated: datetime, changed: datetime | None) -> list[JSON]:
-    row = _device_block(d, updated, changed)
-    row.update(
+def _firewall(d: SimDevice) -> list[JSON]:
+    return [
         {
             "status": d.dna[7] >= 20,
             "block_all_incoming": False,
@@ -166,18 +159,15 @@ def _firewall(d: SimDevice, updated: datetime, changed: datetime | None) -> list
             "allow_signed_applications": True,
             "unloading": False,
         }
-    )
-    return [row]
+    ]
 
 
-def _apps(d: SimDevice, updated: datetime, changed: datetime | None) -> list[JSON]:
-    block = _device_block(d, updated, changed)
+def _apps(d: SimDevice) -> list[JSON]:
     rows = []
     for app in apps_body(d)["apps"]:
         mac = d.platform_code == MAC
         rows.append(
             {
-                **block,
                 "path": app["path"] or None,
                 "obtained_from": app["source"] or None,
                 "bundle_size": int(app["bundle_size"]) if app["bundle_size"] else None,
@@ -225,7 +215,13 @@ class Category:
 
     name: str
     platforms: frozenset[int]
-    rows: Callable[[SimDevice, datetime, datetime | None], list[JSON]]
+    #: The category's own columns of each of a device's rows.
+    columns: Callable[[SimDevice], list[JSON]]
+
+    def rows(self, d: SimDevice, updated: datetime, changed: datetime | None) -> list[JSON]:
+        """A device's rows: the columns every category starts with, then its own."""
+        block = _device_block(d, updated, changed)
+        return [{**block, **own} for own in self.columns(d)]
 
 
 CATEGORIES: Final[dict[str, Category]] = {

@@ -81,18 +81,7 @@ async def start_kandji(
     runner, base_url = await serve_app(
         make_kandji_app(sim), host, port, handler_cancellation=True, shutdown_timeout=2.0
     )
-    limits = sim.limiter
-    log.info(
-        "simulator.kandji.started",
-        url=base_url,
-        devices=fleet.device_count,
-        seed=fleet_spec.seed,
-        per_second=limits.per_second,
-        per_hour=limits.per_hour,
-        rival_per_hour=limits.rival_per_hour,
-        evolve_every=evolve_every,
-        demo=demo,
-    )
+    sim.announce(base_url, devices=fleet.device_count, demo=demo)
     return runner, base_url, sim
 
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from monitor.simulator.auth import presented_token, token_matches
-from monitor.simulator.http import HttpKnobs, HttpSimulator, route_template
+from monitor.simulator.http import HttpSimulator, SimulatorKnobs, route_template
 from monitor.simulator.kandji.cursors import Snapshots
 from monitor.simulator.kandji.fleet import Fleet
 from monitor.simulator.kandji.model import DemoPlan
@@ -38,7 +38,7 @@ class KandjiSimulator(HttpSimulator):
     (seconds) makes the app advance the fleet in the background on the fleet's clock.
     ``demo`` breaks one custom script on a few Macs at start-up and repairs it
     ``demo_repair_after`` seconds later. The HTTP knobs are
-    :class:`~monitor.simulator.http.HttpKnobs` (a burst limit of 50 a second and 10,000
+    :class:`~monitor.simulator.http.SimulatorKnobs` (a burst limit of 50 a second and 10,000
     requests an hour unless told otherwise).
     """
 
@@ -49,16 +49,13 @@ class KandjiSimulator(HttpSimulator):
         fleet: Fleet,
         *,
         token: str | SecretStr,
-        seed: int = 0,
-        evolve_every: float | None = None,
         demo: bool = False,
         demo_devices: int = 3,
         demo_repair_after: float = 90.0,
-        **knobs: Unpack[HttpKnobs],
+        **knobs: Unpack[SimulatorKnobs],
     ) -> None:
-        super().__init__(clock=fleet.clock, seed=seed, evolve_every=evolve_every, **knobs)
+        super().__init__(clock=fleet.clock, token=token, **knobs)
         self.fleet = fleet
-        self.token = token if isinstance(token, SecretStr) else SecretStr(token)
         self.denied_routes: set[str] = set()
         # Blueprint ids GET /blueprints leaves out, as for a blueprint the token cannot
         # see: its devices still name it, and its own routes still answer.
@@ -68,7 +65,7 @@ class KandjiSimulator(HttpSimulator):
         self.demo_repair_after = demo_repair_after
         self.demo_plan: DemoPlan | None = None
         self.prism_snapshots: Snapshots[PrismSnapshot] = Snapshots()
-        self._shift_rng = random.Random(f"shift:{seed}")
+        self._shift_rng = random.Random(f"shift:{self.seed}")
 
     def __repr__(self) -> str:
         return f"KandjiSimulator(devices={self.fleet.device_count}, token=**********)"

@@ -59,6 +59,7 @@ from monitor.simulator.kandji.model import (
     _ts,
     default_lost_mode,
     device_name,
+    known,
 )
 from monitor.simulator.kandji.seeding import (
     initial_flags,
@@ -298,16 +299,10 @@ class FleetState:
         return self._param_by_id.get(parameter_id)
 
     def _require_item(self, item_id: str) -> LibraryItem:
-        item = self.item(item_id)
-        if item is None:
-            raise KeyError(f"unknown library item {item_id}")
-        return item
+        return known(self.item(item_id), "library item", item_id)
 
     def _require_parameter(self, parameter_id: str) -> Parameter:
-        param = self.parameter(parameter_id)
-        if param is None:
-            raise KeyError(f"unknown parameter {parameter_id}")
-        return param
+        return known(self.parameter(parameter_id), "parameter", parameter_id)
 
     def user(self, index: int) -> SimUser:
         """The directory user at ``index`` (derived, not stored)."""

@@ -6,6 +6,7 @@ import heapq
 import math
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from monitor.simulator.kandji import catalog
 from monitor.simulator.kandji.catalog import APPLETV, MAC, MOBILE, PLATFORMS
@@ -259,9 +260,8 @@ class FleetWrites(FleetReads):
         self._reset_to_pending(i)
         self._alive.append(i)
         self._members[bp.index].append(i)
-        self._generation += 1
         device_id = self.device_id(i)
-        self.audit.record("create", "device", device_id, self._device_state(i))
+        self._record_change("create", "device", device_id, self._device_state(i))
         return device_id
 
     def remove_device(self, device_id: str) -> None:
@@ -271,8 +271,14 @@ class FleetWrites(FleetReads):
         self._alive.remove(i)
         self._members[self._blueprint[i]].remove(i)
         self._silent.discard(i)
+        self._record_change("delete", "device", device_id, self._device_state(i))
+
+    def _record_change(
+        self, action: str, kind: str, target_id: str, state: dict[str, Any], **extra: Any
+    ) -> None:
+        """A change readers must see (lists are read afresh) and the audit feed shows."""
         self._generation += 1
-        self.audit.record("delete", "device", device_id, self._device_state(i))
+        self.audit.record(action, kind, target_id, state, **extra)
 
     def _device_state(self, i: int) -> dict[str, object]:
         device = self.device(i)
