@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.actions.base import ActionKeys, ActionRecord, ActionResult
-from monitor.models import EMPTY
+from monitor.models import EMPTY, projected
 from monitor.store.base import Store
 
 DETAIL_VERSION = 1
@@ -73,26 +73,24 @@ class ActionEntry(ActionKeys):
     dry_run: bool = False
 
 
+_TEXT_DETAILS = ("device_name", "trigger", "message", "fingerprint")
+"""The detail keys an entry shows as text (empty when absent)."""
+
+
 def entry(record: ActionRecord) -> ActionEntry:
-    """Decode one stored row."""
+    """Decode one stored row: its columns as they are, its ``detail`` spread out."""
     detail = decode_detail(record.detail)
     source, _, device_id = record.device.partition("/")
     params = detail.get("params")
-    return ActionEntry(
-        id=record.id,
-        at=record.at,
-        action=record.action,
+    return ActionEntry(**projected(
+        ActionEntry,
+        record,
         source=source,
         device_id=device_id,
-        device_name=str(detail.get("device_name") or ""),
-        who=record.who,
-        result=record.result,
-        trigger=str(detail.get("trigger") or ""),
         params=params if isinstance(params, dict) else {},
-        message=str(detail.get("message") or ""),
-        fingerprint=str(detail.get("fingerprint") or ""),
         dry_run=bool(detail.get("dry_run", False)),
-    )
+        **{key: str(detail.get(key) or "") for key in _TEXT_DETAILS},
+    ))
 
 
 async def list_actions(
