@@ -329,7 +329,9 @@ async def run_failover(workdir: Path, cfg: FailoverConfig) -> FailoverReport:
             held = await holders(watcher)
             victim = Counter(held.values()).most_common(1)[0][0]
             lost_tenants = {t for t, owner in held.items() if owner == victim}
-            old_epochs = {x.epoch for x in await watcher.leases() if x.owner == victim}
+            # (source, epoch) of every lease the victim holds: epochs count per source
+            old_leases = {(x.source, x.epoch) for x in await watcher.leases()
+                          if x.owner == victim}
             if cfg.mode == "pause":
                 daemons[victim].pause()
             else:
@@ -359,7 +361,8 @@ async def run_failover(workdir: Path, cfg: FailoverConfig) -> FailoverReport:
                     await agreement(receiver, failing(fleets), cfg.settle_timeout)
                 report.stale_writes += sum(
                     1 for r in await watcher.sweeps(limit=10_000)
-                    if r.id > resumed_after and r.instance == victim and r.epoch in old_epochs
+                    if r.id > resumed_after and r.instance == victim
+                    and (r.stats.source, r.epoch) in old_leases
                 )
             else:
                 await daemons[victim].start(cfg.start_timeout)
