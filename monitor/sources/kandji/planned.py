@@ -25,7 +25,6 @@ details and apps when read this sweep or read before and not checked in since.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
@@ -46,7 +45,8 @@ from monitor.sources.kandji.mapping import (
     to_device,
 )
 from monitor.sources.kandji.models import KLibraryItemStatusRow, KParameter
-from monitor.sources.kandji.outcome import Run, assemble
+from monitor.sources.kandji.outcome import Run, SweepReport, assemble
+from monitor.sources.kandji.pacing import budget_pace, plan_allowance
 from monitor.sources.kandji.planner import (
     MAC,
     DeviceMemo,
@@ -54,12 +54,12 @@ from monitor.sources.kandji.planner import (
     PlannerState,
     SubjectFilter,
     SweepPlan,
-    SweepReport,
     group_of,
     keep_every_subject,
     plan_probes,
     plan_sweep,
 )
+from monitor.sources.kandji.prism_facts import PrismMirror
 from monitor.sources.kandji.reads import read_lost_mode
 
 log = structlog.get_logger(__name__)
@@ -73,9 +73,17 @@ class KandjiPlannedSweeper:
     ``keep`` drops subjects no enabled rule can match (default: keep all).
     ``healthy_item_every`` lets healthy items be read one sweep in that many (1: every
     item every sweep; see :mod:`monitor.sources.kandji.planner` for the trade-off).
-    ``budget_reserve`` is the share of the hourly budget per-device reads leave unplanned
-    (for retries and the tenant's other tasks). The sweeper keeps its memory of earlier
-    sweeps in :attr:`state` and describes its last sweep in :attr:`last_report`.
+    ``budget_reserve`` is the share of the hourly budget a sweep leaves unplanned (for
+    retries and actions). ``interval`` (seconds between sweeps) paces every sweep after
+    the first to what its interval earns of the budget (None: no pacing; see
+    :mod:`monitor.sources.kandji.pacing`), of which ``per_device_share`` goes to the
+    per-device reads; a Mac's parameters are read at most once per ``parameters_every``
+    seconds. Blueprints are listed again as :mod:`monitor.sources.kandji.discovery`
+    says, at least every ``rediscover_every`` seconds. ``prism_fields`` (the details
+    fields the rules read, all served by Prism) reads details through Prism
+    (:mod:`monitor.sources.kandji.prism_facts`) instead of ``/details`` where it can.
+    The sweeper keeps its memory of earlier sweeps in :attr:`state` and describes its
+    last sweep in :attr:`last_report`.
     """
 
     def __init__(
@@ -87,16 +95,27 @@ class KandjiPlannedSweeper:
         healthy_item_every: int = 1,
         budget_reserve: float = 0.05,
         rediscover_every: float = DEFAULT_EVERY,
+        interval: float | None = None,
+        per_device_share: float = 0.0,
+        parameters_every: float = 0.0,
+        prism_fields: frozenset[str] | None = None,
     ) -> None:
         if healthy_item_every < 1:
             raise ValueError("healthy_item_every must be >= 1")
+        if not 0.0 <= per_device_share <= 1.0:
+            raise ValueError("per_device_share must be between 0 and 1")
         self.client = client
         self.source = source
         self.keep: SubjectFilter = keep or keep_every_subject
         self.healthy_item_every = healthy_item_every
         self.budget_reserve = budget_reserve
+        self.interval = interval
+        self.per_device_share = per_device_share
+        self.parameters_every = parameters_every
+        self.clock = client.api.clock
         self.state = PlannerState()
-        self.discovery = Rediscovery(client.api.clock, rediscover_every)
+        self.discovery = Rediscovery(self.clock, rediscover_every)
+        self.prism = None if prism_fields is None else PrismMirror(prism_fields, self.clock)
         self.last_report: SweepReport | None = None
         self.progress: SweepProgress | None = None
         self._saved: dict[str, str] = {}
@@ -126,6 +145,11 @@ class KandjiPlannedSweeper:
         client = self.client
         start = client.requests_made
         state = self.state
+        started = self.clock.now()
+        budget = client.budget
+        pace = None if self.interval is None else budget_pace(
+            budget, self.budget_reserve, self.interval
+        )
         out = SweepOutcome(source=self.source, coverage=Coverage(source=self.source))
         devices: dict[str, Device] = {}
         try:
@@ -145,7 +169,7 @@ class KandjiPlannedSweeper:
         kinds = frozenset(k for k in needs if k is not FactKind.DEVICE)
 
         found = Discovery()
-        run = Run(devices=devices, needs=kinds, sweep=state.sweeps, signatures={})
+        run = Run(devices, kinds, state.sweeps, {}, started)
         per_device: bool | None = None
         if FactKind.LIBRARY_ITEMS in kinds:
             if len(devices) < state.items_per_device_below:
@@ -155,13 +179,20 @@ class KandjiPlannedSweeper:
                 run.signatures = found.signatures
         discovery = client.requests_made - start
 
+        if FactKind.DETAILS in kinds and self.prism is not None:
+            self.prism.forget_except(devices)
+            await self.prism.refresh(client.api, run.fail)
         if found.items is not None:
             state.observe_blueprints(found.items)
+            state.forget_items_except(i for ids in found.items.values() for i in ids)
             probes = plan_probes(state, device_list, found.items)
             await self._pool(self._probe(run, dev) for dev in probes)
         probe_spent = client.requests_made - start - discovery
 
-        plan = self._plan(run, device_list, found, per_device)
+        allowance = plan_allowance(
+            budget, self.budget_reserve, pace, client.requests_made - start
+        )
+        plan = self._plan(run, device_list, found, per_device, allowance)
         if plan.items_per_device and found.items is not None:
             state.items_per_device_below = 1 + len(found.listed) + plan.bulk_item_pages
         elif not plan.items_per_device:
@@ -182,7 +213,7 @@ class KandjiPlannedSweeper:
         # Lazily: a large fleet's plan is tens of thousands of reads.
         await self._pool(self._counted(job) for job in self._jobs(run, plan))
 
-        assemble(out, run, found, plan, self.state)
+        assemble(out, run, found, plan, self.state, self.prism)
         out.requests = client.requests_made - start
         out.errors.extend(run.errors)
         if run.failures > len(run.errors):
@@ -195,6 +226,9 @@ class KandjiPlannedSweeper:
             probe_requests=probe_spent,
             plan=plan,
             requests=out.requests,
+            started_at=started,
+            pace=pace,
+            allowance=allowance,
         )
         self.last_report = report
         state.sweeps += 1
@@ -210,6 +244,9 @@ class KandjiPlannedSweeper:
             items=len(plan.items),
             item_pages=plan.item_pages,
             rotated=len(plan.rotated_out),
+            deferred_items=len(plan.deferred_items),
+            pace=pace,
+            allowance=allowance,
             status_reads=len(plan.status_reads),
             parameter_reads=len(plan.parameter_reads),
             details_reads=len(plan.details_reads),
@@ -222,34 +259,36 @@ class KandjiPlannedSweeper:
         return out
 
     def _plan(
-        self, run: Run, device_list: list[Device], found: Discovery, per_device: bool | None
+        self,
+        run: Run,
+        device_list: list[Device],
+        found: Discovery,
+        per_device: bool | None,
+        allowance: int,
     ) -> SweepPlan:
-        """The plan, with per-device reads fitted into what the budget has left."""
+        """The plan within ``allowance``: items first (all of them on a first sweep, when
+        nothing is known), per-device reads in their share and what the items leave."""
+        return plan_sweep(
+            self.state,
+            device_list,
+            run.needs,
+            blueprint_items=found.items,
+            listed_blueprints=found.listed,
+            item_names=found.names,
+            blueprint_signatures=found.signatures,
+            allowance=allowance,
+            per_device_share=self.per_device_share,
+            pace_items=self.state.sweeps > 0,
+            healthy_item_every=self.healthy_item_every,
+            page_size=self.client.page_size,
+            items_per_device=per_device,
+            now=self.clock.monotonic(),
+            parameters_every=self.parameters_every,
+            details_elsewhere=None if self.prism is None else self._prism_covers,
+        )
 
-        def make(allowance: int | None) -> SweepPlan:
-            return plan_sweep(
-                self.state,
-                device_list,
-                run.needs,
-                blueprint_items=found.items,
-                listed_blueprints=found.listed,
-                item_names=found.names,
-                blueprint_signatures=found.signatures,
-                per_device_allowance=allowance,
-                healthy_item_every=self.healthy_item_every,
-                page_size=self.client.page_size,
-                items_per_device=per_device,
-            )
-
-        plan = make(None)
-        per_device = plan.items_per_device  # the same route if the budget forces a re-plan
-        budget = self.client.budget
-        reserve = math.ceil(budget.limit * self.budget_reserve)
-        allowance = budget.remaining - reserve - plan.item_pages - len(plan.lost_mode_reads)
-        deferrable = plan.per_device_requests - len(plan.lost_mode_reads)
-        if deferrable > max(0, allowance):
-            plan = make(max(0, allowance))
-        return plan
+    def _prism_covers(self, dev: Device) -> bool:
+        return self.prism is not None and self.prism.covers(dev.platform)
 
     async def _counted(self, job: Awaitable[None]) -> None:
         try:
@@ -298,6 +337,7 @@ class KandjiPlannedSweeper:
         kept = (parameter_subject(r) for r in rows)
         memo.parameters = tuple(s for s in kept if self.keep(s.kind, s.status, s.type))
         memo.parameters_key = run.key(dev)
+        memo.parameters_at = self.clock.monotonic()
         memo.read_sweep = run.sweep
 
     async def _read(
@@ -362,6 +402,8 @@ class KandjiPlannedSweeper:
         run.items_read.add(item.item_id)
         state = self.state
         state.item_last_read[item.item_id] = run.sweep
+        state.item_read_at[item.item_id] = run.started
+        state.item_rows[item.item_id] = tuple(kept)
         if kept:
             state.unhealthy_items.add(item.item_id)
         else:

@@ -9,16 +9,19 @@ assigns (``GET /blueprints/{id}/list-library-items``). The planner builds on tha
 facts             route                                                        cost
 ================  ===========================================================  ==========
 device list       ``GET /devices`` (300 a page)                                N/300
-item discovery    ``GET /blueprints`` + ``list-library-items`` per blueprint   1 + B
+item discovery    ``GET /audit/events`` from where it stopped; ``GET           1; 1 + B
+                  /blueprints`` + ``list-library-items`` per blueprint only    after a
+                  after an edit (:mod:`.discovery`)                            change
 library items     per item ``/library/library-items/{id}/status``              sum of
                                                                                scope/300
 item shape        ``GET /devices/{id}/status`` on one device per (blueprint,   a few, once
                   platform) group: which items those devices carry, and each
                   item's type (the fleet-wide rows do not name it)
 parameters        ``GET /devices/{id}/parameters``, Macs only (the API has no  Macs that
-                  fleet-wide route; other platforms have no parameters)        checked in
-details, apps     ``GET /devices/{id}/details`` / ``apps`` (the simulator has  devices that
-                  no Prism tables, so no bulk route is used)                   checked in
+                  fleet-wide route; other platforms have no parameters), at    checked in,
+                  most once per ``parameters_every``                           in a share
+details, apps     ``GET /devices/{id}/details`` / ``apps``                     devices that
+                                                                               checked in
 lost mode         ``GET /devices/{id}/details/lostmode`` for iPhones and       devices in
                   iPads the device list shows in Lost Mode                     Lost Mode
 no blueprint      ``GET /devices/{id}/status`` for devices whose blueprint is  rare
@@ -33,19 +36,19 @@ still fresh: nothing happened on the device since. Lost Mode is not read this wa
 administrator turns it on or off without the device checking in): it is read every
 sweep, for the few devices the list shows in Lost Mode.
 
-**Budget.** Bulk reads come first. Per-device reads are then planned within what the
-tenant's budget has left (``per_device_allowance``), oldest read first; devices that do
-not fit are *deferred*: their facts of that kind are not fresh this sweep, so their
-alerts are held (never resolved) until a later sweep reads them.
+**Budget.** A sweep plans within an allowance (what the tenant's budget has left, and
+for a paced sweep what its interval earns: :mod:`.pacing`). Library items come first,
+the item read longest ago first; items that do not fit are deferred (their devices keep
+the rows of the item's last read, for an hour at most). Per-device reads have their own
+share plus what the items leave, oldest read first; devices that do not fit are
+*deferred*: their facts of that kind are not fresh this sweep, so their alerts are held
+(never resolved) until a later sweep reads them.
 
-**Failing items first; rotation of healthy ones.** By default every item is read every
-sweep: it is already cheap (a few pages per item), and a failing item's recovery is
-then seen in the very next sweep. ``healthy_item_every = k > 1`` lets an item whose
-last read had no row any enabled rule could match (a *healthy* item) be read only one
-sweep in ``k``; items with such rows (``ERROR``, ``failed``...) are still read every
-sweep, so resolves are never late. The price: a new failure of a healthy item can stay
-unseen for up to ``k - 1`` sweep intervals, while its devices count as observed. Keep
-``k = 1`` unless the budget is tight.
+**Rotation of healthy items.** ``healthy_item_every = k > 1`` lets an item whose last
+read had no row any enabled rule could match be read only one sweep in ``k`` (items
+with such rows are read every sweep, so resolves are never late); a new failure of it
+can then stay unseen for up to ``k - 1`` intervals. Keep ``k = 1`` unless the budget
+is tight: the allowance already defers what does not fit.
 
 Everything here is pure: no I/O, no clock. :mod:`monitor.sources.kandji.planned` runs the plan.
 """
@@ -54,13 +57,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from monitor.models import Device, FactKind, Subject, SubjectKind
 from monitor.sources.kandji.mapping import LOST_MODE_PLATFORMS
+from monitor.sources.kandji.pacing import fit, item_news, item_order
 
 MAC = "Mac"
 """The only platform with parameters (API-NOTES §3.2, §4.7)."""
@@ -113,11 +117,13 @@ class DeviceMemo:
     Only the subjects the sweep's :class:`SubjectFilter` kept are stored, and
     ``*_key`` is the device's :func:`fresh_key` at the time of the read (None: never
     read). ``read_sweep`` is the sweep that last read anything of the device (-1:
-    never), so the longest-waiting devices go first when the budget is short.
+    never), so the longest-waiting devices go first when the budget is short;
+    ``parameters_at`` when (monotonic seconds) its parameters were last read.
     """
 
     parameters_key: int | None = None
     parameters: tuple[Subject, ...] = ()
+    parameters_at: float = -math.inf
     details_key: int | None = None
     details: Mapping[str, Any] | None = None
     apps_key: int | None = None
@@ -133,7 +139,9 @@ class PlannerState:
     one ``/status`` read; forgotten when the blueprint's item list changes.
     ``item_types``: item id -> type (``profile``, ``custom-script``...), which never
     changes. ``unhealthy_items``: items whose last read had rows a rule could match.
-    ``devices``: per device, its :class:`DeviceMemo`.
+    ``item_last_read``, ``item_read_at`` and ``item_rows``: per item, the sweep and the
+    moment of its last complete read and the rows of it that were kept (what a sweep
+    that defers the item carries). ``devices``: per device, its :class:`DeviceMemo`.
     """
 
     sweeps: int = 0
@@ -142,6 +150,8 @@ class PlannerState:
     item_types: dict[str, str] = field(default_factory=dict)
     unhealthy_items: set[str] = field(default_factory=set)
     item_last_read: dict[str, int] = field(default_factory=dict)
+    item_read_at: dict[str, datetime] = field(default_factory=dict)
+    item_rows: dict[str, tuple[tuple[str, Subject], ...]] = field(default_factory=dict)
     devices: dict[str, DeviceMemo] = field(default_factory=dict)
     items_per_device_below: int = 0
     """While the fleet has fewer devices than this, library items are read per device
@@ -165,6 +175,13 @@ class PlannerState:
                 self.item_types[item_id] = type_
         self.groups[group] = frozenset(ids)
 
+    def forget_items_except(self, assigned: Iterable[str]) -> None:
+        """Drop what was kept of items no blueprint assigns any more."""
+        keep = set(assigned)
+        for table in (self.item_last_read, self.item_read_at, self.item_rows):
+            for item_id in [i for i in table if i not in keep]:
+                del table[item_id]
+
     def forget_devices_except(self, listed: Iterable[str]) -> None:
         """Drop the memos of devices the list no longer returns."""
         keep = set(listed)
@@ -187,11 +204,14 @@ class SweepPlan:
     """The reads one sweep will make after discovery and group probes.
 
     ``requests`` is what they cost when nothing fails (no retries); the sweep's
-    total is ``discovery + probes + requests``.
+    total is ``discovery + probes + requests``. ``rotated_out`` are healthy items
+    skipped by rotation, ``deferred_items`` items the allowance left for a later sweep,
+    ``deferred`` devices whose per-device reads it left.
     """
 
     items: tuple[ItemRead, ...] = ()
     rotated_out: tuple[str, ...] = ()
+    deferred_items: tuple[str, ...] = ()
     status_reads: tuple[str, ...] = ()
     parameter_reads: tuple[str, ...] = ()
     details_reads: tuple[str, ...] = ()
@@ -272,10 +292,16 @@ def plan_sweep(
     listed_blueprints: frozenset[str] = frozenset(),
     item_names: Mapping[str, str],
     blueprint_signatures: Mapping[str, int] | None = None,
+    allowance: int | None = None,
+    per_device_share: float = 0.0,
+    pace_items: bool = True,
     per_device_allowance: int | None = None,
     healthy_item_every: int = 1,
     page_size: int = PAGE_SIZE,
     items_per_device: bool | None = None,
+    now: float = 0.0,
+    parameters_every: float = 0.0,
+    details_elsewhere: Callable[[Device], bool] | None = None,
 ) -> SweepPlan:
     """Decide every read of this sweep after discovery (and after the group probes).
 
@@ -285,34 +311,26 @@ def plan_sweep(
     A device whose blueprint is not listed has no bulk route: it is read through
     ``/status``. A device of a listed blueprint whose item list failed is not read at
     all this sweep (its library items are then not observed).
-    ``per_device_allowance`` caps the deferrable per-device reads (None: no cap).
+
+    ``allowance`` caps the whole plan (None: no cap; see :mod:`.pacing`): Lost Mode
+    reads first, then the library items (``pace_items``; when False they are all read
+    whatever the allowance, as on a first sweep, when nothing is known yet) within the
+    allowance less ``per_device_share`` of it, then the per-device reads within what is
+    left. ``per_device_allowance`` caps the per-device reads further (None: no cap).
 
     ``items_per_device``: read library items through every device's ``/status``
     (True), fleet-wide (False), or whichever costs fewer requests this sweep (None).
     ``/status`` carries a Mac's parameters too, so on a small fleet with many items
     (40 devices, 60 items) the per-device route is the cheaper one.
+
+    A Mac's parameters are read again when it checked in since their last read and
+    that read is ``parameters_every`` seconds old or more (``now`` is the monotonic
+    clock). ``details_elsewhere`` says which devices' details come from another route
+    (Prism): no ``/details`` read for them.
     """
     signatures = blueprint_signatures or {}
-    items: list[ItemRead] = []
-    rotated: list[str] = []
-    if FactKind.LIBRARY_ITEMS in needs and blueprint_items is not None:
-        group_sizes: dict[Group, int] = {}
-        for dev in devices:
-            g = group_of(dev)
-            group_sizes[g] = group_sizes.get(g, 0) + 1
-        expected: dict[str, int] = {}
-        for g, size in group_sizes.items():
-            for item_id in state.groups.get(g, ()):
-                expected[item_id] = expected.get(item_id, 0) + size
-        ordered = dict.fromkeys(i for ids in blueprint_items.values() for i in ids)
-        for item_id in ordered:
-            if _rotated(state, item_id, healthy_item_every):
-                rotated.append(item_id)
-                continue
-            rows = expected.get(item_id, 0)
-            pages = max(1, math.ceil(rows / page_size))
-            items.append(ItemRead(item_id, item_names.get(item_id, ""), rows, pages))
-
+    items, rotated = _items(state, devices, needs, blueprint_items, item_names,
+                            healthy_item_every, page_size)
     if FactKind.LIBRARY_ITEMS not in needs:
         items_per_device = False
     elif items_per_device is None:
@@ -329,14 +347,15 @@ def plan_sweep(
     if items_per_device:
         items, rotated = [], []
 
-    status_reads: list[Device] = []
+    status_due: list[tuple[int, int, Device]] = []
     lost_reads: list[str] = []
-    # Per device: the kinds its reads must cover, in priority order later.
+    # Per device: the kinds its per-device reads must cover, in priority order later.
     due: list[tuple[int, int, Device, tuple[FactKind, ...]]] = []
     for position, dev in enumerate(devices):
         did = dev.device_id
         memo = state.devices.get(did)
         key = fresh_key(dev, signatures.get(dev.blueprint_id, 0))
+        waited = memo.read_sweep if memo is not None else -1
         kinds: list[FactKind] = []
         no_bulk = items_per_device or (
             FactKind.LIBRARY_ITEMS in needs
@@ -344,14 +363,19 @@ def plan_sweep(
             and dev.blueprint_id not in listed_blueprints
         )
         if no_bulk:
-            kinds.append(FactKind.LIBRARY_ITEMS)
+            status_due.append((waited, position, dev))  # /status carries the parameters
         elif (
             FactKind.PARAMETERS in needs
             and dev.platform == MAC
-            and (memo is None or memo.parameters_key != key)
+            and (memo is None or (memo.parameters_key != key
+                                  and now - memo.parameters_at >= parameters_every))
         ):
             kinds.append(FactKind.PARAMETERS)
-        if FactKind.DETAILS in needs and (memo is None or memo.details_key != key):
+        if (
+            FactKind.DETAILS in needs
+            and (memo is None or memo.details_key != key)
+            and not (details_elsewhere is not None and details_elsewhere(dev))
+        ):
             kinds.append(FactKind.DETAILS)
         if FactKind.APPS in needs and (memo is None or memo.apps_key != key):
             kinds.append(FactKind.APPS)
@@ -362,38 +386,55 @@ def plan_sweep(
         ):
             lost_reads.append(did)
         if kinds:
-            waited = memo.read_sweep if memo is not None else -1
             due.append((waited, position, dev, tuple(kinds)))
 
+    left = None if allowance is None else max(0, allowance - len(lost_reads))
+    item_budget = None
+    if allowance is not None and pace_items:
+        item_budget = max(0, allowance - len(lost_reads) - math.floor(per_device_share * allowance))
+    # Library items: fleet-wide pages in priority order, and /status reads of devices
+    # with no bulk route (oldest read first).
+    news = item_news(
+        {r.item_id: r.pages for r in items},
+        state.groups,
+        state.item_read_at,
+        ((group_of(d), d.last_check_in) for d in devices),
+    )
+    order = item_order([r.item_id for r in items], state.item_last_read,
+                       state.unhealthy_items, news)
+    items = [items[k] for k in order]
+    status_due.sort(key=lambda entry: (entry[0], entry[1]))
+    costs = [1] * len(status_due) + [r.pages for r in items]
+    taken = fit(costs, item_budget, head_always=True)
+    status_reads = [d for (_, _, d), ok in zip(status_due, taken, strict=False) if ok]
+    chosen = [r for r, ok in zip(items, taken[len(status_due):], strict=True) if ok]
+    held = [r.item_id for r, ok in zip(items, taken[len(status_due):], strict=True) if not ok]
+    deferred = [d.device_id for (_, _, d), ok in zip(status_due, taken, strict=False) if not ok]
+    if allowance is not None and left is not None:
+        # The per-device share holds even when the items took more (a first sweep).
+        used = len(status_reads) + sum(r.pages for r in chosen)
+        left = max(math.floor(per_device_share * allowance), left - used)
+    if per_device_allowance is not None:
+        left = per_device_allowance if left is None else min(left, per_device_allowance)
+
     due.sort(key=lambda entry: (entry[0], entry[1]))
-    budget = per_device_allowance
-    parameter_reads: list[str] = []
-    details_reads: list[str] = []
-    apps_reads: list[str] = []
-    deferred: list[str] = []
-    for _, _, dev, wanted in due:
-        cost = len(wanted)
-        if budget is not None:
-            if cost > budget:
-                deferred.append(dev.device_id)
-                continue
-            budget -= cost
+    reads: dict[FactKind, list[str]] = {k: [] for k in _PER_DEVICE_KINDS}
+    for (_, _, dev, wanted), ok in zip(
+        due, fit([len(w) for *_, w in due], left), strict=True
+    ):
+        if not ok:
+            deferred.append(dev.device_id)
+            continue
         for kind in wanted:
-            if kind is FactKind.LIBRARY_ITEMS:
-                status_reads.append(dev)
-            elif kind is FactKind.PARAMETERS:
-                parameter_reads.append(dev.device_id)
-            elif kind is FactKind.DETAILS:
-                details_reads.append(dev.device_id)
-            elif kind is FactKind.APPS:
-                apps_reads.append(dev.device_id)
+            reads[kind].append(dev.device_id)
     return SweepPlan(
-        items=tuple(items),
+        items=tuple(chosen),
         rotated_out=tuple(rotated),
+        deferred_items=tuple(held),
         status_reads=tuple(d.device_id for d in status_reads),
-        parameter_reads=tuple(parameter_reads),
-        details_reads=tuple(details_reads),
-        apps_reads=tuple(apps_reads),
+        parameter_reads=tuple(reads[FactKind.PARAMETERS]),
+        details_reads=tuple(reads[FactKind.DETAILS]),
+        apps_reads=tuple(reads[FactKind.APPS]),
         lost_mode_reads=tuple(lost_reads),
         deferred=tuple(deferred),
         items_per_device=bool(items_per_device),
@@ -401,21 +442,41 @@ def plan_sweep(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class SweepReport:
-    """What one planned sweep predicted and what it spent, for logs and tests."""
+_PER_DEVICE_KINDS = (FactKind.PARAMETERS, FactKind.DETAILS, FactKind.APPS)
 
-    sweep: int
-    discovery_requests: int
-    probe_requests: int
-    plan: SweepPlan
-    requests: int
-    started_at: datetime | None = None
 
-    @property
-    def predicted_requests(self) -> int:
-        """Discovery, probes and the plan: what the sweep costs when nothing fails."""
-        return self.discovery_requests + self.probe_requests + self.plan.requests
+def _items(
+    state: PlannerState,
+    devices: Sequence[Device],
+    needs: frozenset[FactKind],
+    blueprint_items: Mapping[str, Sequence[str]] | None,
+    item_names: Mapping[str, str],
+    healthy_item_every: int,
+    page_size: int,
+) -> tuple[list[ItemRead], list[str]]:
+    """Every assigned item's fleet-wide read (pages from the devices its groups hold),
+    and the healthy items rotated out this sweep."""
+    items: list[ItemRead] = []
+    rotated: list[str] = []
+    if FactKind.LIBRARY_ITEMS not in needs or blueprint_items is None:
+        return items, rotated
+    group_sizes: dict[Group, int] = {}
+    for dev in devices:
+        g = group_of(dev)
+        group_sizes[g] = group_sizes.get(g, 0) + 1
+    expected: dict[str, int] = {}
+    for g, size in group_sizes.items():
+        for item_id in state.groups.get(g, ()):
+            expected[item_id] = expected.get(item_id, 0) + size
+    ordered = dict.fromkeys(i for ids in blueprint_items.values() for i in ids)
+    for item_id in ordered:
+        if _rotated(state, item_id, healthy_item_every):
+            rotated.append(item_id)
+            continue
+        rows = expected.get(item_id, 0)
+        pages = max(1, math.ceil(rows / page_size))
+        items.append(ItemRead(item_id, item_names.get(item_id, ""), rows, pages))
+    return items, rotated
 
 
 __all__ = [
@@ -428,7 +489,6 @@ __all__ = [
     "PlannerState",
     "SubjectFilter",
     "SweepPlan",
-    "SweepReport",
     "fresh_key",
     "group_of",
     "keep_every_subject",

@@ -30,7 +30,7 @@ from monitor.sources.base import (
 )
 from monitor.sources.catalogue import FieldCatalogue
 from monitor.sources.kandji.config import KIND, KandjiSourceConfig
-from monitor.sources.kandji.fields import FIELDS
+from monitor.sources.kandji.fields import DETAILS_FIELDS, FIELDS
 from monitor.sources.kandji.models import (
     is_known_library_item_status,
     is_known_parameter_status,
@@ -56,14 +56,22 @@ class KandjiSource:
         from monitor.sources.kandji.client import KandjiClient
         from monitor.sources.kandji.per_device import KandjiPerDeviceSweeper
         from monitor.sources.kandji.planned import KandjiPlannedSweeper
+        from monitor.sources.kandji.prism_facts import prism_fields_for
 
         assert isinstance(config, KandjiSourceConfig)
         client = KandjiClient(config, clock=context["clock"], **client_options(context))
         if config.strategy == "per_device":
             return SourceParts(client, KandjiPerDeviceSweeper(client, config.name))
         rules = context["rules"]
+        knobs = config.planner
+        options: dict[str, Any] = {
+            "rediscover_every": knobs.rediscover_every.total_seconds(),
+            "interval": config.interval.total_seconds() if knobs.paced else None,
+            "per_device_share": knobs.per_device_share,
+            "parameters_every": knobs.parameters_every.total_seconds(),
+        }
         if rules is None:
-            return SourceParts(client, KandjiPlannedSweeper(client, config.name))
+            return SourceParts(client, KandjiPlannedSweeper(client, config.name, **options))
         # Keep only the subjects an enabled rule could match (the engine's status/type
         # index): findings are the same, memory is a small fraction.
         plans = {plan.kind: plan for plan in rules.plan(self.kind)}
@@ -74,7 +82,11 @@ class KandjiSource:
             plan = plans.get(kind)
             return plan is not None and bool(plan.candidates(status, type_))
 
-        return SourceParts(client, KandjiPlannedSweeper(client, config.name, keep=may_match))
+        # Details through Prism when it serves every details field the rules read.
+        details = (f.name for f in DETAILS_FIELDS)
+        options["prism_fields"] = prism_fields_for(rules, self.kind, details)
+        sweeper = KandjiPlannedSweeper(client, config.name, keep=may_match, **options)
+        return SourceParts(client, sweeper)
 
     def tenant(self, config: SourceBase) -> tuple[str, ...]:
         """A tenant is its API URL."""
@@ -151,6 +163,9 @@ async def _demo(devices: int, seed: int, token: str, repair_after: float) -> Dem
         "url": base_url,
         "interval": "4s",
         "budget": {"requests_per_hour": 5000, "burst_per_second": 40, "concurrency": 8},
+        # A sweep every 4 seconds to show alerts quickly: not a pace an hour could
+        # sustain, so the demo's sweeps are not paced (a demo lasts minutes).
+        "planner": {"paced": False},
         "console_url": "https://demo.kandji.io",
     }
     return DemoTenant(entry, ServedSimulator(base_url, "Kandji tenant", sim, runner))

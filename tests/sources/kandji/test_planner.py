@@ -229,3 +229,81 @@ def test_a_healthy_item_is_read_at_least_once_in_every_sweeps(every: int) -> Non
         gaps = [b - a for a, b in zip(reads[item], reads[item][1:], strict=False)]
         assert reads[item][0] == 0
         assert max(gaps) == every
+
+
+# --------------------------------------------------------------------------- allowance
+
+
+def test_items_past_the_allowance_are_deferred_oldest_first_next_time() -> None:
+    devices = fleet()  # i1: 2 pages, i2: 3 pages, i3: 1 page
+    state = known_state(devices)
+    state.item_last_read.update({"i1": 0, "i2": 0, "i3": 0})
+    first = plan(state, devices, allowance=3)
+    assert [r.item_id for r in first.items] == ["i1", "i3"]
+    assert first.deferred_items == ("i2",)
+    for r in first.items:
+        state.item_last_read[r.item_id] = 1
+    second = plan(state, devices, allowance=3)
+    assert [r.item_id for r in second.items] == ["i2"], "the oldest goes first, even if big"
+
+
+def test_the_first_sweep_reads_every_item_whatever_the_allowance() -> None:
+    devices = fleet()
+    result = plan(known_state(devices), devices, allowance=2, pace_items=False)
+    assert {r.item_id for r in result.items} == {"i1", "i2", "i3"}
+    assert result.deferred_items == ()
+
+
+def test_per_device_reads_keep_their_share_and_take_what_items_leave() -> None:
+    devices = fleet()
+    state = known_state(devices)
+    state.item_last_read.update({"i1": 0, "i2": 0, "i3": 0})
+    moved = [dataclasses.replace(d, last_check_in=T0 + timedelta(minutes=1)) for d in devices]
+    # 20 to spend, 25% for per-device reads: items may take 15 and need only 6.
+    roomy = plan(state, moved, allowance=20, per_device_share=0.25)
+    assert roomy.item_pages == 6
+    assert len(roomy.parameter_reads) == 14, "the items' leftover goes to parameters"
+    # 8 to spend: items may take 6 and get them all, parameters keep their 2.
+    tight = plan(state, moved, allowance=8, per_device_share=0.25)
+    assert tight.item_pages == 6
+    assert len(tight.parameter_reads) == 2
+    # 6 to spend: parameters still get their share; an item waits for the next sweep.
+    short = plan(state, moved, allowance=6, per_device_share=0.25)
+    assert len(short.parameter_reads) == 1
+    assert short.item_pages <= 5
+    assert short.deferred_items
+
+
+def test_a_mac_that_checked_in_is_read_again_only_once_its_parameters_are_old() -> None:
+    mac = device(1)
+    state = PlannerState()
+    state.devices[mac.device_id] = DeviceMemo(parameters_key=fresh_key(mac), parameters_at=100.0)
+    moved = device(1, check_in=T0 + timedelta(minutes=15))
+
+    def reads(now: float) -> tuple[str, ...]:
+        return plan_sweep(
+            state,
+            [moved],
+            frozenset({FactKind.PARAMETERS}),
+            blueprint_items=None,
+            item_names={},
+            now=now,
+            parameters_every=3600.0,
+        ).parameter_reads
+
+    assert reads(100.0 + 1800) == ()
+    assert reads(100.0 + 3600) == (mac.device_id,)
+
+
+def test_a_never_read_mac_is_read_whatever_the_cadence() -> None:
+    mac = device(1, check_in=T0 + timedelta(minutes=30))
+    result = plan_sweep(
+        PlannerState(),
+        [mac],
+        frozenset({FactKind.PARAMETERS}),
+        blueprint_items=None,
+        item_names={},
+        now=0.0,
+        parameters_every=3600.0,
+    )
+    assert result.parameter_reads == (mac.device_id,)
