@@ -6,6 +6,10 @@ per device (``d:<device id>``: its :class:`DeviceMemo`) and one for the rest
 entries whose text changed since the last save are written, so a steady sweep writes
 the devices it read and little else.
 
+What the items' last reads kept (the rows a sweep carries for an item it defers) is not
+written: after a restart, an item not read yet leaves its devices unobserved (their
+alerts held) until it is read.
+
 What is read back is checked like any answer from outside: an entry that does not
 decode, or decodes to the wrong shapes, is dropped (the device is read again, which
 costs a request and nothing else). Entries are bounded in size before they are parsed.
@@ -14,6 +18,7 @@ costs a request and nothing else). Entries are bounded in size before they are p
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -118,6 +123,7 @@ def _device(memo: DeviceMemo) -> dict[str, Any]:
         "ak": memo.apps_key,
         "a": [_subject(s) for s in memo.apps],
         "r": memo.read_sweep,
+        "pa": None if memo.parameters_at == -math.inf else memo.parameters_at,
     }
 
 
@@ -137,6 +143,11 @@ def _device_from(data: Any) -> DeviceMemo | None:
         read_sweep = data["r"]
         if not isinstance(read_sweep, int):
             raise TypeError("read_sweep")
+        read_at = data.get("pa")  # when the parameters were read (absent: long ago)
+        if read_at is not None and (
+            not isinstance(read_at, int | float) or not math.isfinite(read_at)
+        ):
+            raise TypeError("parameters_at")
         return DeviceMemo(
             parameters_key=_key(data["pk"]),
             parameters=tuple(_subject_from(r) for r in data["p"]),
@@ -145,6 +156,7 @@ def _device_from(data: Any) -> DeviceMemo | None:
             apps_key=_key(data["ak"]),
             apps=tuple(_subject_from(r) for r in data["a"]),
             read_sweep=read_sweep,
+            parameters_at=-math.inf if read_at is None else float(read_at),
         )
     except (TypeError, ValueError, KeyError):
         return None

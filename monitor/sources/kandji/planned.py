@@ -282,7 +282,7 @@ class KandjiPlannedSweeper:
             healthy_item_every=self.healthy_item_every,
             page_size=self.client.page_size,
             items_per_device=per_device,
-            now=self.clock.monotonic(),
+            now=self.clock.now().timestamp(),
             parameters_every=self.parameters_every,
             details_elsewhere=None if self.prism is None else self._prism_covers,
         )
@@ -337,7 +337,7 @@ class KandjiPlannedSweeper:
         kept = (parameter_subject(r) for r in rows)
         memo.parameters = tuple(s for s in kept if self.keep(s.kind, s.status, s.type))
         memo.parameters_key = run.key(dev)
-        memo.parameters_at = self.clock.monotonic()
+        memo.parameters_at = self.clock.now().timestamp()
         memo.read_sweep = run.sweep
 
     async def _read(

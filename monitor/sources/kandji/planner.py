@@ -118,7 +118,7 @@ class DeviceMemo:
     ``*_key`` is the device's :func:`fresh_key` at the time of the read (None: never
     read). ``read_sweep`` is the sweep that last read anything of the device (-1:
     never), so the longest-waiting devices go first when the budget is short;
-    ``parameters_at`` when (monotonic seconds) its parameters were last read.
+    ``parameters_at`` when (POSIX seconds) its parameters were last read.
     """
 
     parameters_key: int | None = None
@@ -324,9 +324,9 @@ def plan_sweep(
     (40 devices, 60 items) the per-device route is the cheaper one.
 
     A Mac's parameters are read again when it checked in since their last read and
-    that read is ``parameters_every`` seconds old or more (``now`` is the monotonic
-    clock). ``details_elsewhere`` says which devices' details come from another route
-    (Prism): no ``/details`` read for them.
+    that read is ``parameters_every`` seconds old or more (``now``: POSIX seconds).
+    ``details_elsewhere`` says which devices' details come from another route (Prism):
+    no ``/details`` read for them.
     """
     signatures = blueprint_signatures or {}
     items, rotated = _items(state, devices, needs, blueprint_items, item_names,

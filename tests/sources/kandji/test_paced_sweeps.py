@@ -12,7 +12,7 @@ from monitor.engine import evaluate
 from monitor.models import FactKind, SubjectKind
 from monitor.simulator.kandji import FleetSpec, KandjiSimulator, start_kandji
 from monitor.sources.base import SweepOutcome
-from monitor.sources.kandji.client import DEVICE_PARAMETERS, LIBRARY_ITEM_STATUS
+from monitor.sources.kandji.api import DEVICE_PARAMETERS, LIBRARY_ITEM_STATUS
 from monitor.sources.kandji.planned import KandjiPlannedSweeper
 from tests.sources.kandji.tenant import (
     NEEDS,

@@ -7,7 +7,7 @@ import dataclasses
 
 from monitor.engine import RuleSet, evaluate
 from monitor.models import FactKind, SourceKind
-from monitor.sources.kandji.client import DEVICE_DETAILS
+from monitor.sources.kandji.api import DEVICE_DETAILS
 from monitor.sources.kandji.feeds import PRISM
 from monitor.sources.kandji.fields import DETAILS_FIELDS
 from monitor.sources.kandji.per_device import KandjiPerDeviceSweeper
