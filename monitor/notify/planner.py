@@ -172,11 +172,15 @@ class NotifyPlanner:
         return await self._owners.plan(alerts, self._root, muted, now, preview=preview)
 
     async def _held(self) -> tuple[dict[str, Alert], dict[str, NotificationLogEntry]]:
-        if self._alerts is None:
-            self._alerts = dict(await self._store.load_alerts())
-        if self._logs is None:
-            self._logs = dict(await self._store.notification_logs())
-        return self._alerts, self._logs
+        # Locals, not the attributes: a reload() (a lease just taken) may clear those
+        # while the store is read; this evaluation then plans from what it read.
+        alerts = self._alerts
+        if alerts is None:
+            alerts = self._alerts = dict(await self._store.load_alerts())
+        logs = self._logs
+        if logs is None:
+            logs = self._logs = dict(await self._store.notification_logs())
+        return alerts, logs
 
     async def _plan(self, now: datetime, *, ignore_wait: bool, commit: bool) -> list[Plan]:
         alerts, logs = await self._held()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -12,6 +13,7 @@ from monitor.clock import FakeClock
 from monitor.models import NotifyReason
 from monitor.notify import NotifyPipeline
 from monitor.store import OutboxState, SqlStore, open_store
+from monitor.store.base import NotificationLogEntry, Store
 from tests.notify.helpers import RecordingSender, finding, make_config, sweep
 
 SWEEP = timedelta(minutes=5)
@@ -351,3 +353,33 @@ async def test_group_timers_table(
         for message in await p.flush(clock.now()):
             sent_at.append((second, message.firing))
     assert sent_at == [(group_wait, 1), (group_wait + group_interval, 2)]
+
+
+class ReloadWhileReading:
+    """The store, with a planner reload() landing while the notification log is read
+    (what a lease taken by a sweep does while the notify loop evaluates)."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self.pipeline: NotifyPipeline | None = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def notification_logs(self) -> dict[str, NotificationLogEntry]:
+        logs = await self._store.notification_logs()
+        assert self.pipeline is not None
+        self.pipeline.planner.reload()
+        return logs
+
+
+async def test_a_reload_during_an_evaluation_does_not_break_it(
+    store: SqlStore, sender: RecordingSender, clock: FakeClock
+) -> None:
+    racing = ReloadWhileReading(store)
+    p = NotifyPipeline(make_config(), cast(Store, racing), sender, clock)
+    racing.pipeline = p
+    await sweep(store, [finding("d1")], clock.now())
+    [queued] = await p.flush(clock.now(), ignore_wait=True)
+    assert queued.firing == 1
+    assert (await p.deliver_due()).delivered == 1
