@@ -31,7 +31,7 @@ check: lint test
 
 ## bench: the benchmarks (ratios measured side by side in one run)
 bench: $(STAMP)
-	$(BIN)/python bench/sweep.py --devices 1000 --items 60
+	$(BIN)/python bench/sweep.py --devices 1000 --skip-scale --latency-devices 1000 --latency-interval 300
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

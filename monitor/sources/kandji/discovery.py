@@ -69,15 +69,19 @@ class Discovery:
 class Rediscovery:
     """Keeps one tenant's discovery and decides when to read it again (module doc).
 
+    ``feed=False`` lists blueprints every sweep without reading the feed (the sweep as
+    it was before the feed was used; benchmarks compare the two).
+
     ``discoveries`` counts the discoveries made and ``last_reason`` says why the last
     sweep made one (empty when it reused the last one): for logs and tests.
     """
 
-    def __init__(self, clock: Clock, every: float = DEFAULT_EVERY) -> None:
+    def __init__(self, clock: Clock, every: float = DEFAULT_EVERY, *, feed: bool = True) -> None:
         if every <= 0:
             raise ValueError("the safety cadence must be positive")
         self.clock = clock
         self.every = every
+        self.feed = feed
         self.found: Discovery | None = None
         self.found_at = 0.0
         self.discoveries = 0
@@ -106,6 +110,8 @@ class Rediscovery:
 
     async def _due(self, client: KandjiClient) -> str:
         """Why discovery must run now ("" when the last one stands); reads the feed."""
+        if not self.feed:
+            return "every sweep (no audit feed)"
         if self._start is None:
             self._start = self.clock.now() - AUDIT_LOOKBACK
         try:

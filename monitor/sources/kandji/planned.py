@@ -79,7 +79,8 @@ class KandjiPlannedSweeper:
     :mod:`monitor.sources.kandji.pacing`), of which ``per_device_share`` goes to the
     per-device reads; a Mac's parameters are read at most once per ``parameters_every``
     seconds. Blueprints are listed again as :mod:`monitor.sources.kandji.discovery`
-    says, at least every ``rediscover_every`` seconds. ``prism_fields`` (the details
+    says, at least every ``rediscover_every`` seconds (every sweep with ``audit_feed``
+    False). ``prism_fields`` (the details
     fields the rules read, all served by Prism) reads details through Prism
     (:mod:`monitor.sources.kandji.prism_facts`) instead of ``/details`` where it can.
     The sweeper keeps its memory of earlier sweeps in :attr:`state` and describes its
@@ -99,6 +100,7 @@ class KandjiPlannedSweeper:
         per_device_share: float = 0.0,
         parameters_every: float = 0.0,
         prism_fields: frozenset[str] | None = None,
+        audit_feed: bool = True,
     ) -> None:
         if healthy_item_every < 1:
             raise ValueError("healthy_item_every must be >= 1")
@@ -114,7 +116,7 @@ class KandjiPlannedSweeper:
         self.parameters_every = parameters_every
         self.clock = client.api.clock
         self.state = PlannerState()
-        self.discovery = Rediscovery(self.clock, rediscover_every)
+        self.discovery = Rediscovery(self.clock, rediscover_every, feed=audit_feed)
         self.prism = None if prism_fields is None else PrismMirror(prism_fields, self.clock)
         self.last_report: SweepReport | None = None
         self.progress: SweepProgress | None = None
@@ -177,11 +179,11 @@ class KandjiPlannedSweeper:
             else:
                 found = await self.discovery.current(client, self._pool, run.fail)
                 run.signatures = found.signatures
-        discovery = client.requests_made - start
-
         if FactKind.DETAILS in kinds and self.prism is not None:
             self.prism.forget_except(devices)
             await self.prism.refresh(client.api, run.fail)
+        discovery = client.requests_made - start
+
         if found.items is not None:
             state.observe_blueprints(found.items)
             state.forget_items_except(i for ids in found.items.values() for i in ids)
