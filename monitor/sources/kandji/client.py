@@ -310,9 +310,14 @@ class KandjiClient(VendorClient[KandjiSourceConfig, KandjiApi]):
 
     async def library_item_status_page(
         self, library_item_id: str, offset: int = 0
-    ) -> tuple[list[KLibraryItemStatusRow], int | None]:
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """One page (``page_size`` rows from ``offset``) of an item's status across
-        devices, and the total row count the answer reports (None when it has none)."""
+        devices, and the total row count the answer reports (None when it has none).
+
+        The rows are the answer's objects, unparsed: the seam checked that each has a
+        ``status`` and a ``computer.id``. A fleet-wide read keeps a few rows in
+        thousands, so it parses only those (:class:`KLibraryItemStatusRow`).
+        """
         body = await self.api.get_json(
             LIBRARY_ITEM_STATUS,
             path_params={"library_item_id": library_item_id},
@@ -320,7 +325,7 @@ class KandjiClient(VendorClient[KandjiSourceConfig, KandjiApi]):
         )
         page = body if isinstance(body, dict) else {"results": body}
         count = page.get("count")
-        rows = self.parse_rows(KLibraryItemStatusRow, page["results"], LIBRARY_ITEM_STATUS)
+        rows: list[dict[str, Any]] = page["results"]
         return rows, count if isinstance(count, int) and not isinstance(count, bool) else None
 
     async def get_library_item_status(

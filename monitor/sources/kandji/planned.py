@@ -31,26 +31,25 @@ from typing import TypeVar
 import structlog
 
 from monitor.errors import NotFoundError, SourceError, is_auth_error
-from monitor.models import Coverage, Device, FactKind, Subject, SubjectKind
+from monitor.models import Coverage, Device, FactKind
 from monitor.sources.base import SweepOutcome, SweepProgress
 from monitor.sources.kandji import memo as stored
 from monitor.sources.kandji.client import KandjiClient
 from monitor.sources.kandji.discovery import DEFAULT_EVERY, Discovery, Rediscovery
+from monitor.sources.kandji.item_reads import read_item
 from monitor.sources.kandji.mapping import (
     app_subject,
     details_attrs,
-    library_item_status_row_subject,
     library_item_subject,
     parameter_subject,
     to_device,
 )
-from monitor.sources.kandji.models import KLibraryItemStatusRow, KParameter
+from monitor.sources.kandji.models import KParameter
 from monitor.sources.kandji.outcome import Run, SweepReport, assemble
 from monitor.sources.kandji.pacing import budget_pace, plan_allowance
 from monitor.sources.kandji.planner import (
     MAC,
     DeviceMemo,
-    ItemRead,
     PlannerState,
     SubjectFilter,
     SweepPlan,
@@ -314,7 +313,7 @@ class KandjiPlannedSweeper:
         """The plan's reads, bulk first."""
         run.status_due = set(plan.status_reads)
         for item in plan.items:
-            yield self._read_item(run, item)
+            yield read_item(self.client, self.state, self.keep, run, item)
         for did in plan.status_reads:
             yield self._read_status(run, run.devices[did])
         for did in plan.parameter_reads:
@@ -368,74 +367,6 @@ class KandjiPlannedSweeper:
             self._store_parameters(run, dev, status.parameters)
 
     # ------------------------------------------------------------------ the plan's reads
-
-    async def _read_item(self, run: Run, item: ItemRead) -> None:
-        """Every status page of one item; its rows count only if every page arrived."""
-        size = self.client.page_size
-        kept: list[tuple[str, Subject]] = []
-        try:
-            rows, count = await self.client.library_item_status_page(item.item_id, 0)
-            self._take_rows(run, item, rows, kept)
-            if count is not None:
-                read = self.client.library_item_status_page
-                pages = await asyncio.gather(
-                    *(read(item.item_id, off) for off in range(size, count, size)),
-                    return_exceptions=True,
-                )
-                for page in pages:
-                    if isinstance(page, BaseException):
-                        raise page
-                    self._take_rows(run, item, page[0], kept)
-            else:
-                offset = len(rows)
-                while len(rows) == size:
-                    rows, _ = await self.client.library_item_status_page(item.item_id, offset)
-                    self._take_rows(run, item, rows, kept)
-                    offset += len(rows)
-        except SourceError as exc:
-            # A 404 too: a blueprint listed the item moments ago, so "not found" is an
-            # answer we cannot trust (a gateway's HTML 404, an item deleted in between).
-            # Its devices stay unobserved this sweep; if it was deleted, the next
-            # discovery no longer lists it and its alerts resolve from fresh data.
-            run.fail(f"library item {item.item_id} status", exc)
-            return
-        for did, subject in kept:
-            run.library.setdefault(did, []).append(subject)
-        run.items_read.add(item.item_id)
-        state = self.state
-        state.item_last_read[item.item_id] = run.sweep
-        state.item_read_at[item.item_id] = run.started
-        state.item_rows[item.item_id] = tuple(kept)
-        if kept:
-            state.unhealthy_items.add(item.item_id)
-        else:
-            state.unhealthy_items.discard(item.item_id)
-
-    def _take_rows(
-        self,
-        run: Run,
-        item: ItemRead,
-        rows: list[KLibraryItemStatusRow],
-        kept: list[tuple[str, Subject]],
-    ) -> None:
-        """Keep the rows an enabled rule could match, as subjects of their devices."""
-        item_type = self.state.item_types.get(item.item_id)
-        for row in rows:
-            did = row.device_id
-            if did not in run.devices or did in run.status_due:
-                continue
-            type_ = row.type or item_type
-            if type_ is None:
-                # An item its group did not show (assigned since the probe): its type is
-                # unknown, so its subject would differ from the per-device one.
-                run.untyped.add(did)
-                continue
-            if not self.keep(SubjectKind.LIBRARY_ITEM, row.status, type_):
-                continue
-            subject = library_item_status_row_subject(
-                row, item_id=item.item_id, item_name=item.name, item_type=item_type or ""
-            )
-            kept.append((did, subject))
 
     async def _read_status(self, run: Run, dev: Device) -> None:
         """``/status`` of a device with no bulk route (its blueprint is not listed)."""
