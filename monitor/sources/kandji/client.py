@@ -18,7 +18,7 @@ once per value.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
 import structlog
@@ -62,6 +62,11 @@ from monitor.sources.vendor import VendorClient
 log = structlog.get_logger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+def _same(device: KDevice) -> KDevice:
+    return device
 
 LIST_ATTEMPTS = 3
 """How many times :meth:`KandjiClient.list_devices` reads the list when it keeps moving
@@ -128,11 +133,22 @@ class KandjiClient(VendorClient[KandjiSourceConfig, KandjiApi]):
         again from the start, at most :data:`LIST_ATTEMPTS` times; then
         :class:`DeviceListShiftedError`. The overlap costs one device per page.
         """
+        return await self.list_devices_as(_same, platform, filters=filters)
+
+    async def list_devices_as(
+        self,
+        convert: Callable[[KDevice], T],
+        platform: str | None = None,
+        *,
+        filters: Params | None = None,
+    ) -> list[T]:
+        """:meth:`list_devices`, each record turned by ``convert`` as its page arrives
+        (a large fleet's records are then never all held at once)."""
         params: dict[str, str | int | float] = dict(filters or {})
         if platform is not None:
             params["platform"] = platform
         for attempt in range(1, LIST_ATTEMPTS + 1):
-            devices = await self._read_device_list(params)
+            devices = await self._read_device_list(params, convert)
             if devices is not None:
                 log.debug("kandji.devices_listed", source=self.name, devices=len(devices))
                 return devices
@@ -149,16 +165,19 @@ class KandjiClient(VendorClient[KandjiSourceConfig, KandjiApi]):
             endpoint=DEVICES,
         )
 
-    async def _read_device_list(self, params: Params) -> list[KDevice] | None:
+    async def _read_device_list(
+        self, params: Params, convert: Callable[[KDevice], T]
+    ) -> list[T] | None:
         """One overlapped pass over the device list; None when the pages moved."""
         limit = max(2, min(self.page_size, MAX_PAGE_SIZE))  # an overlap of 1 needs 2
-        devices: list[KDevice] = []
+        devices: list[T] = []
         seen: set[str] = set()
+        last = ""
         offset = 0
         for _ in range(100_000):
             rows = await self._device_page({**params, "limit": limit, "offset": offset})
             if offset > 0:
-                if not rows or rows[0].device_id != devices[-1].device_id:
+                if not rows or rows[0].device_id != last:
                     return None
                 fresh = rows[1:]
             else:
@@ -167,7 +186,9 @@ class KandjiClient(VendorClient[KandjiSourceConfig, KandjiApi]):
                 if device.device_id in seen:
                     return None
                 seen.add(device.device_id)
-                devices.append(device)
+                devices.append(convert(device))
+            if rows:
+                last = rows[-1].device_id
             if len(rows) < limit:
                 return devices
             offset += len(rows) - 1

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable, Iterator, Mapping
+from functools import partial
 from typing import TypeVar
 
 import structlog
@@ -155,10 +156,10 @@ class KandjiPlannedSweeper:
         devices: dict[str, Device] = {}
         try:
             # The consistent read (overlapping pages, re-read when the list shifts), so
-            # no device is skipped; the records are mapped and dropped at once.
-            for raw in await client.list_devices():
-                if raw.device_id:
-                    devices[raw.device_id] = to_device(self.source, raw)
+            # no device is skipped; each page's records are mapped and dropped at once.
+            for dev in await client.list_devices_as(partial(to_device, self.source)):
+                if dev.device_id:
+                    devices[dev.device_id] = dev
         except SourceError as exc:
             out.ok = False
             out.auth_failed = is_auth_error(exc)
