@@ -2,9 +2,9 @@
 
 :class:`~monitor.sources.kandji.planner.PlannerState` is written as text entries: one
 per device (``d:<device id>``: its :class:`DeviceMemo`) and one for the rest
-(``state``: known groups, item lists and types, which items looked unhealthy). Only
-entries whose text changed since the last save are written, so a steady sweep writes
-the devices it read and little else.
+(``state``: known groups, item lists and types, which items looked unhealthy). The
+sweeper writes only the devices it read since the last save (and the head when it
+changed), so a steady sweep encodes and writes little.
 
 What the items' last reads kept (the rows a sweep carries for an item it defers) is not
 written: after a restart, an item not read yet leaves its devices unobserved (their
@@ -39,8 +39,19 @@ VERSION = 1
 
 def encode(state: PlannerState) -> dict[str, str]:
     """Every entry of ``state``, by key."""
-    out = {DEVICE_PREFIX + did: _dumps(_device(memo)) for did, memo in state.devices.items()}
-    out[STATE_KEY] = _dumps({
+    out = {DEVICE_PREFIX + did: encode_device(memo) for did, memo in state.devices.items()}
+    out[STATE_KEY] = encode_head(state)
+    return out
+
+
+def encode_device(memo: DeviceMemo) -> str:
+    """One device's entry."""
+    return _dumps(_device(memo))
+
+
+def encode_head(state: PlannerState) -> str:
+    """The ``state`` entry: everything but the devices."""
+    return _dumps({
         "v": VERSION,
         "sweeps": state.sweeps,
         "groups": [[bp, platform, sorted(items)] for (bp, platform), items in
@@ -51,7 +62,6 @@ def encode(state: PlannerState) -> dict[str, str]:
         "item_last_read": state.item_last_read,
         "items_per_device_below": state.items_per_device_below,
     })
-    return out
 
 
 def decode(entries: Mapping[str, str]) -> PlannerState:
@@ -75,13 +85,6 @@ def decode(entries: Mapping[str, str]) -> PlannerState:
     if dropped:
         log.warning("memo entries dropped", entries=dropped)
     return state
-
-
-def changes(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, str | None]:
-    """What turns the entries ``before`` into ``after`` (None: delete the key)."""
-    out: dict[str, str | None] = {k: v for k, v in after.items() if before.get(k) != v}
-    out.update(dict.fromkeys((k for k in before if k not in after), None))
-    return out
 
 
 # ---------------------------------------------------------------------- encoding

@@ -120,21 +120,40 @@ class KandjiPlannedSweeper:
         self.prism = None if prism_fields is None else PrismMirror(prism_fields, self.clock)
         self.last_report: SweepReport | None = None
         self.progress: SweepProgress | None = None
-        self._saved: dict[str, str] = {}
+        # What the store holds of the memory: its head entry and device ids, and the
+        # devices read since (see memo_changes).
+        self._saved_head = ""
+        self._saved_devices: set[str] = set()
+        self._dirty: set[str] = set()
 
     # ------------------------------------------------------------------ memory (Remembers)
 
     def memo_changes(self) -> dict[str, str | None]:
-        """The entries of :attr:`state` that changed since the last call."""
-        now = stored.encode(self.state)
-        changed = stored.changes(self._saved, now)
-        self._saved = now
+        """The entries of :attr:`state` that changed since the last call: the devices
+        read since (every memo write goes through :meth:`_memo`), those forgotten, and
+        the head when it differs."""
+        devices = self.state.devices
+        changed: dict[str, str | None] = {
+            stored.DEVICE_PREFIX + did: stored.encode_device(devices[did])
+            for did in self._dirty if did in devices
+        }
+        changed.update(dict.fromkeys(
+            (stored.DEVICE_PREFIX + did for did in self._saved_devices - devices.keys()), None
+        ))
+        head = stored.encode_head(self.state)
+        if head != self._saved_head:
+            changed[stored.STATE_KEY] = head
+        self._saved_head, self._saved_devices, self._dirty = head, set(devices), set()
         return changed
 
     def restore_memo(self, entries: Mapping[str, str]) -> None:
         """Start from the state the store kept (see :mod:`monitor.sources.kandji.memo`)."""
         self.state = stored.decode(entries)
-        self._saved = dict(entries)
+        self._saved_head = entries.get(stored.STATE_KEY, "")
+        self._saved_devices = {
+            k[len(stored.DEVICE_PREFIX):] for k in entries if k.startswith(stored.DEVICE_PREFIX)
+        }
+        self._dirty = set()
 
     async def close(self) -> None:
         """Release the HTTP session."""
@@ -329,6 +348,7 @@ class KandjiPlannedSweeper:
     # ------------------------------------------------------------------ memory
 
     def _memo(self, device_id: str) -> DeviceMemo:
+        self._dirty.add(device_id)  # about to be written: saved with the next memo_changes
         memo = self.state.devices.get(device_id)
         if memo is None:
             memo = self.state.devices[device_id] = DeviceMemo()
