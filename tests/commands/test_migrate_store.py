@@ -11,21 +11,9 @@ from monitor.alerts import step
 from monitor.cli import main
 from monitor.store import Matcher, open_store
 from tests.postgres import PgDatabase
-from tests.store.helpers import T0, cov, draft, finding, log_entry, stats
+from tests.store.helpers import MINIMAL_CONFIG, T0, cov, draft, finding, log_entry, stats
 
-CONFIG = """\
-sources:
-  - name: acme
-    kind: kandji
-    url: http://127.0.0.1:8081
-    token: t
-receivers:
-  - name: console
-    console: true
-route:
-  receiver: console
-store: {url}
-"""
+CONFIG = MINIMAL_CONFIG + "store: {url}\n"
 
 
 async def seed(path: Path) -> None:

@@ -22,6 +22,20 @@ from monitor.store import MessageDraft, NotificationLogEntry
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
+#: A config with one source and a console receiver, for store sections to be added to.
+MINIMAL_CONFIG = """\
+sources:
+  - name: acme
+    kind: kandji
+    url: http://127.0.0.1:8081
+    token: t
+receivers:
+  - name: console
+    console: true
+route:
+  receiver: console
+"""
+
 def finding(device: str = "d1", item: str = "i1", source: str = "acme") -> Finding:
     return Finding(
         rule_id="kandji.library-item.failed",

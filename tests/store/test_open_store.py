@@ -11,24 +11,12 @@ from monitor.config import load_config
 from monitor.errors import ConfigError, StoreError
 from monitor.store import open_store, store_name, store_url
 from tests.servers import free_port
-
-CONFIG = """\
-sources:
-  - name: acme
-    kind: kandji
-    url: http://127.0.0.1:8081
-    token: t
-receivers:
-  - name: console
-    console: true
-route:
-  receiver: console
-"""
+from tests.store.helpers import MINIMAL_CONFIG
 
 
 def config_with(tmp_path: Path, store: str) -> Path:
     path = tmp_path / "config.yaml"
-    path.write_text(CONFIG + store)
+    path.write_text(MINIMAL_CONFIG + store)
     return path
 
 
