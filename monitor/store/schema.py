@@ -2,8 +2,8 @@
 
 The migrations in ``monitor/store/migrations/versions`` create and change these tables;
 this module describes their current shape for the queries in :mod:`monitor.store.sql`.
-A change here goes with a new migration, and the contract tests (run against both
-backends) check that the two agree.
+A change here goes with a new migration, and ``tests/store/test_schema.py`` (run against
+both backends) checks that the two agree.
 
 Timestamps are ISO-8601 UTC text of fixed width (:func:`monitor.store.codec.ts`), so text
 order is time order on every backend and no driver converts time zones behind our back.

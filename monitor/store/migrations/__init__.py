@@ -7,5 +7,5 @@ program does not know was written by a newer version and is refused.
 
 To add a step: copy the latest file, give it the next number as ``revision`` and the
 latest one as ``down_revision``, change :mod:`monitor.store.schema` to match, and run
-the store's contract tests (they run against both backends).
+the store's tests (``tests/store/test_schema.py`` compares the two on both backends).
 """
