@@ -11,51 +11,30 @@ order is time order on every backend and no driver converts time zones behind ou
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    Table,
-    Text,
-)
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, MetaData, Table, Text
 from sqlalchemy import Float as Real
 
-metadata = MetaData()
+from monitor.store.columns import RowId, keys, optional, required, row_id
 
-#: Row ids: 64-bit on PostgreSQL, SQLite's INTEGER PRIMARY KEY (the rowid) on SQLite.
-RowId = BigInteger().with_variant(Integer(), "sqlite")
+metadata = MetaData()
 
 alerts = Table(
     "alerts",
     metadata,
-    Column("fingerprint", Text, primary_key=True),
-    Column("source", Text, nullable=False),
-    Column("rule_id", Text, nullable=False),
-    Column("device_id", Text, nullable=False),
-    Column("state", Text, nullable=False),
-    Column("body", Text, nullable=False),
+    *keys(Text, "fingerprint"),
+    *required(Text, "source", "rule_id", "device_id", "state", "body"),
     Index("alerts_by_device", "source", "device_id"),
 )
 
 sweeps = Table(
     "sweeps",
     metadata,
-    Column("id", RowId, primary_key=True, autoincrement=True),
-    Column("source", Text, nullable=False),
-    Column("started_at", Text, nullable=False),
-    Column("finished_at", Text, nullable=False),
-    Column("ok", Integer, nullable=False),
-    Column("devices", Integer, nullable=False),
-    Column("requests", Integer, nullable=False),
-    Column("errors", Integer, nullable=False),
-    Column("findings", Integer, nullable=False),
-    Column("error", Text, nullable=False),
+    row_id(),
+    *required(Text, "source", "started_at", "finished_at"),
+    *required(Integer, "ok", "devices", "requests", "errors", "findings"),
+    *required(Text, "error"),
     Column("budget_remaining", Real),
-    Column("transitions", Integer, nullable=False),
-    Column("firing", Integer, nullable=False),
+    *required(Integer, "transitions", "firing"),
     # Who wrote the row, under which lease epoch (0003; None without a lease).
     Column("instance", Text),
     Column("epoch", BigInteger),
@@ -66,16 +45,11 @@ sweeps = Table(
 alert_history = Table(
     "alert_history",
     metadata,
-    Column("id", RowId, primary_key=True, autoincrement=True),
+    row_id(),
     Column("sweep_id", RowId, ForeignKey("sweeps.id")),
-    Column("fingerprint", Text, nullable=False),
-    Column("source", Text, nullable=False),
-    Column("device_id", Text, nullable=False),
-    Column("rule_id", Text, nullable=False),
+    *required(Text, "fingerprint", "source", "device_id", "rule_id"),
     Column("previous", Text),
-    Column("current", Text, nullable=False),
-    Column("at", Text, nullable=False),
-    Column("alert", Text, nullable=False),
+    *required(Text, "current", "at", "alert"),
     Index("history_by_fingerprint", "fingerprint", "id"),
     Index("history_by_device", "source", "device_id", "id"),
     Index("history_by_time", "at"),
@@ -85,45 +59,34 @@ alert_history = Table(
 known_rules = Table(
     "known_rules",
     metadata,
-    Column("source", Text, primary_key=True),
-    Column("rule_id", Text, primary_key=True),
-    Column("first_seen", Text, nullable=False),
+    *keys(Text, "source", "rule_id"),
+    *required(Text, "first_seen"),
 )
 
 notification_log = Table(
     "notification_log",
     metadata,
-    Column("group_key", Text, primary_key=True),
-    Column("receiver", Text, nullable=False),
-    Column("route", Text, nullable=False),
-    Column("labels", Text, nullable=False),
-    Column("firing", Text, nullable=False),
+    *keys(Text, "group_key"),
+    *required(Text, "receiver", "route", "labels", "firing"),
     Column("sent_at", Text),
-    Column("updated_at", Text, nullable=False),
+    *required(Text, "updated_at"),
     Column("reason", Text),
 )
 
 outbox = Table(
     "outbox",
     metadata,
-    Column("id", RowId, primary_key=True, autoincrement=True),
-    Column("group_key", Text, nullable=False),
-    Column("receiver", Text, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("title", Text, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("body_format", Text, nullable=False),
-    Column("created_at", Text, nullable=False),
-    Column("state", Text, nullable=False),
+    row_id(),
+    *required(Text, "group_key", "receiver", "reason", "title", "body", "body_format",
+              "created_at", "state"),
     Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("next_attempt_at", Text, nullable=False),
+    *required(Text, "next_attempt_at"),
     Column("last_error", Text, nullable=False, server_default=""),
     Column("delivered_at", Text),
     Column("firing", Integer, nullable=False, server_default="0"),
     Column("resolved", Integer, nullable=False, server_default="0"),
     # Who is delivering it right now, and until when that claim holds (0002).
-    Column("claimed_by", Text),
-    Column("claim_expires_at", Text),
+    *optional(Text, "claimed_by", "claim_expires_at"),
     # The highest severity among the alerts a message announces, "" if none (0005).
     Column("severity", Text, nullable=False, server_default=""),
     Index("outbox_queue", "state", "group_key", "id"),
@@ -133,26 +96,16 @@ outbox = Table(
 silences = Table(
     "silences",
     metadata,
-    Column("id", RowId, primary_key=True, autoincrement=True),
-    Column("matchers", Text, nullable=False),
-    Column("starts_at", Text, nullable=False),
-    Column("ends_at", Text, nullable=False),
-    Column("comment", Text, nullable=False),
-    Column("author", Text, nullable=False),
-    Column("created_at", Text, nullable=False),
+    row_id(),
+    *required(Text, "matchers", "starts_at", "ends_at", "comment", "author", "created_at"),
     sqlite_autoincrement=True,
 )
 
 actions = Table(
     "actions",
     metadata,
-    Column("id", RowId, primary_key=True, autoincrement=True),
-    Column("action", Text, nullable=False),
-    Column("device", Text, nullable=False),
-    Column("who", Text, nullable=False),
-    Column("at", Text, nullable=False),
-    Column("result", Text, nullable=False),
-    Column("detail", Text, nullable=False),
+    row_id(),
+    *required(Text, "action", "device", "who", "at", "result", "detail"),
     Index("actions_by_device", "device", "id"),
     sqlite_autoincrement=True,
 )
@@ -162,36 +115,33 @@ actions = Table(
 leases = Table(
     "leases",
     metadata,
-    Column("source", Text, primary_key=True),
-    Column("owner", Text, nullable=False),
-    Column("epoch", BigInteger, nullable=False),
-    Column("acquired_at", Text, nullable=False),
-    Column("expires_at", Text, nullable=False),
+    *keys(Text, "source"),
+    *required(Text, "owner"),
+    *required(BigInteger, "epoch"),
+    *required(Text, "acquired_at", "expires_at"),
 )
 
 budget_sources = Table(
     "budget_sources",
     metadata,
     # One row per source: the row every spender of that source's budget locks first.
-    Column("source", Text, primary_key=True),
+    *keys(Text, "source"),
 )
 
 budget_ledger = Table(
     "budget_ledger",
     metadata,
-    Column("source", Text, primary_key=True),
+    *keys(Text, "source"),
     # Whole seconds since the epoch (UTC) of the requests counted in this row.
-    Column("second", BigInteger, primary_key=True),
-    Column("spent", Integer, nullable=False),
+    *keys(BigInteger, "second"),
+    *required(Integer, "spent"),
 )
 
 source_memo = Table(
     "source_memo",
     metadata,
-    Column("source", Text, primary_key=True),
-    Column("key", Text, primary_key=True),
-    Column("value", Text, nullable=False),
-    Column("updated_at", Text, nullable=False),
+    *keys(Text, "source", "key"),
+    *required(Text, "value", "updated_at"),
 )
 
 # ------------------------------------------------------------------ 0003: instances
@@ -199,10 +149,8 @@ source_memo = Table(
 instances = Table(
     "instances",
     metadata,
-    Column("name", Text, primary_key=True),
-    Column("started_at", Text, nullable=False),
-    Column("seen_at", Text, nullable=False),
-    Column("expires_at", Text, nullable=False),
+    *keys(Text, "name"),
+    *required(Text, "started_at", "seen_at", "expires_at"),
 )
 
 # ------------------------------------------------------------------ 0004: owners, digests
@@ -212,17 +160,15 @@ owner_notices = Table(
     metadata,
     # One row per owner and owner receiver (key: receiver:owner-id); body is JSON (the
     # items, the per-day count and the window already used).
-    Column("key", Text, primary_key=True),
-    Column("receiver", Text, nullable=False),
-    Column("address", Text, nullable=False),
-    Column("open_items", Integer, nullable=False),
-    Column("body", Text, nullable=False),
-    Column("updated_at", Text, nullable=False),
+    *keys(Text, "key"),
+    *required(Text, "receiver", "address"),
+    *required(Integer, "open_items"),
+    *required(Text, "body", "updated_at"),
 )
 
 digest_runs = Table(
     "digest_runs",
     metadata,
-    Column("name", Text, primary_key=True),
-    Column("last_run", Text, nullable=False),
+    *keys(Text, "name"),
+    *required(Text, "last_run"),
 )
