@@ -10,10 +10,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from monitor.store.columns import keys, required
+from monitor.store.migrations import forward_only
+
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -21,30 +22,25 @@ def upgrade() -> None:
     op.execute("DROP TABLE IF EXISTS schema_version")
     op.create_table(
         "leases",
-        sa.Column("source", sa.Text, primary_key=True),
-        sa.Column("owner", sa.Text, nullable=False),
-        sa.Column("epoch", sa.BigInteger, nullable=False),
-        sa.Column("acquired_at", sa.Text, nullable=False),
-        sa.Column("expires_at", sa.Text, nullable=False),
+        *keys(sa.Text, "source"),
+        *required(sa.Text, "owner"),
+        *required(sa.BigInteger, "epoch"),
+        *required(sa.Text, "acquired_at", "expires_at"),
     )
-    op.create_table("budget_sources", sa.Column("source", sa.Text, primary_key=True))
+    op.create_table("budget_sources", *keys(sa.Text, "source"))
     op.create_table(
         "budget_ledger",
-        sa.Column("source", sa.Text, primary_key=True),
-        sa.Column("second", sa.BigInteger, primary_key=True),
-        sa.Column("spent", sa.Integer, nullable=False),
+        *keys(sa.Text, "source"),
+        *keys(sa.BigInteger, "second"),
+        *required(sa.Integer, "spent"),
     )
     op.create_table(
         "source_memo",
-        sa.Column("source", sa.Text, primary_key=True),
-        sa.Column("key", sa.Text, primary_key=True),
-        sa.Column("value", sa.Text, nullable=False),
-        sa.Column("updated_at", sa.Text, nullable=False),
+        *keys(sa.Text, "source", "key"),
+        *required(sa.Text, "value", "updated_at"),
     )
     op.add_column("outbox", sa.Column("claimed_by", sa.Text))
     op.add_column("outbox", sa.Column("claim_expires_at", sa.Text))
 
 
-def downgrade() -> None:
-    """Not supported: a store is only ever moved forward."""
-    raise NotImplementedError("the store's schema is only ever moved forward")
+downgrade = forward_only

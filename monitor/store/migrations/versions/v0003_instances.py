@@ -6,25 +6,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from monitor.store.columns import keys, required
+from monitor.store.migrations import forward_only
+
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     """Add the instances table."""
     op.create_table(
         "instances",
-        sa.Column("name", sa.Text, primary_key=True),
-        sa.Column("started_at", sa.Text, nullable=False),
-        sa.Column("seen_at", sa.Text, nullable=False),
-        sa.Column("expires_at", sa.Text, nullable=False),
+        *keys(sa.Text, "name"),
+        *required(sa.Text, "started_at", "seen_at", "expires_at"),
     )
     op.add_column("sweeps", sa.Column("instance", sa.Text))
     op.add_column("sweeps", sa.Column("epoch", sa.BigInteger))
 
 
-def downgrade() -> None:
-    """Not supported: a store is only ever moved forward."""
-    raise NotImplementedError("the store's schema is only ever moved forward")
+downgrade = forward_only

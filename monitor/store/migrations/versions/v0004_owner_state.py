@@ -12,10 +12,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from monitor.store.columns import keys, required
+from monitor.store.migrations import forward_only
+
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -25,24 +26,20 @@ def upgrade() -> None:
     if "owner_notices" not in tables:
         op.create_table(
             "owner_notices",
-            sa.Column("key", sa.Text, primary_key=True),
-            sa.Column("receiver", sa.Text, nullable=False),
-            sa.Column("address", sa.Text, nullable=False),
-            sa.Column("open_items", sa.Integer, nullable=False),
-            sa.Column("body", sa.Text, nullable=False),
-            sa.Column("updated_at", sa.Text, nullable=False),
+            *keys(sa.Text, "key"),
+            *required(sa.Text, "receiver", "address"),
+            *required(sa.Integer, "open_items"),
+            *required(sa.Text, "body", "updated_at"),
         )
     if "digest_runs" not in tables:
         op.create_table(
             "digest_runs",
-            sa.Column("name", sa.Text, primary_key=True),
-            sa.Column("last_run", sa.Text, nullable=False),
+            *keys(sa.Text, "name"),
+            *required(sa.Text, "last_run"),
         )
     indexes = {ix["name"] for ix in inspector.get_indexes("alert_history")}
     if "history_by_time" not in indexes:
         op.create_index("history_by_time", "alert_history", ["at"])
 
 
-def downgrade() -> None:
-    """Not supported: a store is only ever moved forward."""
-    raise NotImplementedError("the store's schema is only ever moved forward")
+downgrade = forward_only

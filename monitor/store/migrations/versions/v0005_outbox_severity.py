@@ -6,10 +6,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from monitor.store.migrations import forward_only
+
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -19,6 +19,4 @@ def upgrade() -> None:
     )
 
 
-def downgrade() -> None:
-    """Not supported: a store is only ever moved forward."""
-    raise NotImplementedError("the store's schema is only ever moved forward")
+downgrade = forward_only
