@@ -31,10 +31,8 @@ the messages are claimed again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from monitor.alerts import StepResult
 from monitor.models import Alert, SweepStats
@@ -64,31 +62,12 @@ __all__ = [
 
 
 class Store(Protocol):
-    """Everything the daemon persists. Every method may raise StoreError."""
+    """Everything the daemon persists. Every method may raise StoreError.
 
-    async def open(self) -> None:
-        """Open (and create or migrate) the store."""
-        ...
-
-    async def close(self) -> None:
-        """Close the store; safe to call twice."""
-        ...
-
-    def scratch(self) -> AbstractAsyncContextManager[None]:
-        """Work on a throwaway copy of the store inside the block (dry runs): what is
-        written there is readable there and gone afterwards."""
-        ...
-
-    async def __aenter__(self) -> Self:
-        ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        ...
+    Opening and closing are not part of it: they belong to whoever opened the store
+    (:func:`monitor.store.open_store`'s :class:`~monitor.store.sql.SqlStore`), never to
+    the stages it is handed to.
+    """
 
     # -- alerts and sweeps
 
