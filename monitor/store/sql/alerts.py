@@ -17,7 +17,7 @@ from monitor.models import Alert, AlertState, SweepStats, Transition
 from monitor.store.codec import alert_from_dict, alert_to_dict, dumps, loads, parse_ts, ts
 from monitor.store.records import AlertHistoryEntry, Lease, SweepRecord
 from monitor.store.schema import alert_history, alerts, known_rules, sweeps
-from monitor.store.sql.core import SqlCore, dialect_insert
+from monitor.store.sql.core import SqlCore, dialect_insert, where_given
 
 log = structlog.get_logger(__name__)
 
@@ -27,9 +27,7 @@ class SqlAlerts(SqlCore):
 
     async def load_alerts(self, source: str | None = None) -> dict[str, Alert]:
         """Every stored alert (of one source when given), by fingerprint."""
-        stmt = select(alerts.c.body)
-        if source is not None:
-            stmt = stmt.where(alerts.c.source == source)
+        stmt = where_given(select(alerts.c.body), (alerts.c.source, source))
         rows = await self._fetchall("load alerts", stmt)
         loaded = (alert_from_dict(loads(row["body"])) for row in rows)
         return {a.fingerprint: a for a in loaded}
@@ -117,9 +115,7 @@ class SqlAlerts(SqlCore):
 
     async def sweeps(self, source: str | None = None, limit: int = 50) -> list[SweepRecord]:
         """The latest sweeps, newest first."""
-        stmt = select(sweeps)
-        if source is not None:
-            stmt = stmt.where(sweeps.c.source == source)
+        stmt = where_given(select(sweeps), (sweeps.c.source, source))
         rows = await self._fetchall("sweeps", stmt.order_by(sweeps.c.id.desc()).limit(limit))
         return [_sweep_record(r) for r in rows]
 
@@ -133,11 +129,10 @@ class SqlAlerts(SqlCore):
     ) -> list[AlertHistoryEntry]:
         """Stored transitions, newest first, filtered by fingerprint/device/source."""
         h = alert_history.c
-        stmt = select(h.id, h.previous, h.current, h.at, h.alert)
-        for column, value in ((h.fingerprint, fingerprint), (h.device_id, device_id),
-                              (h.source, source)):
-            if value is not None:
-                stmt = stmt.where(column == value)
+        stmt = where_given(
+            select(h.id, h.previous, h.current, h.at, h.alert),
+            (h.fingerprint, fingerprint), (h.device_id, device_id), (h.source, source),
+        )
         rows = await self._fetchall("alert history", stmt.order_by(h.id.desc()).limit(limit))
         return [_history_entry(r) for r in rows]
 

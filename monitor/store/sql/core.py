@@ -16,11 +16,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import structlog
 from alembic.util import CommandError
-from sqlalchemy import URL, ColumnElement, Connection, RowMapping, Table, and_, event, select
+from sqlalchemy import (
+    URL,
+    ColumnElement,
+    Connection,
+    RowMapping,
+    Select,
+    Table,
+    and_,
+    event,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -35,6 +45,8 @@ from monitor.store.schema import leases
 log = structlog.get_logger(__name__)
 
 _ERROR_CHARS = 300
+
+_Query = TypeVar("_Query", bound=Select[Any])
 
 
 def describe(exc: BaseException) -> str:
@@ -107,6 +119,17 @@ def _prepare_sqlite_file(path: Path, display: str) -> None:
         raise StoreError(f"cannot open the store at {display}: it is a folder")
 
 
+@asynccontextmanager
+async def connection(backend: Backend, *, write: bool) -> AsyncIterator[AsyncConnection]:
+    """A connection of ``backend``, through its gate; with ``write``, inside one write
+    transaction (``BEGIN IMMEDIATE`` on SQLite), committed when the block ends."""
+    async with backend.gate, backend.engine.connect() as conn:
+        if write:
+            await conn.execution_options(cm_write=True)
+        async with conn.begin() if write else contextlib.nullcontext():
+            yield conn
+
+
 def lease_holds(lease: Lease, at: datetime) -> ColumnElement[bool]:
     """The condition that ``lease``'s row is still its own (same owner, same epoch) and
     has not expired at ``at``."""
@@ -116,6 +139,24 @@ def lease_holds(lease: Lease, at: datetime) -> ColumnElement[bool]:
         leases.c.epoch == lease.epoch,
         leases.c.expires_at > ts(at),
     )
+
+
+def where_given(stmt: _Query, *equal: tuple[ColumnElement[Any], object]) -> _Query:
+    """``stmt`` kept to the rows whose column equals the value, for each (column, value)
+    whose value is given (a None value keeps every row)."""
+    for column, value in equal:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
+async def locked_row(
+    conn: AsyncConnection, table: Table, *where: ColumnElement[bool]
+) -> RowMapping | None:
+    """The row of ``table`` that ``where`` picks, locked ``FOR UPDATE`` until the
+    transaction ends (SQLite's write transaction already excludes other writers)."""
+    result = await conn.execute(select(table).where(*where).with_for_update())
+    return result.mappings().first()
 
 
 def dialect_insert(dialect: str, table: Table) -> Any:
@@ -180,10 +221,8 @@ class SqlCore:
 
     async def _migrate(self, backend: Backend) -> tuple[str | None, str]:
         try:
-            async with backend.gate, backend.engine.connect() as conn:
-                await conn.execution_options(cm_write=True)
-                async with conn.begin():
-                    return await conn.run_sync(migrate.upgrade, self._display)
+            async with connection(backend, write=True) as conn:
+                return await conn.run_sync(migrate.upgrade, self._display)
         except (SQLAlchemyError, OSError, CommandError) as exc:
             raise StoreError(
                 f"cannot open the store at {self._display}: {describe(exc)}"
@@ -220,28 +259,23 @@ class SqlCore:
         return self._live().dialect
 
     @asynccontextmanager
-    async def _write(self, what: str) -> AsyncIterator[AsyncConnection]:
-        """One write transaction; any driver error rolls back and becomes StoreError."""
+    async def _connect(self, what: str, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        """A connection of the live backend (with ``write``, in one write transaction:
+        any error rolls it back); driver errors become StoreError naming ``what``."""
         backend = self._live()
-        async with backend.gate:
-            try:
-                async with backend.engine.connect() as conn:
-                    await conn.execution_options(cm_write=True)
-                    async with conn.begin():
-                        yield conn
-            except (SQLAlchemyError, OSError) as exc:
-                raise StoreError(f"store: {what}: {describe(exc)}") from exc
+        try:
+            async with connection(backend, write=write) as conn:
+                yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"store: {what}: {describe(exc)}") from exc
 
-    @asynccontextmanager
-    async def _read(self, what: str) -> AsyncIterator[AsyncConnection]:
-        """A read-only use of a connection; driver errors become StoreError."""
-        backend = self._live()
-        async with backend.gate:
-            try:
-                async with backend.engine.connect() as conn:
-                    yield conn
-            except (SQLAlchemyError, OSError) as exc:
-                raise StoreError(f"store: {what}: {describe(exc)}") from exc
+    def _write(self, what: str) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One write transaction (see :meth:`_connect`)."""
+        return self._connect(what, write=True)
+
+    def _read(self, what: str) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A read-only use of a connection (see :meth:`_connect`)."""
+        return self._connect(what, write=False)
 
     async def _fetchall(self, what: str, stmt: Any) -> list[RowMapping]:
         async with self._read(what) as conn:

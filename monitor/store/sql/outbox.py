@@ -29,7 +29,7 @@ from monitor.store.records import (
     OutboxState,
 )
 from monitor.store.schema import notification_log, outbox
-from monitor.store.sql.core import SqlCore, dialect_insert
+from monitor.store.sql.core import SqlCore, dialect_insert, locked_row, where_given
 
 
 class SqlOutbox(SqlCore):
@@ -170,11 +170,7 @@ class SqlOutbox(SqlCore):
         claim another instance has taken is returned unchanged.
         """
         async with self._write("mark failed") as conn:
-            row = (
-                await conn.execute(
-                    select(outbox).where(outbox.c.id == message_id).with_for_update()
-                )
-            ).mappings().first()
+            row = await locked_row(conn, outbox, outbox.c.id == message_id)
             if row is None:
                 raise StoreError(f"store: no outbox message {message_id}")
             if claimed_by is not None and row["claimed_by"] != claimed_by:
@@ -221,11 +217,11 @@ class SqlOutbox(SqlCore):
         self, *, group_key: str | None = None, state: OutboxState | None = None, limit: int = 500
     ) -> list[OutboxMessage]:
         """Outbox messages in queue order, optionally filtered."""
-        stmt = select(outbox)
-        if group_key is not None:
-            stmt = stmt.where(outbox.c.group_key == group_key)
-        if state is not None:
-            stmt = stmt.where(outbox.c.state == state.value)
+        stmt = where_given(
+            select(outbox),
+            (outbox.c.group_key, group_key),
+            (outbox.c.state, None if state is None else state.value),
+        )
         rows = await self._fetchall("outbox", stmt.order_by(outbox.c.id).limit(limit))
         return [_outbox_message(r) for r in rows]
 

@@ -17,7 +17,7 @@ from sqlalchemy import RowMapping, select
 from monitor.store.codec import dumps, loads, parse_ts, parse_ts_or_none, ts, ts_or_none
 from monitor.store.records import Lease, MessageDraft, OutboxMessage, OwnerItemNotice, OwnerRecord
 from monitor.store.schema import digest_runs, owner_notices
-from monitor.store.sql.core import SqlCore, dialect_insert
+from monitor.store.sql.core import SqlCore, dialect_insert, where_given
 from monitor.store.sql.outbox import insert_message
 
 
@@ -26,9 +26,7 @@ class SqlOwners(SqlCore):
 
     async def owner_records(self, receiver: str | None = None) -> dict[str, OwnerRecord]:
         """Every owner's notice state (of one receiver when given), by key."""
-        stmt = select(owner_notices)
-        if receiver is not None:
-            stmt = stmt.where(owner_notices.c.receiver == receiver)
+        stmt = where_given(select(owner_notices), (owner_notices.c.receiver, receiver))
         rows = await self._fetchall("owner notices", stmt)
         return {r["key"]: _owner_record(r) for r in rows}
 

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 from monitor.store.codec import parse_ts, ts
 from monitor.store.records import Lease
 from monitor.store.schema import budget_ledger, budget_sources, instances, leases, source_memo
-from monitor.store.sql.core import SqlCore, dialect_insert, lease_holds
+from monitor.store.sql.core import SqlCore, dialect_insert, lease_holds, locked_row
 
 log = structlog.get_logger(__name__)
 
@@ -45,11 +45,7 @@ class SqlSharedState(SqlCore):
             raise ValueError("a lease needs a positive time to live")
         dialect = self._dialect
         async with self._write("acquire lease") as conn:
-            row = (
-                await conn.execute(
-                    select(leases).where(leases.c.source == source).with_for_update()
-                )
-            ).mappings().first()
+            row = await locked_row(conn, leases, leases.c.source == source)
             if row is None:
                 lease = Lease(source, owner, 1, now, now + ttl)
                 result = await conn.execute(

@@ -14,7 +14,7 @@ from sqlalchemy import RowMapping, insert, select, update
 from monitor.store.codec import dumps, loads, parse_ts, ts
 from monitor.store.records import ActionRecord, Matcher, MatchOp, SilenceRecord
 from monitor.store.schema import actions, silences
-from monitor.store.sql.core import SqlCore
+from monitor.store.sql.core import SqlCore, where_given
 
 
 class SqlSilences(SqlCore):
@@ -92,9 +92,7 @@ class SqlSilences(SqlCore):
         self, *, device: str | None = None, since: datetime | None = None, limit: int = 200
     ) -> list[ActionRecord]:
         """Audit entries, newest first."""
-        stmt = select(actions)
-        if device is not None:
-            stmt = stmt.where(actions.c.device == device)
+        stmt = where_given(select(actions), (actions.c.device, device))
         if since is not None:
             stmt = stmt.where(actions.c.at >= ts(since))
         rows = await self._fetchall("actions", stmt.order_by(actions.c.id.desc()).limit(limit))
