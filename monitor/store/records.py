@@ -7,7 +7,7 @@ build and read them; :mod:`monitor.store.base` re-exports them next to the proto
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -76,30 +76,29 @@ class MessageDraft:
     severity: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxMessage:
-    """A queued message and its delivery state.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxMessage(MessageDraft):
+    """A queued message: its draft, its id and its delivery state.
 
     ``next_attempt_at``: when a pending message is tried next; for a dead letter, when
     it was given up on.
     """
 
     id: int
-    group_key: str
-    receiver: str
-    reason: NotifyReason
-    title: str
-    body: str
-    body_format: BodyFormat
-    created_at: datetime
     state: OutboxState
     attempts: int
     next_attempt_at: datetime
     last_error: str = ""
     delivered_at: datetime | None = None
-    firing: int = 0
-    resolved: int = 0
-    severity: str = ""
+
+    @classmethod
+    def queued(cls, draft: MessageDraft, message_id: int) -> OutboxMessage:
+        """``draft`` just queued as ``message_id``: pending, first due when created."""
+        drafted = {f.name: getattr(draft, f.name) for f in fields(MessageDraft)}
+        return cls(
+            **drafted, id=message_id, state=OutboxState.PENDING, attempts=0,
+            next_attempt_at=draft.created_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,22 +254,7 @@ async def insert_message(conn: AsyncConnection, draft: MessageDraft) -> OutboxMe
             )
         ).scalar_one()
     )
-    return OutboxMessage(
-        id=message_id,
-        group_key=draft.group_key,
-        receiver=draft.receiver,
-        reason=draft.reason,
-        title=draft.title,
-        body=draft.body,
-        body_format=draft.body_format,
-        created_at=draft.created_at,
-        state=OutboxState.PENDING,
-        attempts=0,
-        next_attempt_at=draft.created_at,
-        firing=draft.firing,
-        resolved=draft.resolved,
-        severity=draft.severity,
-    )
+    return OutboxMessage.queued(draft, message_id)
 
 
 def _log_entry(r: RowMapping) -> NotificationLogEntry:
