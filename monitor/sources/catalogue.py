@@ -1,10 +1,11 @@
 """The rule-field catalogue a source declares: which facts it reports, typed, and from where.
 
 Each source package lists the fields its mapping fills (:class:`FieldDecl`), per
-subject kind: those read as they are from a path of the vendor's model
-(:func:`reads`, filled by :func:`read_fields`) and those the mapping computes
-(:func:`declare`); :mod:`monitor.engine.fields` merges every registered source's list into
-the catalogue rule files are checked against. The fields of
+subject kind, in one text :func:`table` per fact kind (or as :func:`declare` rows):
+those read as they are from a path of the vendor's model (filled by
+:func:`read_fields`) and those the mapping computes. :mod:`monitor.engine.fields`
+merges every registered source's list into the catalogue rule files are checked
+against. The fields of
 :class:`~monitor.models.Device` itself (``name``, ``serial``, ``platform``, ...) and the
 ``kind``/``id``/``name``/``status``/``type`` of every subject are the engine's own: a
 source does not list them.
@@ -58,18 +59,34 @@ def declare(fact: FactKind, *rows: tuple[str, ValueType, str]) -> tuple[FieldDec
     return tuple(FieldDecl(name, type_, fact, doc) for name, type_, doc in rows)
 
 
-ReadRow = tuple[str, ValueType, str] | tuple[str, ValueType, str, str]
-"""``(name, type, path)``, or ``(name, type, path, note)``."""
+COMPUTED = "-"
+"""The ``path`` of a :func:`table` row whose value the mapping computes."""
 
 
-def reads(fact: FactKind, *rows: ReadRow) -> tuple[FieldDecl, ...]:
-    """Rows carried by ``fact`` whose values :func:`read_fields` reads at ``path`` in the
-    vendor's model; their doc is the path (and the note, when there is one)."""
+def table(fact: FactKind, text: str) -> tuple[FieldDecl, ...]:
+    """The fields of a text table, all carried by ``fact``: one field a line,
+    ``name  type  path  note``, columns apart by white space.
+
+    ``type`` is a :class:`ValueType` value (``string``, ``boolean``, ``number``,
+    ``version``, ``timestamp``, ``list``). ``path`` is where :func:`read_fields` reads the
+    value in the vendor's model, or :data:`COMPUTED` (``-``) for a value the mapping
+    computes. The note, the rest of the line, is optional: a read field's doc is its path
+    (and the note, when there is one), a computed field's the note (how it is computed).
+    Blank lines are skipped; a malformed line or an unknown type raises ValueError.
+    """
     out = []
-    for row in rows:
-        name, type_, path = row[0], row[1], row[2]
-        doc = f"{path}; {row[3]}" if len(row) == 4 else path
-        out.append(FieldDecl(name, type_, fact, doc, path))
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        cells = line.split(None, 3)
+        if len(cells) < 3:
+            raise ValueError(f"field table row needs a name, a type and a path: {line!r}")
+        name, type_, path = cells[0], ValueType(cells[1]), cells[2]
+        note = cells[3] if len(cells) == 4 else ""
+        if path == COMPUTED:
+            out.append(FieldDecl(name, type_, fact, note))
+        else:
+            out.append(FieldDecl(name, type_, fact, f"{path}; {note}" if note else path, path))
     return tuple(out)
 
 
@@ -90,11 +107,11 @@ def read_fields(attrs: dict[str, Any], fields: Iterable[FieldDecl], model: objec
 
 
 __all__ = [
+    "COMPUTED",
     "FieldCatalogue",
     "FieldDecl",
-    "ReadRow",
     "ValueType",
     "declare",
     "read_fields",
-    "reads",
+    "table",
 ]
