@@ -38,6 +38,11 @@ class MonitorError(Exception):
 
     retryable: bool = False
 
+    def __init_subclass__(cls, *, retryable: bool | None = None) -> None:
+        super().__init_subclass__()
+        if retryable is not None:
+            cls.retryable = retryable
+
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -119,22 +124,16 @@ class SourceError(MonitorError):
         self.status = status
 
 
-class TransportError(SourceError):
+class TransportError(SourceError, retryable=True):
     """The connection failed, was reset or timed out."""
 
-    retryable = True
 
-
-class RateLimitedError(SourceError):
+class RateLimitedError(SourceError, retryable=True):
     """The API answered 429."""
 
-    retryable = True
 
-
-class ServerError(SourceError):
+class ServerError(SourceError, retryable=True):
     """The API answered 5xx."""
-
-    retryable = True
 
 
 class AuthError(SourceError):
@@ -153,16 +152,12 @@ class ClientRequestError(SourceError):
     """The API refused the request (4xx other than 401/403/404/429)."""
 
 
-class MalformedResponseError(SourceError):
+class MalformedResponseError(SourceError, retryable=True):
     """The API answered with a body that does not match what it documents."""
 
-    retryable = True
 
-
-class BudgetExhaustedError(SourceError):
+class BudgetExhaustedError(SourceError, retryable=True):
     """The request budget of this source is spent for now."""
-
-    retryable = True
 
 
 class StoreError(MonitorError):
@@ -174,17 +169,13 @@ class StaleLeaseError(StoreError):
     (or that had lapsed): the write was refused, nothing of it was stored."""
 
 
-class DeliveryError(MonitorError):
+class DeliveryError(MonitorError, retryable=True):
     """A notification could not be delivered; the outbox will retry it."""
 
-    retryable = True
 
-
-class PermanentDeliveryError(DeliveryError):
+class PermanentDeliveryError(DeliveryError, retryable=False):
     """A notification cannot be delivered however often it is tried: the URL does not
     parse, the service refused the credentials. The outbox dead-letters it at once."""
-
-    retryable = False
 
 
 class ActionError(MonitorError):
