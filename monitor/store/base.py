@@ -55,21 +55,15 @@ from monitor.store.records import (
 
 #: The records are re-exported: they are part of the protocol.
 __all__ = [
-    "ActionRecord", "AlertHistoryEntry", "BodyFormat", "Lease", "MatchOp", "Matcher",
-    "MessageDraft", "NotificationLogEntry", "OutboxMessage", "OutboxState", "OwnerItemNotice",
-    "OwnerRecord", "SilenceRecord", "Store", "SweepRecord",
+    "ActionRecord", "AlertHistoryEntry", "AlertStore", "BodyFormat", "Housekeeping", "Lease",
+    "MatchOp", "Matcher", "MessageDraft", "NotificationLogEntry", "OutboxMessage",
+    "OutboxState", "OutboxStore", "OwnerItemNotice", "OwnerRecord", "OwnerStore",
+    "SharedState", "SilenceRecord", "SilenceStore", "Store", "SweepRecord",
 ]
 
 
-class Store(Protocol):
-    """Everything the daemon persists. Every method may raise StoreError.
-
-    Opening and closing are not part of it: they belong to whoever opened the store
-    (:func:`monitor.store.open_store`'s :class:`~monitor.store.sql.SqlStore`), never to
-    the stages it is handed to.
-    """
-
-    # -- alerts and sweeps
+class AlertStore(Protocol):
+    """Alerts, sweeps, known rules and the transitions they left."""
 
     async def load_alerts(self, source: str | None = None) -> dict[str, Alert]:
         """Every stored alert (of one source when given), by fingerprint."""
@@ -82,7 +76,8 @@ class Store(Protocol):
     async def commit_sweep(
         self, stats: SweepStats, result: StepResult, *, lease: Lease | None = None
     ) -> int:
-        """Write a sweep's alerts, transitions and stats in one transaction; the sweep id.
+        """Write a sweep's alerts, transitions, newly evaluated rule ids and stats in one
+        transaction; the sweep id.
 
         With ``lease``, refused (StaleLeaseError) unless it still holds at
         ``stats.finished_at``."""
@@ -103,7 +98,15 @@ class Store(Protocol):
         """Stored transitions, newest first, filtered by fingerprint/device/source."""
         ...
 
-    # -- notification log and outbox
+    async def transitions_since(
+        self, since: datetime, limit: int = 100_000
+    ) -> list[AlertHistoryEntry]:
+        """Stored transitions at or after ``since``, oldest first (at most ``limit``)."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """What each group was told, and the messages queued to tell it."""
 
     async def notification_log(self, group_key: str) -> NotificationLogEntry | None:
         """What one group was last told, or None."""
@@ -143,7 +146,8 @@ class Store(Protocol):
         ...
 
     async def next_attempt_at(self) -> datetime | None:
-        """When the earliest pending message is next due, or None when none is pending."""
+        """When the earliest due head of a group (see :meth:`due`) is next due, or None
+        when none is pending."""
         ...
 
     async def mark_delivered(
@@ -164,8 +168,10 @@ class Store(Protocol):
         claimed_by: str | None = None,
     ) -> OutboxMessage:
         """Record a failed attempt (and drop its claim); dead-letter it once
-        ``max_attempts`` are spent. With ``claimed_by``, only while that owner holds the
-        claim (StoreError otherwise)."""
+        ``max_attempts`` are spent. A dead letter is never attempted again, so its
+        ``next_attempt_at`` records when it was given up on (``failed_at``). With
+        ``claimed_by``, a message whose claim another owner holds is returned unchanged.
+        StoreError when there is no such message."""
         ...
 
     async def requeue(self, message_id: int, now: datetime) -> bool:
@@ -183,10 +189,12 @@ class Store(Protocol):
         ...
 
     async def outbox_counts(self) -> dict[OutboxState, int]:
-        """How many messages are in each state."""
+        """How many messages are in each state (every state present, zero when empty)."""
         ...
 
-    # -- silences
+
+class SilenceStore(Protocol):
+    """Silences added at run time, and the audit of remediation actions."""
 
     async def add_silence(
         self,
@@ -198,20 +206,19 @@ class Store(Protocol):
         author: str,
         created_at: datetime,
     ) -> SilenceRecord:
-        """Store a silence; the running pipeline picks it up on its next evaluation."""
+        """Store a silence; every instance's pipeline picks it up on its next evaluation."""
         ...
 
     async def silences(
         self, now: datetime | None = None, *, include_expired: bool = False
     ) -> list[SilenceRecord]:
-        """Stored silences; without include_expired, those not ended at ``now``."""
+        """Stored silences, oldest first; without include_expired, those not ended at
+        ``now``."""
         ...
 
     async def expire_silence(self, silence_id: int, now: datetime) -> bool:
         """End a silence now; False if it does not exist or already ended."""
         ...
-
-    # -- actions audit
 
     async def record_action(
         self, action: str, device: str, who: str, at: datetime, result: str, detail: str = ""
@@ -225,7 +232,9 @@ class Store(Protocol):
         """Audit entries, newest first."""
         ...
 
-    # -- owner notices and digests
+
+class OwnerStore(Protocol):
+    """What device owners were told, and when each digest last ran."""
 
     async def owner_records(self, receiver: str | None = None) -> dict[str, OwnerRecord]:
         """Every owner's notice state (of one receiver when given), by key."""
@@ -253,13 +262,10 @@ class Store(Protocol):
         """Remember that digest ``name`` ran at ``at`` (fenced by ``lease`` at ``at``)."""
         ...
 
-    async def transitions_since(
-        self, since: datetime, limit: int = 100_000
-    ) -> list[AlertHistoryEntry]:
-        """Stored transitions at or after ``since``, oldest first (at most ``limit``)."""
-        ...
 
-    # -- shared state: leases, request budget, memo
+class SharedState(Protocol):
+    """What the instances sharing one store coordinate through: leases, instance
+    heartbeats, the request budget ledger and the sweepers' memo."""
 
     async def acquire_lease(
         self,
@@ -281,7 +287,8 @@ class Store(Protocol):
         ...
 
     async def release_lease(self, lease: Lease, now: datetime) -> bool:
-        """Give a lease up at ``now`` (so another instance may take it at once)."""
+        """Give a lease up at ``now`` (so another instance may take it at once); False
+        when it was no longer held."""
         ...
 
     async def leases(self) -> list[Lease]:
@@ -324,9 +331,24 @@ class Store(Protocol):
         """Upsert memo entries (a None value deletes the key), fenced by ``lease``."""
         ...
 
-    # -- housekeeping
+
+class Housekeeping(Protocol):
+    """Forgetting old history."""
 
     async def prune(self, before: datetime) -> dict[str, int]:
         """Forget transitions, sweeps, delivered messages, ended silences and owners with
-        nothing failing, older than ``before``; how many rows of each went."""
+        nothing failing, older than ``before``; how many rows of each went. Alerts, dead
+        letters and the actions audit are kept."""
         ...
+
+
+class Store(
+    AlertStore, OutboxStore, SilenceStore, OwnerStore, SharedState, Housekeeping, Protocol
+):
+    """Everything the daemon persists: one role protocol per concern (a stage may ask
+    for the one role it uses). Every method may raise StoreError.
+
+    Opening and closing are not part of it: they belong to whoever opened the store
+    (:func:`monitor.store.open_store`'s :class:`~monitor.store.sql.SqlStore`), never to
+    the stages it is handed to.
+    """

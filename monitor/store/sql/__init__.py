@@ -33,11 +33,15 @@ The schema comes from :mod:`monitor.store.schema` and the migrations run on open
 
 The parts share no state but what ``SqlCore`` holds and call none of each other's
 methods (owner notices queue their messages with the outbox's ``insert_message``);
-the row mapping of a table lives next to its queries.
+the row mapping of a table lives next to its queries. :class:`SqlStore` declares that it
+implements :class:`~monitor.store.base.Store`, so the type checker holds every part to
+the protocol, and each operation is documented once, there (the parts' methods inherit
+those docstrings).
 """
 
 from __future__ import annotations
 
+from monitor.store.base import Store
 from monitor.store.sql.alerts import SqlAlerts
 from monitor.store.sql.maintenance import SqlMaintenance
 from monitor.store.sql.outbox import SqlOutbox
@@ -48,7 +52,9 @@ from monitor.store.sql.silences import SqlSilences
 __all__ = ["SqlStore"]
 
 
-class SqlStore(SqlAlerts, SqlOutbox, SqlSilences, SqlOwners, SqlSharedState, SqlMaintenance):
+class SqlStore(
+    SqlAlerts, SqlOutbox, SqlSilences, SqlOwners, SqlSharedState, SqlMaintenance, Store
+):
     """The :class:`~monitor.store.base.Store` on SQLite or PostgreSQL.
 
     Built by :func:`monitor.store.open_store`; use as ``async with open_store(url) as

@@ -14,6 +14,7 @@ from sqlalchemy import RowMapping, bindparam, delete, insert, select
 
 from monitor.alerts import StepResult
 from monitor.models import Alert, AlertState, SweepStats, Transition
+from monitor.store.base import AlertStore
 from monitor.store.codec import alert_from_dict, alert_to_dict, dumps, loads, parse_ts, ts
 from monitor.store.records import AlertHistoryEntry, Lease, SweepRecord
 from monitor.store.schema import alert_history, alerts, known_rules, sweeps
@@ -22,18 +23,16 @@ from monitor.store.sql.core import SqlCore, dialect_insert, where_given
 log = structlog.get_logger(__name__)
 
 
-class SqlAlerts(SqlCore):
+class SqlAlerts(SqlCore, AlertStore):
     """Alerts, sweeps, known rules and the transitions they left."""
 
     async def load_alerts(self, source: str | None = None) -> dict[str, Alert]:
-        """Every stored alert (of one source when given), by fingerprint."""
         stmt = where_given(select(alerts.c.body), (alerts.c.source, source))
         rows = await self._fetchall("load alerts", stmt)
         loaded = (alert_from_dict(loads(row["body"])) for row in rows)
         return {a.fingerprint: a for a in loaded}
 
     async def known_rules(self, source: str) -> frozenset[str]:
-        """The rule ids ever evaluated for ``source``."""
         rows = await self._fetchall(
             "known rules", select(known_rules.c.rule_id).where(known_rules.c.source == source)
         )
@@ -42,7 +41,6 @@ class SqlAlerts(SqlCore):
     async def commit_sweep(
         self, stats: SweepStats, result: StepResult, *, lease: Lease | None = None
     ) -> int:
-        """Alert rows, transitions, known rules and the sweep row, in one transaction."""
         if result.source != stats.source:
             raise ValueError(f"sweep of {stats.source!r} with a step of {result.source!r}")
         if lease is not None and lease.source != stats.source:
@@ -114,7 +112,6 @@ class SqlAlerts(SqlCore):
         return sweep_id
 
     async def sweeps(self, source: str | None = None, limit: int = 50) -> list[SweepRecord]:
-        """The latest sweeps, newest first."""
         stmt = where_given(select(sweeps), (sweeps.c.source, source))
         rows = await self._fetchall("sweeps", stmt.order_by(sweeps.c.id.desc()).limit(limit))
         return [_sweep_record(r) for r in rows]
@@ -127,7 +124,6 @@ class SqlAlerts(SqlCore):
         source: str | None = None,
         limit: int = 200,
     ) -> list[AlertHistoryEntry]:
-        """Stored transitions, newest first, filtered by fingerprint/device/source."""
         h = alert_history.c
         stmt = where_given(
             select(h.id, h.previous, h.current, h.at, h.alert),
@@ -139,7 +135,6 @@ class SqlAlerts(SqlCore):
     async def transitions_since(
         self, since: datetime, limit: int = 100_000
     ) -> list[AlertHistoryEntry]:
-        """Stored transitions at or after ``since``, oldest first (at most ``limit``)."""
         h = alert_history.c
         rows = await self._fetchall(
             "transitions since",

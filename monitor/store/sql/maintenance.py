@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.store import migrate
+from monitor.store.base import Housekeeping
 from monitor.store.codec import ts
 from monitor.store.records import OutboxState
 from monitor.store.schema import (
@@ -36,7 +37,7 @@ log = structlog.get_logger(__name__)
 _COPY_CHUNK = 1000
 
 
-class SqlMaintenance(SqlCore):
+class SqlMaintenance(SqlCore, Housekeeping):
     """Scratch copies, copies into another store, the schema revision and pruning."""
 
     @asynccontextmanager
@@ -98,9 +99,6 @@ class SqlMaintenance(SqlCore):
             raise StoreError(f"store: copy into {target.url}: {describe(exc)}") from exc
 
     async def prune(self, before: datetime) -> dict[str, int]:
-        """Forget history older than ``before``: transitions, sweeps, delivered messages,
-        ended silences and owners with nothing failing. Alerts, dead letters and the
-        actions audit are kept."""
         cutoff = ts(before)
         referenced = select(alert_history.c.sweep_id).where(alert_history.c.sweep_id.is_not(None))
         statements: Sequence[tuple[str, Any]] = (

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from monitor.errors import StoreError
 from monitor.models import NotifyReason
+from monitor.store.base import OutboxStore
 from monitor.store.codec import dumps, loads, parse_ts, parse_ts_or_none, ts, ts_or_none
 from monitor.store.records import (
     BodyFormat,
@@ -32,11 +33,10 @@ from monitor.store.schema import notification_log, outbox
 from monitor.store.sql.core import SqlCore, dialect_insert, locked_row, where_given
 
 
-class SqlOutbox(SqlCore):
+class SqlOutbox(SqlCore, OutboxStore):
     """What each group was told, and the messages queued to tell it."""
 
     async def notification_log(self, group_key: str) -> NotificationLogEntry | None:
-        """What one group was last told, or None."""
         rows = await self._fetchall(
             "notification log",
             select(notification_log).where(notification_log.c.group_key == group_key),
@@ -44,7 +44,6 @@ class SqlOutbox(SqlCore):
         return _log_entry(rows[0]) if rows else None
 
     async def notification_logs(self) -> dict[str, NotificationLogEntry]:
-        """Every group's log entry, by group key."""
         rows = await self._fetchall("notification log", select(notification_log))
         entries = (_log_entry(r) for r in rows)
         return {e.group_key: e for e in entries}
@@ -52,7 +51,6 @@ class SqlOutbox(SqlCore):
     async def update_notification_log(
         self, entry: NotificationLogEntry, *, lease: Lease | None = None
     ) -> None:
-        """Replace a group's log entry without queuing a message (fenced by ``lease``)."""
         dialect = self._dialect
         async with self._write("update notification log") as conn:
             if lease is not None:
@@ -62,7 +60,6 @@ class SqlOutbox(SqlCore):
     async def enqueue(
         self, draft: MessageDraft, entry: NotificationLogEntry, *, lease: Lease | None = None
     ) -> OutboxMessage:
-        """Queue a message and record its log entry, in one transaction."""
         if draft.group_key != entry.group_key:
             raise ValueError("the message and the log entry belong to different groups")
         dialect = self._dialect
@@ -87,7 +84,6 @@ class SqlOutbox(SqlCore):
         )
 
     async def due(self, now: datetime, limit: int = 100) -> list[OutboxMessage]:
-        """The oldest pending message of each group, when its next attempt is due."""
         rows = await self._fetchall(
             "due messages", self._heads_due(now).order_by(outbox.c.id).limit(limit)
         )
@@ -96,7 +92,6 @@ class SqlOutbox(SqlCore):
     async def claim_due(
         self, now: datetime, owner: str, ttl: timedelta, limit: int = 100
     ) -> list[OutboxMessage]:
-        """Claim the due heads of groups that no live claim holds, for ``owner``."""
         now_s = ts(now)
         stmt = (
             self._heads_due(now)
@@ -116,7 +111,6 @@ class SqlOutbox(SqlCore):
         return [_outbox_message(r) for r in rows]
 
     async def release_claims(self, owner: str) -> int:
-        """Drop every claim ``owner`` holds; how many were dropped."""
         async with self._write("release claims") as conn:
             result = await conn.execute(
                 update(outbox)
@@ -126,7 +120,6 @@ class SqlOutbox(SqlCore):
             return int(result.rowcount)
 
     async def next_attempt_at(self) -> datetime | None:
-        """When the next delivery attempt is due (heads of groups only); None when idle."""
         rows = await self._fetchall(
             "next attempt",
             select(func.min(outbox.c.next_attempt_at).label("t")).where(
@@ -138,8 +131,6 @@ class SqlOutbox(SqlCore):
     async def mark_delivered(
         self, message_id: int, delivered_at: datetime, *, claimed_by: str | None = None
     ) -> bool:
-        """Record a successful delivery and drop its claim; False when ``claimed_by`` no
-        longer held it (another instance took the message over)."""
         stmt = update(outbox).where(outbox.c.id == message_id)
         if claimed_by is not None:
             stmt = stmt.where(outbox.c.claimed_by == claimed_by)
@@ -163,12 +154,6 @@ class SqlOutbox(SqlCore):
         max_attempts: int,
         claimed_by: str | None = None,
     ) -> OutboxMessage:
-        """Record a failed attempt; dead-letter the message once ``max_attempts`` are spent.
-
-        A dead letter is never attempted again, so its ``next_attempt_at`` records when
-        it was given up on (``failed_at``) instead. With ``claimed_by``, a message whose
-        claim another instance has taken is returned unchanged.
-        """
         async with self._write("mark failed") as conn:
             row = await locked_row(conn, outbox, outbox.c.id == message_id)
             if row is None:
@@ -192,7 +177,6 @@ class SqlOutbox(SqlCore):
         return _outbox_message(updated)
 
     async def requeue(self, message_id: int, now: datetime) -> bool:
-        """Give a dead letter a fresh set of attempts; False if no such dead letter."""
         async with self._write("requeue") as conn:
             result = await conn.execute(
                 update(outbox)
@@ -203,7 +187,6 @@ class SqlOutbox(SqlCore):
             return int(result.rowcount) > 0
 
     async def dead_letters(self, limit: int = 100) -> list[OutboxMessage]:
-        """Messages given up on, newest first."""
         rows = await self._fetchall(
             "dead letters",
             select(outbox)
@@ -216,7 +199,6 @@ class SqlOutbox(SqlCore):
     async def outbox(
         self, *, group_key: str | None = None, state: OutboxState | None = None, limit: int = 500
     ) -> list[OutboxMessage]:
-        """Outbox messages in queue order, optionally filtered."""
         stmt = where_given(
             select(outbox),
             (outbox.c.group_key, group_key),
@@ -226,7 +208,6 @@ class SqlOutbox(SqlCore):
         return [_outbox_message(r) for r in rows]
 
     async def outbox_counts(self) -> dict[OutboxState, int]:
-        """How many messages are in each state (every state present, zero when empty)."""
         rows = await self._fetchall(
             "outbox counts",
             select(outbox.c.state, func.count().label("n")).group_by(outbox.c.state),

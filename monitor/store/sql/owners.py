@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping, select
 
+from monitor.store.base import OwnerStore
 from monitor.store.codec import dumps, loads, parse_ts, parse_ts_or_none, ts, ts_or_none
 from monitor.store.records import Lease, MessageDraft, OutboxMessage, OwnerItemNotice, OwnerRecord
 from monitor.store.schema import digest_runs, owner_notices
@@ -21,11 +22,10 @@ from monitor.store.sql.core import SqlCore, dialect_insert, where_given
 from monitor.store.sql.outbox import insert_message
 
 
-class SqlOwners(SqlCore):
+class SqlOwners(SqlCore, OwnerStore):
     """What device owners were told, and when each digest last ran."""
 
     async def owner_records(self, receiver: str | None = None) -> dict[str, OwnerRecord]:
-        """Every owner's notice state (of one receiver when given), by key."""
         stmt = where_given(select(owner_notices), (owner_notices.c.receiver, receiver))
         rows = await self._fetchall("owner notices", stmt)
         return {r["key"]: _owner_record(r) for r in rows}
@@ -37,9 +37,6 @@ class SqlOwners(SqlCore):
         *,
         lease: Lease | None = None,
     ) -> list[OutboxMessage]:
-        """Queue ``drafts`` and write ``record``, in one transaction; the queued messages.
-        A record without items stays (a queued message still finds its address) until
-        :meth:`prune` forgets it. Fenced by ``lease`` at ``record.updated_at``."""
         dialect = self._dialect
         values = {
             "key": record.key, "receiver": record.receiver, "address": record.address,
@@ -60,14 +57,12 @@ class SqlOwners(SqlCore):
         return queued
 
     async def digest_runs(self) -> dict[str, datetime]:
-        """When each digest last ran."""
         rows = await self._fetchall("digest runs", select(digest_runs))
         return {r["name"]: parse_ts(r["last_run"]) for r in rows}
 
     async def record_digest_run(
         self, name: str, at: datetime, *, lease: Lease | None = None
     ) -> None:
-        """Remember that digest ``name`` ran at ``at`` (fenced by ``lease`` at ``at``)."""
         dialect = self._dialect
         async with self._write("record digest run") as conn:
             if lease is not None:

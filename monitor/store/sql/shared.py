@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import bindparam, delete, func, select, update
 
+from monitor.store.base import SharedState
 from monitor.store.codec import parse_ts, ts
 from monitor.store.records import Lease
 from monitor.store.schema import budget_ledger, budget_sources, instances, leases, source_memo
@@ -27,7 +28,7 @@ log = structlog.get_logger(__name__)
 HOUR_SECONDS = 3600
 
 
-class SqlSharedState(SqlCore):
+class SqlSharedState(SqlCore, SharedState):
     """Leases, instance heartbeats, the request budget ledger and the sweepers' memo."""
 
     async def acquire_lease(
@@ -39,8 +40,6 @@ class SqlSharedState(SqlCore):
         *,
         replacing: str | None = None,
     ) -> Lease | None:
-        """Take or renew ``source``'s lease for ``owner``; None while another holds it.
-        ``replacing``: an owner known to be dead, whose live lease may be taken at once."""
         if ttl <= timedelta(0):
             raise ValueError("a lease needs a positive time to live")
         dialect = self._dialect
@@ -78,7 +77,6 @@ class SqlSharedState(SqlCore):
         return lease
 
     async def renew_lease(self, lease: Lease, now: datetime, ttl: timedelta) -> Lease | None:
-        """Extend a lease that still holds at ``now``; None when it was lost or lapsed."""
         async with self._write("renew lease") as conn:
             result = await conn.execute(
                 update(leases)
@@ -91,7 +89,6 @@ class SqlSharedState(SqlCore):
         return Lease(lease.source, lease.owner, lease.epoch, lease.acquired_at, now + ttl)
 
     async def release_lease(self, lease: Lease, now: datetime) -> bool:
-        """Give a lease up at ``now``; False when it was no longer held."""
         async with self._write("release lease") as conn:
             result = await conn.execute(
                 update(leases)
@@ -101,7 +98,6 @@ class SqlSharedState(SqlCore):
             return int(result.rowcount) == 1
 
     async def leases(self) -> list[Lease]:
-        """Every source's lease row (live or lapsed), by source."""
         rows = await self._fetchall("leases", select(leases).order_by(leases.c.source))
         return [
             Lease(r["source"], r["owner"], int(r["epoch"]), parse_ts(r["acquired_at"]),
@@ -110,7 +106,6 @@ class SqlSharedState(SqlCore):
         ]
 
     async def heartbeat(self, owner: str, now: datetime, ttl: timedelta) -> list[str]:
-        """Say ``owner`` is alive until ``now + ttl``; every instance alive at ``now``."""
         dialect = self._dialect
         async with self._write("heartbeat") as conn:
             ins = dialect_insert(dialect, instances).values(
@@ -136,19 +131,15 @@ class SqlSharedState(SqlCore):
         return [str(r[0]) for r in rows]
 
     async def leave(self, owner: str, now: datetime) -> None:
-        """Say ``owner`` stopped (its share goes to the others at once)."""
         async with self._write("leave") as conn:
             await conn.execute(
                 update(instances).where(instances.c.name == owner).values(expires_at=ts(now))
             )
 
     async def spend_budget(self, source: str, now: datetime, want: int, per_hour: int) -> int:
-        """Take up to ``want`` requests from ``source``'s hourly budget; how many granted.
-
-        The ledger counts requests per whole second. A second's requests count for the
-        3,600 seconds that follow it in full (the window is rounded outwards), so in any
-        hour at most ``per_hour`` requests are granted, whichever processes asked.
-        """
+        # The ledger counts requests per whole second. A second's requests count for the
+        # 3,600 seconds that follow it in full (the window is rounded outwards), so in
+        # any hour at most per_hour requests are granted, whichever processes asked.
         if want < 0 or per_hour < 0:
             raise ValueError("a budget spend needs want >= 0 and per_hour >= 0")
         second = int(now.timestamp())
@@ -194,7 +185,6 @@ class SqlSharedState(SqlCore):
         return granted
 
     async def budget_spent(self, source: str, now: datetime) -> int:
-        """Requests counted against ``source`` in the hour up to ``now``."""
         horizon = int(now.timestamp()) - HOUR_SECONDS
         rows = await self._fetchall(
             "budget spent",
@@ -205,7 +195,6 @@ class SqlSharedState(SqlCore):
         return int(rows[0]["n"])
 
     async def load_memo(self, source: str) -> dict[str, str]:
-        """The sweeper's memo of ``source``: key -> value text."""
         rows = await self._fetchall(
             "load memo",
             select(source_memo.c.key, source_memo.c.value).where(source_memo.c.source == source),
@@ -220,7 +209,6 @@ class SqlSharedState(SqlCore):
         *,
         lease: Lease | None = None,
     ) -> None:
-        """Upsert memo entries (a None value deletes the key), fenced by ``lease``."""
         if lease is not None and lease.source != source:
             raise ValueError(f"memo of {source!r} under the lease of {lease.source!r}")
         dialect = self._dialect

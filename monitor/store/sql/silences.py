@@ -11,13 +11,14 @@ from typing import cast
 
 from sqlalchemy import RowMapping, insert, select, update
 
+from monitor.store.base import SilenceStore
 from monitor.store.codec import dumps, loads, parse_ts, ts
 from monitor.store.records import ActionRecord, Matcher, MatchOp, SilenceRecord
 from monitor.store.schema import actions, silences
 from monitor.store.sql.core import SqlCore, where_given
 
 
-class SqlSilences(SqlCore):
+class SqlSilences(SqlCore, SilenceStore):
     """Silences added at run time, and the audit of remediation actions."""
 
     async def add_silence(
@@ -30,7 +31,6 @@ class SqlSilences(SqlCore):
         author: str,
         created_at: datetime,
     ) -> SilenceRecord:
-        """Store a silence; every instance's pipeline picks it up on its next evaluation."""
         if not matchers:
             raise ValueError("a silence needs at least one matcher")
         if ends_at <= starts_at:
@@ -55,7 +55,6 @@ class SqlSilences(SqlCore):
     async def silences(
         self, now: datetime | None = None, *, include_expired: bool = False
     ) -> list[SilenceRecord]:
-        """Stored silences, oldest first; without include_expired, those not ended at ``now``."""
         stmt = select(silences)
         if not include_expired and now is not None:
             stmt = stmt.where(silences.c.ends_at > ts(now))
@@ -63,7 +62,6 @@ class SqlSilences(SqlCore):
         return [_silence(r) for r in rows]
 
     async def expire_silence(self, silence_id: int, now: datetime) -> bool:
-        """End a silence now; False if it does not exist or has already ended."""
         async with self._write("expire silence") as conn:
             result = await conn.execute(
                 update(silences)
@@ -75,7 +73,6 @@ class SqlSilences(SqlCore):
     async def record_action(
         self, action: str, device: str, who: str, at: datetime, result: str, detail: str = ""
     ) -> int:
-        """Append an audit entry for a remediation action; its id."""
         async with self._write("record action") as conn:
             return int(
                 (
@@ -91,7 +88,6 @@ class SqlSilences(SqlCore):
     async def actions(
         self, *, device: str | None = None, since: datetime | None = None, limit: int = 200
     ) -> list[ActionRecord]:
-        """Audit entries, newest first."""
         stmt = where_given(select(actions), (actions.c.device, device))
         if since is not None:
             stmt = stmt.where(actions.c.at >= ts(since))
