@@ -25,14 +25,14 @@ details and apps when read this sweep or read before and not checked in since.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from functools import partial
 from typing import TypeVar
 
 import structlog
 
 from monitor.errors import NotFoundError, SourceError, is_auth_error
-from monitor.models import Coverage, Device, FactKind
+from monitor.models import Coverage, Device, FactKind, Subject
 from monitor.sources.base import SweepOutcome, SweepProgress
 from monitor.sources.kandji import memo as stored
 from monitor.sources.kandji.client import KandjiClient
@@ -45,7 +45,7 @@ from monitor.sources.kandji.mapping import (
     parameter_subject,
     to_device,
 )
-from monitor.sources.kandji.models import KParameter
+from monitor.sources.kandji.models import KDeviceStatus, KParameter
 from monitor.sources.kandji.outcome import Run, SweepReport, assemble
 from monitor.sources.kandji.pacing import budget_pace, plan_allowance
 from monitor.sources.kandji.planner import (
@@ -354,79 +354,75 @@ class KandjiPlannedSweeper:
             memo = self.state.devices[device_id] = DeviceMemo()
         return memo
 
+    def _kept(self, subjects: Iterable[Subject]) -> list[Subject]:
+        """The subjects an enabled rule could match (see ``keep``)."""
+        return [s for s in subjects if self.keep(s.kind, s.status, s.type)]
+
     def _store_parameters(self, run: Run, dev: Device, rows: list[KParameter]) -> None:
         memo = self._memo(dev.device_id)
-        kept = (parameter_subject(r) for r in rows)
-        memo.parameters = tuple(s for s in kept if self.keep(s.kind, s.status, s.type))
+        memo.parameters = tuple(self._kept(parameter_subject(r) for r in rows))
         memo.parameters_key = run.key(dev)
         memo.parameters_at = self.clock.now().timestamp()
         memo.read_sweep = run.sweep
 
     async def _read(
-        self, run: Run, what: str, device_id: str, call: Awaitable[T]
+        self, run: Run, what: str, dev: Device, read: Callable[[str], Awaitable[T]]
     ) -> T | None:
-        """``call``'s answer; None when the device is gone (404) or the read failed (the
-        failure noted in ``run``, so the device's facts of that kind are held)."""
+        """``read``'s answer about ``dev``; None when the device is gone (404) or the read
+        failed (the failure noted in ``run``, so the device's facts of that kind are
+        held)."""
         try:
-            return await call
+            return await read(dev.device_id)
         except NotFoundError:
             return None
         except SourceError as exc:
-            run.fail(f"device {device_id} {what}", exc)
+            run.fail(f"device {dev.device_id} {what}", exc)
             return None
+
+    async def _read_device_status(self, run: Run, dev: Device) -> KDeviceStatus | None:
+        """A device's ``/status``; the parameters it carries are stored when the rules
+        need a Mac's."""
+        status = await self._read(run, "status", dev, self.client.get_device_status)
+        if status is not None and FactKind.PARAMETERS in run.needs and dev.platform == MAC:
+            self._store_parameters(run, dev, status.parameters)
+        return status
 
     async def _probe(self, run: Run, dev: Device) -> None:
         """Learn a group's items and types from one device's ``/status``."""
-        did = dev.device_id
-        status = await self._read(run, "status", did, self.client.get_device_status(did))
-        if status is None:
-            return
-        self.state.learn_group(
-            group_of(dev), ((r.item_id, r.type) for r in status.library_items if r.item_id)
-        )
-        if FactKind.PARAMETERS in run.needs and dev.platform == MAC:
-            self._store_parameters(run, dev, status.parameters)
+        status = await self._read_device_status(run, dev)
+        if status is not None:
+            items = ((r.item_id, r.type) for r in status.library_items if r.item_id)
+            self.state.learn_group(group_of(dev), items)
 
     # ------------------------------------------------------------------ the plan's reads
 
     async def _read_status(self, run: Run, dev: Device) -> None:
         """``/status`` of a device with no bulk route (its blueprint is not listed)."""
-        did = dev.device_id
-        status = await self._read(run, "status", did, self.client.get_device_status(did))
-        if status is None:
-            return
-        subjects = (library_item_subject(r) for r in status.library_items)
-        run.library[dev.device_id] = [s for s in subjects if self.keep(s.kind, s.status, s.type)]
-        run.status_read.add(dev.device_id)
-        if FactKind.PARAMETERS in run.needs and dev.platform == MAC:
-            self._store_parameters(run, dev, status.parameters)
+        status = await self._read_device_status(run, dev)
+        if status is not None:
+            run.library[dev.device_id] = self._kept(map(library_item_subject, status.library_items))
+            run.status_read.add(dev.device_id)
 
     async def _read_parameters(self, run: Run, dev: Device) -> None:
-        did = dev.device_id
-        answer = await self._read(run, "parameters", did, self.client.get_device_parameters(did))
+        answer = await self._read(run, "parameters", dev, self.client.get_device_parameters)
         if answer is not None:
             self._store_parameters(run, dev, answer.parameters)
 
     async def _read_details(self, run: Run, dev: Device) -> None:
-        did = dev.device_id
-        details = await self._read(run, "details", did, self.client.get_device_details(did))
-        if details is None:
-            return
-        memo = self._memo(dev.device_id)
-        memo.details = details_attrs(details)
-        memo.details_key = run.key(dev)
-        memo.read_sweep = run.sweep
+        details = await self._read(run, "details", dev, self.client.get_device_details)
+        if details is not None:
+            memo = self._memo(dev.device_id)
+            memo.details = details_attrs(details)
+            memo.details_key = run.key(dev)
+            memo.read_sweep = run.sweep
 
     async def _read_apps(self, run: Run, dev: Device) -> None:
-        did = dev.device_id
-        answer = await self._read(run, "apps", did, self.client.get_device_apps(did))
-        if answer is None:
-            return
-        memo = self._memo(dev.device_id)
-        subjects = (app_subject(a) for a in answer.apps)
-        memo.apps = tuple(s for s in subjects if self.keep(s.kind, s.status, s.type))
-        memo.apps_key = run.key(dev)
-        memo.read_sweep = run.sweep
+        answer = await self._read(run, "apps", dev, self.client.get_device_apps)
+        if answer is not None:
+            memo = self._memo(dev.device_id)
+            memo.apps = tuple(self._kept(map(app_subject, answer.apps)))
+            memo.apps_key = run.key(dev)
+            memo.read_sweep = run.sweep
 
     async def _read_lost_mode(self, run: Run, device_id: str) -> None:
         try:
@@ -439,6 +435,6 @@ class KandjiPlannedSweeper:
             run.lost_failed.add(device_id)
             run.fail(f"device {device_id} lost mode", exc)
             return
-        run.lost[device_id] = [s for s in lost if self.keep(s.kind, s.status, s.type)]
+        run.lost[device_id] = self._kept(lost)
 
 __all__ = ["KandjiPlannedSweeper"]
