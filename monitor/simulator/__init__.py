@@ -15,7 +15,8 @@ Parts every simulated API shares:
 - :mod:`monitor.simulator.limits`: the request windows and Kong rate-limit headers;
 - :mod:`monitor.simulator.faults`: fault rules and body mutations;
 - :mod:`monitor.simulator.evolution`: the background task that advances a fleet;
-- :mod:`monitor.simulator.server`: serving an app on a real socket.
+- :mod:`monitor.simulator.server`: serving an app on a real socket;
+- :mod:`monitor.simulator.lookup`: look-ups that must find something.
 
 Nothing is imported here.
 """

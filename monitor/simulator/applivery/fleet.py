@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from monitor.clock import Clock
+from monitor.simulator.lookup import known
 
 DEFAULT_ORGANIZATION: Final = "acme-workspace"
 
@@ -263,10 +264,7 @@ class AppliveryFleet:
 
     def require(self, win_device_id: str) -> WinDevice:
         """The device, or KeyError."""
-        found = self.find(win_device_id)
-        if found is None:
-            raise KeyError(win_device_id)
-        return found
+        return known(self.find(win_device_id), "device", win_device_id)
 
     def listed(self, *, show_deleted: bool = False) -> list[WinDevice]:
         """The devices the list answers with, in enrolment order."""

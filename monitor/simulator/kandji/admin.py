@@ -12,8 +12,9 @@ import dataclasses
 from array import array
 from collections.abc import Iterable
 
-from monitor.simulator.kandji.model import _PENDING, _PPENDING, Blueprint, LibraryItem, known
+from monitor.simulator.kandji.model import _PENDING, _PPENDING, Blueprint, LibraryItem
 from monitor.simulator.kandji.writes import FleetWrites
+from monitor.simulator.lookup import known
 
 
 class FleetAdmin(FleetWrites):

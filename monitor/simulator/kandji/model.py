@@ -15,7 +15,7 @@ import re
 from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final, TypeVar
+from typing import Final
 
 from monitor.simulator.kandji import catalog
 from monitor.simulator.kandji.catalog import APPLETV, IPAD, IPHONE, MAC, PLATFORMS, HardwareModel
@@ -343,16 +343,6 @@ class _Scheduled:
 
 
 _UNSET: Final = object()
-_T = TypeVar("_T")
-
-
-def known(found: _T | None, what: str, key: str) -> _T:
-    """``found``; KeyError naming ``what`` was looked up by ``key`` when it is None."""
-    if found is None:
-        raise KeyError(f"unknown {what} {key}")
-    return found
-
-
 def _ts(dt: datetime) -> float:
     return dt.timestamp()
 

@@ -59,13 +59,13 @@ from monitor.simulator.kandji.model import (
     _ts,
     default_lost_mode,
     device_name,
-    known,
 )
 from monitor.simulator.kandji.seeding import (
     initial_flags,
     initial_item_statuses,
     initial_param_statuses,
 )
+from monitor.simulator.lookup import known
 
 
 class FleetState:
@@ -277,10 +277,7 @@ class FleetState:
 
     def require(self, device_id: str) -> int:
         """The index of a live device; :class:`UnknownDeviceError` if there is none."""
-        index = self.device_index(device_id)
-        if index is None:
-            raise UnknownDeviceError(device_id)
-        return index
+        return known(self.device_index(device_id), "device", device_id, UnknownDeviceError)
 
     def device_id(self, index: int) -> str:
         """The UUID of the device at ``index``."""
