@@ -15,6 +15,9 @@ exposing one :class:`Source`; :mod:`monitor.sources.registry` maps the config's
 - :meth:`Source.executors`: the remediation actions the source offers;
 - :meth:`Source.simulator`: a simulated API for ``simulate`` and ``demo`` (optional).
 
+:class:`~monitor.sources.plugin.VendorSource` is a base for a plugin, with the answers
+most vendors give.
+
 A sweep produces one :class:`SweepOutcome`; a terminal progress bar listens through
 the one :class:`SweepProgress` protocol.
 """

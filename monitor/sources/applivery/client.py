@@ -156,11 +156,6 @@ class AppliveryClient(VendorClient[AppliverySourceConfig, _AppliveryApi]):
         """The organization's id or slug."""
         return self.config.organization
 
-    @property
-    def page_size(self) -> int:
-        """Devices asked for per page."""
-        return self.config.page_size
-
     def __repr__(self) -> str:
         return f"AppliveryClient(name={self.name!r}, organization={self.organization!r})"
 
@@ -205,7 +200,7 @@ class AppliveryClient(VendorClient[AppliverySourceConfig, _AppliveryApi]):
         ``show_deleted`` asks for deleted devices too; ``filters`` are further query
         parameters (``tags``, ``segmentId``, ``mdm-user``, ``sort`` ...).
         """
-        limit = self.page_size
+        limit = self.config.page_size
         base: dict[str, str | int | float] = dict(filters or {})
         if show_deleted:
             base["show-deleted"] = "true"

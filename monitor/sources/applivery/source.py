@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import quote
 
 from monitor.clock import Clock
-from monitor.models import SubjectKind
 from monitor.settings import SourceBase
 from monitor.sources.applivery.config import KIND, AppliverySourceConfig
 from monitor.sources.applivery.fields import FIELDS
@@ -27,7 +26,7 @@ from monitor.sources.base import (
     SourceParts,
     client_options,
 )
-from monitor.sources.catalogue import FieldCatalogue
+from monitor.sources.plugin import VendorSource
 
 if TYPE_CHECKING:
     from monitor.actions.base import Executor
@@ -35,54 +34,42 @@ if TYPE_CHECKING:
 DASHBOARD = "https://dashboard.applivery.io"
 
 
-class AppliverySource:
-    """The Applivery plugin (see the module docstring)."""
+class AppliverySource(VendorSource[AppliverySourceConfig]):
+    """The Applivery plugin (see the module docstring).
 
-    kind = KIND
-    config_model = AppliverySourceConfig
-    fields: FieldCatalogue = FIELDS
+    It reports no subject statuses of its own: every one is taken as is. Applivery
+    documents no address for a device's page (its API notes give no dashboard URL at
+    all; its fastlane plugin documents only workspace pages,
+    ``https://dashboard.applivery.io/<workspace-slug>/apps/...``): links open the
+    workspace, marked as such; a ``{device_id}`` template in ``console_url`` gives the
+    exact page where an administrator knows it.
+    """
 
     def build(self, config: SourceBase, **context: Unpack[BuildContext]) -> SourceParts:
         """An :class:`AppliveryClient` and its sweeper."""
         from monitor.sources.applivery.client import AppliveryClient
         from monitor.sources.applivery.sweeper import AppliverySweeper
 
-        assert isinstance(config, AppliverySourceConfig)
-        client = AppliveryClient(config, clock=context["clock"], **client_options(context))
-        return SourceParts(client, AppliverySweeper(client, config.name))
+        src = self.checked(config)
+        client = AppliveryClient(src, clock=context["clock"], **client_options(context))
+        return SourceParts(client, AppliverySweeper(client, src.name))
 
     def tenant(self, config: SourceBase) -> tuple[str, ...]:
         """A tenant is its API URL and organization."""
-        assert isinstance(config, AppliverySourceConfig)
-        return (config.url, config.organization)
+        return (config.url, self.checked(config).organization)
 
-    def status_is_known(self, kind: SubjectKind, status: str) -> bool:
-        """Applivery reports no subject statuses of its own: every one is taken as is."""
-        return True
-
-    def console_url(self, config: SourceBase) -> str | None:
-        """``console_url``, else the workspace's dashboard,
-        ``https://dashboard.applivery.io/<organization>`` (right when ``organization``
-        is the workspace slug, as the dashboard's addresses use the slug)."""
-        if config.console_url:
-            return config.console_url
-        organization = getattr(config, "organization", "")
+    def default_console_url(self, config: AppliverySourceConfig) -> str | None:
+        """The workspace's dashboard, ``https://dashboard.applivery.io/<organization>``
+        (right when ``organization`` is the workspace slug, as the dashboard's addresses
+        use the slug)."""
+        organization = config.organization
         return f"{DASHBOARD}/{quote(organization, safe='')}" if organization else None
-
-    def device_link(self, console_url: str, device_id: str) -> str | None:
-        """None: Applivery documents no address for a device's page (its API notes give
-        no dashboard URL at all; its fastlane plugin documents only workspace pages,
-        ``https://dashboard.applivery.io/<workspace-slug>/apps/...``). Links then open
-        the workspace, marked as such; a ``{device_id}`` template in ``console_url``
-        gives the exact page where an administrator knows it."""
-        return None
 
     def lookup(self, config: SourceBase, clock: Clock, *, budget_max_wait: float) -> DeviceLookup:
         """The device list is all there is to read."""
         from monitor.sources.applivery.explain import AppliveryLookup
 
-        assert isinstance(config, AppliverySourceConfig)
-        return AppliveryLookup(config, clock, budget_max_wait=budget_max_wait)
+        return AppliveryLookup(self.checked(config), clock, budget_max_wait=budget_max_wait)
 
     def executors(self) -> Sequence[Executor]:
         """``applivery.refresh_info``."""
@@ -139,7 +126,7 @@ async def _simulate(options: SimulatorOptions) -> RunningSimulator:
     )
 
 
-SOURCE: Source = AppliverySource()
+SOURCE: Source = AppliverySource(KIND, AppliverySourceConfig, FIELDS)
 """The plugin the registry loads."""
 
 __all__ = ["DASHBOARD", "SOURCE", "AppliverySource"]

@@ -28,13 +28,13 @@ from monitor.sources.base import (
     SourceParts,
     client_options,
 )
-from monitor.sources.catalogue import FieldCatalogue
 from monitor.sources.kandji.config import KIND, KandjiSourceConfig
 from monitor.sources.kandji.fields import DETAILS_FIELDS, FIELDS
 from monitor.sources.kandji.models import (
     is_known_library_item_status,
     is_known_parameter_status,
 )
+from monitor.sources.plugin import VendorSource
 
 if TYPE_CHECKING:
     from monitor.actions.base import Executor
@@ -44,12 +44,8 @@ if TYPE_CHECKING:
 _API_HOST = re.compile(r"^(?P<sub>[A-Za-z0-9-]+)\.api\.(?P<region>eu\.)?kandji\.io$")
 
 
-class KandjiSource:
+class KandjiSource(VendorSource[KandjiSourceConfig]):
     """The Kandji plugin (see the module docstring)."""
-
-    kind = KIND
-    config_model = KandjiSourceConfig
-    fields: FieldCatalogue = FIELDS
 
     def build(self, config: SourceBase, **context: Unpack[BuildContext]) -> SourceParts:
         """A :class:`KandjiClient` and the sweeper its ``strategy`` names."""
@@ -58,20 +54,20 @@ class KandjiSource:
         from monitor.sources.kandji.planned import KandjiPlannedSweeper
         from monitor.sources.kandji.prism_facts import prism_fields_for
 
-        assert isinstance(config, KandjiSourceConfig)
-        client = KandjiClient(config, clock=context["clock"], **client_options(context))
-        if config.strategy == "per_device":
-            return SourceParts(client, KandjiPerDeviceSweeper(client, config.name))
+        src = self.checked(config)
+        client = KandjiClient(src, clock=context["clock"], **client_options(context))
+        if src.strategy == "per_device":
+            return SourceParts(client, KandjiPerDeviceSweeper(client, src.name))
         rules = context["rules"]
-        knobs = config.planner
+        knobs = src.planner
         options: dict[str, Any] = {
             "rediscover_every": knobs.rediscover_every.total_seconds(),
-            "interval": config.interval.total_seconds() if knobs.paced else None,
+            "interval": src.interval.total_seconds() if knobs.paced else None,
             "per_device_share": knobs.per_device_share,
             "parameters_every": knobs.parameters_every.total_seconds(),
         }
         if rules is None:
-            return SourceParts(client, KandjiPlannedSweeper(client, config.name, **options))
+            return SourceParts(client, KandjiPlannedSweeper(client, src.name, **options))
         # Keep only the subjects an enabled rule could match (the engine's status/type
         # index): findings are the same, memory is a small fraction.
         plans = {plan.kind: plan for plan in rules.plan(self.kind)}
@@ -85,12 +81,8 @@ class KandjiSource:
         # Details through Prism when it serves every details field the rules read.
         details = (f.name for f in DETAILS_FIELDS)
         options["prism_fields"] = prism_fields_for(rules, self.kind, details)
-        sweeper = KandjiPlannedSweeper(client, config.name, keep=may_match, **options)
+        sweeper = KandjiPlannedSweeper(client, src.name, keep=may_match, **options)
         return SourceParts(client, sweeper)
-
-    def tenant(self, config: SourceBase) -> tuple[str, ...]:
-        """A tenant is its API URL."""
-        return (config.url,)
 
     def status_is_known(self, kind: SubjectKind, status: str) -> bool:
         """Whether Kandji documents ``status`` for library items and parameters."""
@@ -100,11 +92,9 @@ class KandjiSource:
             return is_known_parameter_status(status)
         return True
 
-    def console_url(self, config: SourceBase) -> str | None:
-        """``console_url``, else ``https://acme.api.kandji.io`` -> ``https://acme.kandji.io``
-        (EU likewise); None for any other host (a simulator on loopback)."""
-        if config.console_url:
-            return config.console_url
+    def default_console_url(self, config: KandjiSourceConfig) -> str | None:
+        """``https://acme.api.kandji.io`` -> ``https://acme.kandji.io`` (EU likewise);
+        None for any other host (a simulator on loopback)."""
         host = urlsplit(config.url).hostname or ""
         m = _API_HOST.match(host)
         if m is None:
@@ -119,8 +109,7 @@ class KandjiSource:
         """The per-device reads plus the activity feed."""
         from monitor.sources.kandji.explain import KandjiLookup
 
-        assert isinstance(config, KandjiSourceConfig)
-        return KandjiLookup(config, clock, budget_max_wait=budget_max_wait)
+        return KandjiLookup(self.checked(config), clock, budget_max_wait=budget_max_wait)
 
     def executors(self) -> Sequence[Executor]:
         """``kandji.tag``, ``kandji.update_inventory``, ``kandji.cancel_lost_mode``."""
@@ -181,7 +170,7 @@ async def _simulate(options: SimulatorOptions) -> RunningSimulator:
     return ServedSimulator(base_url, "Kandji tenant", sim, runner)
 
 
-SOURCE: Source = KandjiSource()
+SOURCE: Source = KandjiSource(KIND, KandjiSourceConfig, FIELDS)
 """The plugin the registry loads."""
 
 __all__ = ["SOURCE", "KandjiSource"]
