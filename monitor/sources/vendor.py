@@ -38,6 +38,10 @@ class VendorClient(Closing, Generic[C, A]):
         self.name = config.name
         self.api: A = self.api_class.from_config(config, clock=clock, **options)
 
+    def __repr__(self) -> str:
+        # The name and URL only: a client's repr never shows its token.
+        return f"{type(self).__name__}(name={self.name!r}, url={self.config.url!r})"
+
     @property
     def budget(self) -> RequestBudget:
         """The tenant's request budget."""

@@ -156,9 +156,6 @@ class AppliveryClient(VendorClient[AppliverySourceConfig, _AppliveryApi]):
         """The organization's id or slug."""
         return self.config.organization
 
-    def __repr__(self) -> str:
-        return f"AppliveryClient(name={self.name!r}, organization={self.organization!r})"
-
     # ------------------------------------------------------------------ parsing
 
     def _data(self, body: Any, endpoint: str) -> Any:

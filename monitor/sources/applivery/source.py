@@ -92,7 +92,7 @@ async def _demo(devices: int, seed: int, token: str) -> DemoTenant:
     from monitor.simulator.applivery import start_applivery
 
     runner, base_url, sim = await start_applivery(
-        "127.0.0.1", 0, devices=devices, seed=seed, token=token, organization="demo-org"
+        devices=devices, seed=seed, token=token, organization="demo-org"
     )
     # Two Windows PCs out of compliance, so the demo shows both systems at once.
     reporting = [

@@ -90,9 +90,6 @@ class KandjiClient(VendorClient[KandjiSourceConfig, KandjiApi]):
         """Devices (and rows) asked for per page."""
         return self.config.page_size
 
-    def __repr__(self) -> str:
-        return f"KandjiClient(name={self.name!r}, url={self.config.url!r})"
-
     # ------------------------------------------------------------------ devices
 
     async def iter_device_pages(

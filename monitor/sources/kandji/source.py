@@ -137,14 +137,8 @@ async def _demo(devices: int, seed: int, token: str, repair_after: float) -> Dem
     from monitor.simulator.kandji import start_kandji
 
     runner, base_url, sim = await start_kandji(
-        "127.0.0.1",
-        0,
-        devices=devices,
-        seed=seed,
-        token=token,
-        demo=True,
-        demo_repair_after=repair_after,
-        evolve_every=None,
+        devices=devices, seed=seed, token=token, evolve_every=None,
+        demo=True, demo_repair_after=repair_after,
     )
     entry: dict[str, Any] = {
         "name": "demo-kandji",
