@@ -49,20 +49,26 @@ def _names(value: Any) -> list[str]:
     return list(dict.fromkeys(str(v) for v in items))
 
 
-def _platform_refusal(request: ActionRequest, allowed: frozenset[str], what: str) -> str | None:
-    """Refuse a device whose platform is known and not in ``allowed``."""
-    platform = request.device.platform if request.device is not None else ""
-    if platform and platform not in allowed:
-        return f"{what} is for {', '.join(sorted(allowed))} devices, not {platform}"
-    return None
+class _KandjiAction:
+    """What every Kandji action shares: its source kind, and :meth:`refusal` of a client
+    that is not Kandji's, a malformed device id, or a device whose platform is known and
+    not among ``platforms`` (None: any platform), which ``what`` names."""
 
+    source_kind = SourceKind(KIND)
+    platforms: frozenset[str] | None = None
+    what = ""
 
-def _kandji_refusal(request: ActionRequest, client: ActionClient) -> str | None:
-    if not isinstance(client, KandjiClient):
-        return f"source {request.source!r} is not a Kandji tenant"
-    if not request.device_id or "/" in request.device_id:
-        return f"device id {request.device_id!r} is not a Kandji device id"
-    return None
+    def refusal(self, request: ActionRequest, client: ActionClient) -> str | None:
+        """Refuse a non-Kandji client, a malformed id, a device of another platform."""
+        if not isinstance(client, KandjiClient):
+            return f"source {request.source!r} is not a Kandji tenant"
+        if not request.device_id or "/" in request.device_id:
+            return f"device id {request.device_id!r} is not a Kandji device id"
+        platform = request.device.platform if request.device is not None else ""
+        if self.platforms is not None and platform and platform not in self.platforms:
+            allowed = ", ".join(sorted(self.platforms))
+            return f"{self.what} is for {allowed} devices, not {platform}"
+        return None
 
 
 def merge_tags(current: Sequence[str], add: Sequence[str], remove: Sequence[str]) -> list[str]:
@@ -76,11 +82,10 @@ def merge_tags(current: Sequence[str], add: Sequence[str], remove: Sequence[str]
     return merged
 
 
-class KandjiTag:
+class KandjiTag(_KandjiAction):
     """``kandji.tag``: add and/or remove tags, keeping every other tag."""
 
     type = "kandji.tag"
-    source_kind = SourceKind(KIND)
 
     def check(self, params: Mapping[str, Any]) -> str | None:
         """``add`` and/or ``remove``: tag names (strings, 1-255 characters), disjoint."""
@@ -104,10 +109,6 @@ class KandjiTag:
         if both:
             return f"a tag cannot be both added and removed: {', '.join(sorted(both))}"
         return None
-
-    def refusal(self, request: ActionRequest, client: ActionClient) -> str | None:
-        """Refuse a non-Kandji client or a malformed device id."""
-        return _kandji_refusal(request, client)
 
     def describe(self, request: ActionRequest, client: ActionClient) -> str:
         """The read-merge-write that would be sent."""
@@ -147,21 +148,16 @@ class KandjiTag:
         )
 
 
-class KandjiUpdateInventory:
+class KandjiUpdateInventory(_KandjiAction):
     """``kandji.update_inventory``: run the MDM inventory commands now (Apple devices)."""
 
     type = "kandji.update_inventory"
-    source_kind = SourceKind(KIND)
+    platforms = APPLE_PLATFORMS
+    what = "an inventory update"
 
     def check(self, params: Mapping[str, Any]) -> str | None:
         """No params."""
         return unknown_params(params)
-
-    def refusal(self, request: ActionRequest, client: ActionClient) -> str | None:
-        """Refuse a non-Kandji client, a malformed id, a device that is not Apple."""
-        return _kandji_refusal(request, client) or _platform_refusal(
-            request, APPLE_PLATFORMS, "an inventory update"
-        )
 
     def describe(self, request: ActionRequest, client: ActionClient) -> str:
         """The request that would be sent."""
@@ -187,11 +183,13 @@ def lost_mode_in_error(
     return any("ERROR" in v or "FAIL" in v for v in values)
 
 
-class KandjiCancelLostMode:
-    """``kandji.cancel_lost_mode``: cancel a Lost Mode stuck in an error state."""
+class KandjiCancelLostMode(_KandjiAction):
+    """``kandji.cancel_lost_mode``: cancel a Lost Mode stuck in an error state (iPhone
+    and iPad)."""
 
     type = "kandji.cancel_lost_mode"
-    source_kind = SourceKind(KIND)
+    platforms = LOST_MODE_PLATFORMS
+    what = "cancelling Lost Mode"
 
     def check(self, params: Mapping[str, Any]) -> str | None:
         """Optional ``error_statuses``: a non-empty list of status values."""
@@ -204,12 +202,6 @@ class KandjiCancelLostMode:
             if not all(isinstance(s, str) and s.strip() for s in raw):
                 return "error_statuses must hold non-empty strings"
         return None
-
-    def refusal(self, request: ActionRequest, client: ActionClient) -> str | None:
-        """Refuse a non-Kandji client, a malformed id, a device that is no iPhone/iPad."""
-        return _kandji_refusal(request, client) or _platform_refusal(
-            request, LOST_MODE_PLATFORMS, "cancelling Lost Mode"
-        )
 
     def describe(self, request: ActionRequest, client: ActionClient) -> str:
         """The read, and the cancellation that would follow an error state."""
