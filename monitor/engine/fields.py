@@ -41,7 +41,7 @@ from typing import TypeVar
 
 from monitor.models import SUBJECT_FACT, FactKind, SourceKind, SubjectKind
 from monitor.sources import registry
-from monitor.sources.catalogue import ValueType
+from monitor.sources.catalogue import ValueType, table
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,23 +61,22 @@ class FieldSpec:
         return source_kind in self.facts
 
 
-S, L, V, T = ValueType.STR, ValueType.LIST, ValueType.VERSION, ValueType.TIMESTAMP
-
-COMMON_DEVICE_FIELDS: tuple[tuple[str, ValueType, str], ...] = (
-    ("source", S, "the configured source name"),
-    ("source_kind", S, "the source's kind (its vendor)"),
-    ("device_id", S, ""),
-    ("name", S, ""),
-    ("serial", S, ""),
-    ("platform", S, "Mac, iPhone, iPad, AppleTV, Windows, Android"),
-    ("model", S, ""),
-    ("os_version", V, ""),
-    ("blueprint_id", S, ""),
-    ("blueprint_name", S, "the blueprint or policy in force"),
-    ("user_email", S, ""),
-    ("last_check_in", T, ""),
-    ("tags", L, ""),
-)
+# The Device's own fields, in a source's field table (no path: every mapping fills them).
+COMMON_DEVICE_FIELDS = table(FactKind.DEVICE, """
+source          string     -  the configured source name
+source_kind     string     -  the source's kind (its vendor)
+device_id       string     -
+name            string     -
+serial          string     -
+platform        string     -  Mac, iPhone, iPad, AppleTV, Windows, Android
+model           string     -
+os_version      version    -
+blueprint_id    string     -
+blueprint_name  string     -  the blueprint or policy in force
+user_email      string     -
+last_check_in   timestamp  -
+tags            list       -
+""")
 """The :class:`~monitor.models.Device` fields: every source fills them from its list."""
 
 COMMON_SUBJECT_FIELDS: tuple[str, ...] = ("kind", "id", "name", "status", "type")
@@ -122,12 +121,12 @@ def build_catalogue() -> Catalogue:
 
     for source in registry.sources():
         kind_ = SourceKind(source.kind)
-        for name, type_, doc in COMMON_DEVICE_FIELDS:
-            add(SubjectKind.DEVICE, name, type_, doc, kind_, FactKind.DEVICE)
+        for d in COMMON_DEVICE_FIELDS:
+            add(SubjectKind.DEVICE, d.name, d.type, d.doc, kind_, d.fact)
         for subject, decls in source.fields.items():
             if subject is not SubjectKind.DEVICE:
                 for name in COMMON_SUBJECT_FIELDS:
-                    add(subject, name, S, "", kind_, SUBJECT_FACT[subject])
+                    add(subject, name, ValueType.STR, "", kind_, SUBJECT_FACT[subject])
             for d in decls:
                 add(subject, d.name, d.type, d.doc, kind_, d.fact)
     by_kind = {
