@@ -11,43 +11,22 @@ Public API::
     print(format_actions(await list_actions(store, limit=50)))
 
 Action types come from the sources (:meth:`monitor.sources.base.Source.executors`; each
-vendor package's ``actions`` module documents its params and requests). The safety
-rules are in :mod:`monitor.actions.runner`.
+vendor package's ``actions`` module documents its params and requests); what an
+executor implements and is handed (``Executor``, ``ActionClient``, ``ActionRequest``,
+``Outcome``) is in :mod:`monitor.actions.base`. The safety rules are in
+:mod:`monitor.actions.runner`.
 """
 
-from monitor.actions.audit import (
-    ActionEntry,
-    decode_detail,
-    encode_detail,
-    format_actions,
-    list_actions,
-)
-from monitor.actions.base import (
-    ActionClient,
-    ActionRequest,
-    ActionResult,
-    ActionStatus,
-    Executor,
-    Outcome,
-)
-from monitor.actions.catalog import check_actions, default_executors
-from monitor.actions.runner import ACTION_FAILED_RULE, ActionRunner, action_failure_finding
+from monitor.actions.audit import format_actions, list_actions
+from monitor.actions.base import ActionStatus
+from monitor.actions.catalog import check_actions
+from monitor.actions.runner import ACTION_FAILED_RULE, ActionRunner
 
 __all__ = [
     "ACTION_FAILED_RULE",
-    "ActionClient",
-    "ActionEntry",
-    "ActionRequest",
-    "ActionResult",
     "ActionRunner",
     "ActionStatus",
-    "Executor",
-    "Outcome",
-    "action_failure_finding",
     "check_actions",
-    "decode_detail",
-    "default_executors",
-    "encode_detail",
     "format_actions",
     "list_actions",
 ]
