@@ -9,7 +9,8 @@ a number or a date, escaped all the same.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 from html import escape
 
@@ -34,17 +35,61 @@ def _scale_top(peak: int) -> int:
     return peak
 
 
-def _layout(n: int, width: int, height: int) -> tuple[int, int, int, int, float]:
-    left, right, top, bottom = 44, 12, 28, 30
-    plot_w = width - left - right
-    return left, top, plot_w, height - top - bottom, plot_w / max(n, 1)
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """Where the chart's parts go, the same for both drawings: the plot area (``left``,
+    ``top``, ``plot_w``, ``plot_h``), one ``slot`` a day, the axis' ``peak``."""
 
+    left: int
+    top: int
+    plot_w: int
+    plot_h: int
+    slot: float
+    peak: int
 
-def _labels(trend: Sequence[tuple[date, int]]) -> list[tuple[int, str]]:
-    if not trend:
-        return []
-    picks = sorted({0, len(trend) // 2, len(trend) - 1})
-    return [(i, trend[i][0].strftime("%d %b")) for i in picks]
+    @classmethod
+    def of(cls, trend: Sequence[tuple[date, int]], width: int, height: int) -> _Frame:
+        left, right, top, bottom = 44, 12, 28, 30
+        plot_w = width - left - right
+        peak = _scale_top(max((c for _, c in trend), default=0))
+        return cls(left, top, plot_w, height - top - bottom, plot_w / max(len(trend), 1), peak)
+
+    @property
+    def base(self) -> int:
+        """The y of the axis (a count of zero)."""
+        return self.top + self.plot_h
+
+    def ticks(self) -> list[tuple[int, float]]:
+        """The scale's values (zero, the middle, the peak) and the y of each grid line."""
+        return [
+            (tick, self.top + self.plot_h - self.plot_h * tick / self.peak)
+            for tick in (0, self.peak // 2, self.peak)
+        ]
+
+    def bars(
+        self, trend: Sequence[tuple[date, int]]
+    ) -> Iterator[tuple[date, int, float, float, float, float]]:
+        """Each day with a count: ``day, count, x0, x1, y0, h`` (its left and right
+        edges, its top and height)."""
+        for i, (day, count) in enumerate(trend):
+            if count <= 0:
+                continue
+            h = self.plot_h * count / self.peak
+            yield (
+                day,
+                count,
+                self.left + i * self.slot + self.slot * 0.15,
+                self.left + (i + 1) * self.slot - self.slot * 0.15,
+                self.top + self.plot_h - h,
+                h,
+            )
+
+    def labels(self, trend: Sequence[tuple[date, int]]) -> list[tuple[float, str]]:
+        """The first, middle and last dates, each with the x of its day's middle."""
+        if not trend:
+            return []
+        picks = sorted({0, len(trend) // 2, len(trend) - 1})
+        return [(self.left + (i + 0.5) * self.slot, trend[i][0].strftime("%d %b")) for i in picks]
 
 
 def trend_png(
@@ -58,24 +103,17 @@ def trend_png(
     image = Image.new("RGB", (width, height), PAPER)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=12)
-    left, top, plot_w, plot_h, slot = _layout(len(trend), width, height)
-    peak = _scale_top(max((c for _, c in trend), default=0))
+    frame = _Frame.of(trend, width, height)
+    left, base = frame.left, frame.base
     draw.text((left, 6), title, fill=INK, font=font)
-    for tick in (0, peak // 2, peak):
-        y = top + plot_h - plot_h * tick / peak
-        draw.line([(left, y), (left + plot_w, y)], fill=GRID, width=1)
+    for tick, y in frame.ticks():
+        draw.line([(left, y), (left + frame.plot_w, y)], fill=GRID, width=1)
         draw.text((left - 6, y), str(tick), fill=INK, font=font, anchor="rm")
-    for i, (_, count) in enumerate(trend):
-        if count <= 0:
-            continue
-        x0 = left + i * slot + slot * 0.15
-        x1 = left + (i + 1) * slot - slot * 0.15
-        y0 = top + plot_h - plot_h * count / peak
-        draw.rectangle([(x0, y0), (max(x1, x0 + 1), top + plot_h)], fill=BAR)
-    draw.line([(left, top + plot_h), (left + plot_w, top + plot_h)], fill=INK, width=1)
-    for i, text in _labels(trend):
-        x = left + (i + 0.5) * slot
-        draw.text((x, top + plot_h + 6), text, fill=INK, font=font, anchor="ma")
+    for _, _, x0, x1, y0, _ in frame.bars(trend):
+        draw.rectangle([(x0, y0), (max(x1, x0 + 1), base)], fill=BAR)
+    draw.line([(left, base), (left + frame.plot_w, base)], fill=INK, width=1)
+    for x, text in frame.labels(trend):
+        draw.text((x, base + 6), text, fill=INK, font=font, anchor="ma")
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
@@ -89,34 +127,28 @@ def trend_svg(
     title: str = "Firing alerts per day",
 ) -> str:
     """The chart as an inline SVG element (``role="img"``, a title for screen readers)."""
-    left, top, plot_w, plot_h, slot = _layout(len(trend), width, height)
-    peak = _scale_top(max((c for _, c in trend), default=0))
+    frame = _Frame.of(trend, width, height)
+    left, base = frame.left, frame.base
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="trend" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
         f"<title>{escape(title)}</title>",
         f'<text x="{left}" y="16" class="trend-title">{escape(title)}</text>',
     ]
-    for tick in (0, peak // 2, peak):
-        y = top + plot_h - plot_h * tick / peak
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+    for tick, y in frame.ticks():
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + frame.plot_w}" y2="{y:.1f}" '
                      f'stroke="#e0e0e0"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
-    for i, (day, count) in enumerate(trend):
-        if count <= 0:
-            continue
-        x = left + i * slot + slot * 0.15
-        w = max(slot * 0.7, 1.0)
-        h = plot_h * count / peak
+    w = max(frame.slot * 0.7, 1.0)
+    for day, count, x, _, y, h in frame.bars(trend):
         parts.append(
-            f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{w:.1f}" height="{h:.1f}" '
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" '
             f'fill="#c43e2f"><title>{escape(day.isoformat())}: {count}</title></rect>'
         )
-    parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
-                 f'y2="{top + plot_h}" stroke="#3c3c3c"/>')
-    for i, text in _labels(trend):
-        x = left + (i + 0.5) * slot
-        parts.append(f'<text x="{x:.1f}" y="{top + plot_h + 18}" text-anchor="middle">'
+    parts.append(f'<line x1="{left}" y1="{base}" x2="{left + frame.plot_w}" '
+                 f'y2="{base}" stroke="#3c3c3c"/>')
+    for x, text in frame.labels(trend):
+        parts.append(f'<text x="{x:.1f}" y="{base + 18}" text-anchor="middle">'
                      f"{escape(text)}</text>")
     parts.append("</svg>")
     return "".join(parts)
