@@ -36,13 +36,13 @@ comes from :mod:`monitor.sources.paging` (:meth:`ApiClient.iter_pages`).
 
 from __future__ import annotations
 
-import json
 import random
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, Self, TypedDict, Unpack
 
 import aiohttp
+import orjson
 import structlog
 import yarl
 from pydantic import SecretStr
@@ -280,9 +280,11 @@ class ApiClient(Answers, Paging, Transport):
         if response.status == 204 or not response.body.strip():
             return None
         try:
-            return json.loads(response.body)
+            # orjson: several times faster than the standard parser on the large pages a
+            # sweep reads (an item's status, 300 rows a page), and as strict: invalid
+            # UTF-8, nesting deeper than 1,024 and integers beyond 64 bits are refused.
+            return orjson.loads(response.body)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            # RecursionError: nesting deeper than the parser's stack (``[[[[...``).
             raise MalformedResponseError(
                 f"{self.source}: {endpoint} answered {response.status} with a body that is "
                 f"not JSON ({response.content_type or 'no content type'}): "

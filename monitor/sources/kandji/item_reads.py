@@ -81,6 +81,9 @@ def take_rows(
     that is parsed and does not fit its model makes the page unusable)."""
     item_type = state.item_types.get(item.item_id)
     devices, due = run.devices, run.status_due
+    # keep() for this item's type, asked once per status (a page has a few statuses
+    # and hundreds of rows).
+    wanted: dict[str, bool] = {}
     for raw in rows:
         status = raw["status"]
         did = raw["computer"]["id"]
@@ -96,7 +99,10 @@ def take_rows(
             if item_type is None:
                 run.untyped.add(did)
                 continue
-            if not keep(SubjectKind.LIBRARY_ITEM, status, item_type):
+            keeps = wanted.get(status)
+            if keeps is None:
+                keeps = wanted[status] = keep(SubjectKind.LIBRARY_ITEM, status, item_type)
+            if not keeps:
                 continue
         row = client.parse(KLibraryItemStatusRow, raw, LIBRARY_ITEM_STATUS)
         _take_parsed(run, keep, item, item_type, row, kept)
