@@ -28,12 +28,11 @@ class OutboxState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SweepRecord:
-    """One committed sweep: its stats and how many transitions it caused."""
+    """One committed sweep: its stats (with the firing alerts and the transitions its
+    step left) and, under a lease, the instance that made it and the lease's epoch."""
 
     id: int
     stats: SweepStats
-    transitions: int
-    firing: int
     instance: str | None = None
     epoch: int | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -54,9 +55,10 @@ async def test_commit_sweep_upserts_deletes_and_appends_history(target: str) -> 
         assert len(by_device) == 2
         assert await store.alert_history(device_id="nope") == []
         sweeps = await store.sweeps("acme")
-        assert [s.transitions for s in sweeps] == [1, 1]
-        assert sweeps[0].firing == 1
-        assert sweeps[0].stats == stats(at=T0 + timedelta(minutes=5))
+        assert [s.stats.transitions for s in sweeps] == [1, 1]
+        assert sweeps[0].stats == replace(
+            stats(at=T0 + timedelta(minutes=5)), firing=1, transitions=1
+        )
 
         pending = finding("d2")
         third = step(await store.load_alerts(), [f, pending], cov(), T0 + timedelta(minutes=10))

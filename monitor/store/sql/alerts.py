@@ -176,8 +176,10 @@ def _sweep_record(r: RowMapping) -> SweepRecord:
         findings=int(r["findings"]),
         error=r["error"],
         budget_remaining=r["budget_remaining"],
+        firing=int(r["firing"]),
+        transitions=int(r["transitions"]),
     )
     return SweepRecord(
-        id=int(r["id"]), stats=stats, transitions=int(r["transitions"]), firing=int(r["firing"]),
-        instance=r["instance"], epoch=None if r["epoch"] is None else int(r["epoch"]),
+        id=int(r["id"]), stats=stats, instance=r["instance"],
+        epoch=None if r["epoch"] is None else int(r["epoch"]),
     )
