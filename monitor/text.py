@@ -56,6 +56,10 @@ def redact(text: str) -> str:
     return text
 
 
+#: What free text keeps of the characters ``str.isprintable`` refuses.
+_KEPT_BREAKS = {ord("\n"): None, ord("\t"): None}
+
+
 def _unsafe(ch: str, keep_newlines: bool) -> bool:
     if keep_newlines and ch in "\n\t":
         return False
@@ -79,7 +83,9 @@ def clean_text(value: str, limit: int = MAX_TEXT) -> str:
     """Free text: like :func:`clean_line` but line breaks and tabs are kept."""
     if len(value) > 4 * limit:
         value = value[: 4 * limit]
-    if not value.isprintable():
+    # Most text (an item's log) is printable but for its line breaks and tabs: checked
+    # at C speed first, character by character only when something else is there.
+    if not value.isprintable() and not value.translate(_KEPT_BREAKS).isprintable():
         value = "".join(" " if _unsafe(ch, True) else ch for ch in value)
     value = redact(value)
     return value if len(value) <= limit else value[: limit - 1] + "…"
