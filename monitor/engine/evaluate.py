@@ -132,6 +132,26 @@ def finding_labels(rule: Rule, device: Device, subject_kind: SubjectKind) -> dic
     }
 
 
+#: Label sets already built, by what they are made of. A sweep's findings share a few
+#: hundred label sets at most (rule x source x platform x blueprint), so each finding
+#: holds one of those read-only mappings instead of a dict of its own. Bounded: cleared
+#: when it grows past :data:`LABEL_SETS_MAX`.
+_label_sets: dict[tuple[object, ...], Mapping[str, str]] = {}
+LABEL_SETS_MAX = 10_000
+
+
+def shared_labels(rule: Rule, device: Device, subject_kind: SubjectKind) -> Mapping[str, str]:
+    """:func:`finding_labels` as a read-only mapping shared by equal label sets."""
+    key = (rule.id, rule.severity, tuple(rule.labels.items()), device.source,
+           str(device.source_kind), subject_kind, device.platform, device.blueprint_name)
+    labels = _label_sets.get(key)
+    if labels is None:
+        if len(_label_sets) >= LABEL_SETS_MAX:
+            _label_sets.clear()
+        labels = _label_sets[key] = MappingProxyType(finding_labels(rule, device, subject_kind))
+    return labels
+
+
 def make_finding(rule: Rule, device: Device, subject: Subject | None, now: datetime) -> Finding:
     """The finding of ``rule`` matching ``subject`` (None: the device itself) at ``now``."""
     dview = device_view(device)
@@ -158,7 +178,7 @@ def make_finding(rule: Rule, device: Device, subject: Subject | None, now: datet
         severity=rule.severity,
         summary=rule.summary_template.render(context, fallback),
         description=rule.description_template.render(context, rule.description),
-        labels=MappingProxyType(finding_labels(rule, device, kind)),
+        labels=shared_labels(rule, device, kind),
         for_seconds=rule.for_seconds,
         keep_firing_for_seconds=rule.keep_firing_for_seconds,
         owner=device.user_email,

@@ -10,6 +10,9 @@ from monitor.sources.applivery.fields import DEVICE_FIELDS
 from monitor.sources.applivery.models import AWinDevice
 from monitor.sources.catalogue import read_fields
 
+#: One object for every device of this kind (not one each).
+SOURCE_KIND = SourceKind(KIND)
+
 PLATFORM = "Windows"
 """The platform of every device an Applivery source reports."""
 
@@ -39,7 +42,7 @@ def to_device(source_name: str, device: AWinDevice) -> Device:
         attrs["config.errors"] = errors
     return Device(
         source=source_name,
-        source_kind=SourceKind(KIND),
+        source_kind=SOURCE_KIND,
         device_id=device.id,
         name=device.name,
         serial=summary.serial_number,

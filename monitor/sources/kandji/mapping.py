@@ -37,6 +37,9 @@ from monitor.sources.kandji.models import (
     is_known_parameter_status,
 )
 
+#: One object for every device of this kind (not one each).
+SOURCE_KIND = SourceKind(KIND)
+
 # Configuration profiles report their status in lower case; everything else in upper.
 PROFILE_TYPE = "profile"
 
@@ -75,7 +78,7 @@ def to_device(
         _details_attrs(attrs, details)
     return Device(
         source=source_name,
-        source_kind=SourceKind(KIND),
+        source_kind=SOURCE_KIND,
         device_id=device.device_id,
         name=device.device_name,
         serial=device.serial_number,
