@@ -15,7 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from monitor.engine.conditions import Condition
-from monitor.engine.fields import DEVICE_FIELDS, SUBJECT_FIELDS
+from monitor.engine.fields import catalogue
 from monitor.engine.rules import Rule, template_context
 from monitor.engine.ruleset import RuleSet
 from monitor.engine.templates import FactsView
@@ -110,12 +110,14 @@ def evaluate_subject(
 
 def device_view(device: Device) -> FactsView:
     """The template view of a device."""
-    return FactsView(device.field, DEVICE_FIELDS)
+    # The catalogue as it is now, taken once per view rather than at every name a
+    # template reads (the live mappings look the registry up on each access).
+    return FactsView(device.field, catalogue().device)
 
 
 def subject_view(subject: Subject) -> FactsView:
     """The template view of a subject."""
-    return FactsView(subject.field, SUBJECT_FIELDS[subject.kind])
+    return FactsView(subject.field, catalogue().subjects[subject.kind])
 
 
 def finding_labels(rule: Rule, device: Device, subject_kind: SubjectKind) -> dict[str, str]:
