@@ -152,7 +152,7 @@ def _int_or_none(value: object) -> int | None:
         return None
     try:
         return int(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a float too large (inf)
         return None
 
 
