@@ -28,13 +28,12 @@ from monitor.actions.base import (
     Outcome,
     unknown_params,
 )
-from monitor.models import SourceKind
 from monitor.sources.applivery.client import (
     AppliveryClient,
     valid_organization_id,
     valid_win_device_id,
 )
-from monitor.sources.applivery.config import KIND
+from monitor.sources.applivery.config import SOURCE_KIND
 from monitor.sources.applivery.models import INFO_CATEGORIES
 
 _CATEGORY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*", re.ASCII)
@@ -51,7 +50,7 @@ class AppliveryRefreshInfo:
     """``applivery.refresh_info``: a selective device information refresh."""
 
     type = "applivery.refresh_info"
-    source_kind = SourceKind(KIND)
+    source_kind = SOURCE_KIND
 
     def check(self, params: Mapping[str, Any]) -> str | None:
         """Only ``info``: a non-empty category name or list of them."""

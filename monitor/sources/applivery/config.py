@@ -6,9 +6,12 @@ from typing import Literal
 
 from pydantic import Field
 
+from monitor.models import SourceKind
 from monitor.settings import SourceBase
 
 KIND = "applivery"
+#: The kind as the rule engine names it: one object every device of this kind shares.
+SOURCE_KIND = SourceKind(KIND)
 
 
 class AppliverySourceConfig(SourceBase):

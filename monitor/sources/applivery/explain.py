@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from monitor.clock import Clock
-from monitor.models import Device, FactKind, SourceKind
+from monitor.models import Device, FactKind
 from monitor.sources.applivery.client import AppliveryClient
-from monitor.sources.applivery.config import KIND, AppliverySourceConfig
+from monitor.sources.applivery.config import SOURCE_KIND, AppliverySourceConfig
 from monitor.sources.applivery.mapping import to_device
 from monitor.sources.base import DeviceFacts
 
@@ -29,7 +29,7 @@ class AppliveryLookup:
         return [to_device(self.src.name, d) for d in rows if d.id]
 
     async def facts(self, device: Device, needs: frozenset[FactKind]) -> DeviceFacts:
-        return DeviceFacts(self.src.name, SourceKind(KIND), device)
+        return DeviceFacts(self.src.name, SOURCE_KIND, device)
 
 
 __all__ = ["AppliveryLookup"]

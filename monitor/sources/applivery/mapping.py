@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.models import Device, SourceKind
-from monitor.sources.applivery.config import KIND
+from monitor.models import Device
+from monitor.sources.applivery.config import SOURCE_KIND
 from monitor.sources.applivery.fields import DEVICE_FIELDS
 from monitor.sources.applivery.models import AWinDevice
 from monitor.sources.catalogue import read_fields
-
-#: One object for every device of this kind (not one each).
-SOURCE_KIND = SourceKind(KIND)
 
 PLATFORM = "Windows"
 """The platform of every device an Applivery source reports."""

@@ -33,9 +33,8 @@ from monitor.actions.base import (
     unknown_params,
 )
 from monitor.errors import ClientRequestError
-from monitor.models import SourceKind
 from monitor.sources.kandji.client import KandjiClient
-from monitor.sources.kandji.config import KIND
+from monitor.sources.kandji.config import SOURCE_KIND
 from monitor.sources.kandji.mapping import LOST_MODE_PLATFORMS
 
 DEVICE_ACTION_UPDATE_INVENTORY = "/api/v1/devices/{device_id}/action/updateinventory"
@@ -54,7 +53,7 @@ class _KandjiAction:
     that is not Kandji's, a malformed device id, or a device whose platform is known and
     not among ``platforms`` (None: any platform), which ``what`` names."""
 
-    source_kind = SourceKind(KIND)
+    source_kind = SOURCE_KIND
     platforms: frozenset[str] | None = None
     what = ""
 

@@ -7,9 +7,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from monitor.models import SourceKind
 from monitor.settings import Duration, SourceBase, Strict
 
 KIND = "kandji"
+#: The kind as the rule engine names it: one object every device of this kind shares.
+SOURCE_KIND = SourceKind(KIND)
 
 
 class PlannerConfig(Strict):

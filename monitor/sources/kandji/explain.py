@@ -13,10 +13,10 @@ from typing import Any
 from monitor.clock import Clock
 from monitor.errors import SourceError
 from monitor.log import redact
-from monitor.models import Device, FactKind, SourceKind
+from monitor.models import Device, FactKind
 from monitor.sources.base import ActivityEntry, DeviceFacts
 from monitor.sources.kandji.client import KandjiClient
-from monitor.sources.kandji.config import KIND, KandjiSourceConfig
+from monitor.sources.kandji.config import SOURCE_KIND, KandjiSourceConfig
 from monitor.sources.kandji.mapping import to_device
 from monitor.sources.kandji.models import KDevice
 from monitor.sources.kandji.reads import read_device
@@ -49,7 +49,7 @@ class KandjiLookup:
         return [to_device(self.src.name, d) for d in self._raw.values()]
 
     async def facts(self, device: Device, needs: frozenset[FactKind]) -> DeviceFacts:
-        out = DeviceFacts(self.src.name, SourceKind(KIND), device)
+        out = DeviceFacts(self.src.name, SOURCE_KIND, device)
         did = device.device_id
         read = await read_device(self.client, did, device.platform, needs, keep_going=True)
         if read.details is not None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.models import Device, SourceKind, Subject, SubjectKind
+from monitor.models import Device, Subject, SubjectKind
 from monitor.sources.catalogue import read_fields
-from monitor.sources.kandji.config import KIND
+from monitor.sources.kandji.config import SOURCE_KIND
 from monitor.sources.kandji.details import KDeviceDetails, KLostMode
 from monitor.sources.kandji.fields import (
     DETAILS_FIELDS,
@@ -36,9 +36,6 @@ from monitor.sources.kandji.models import (
     is_known_library_item_status,
     is_known_parameter_status,
 )
-
-#: One object for every device of this kind (not one each).
-SOURCE_KIND = SourceKind(KIND)
 
 # Configuration profiles report their status in lower case; everything else in upper.
 PROFILE_TYPE = "profile"
