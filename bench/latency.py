@@ -30,9 +30,8 @@ from monitor.app import App
 from monitor.clock import FakeClock
 from monitor.config import ReceiverConfig, load_config
 from monitor.models import AlertState
-from monitor.notify.envelope import Envelope
+from monitor.notify.outgoing import Channel, Outgoing
 from monitor.simulator.kandji import Fleet, FleetSpec, KandjiSimulator, make_kandji_app
-from monitor.store.base import BodyFormat
 
 TOKEN = "latency-token-71c2"  # noqa: S105 - the simulator's; guards nothing real
 SOURCE = "tenant"
@@ -63,20 +62,13 @@ log:
 """
 
 
-class QuietSender:
-    """A sender that counts messages and prints nothing (the bench prints JSON)."""
+class QuietSender(Channel):
+    """A channel that counts messages and prints nothing (the bench prints JSON)."""
 
     def __init__(self) -> None:
         self.messages = 0
 
-    async def send(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        envelope: Envelope | None = None,
-    ) -> None:
+    async def deliver(self, receiver: ReceiverConfig, message: Outgoing) -> None:
         """Count one message."""
         self.messages += 1
 

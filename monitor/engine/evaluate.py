@@ -145,7 +145,7 @@ LABEL_SETS_MAX = 10_000
 def shared_labels(rule: Rule, device: Device, subject_kind: SubjectKind) -> Mapping[str, str]:
     """:func:`finding_labels` as a read-only mapping shared by equal label sets."""
     key = (rule.id, rule.severity, tuple(rule.labels.items()), device.source,
-           str(device.source_kind), subject_kind, device.platform, device.blueprint_name)
+           device.source_kind, subject_kind, device.platform, device.blueprint_name)
     labels = _label_sets.get(key)
     if labels is None:
         if len(_label_sets) >= LABEL_SETS_MAX:
