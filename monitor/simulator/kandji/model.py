@@ -19,38 +19,17 @@ from typing import Final
 
 from monitor.simulator.kandji import catalog
 from monitor.simulator.kandji.catalog import APPLETV, IPAD, IPHONE, MAC, PLATFORMS, HardwareModel
+from monitor.sources.kandji import models as documented
 
 # --- status codes ---------------------------------------------------------------------
 
-ITEM_STATUSES: Final[tuple[str, ...]] = (
-    "",  # 0: no status recorded
-    "PASS",
-    "ERROR",
-    "INCOMPATIBLE",
-    "PENDING",
-    "EXCLUDED",
-    "AVAILABLE",
-    "CACHED",
-    "DOWNLOADING",
-    "INSTALLING",
-    "CHANGE_PENDING",
-    "success",
-    "pending",
-    "failed",
-)
-"""Library item statuses by one-byte code (API-NOTES §3.1). The lower-case trio is for
+ITEM_STATUSES: Final[tuple[str, ...]] = ("", *documented.LIBRARY_ITEM_STATUSES)
+"""Library item statuses by one-byte code, 0 for no status recorded: the documented
+ones (API-NOTES §3.1), as the Kandji source lists them. The lower-case trio is for
 configuration profiles only."""
 
-PROFILE_STATUSES: Final = frozenset({"success", "pending", "failed"})
-PARAMETER_STATUSES: Final[tuple[str, ...]] = (
-    "",
-    "PASS",
-    "ERROR",
-    "WARNING",
-    "REMEDIATED",
-    "INCOMPATIBLE",
-    "PENDING",
-)
+PROFILE_STATUSES: Final = frozenset(documented.PROFILE_STATUSES)
+PARAMETER_STATUSES: Final[tuple[str, ...]] = ("", *documented.PARAMETER_STATUSES)
 """macOS parameter statuses by one-byte code (API-NOTES §3.2)."""
 
 _ITEM_CODE: Final = {name: code for code, name in enumerate(ITEM_STATUSES) if name}

@@ -41,30 +41,23 @@ from monitor.sources.lenient import (
 
 # --------------------------------------------------------------------------- statuses
 
-KNOWN_LIBRARY_ITEM_STATUSES: frozenset[str] = frozenset(
-    {
-        "PASS",
-        "PENDING",
-        "ERROR",
-        "INCOMPATIBLE",
-        "EXCLUDED",
-        "AVAILABLE",
-        "CACHED",
-        "DOWNLOADING",
-        "INSTALLING",
-        "CHANGE_PENDING",
-        # configuration profiles only
-        "success",
-        "pending",
-        "failed",
-    }
+PROFILE_STATUSES: tuple[str, ...] = ("success", "pending", "failed")
+"""The library item statuses of configuration profiles only (lower case)."""
+
+LIBRARY_ITEM_STATUSES: tuple[str, ...] = (
+    "PASS", "ERROR", "INCOMPATIBLE", "PENDING", "EXCLUDED",
+    "AVAILABLE", "CACHED", "DOWNLOADING", "INSTALLING", "CHANGE_PENDING",
+    *PROFILE_STATUSES,
 )
 """The thirteen library item statuses the API documents (section 3.1)."""
 
-KNOWN_PARAMETER_STATUSES: frozenset[str] = frozenset(
-    {"PASS", "PENDING", "ERROR", "WARNING", "REMEDIATED", "INCOMPATIBLE"}
+PARAMETER_STATUSES: tuple[str, ...] = (
+    "PASS", "ERROR", "WARNING", "REMEDIATED", "INCOMPATIBLE", "PENDING"
 )
 """The six parameter statuses the API documents (section 3.2)."""
+
+KNOWN_LIBRARY_ITEM_STATUSES: frozenset[str] = frozenset(LIBRARY_ITEM_STATUSES)
+KNOWN_PARAMETER_STATUSES: frozenset[str] = frozenset(PARAMETER_STATUSES)
 
 LOST_MODE_ENABLED = "ENABLED"
 
