@@ -18,6 +18,7 @@ from monitor.commands.inspect import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    CommandIo,
     Terminal,
     explain_device,
 )
@@ -106,9 +107,7 @@ async def run_explain(
         query,
         source=source,
         as_json=as_json,
-        out=out,
-        err=err,
-        term=Terminal(width=width, color=False),
+        io=CommandIo(out, err, Terminal(width=width, color=False)),
     )
     return code, out.getvalue(), err.getvalue()
 

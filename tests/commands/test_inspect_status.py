@@ -17,7 +17,7 @@ import structlog
 from monitor.alerts import DEVICE_SILENT_RULE, StepResult
 from monitor.cli import main
 from monitor.clock import FakeClock
-from monitor.commands.inspect import EXIT_NOT_FOUND, EXIT_OK, Terminal, status
+from monitor.commands.inspect import EXIT_NOT_FOUND, EXIT_OK, CommandIo, Terminal, status
 from monitor.commands.inspect.terminal import display_width
 from monitor.config import Config
 from monitor.models import (
@@ -161,9 +161,7 @@ async def run_status(
         config,
         as_json=as_json,
         include_all=include_all,
-        out=out,
-        err=err,
-        term=Terminal(width=width, color=color),
+        io=CommandIo(out, err, Terminal(width=width, color=color)),
         clock=FakeClock(NOW),
     )
     return code, out.getvalue(), err.getvalue()

@@ -25,7 +25,6 @@ Terminal helpers (width, colour, cutting with an ellipsis) are in :mod:`.termina
 from __future__ import annotations
 
 import argparse
-import sys
 
 from monitor.commands.inspect.explain import explain_device
 from monitor.commands.inspect.status import status
@@ -35,6 +34,7 @@ from monitor.commands.inspect.terminal import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     JSON_VERSION,
+    CommandIo,
     Terminal,
 )
 from monitor.config import Config
@@ -45,6 +45,7 @@ __all__ = [
     "EXIT_UNREACHABLE",
     "EXIT_USAGE",
     "JSON_VERSION",
+    "CommandIo",
     "Terminal",
     "explain_device",
     "run",
@@ -54,16 +55,9 @@ __all__ = [
 
 async def run(args: argparse.Namespace, config: Config) -> int:
     """Entry point for ``status`` and ``explain`` (``args.command`` says which)."""
-    out = sys.stdout
-    term = Terminal.for_stream(out)
+    io = CommandIo.of()
     if args.command == "status":
-        return await status(config, as_json=args.json, include_all=args.all, out=out, term=term)
+        return await status(config, as_json=args.json, include_all=args.all, io=io)
     return await explain_device(
-        config,
-        args.device,
-        source=args.source,
-        as_json=args.json,
-        out=out,
-        err=sys.stderr,
-        term=term,
+        config, args.device, source=args.source, as_json=args.json, io=io
     )

@@ -18,7 +18,7 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 from monitor.clock import Clock, SystemClock
 from monitor.commands.inspect.explain_view import (
@@ -34,7 +34,7 @@ from monitor.commands.inspect.terminal import (
     EXIT_USAGE,
     JSON_VERSION,
     Column,
-    Terminal,
+    CommandIo,
     clean,
     fit_columns,
     join_cells,
@@ -133,18 +133,16 @@ async def explain_device(
     *,
     source: str | None,
     as_json: bool,
-    out: TextIO,
-    err: TextIO,
-    term: Terminal | None = None,
+    io: CommandIo | None = None,
     clock: Clock | None = None,
 ) -> int:
     """``compliance-monitor explain DEVICE``: facts, verdicts, history and activity."""
     clock = clock or SystemClock()
-    term = term or Terminal()
+    io = io or CommandIo.of()
     sources = [s for s in config.sources if s.enabled and (source is None or s.name == source)]
     if source is not None and not sources:
         names = ", ".join(s.name for s in config.sources if s.enabled) or "none"
-        print(f"no enabled source is named {source!r} (sources: {names})", file=err)
+        io.say(f"no enabled source is named {source!r} (sources: {names})")
         return EXIT_USAGE
     ruleset = load_rules(
         config.rules.files, builtin=config.rules.builtin, disabled=config.rules.disabled
@@ -152,7 +150,7 @@ async def explain_device(
     lookups = {s.name: _lookup(s, clock) for s in sources}
     try:
         return await _explain(
-            config, query, lookups, ruleset, clock, as_json=as_json, out=out, err=err, term=term
+            config, query, lookups, ruleset, clock, as_json=as_json, io=io
         )
     finally:
         for lk in lookups.values():
@@ -167,9 +165,7 @@ async def _explain(
     clock: Clock,
     *,
     as_json: bool,
-    out: TextIO,
-    err: TextIO,
-    term: Terminal,
+    io: CommandIo,
 ) -> int:
     names = list(lookups)
     listed = await asyncio.gather(
@@ -187,24 +183,24 @@ async def _explain(
         everything.extend(Candidate(name, d) for d in answer)
         found.extend(Candidate(name, d) for d in exact_matches(query, answer))
     for name, error in unreachable.items():
-        print(f"cannot reach source {name}: {error}", file=err)
+        io.say(f"cannot reach source {name}: {error}")
 
     if len(found) != 1:
         if not found and unreachable:
             if as_json:
-                write_json(out, _failure_document(query, "unreachable", [], unreachable))
+                write_json(io.out, _failure_document(query, "unreachable", [], unreachable))
             return EXIT_UNREACHABLE
         ambiguous = len(found) > 1
         shown = found if ambiguous else close_matches(query, everything)
         if as_json:
             write_json(
-                out,
+                io.out,
                 _failure_document(
                     query, "ambiguous" if ambiguous else "not_found", shown, unreachable
                 ),
             )
         else:
-            _print_candidates(query, shown, ambiguous=ambiguous, out=err, width=term.width)
+            _print_candidates(query, shown, ambiguous=ambiguous, io=io)
         return EXIT_NOT_FOUND
 
     match = found[0]
@@ -214,7 +210,7 @@ async def _explain(
     try:
         facts = await lookup.facts(match.device, needs)
     except NotFoundError:
-        print(f"{match.device.name or query} was removed from {match.source} just now", file=err)
+        io.say(f"{match.device.name or query} was removed from {match.source} just now")
         return EXIT_NOT_FOUND
     now = clock.now()
     rules = explain(ruleset, facts.device, facts.subjects, now)
@@ -223,9 +219,9 @@ async def _explain(
     result.warnings = [f"cannot reach source {n}: {e}" for n, e in unreachable.items()]
     result.warnings += [f"could not fetch from {match.source}: {e}" for e in facts.errors]
     if as_json:
-        write_json(out, explain_document(result))
+        write_json(io.out, explain_document(result))
     else:
-        out.write(render_explanation(result, term))
+        io.out.write(render_explanation(result, io.term))
     return EXIT_UNREACHABLE if facts.errors else EXIT_OK
 
 
@@ -271,21 +267,21 @@ def _failure_document(
 
 
 def _print_candidates(
-    query: str, candidates: Sequence[Candidate], *, ambiguous: bool, out: TextIO, width: int
+    query: str, candidates: Sequence[Candidate], *, ambiguous: bool, io: CommandIo
 ) -> None:
     if ambiguous:
-        print(f"{query!r} names {len(candidates)} devices; give an id or a serial:", file=out)
+        io.say(f"{query!r} names {len(candidates)} devices; give an id or a serial:")
     elif candidates:
-        print(f"no device is {query!r} (by id, serial or name); close matches:", file=out)
+        io.say(f"no device is {query!r} (by id, serial or name); close matches:")
     else:
-        print(f"no device is {query!r} (by id, serial or name), nor anything like it", file=out)
+        io.say(f"no device is {query!r} (by id, serial or name), nor anything like it")
     columns = (Column("NAME", 10), Column("SERIAL", 6), Column("SOURCE", 6), Column("ID", 8))
     cells = [
         [clean(c.device.name) or "—", clean(c.device.serial) or "—", c.source, c.device.device_id]
         for c in candidates
     ]
-    widths = fit_columns(columns, cells, width - 2)
+    widths = fit_columns(columns, cells, io.term.width - 2)
     if cells:
-        print("  " + join_cells([c.header for c in columns], widths), file=out)
+        io.say("  " + join_cells([c.header for c in columns], widths))
     for row in cells:
-        print("  " + join_cells(row, widths), file=out)
+        io.say("  " + join_cells(row, widths))

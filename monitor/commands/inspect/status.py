@@ -7,11 +7,10 @@ pipeline reads them, so "silenced" here means what it means for notifications.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TextIO
+from typing import Any
 
 from monitor.clock import Clock, SystemClock, format_age
 from monitor.commands.inspect.terminal import (
@@ -21,6 +20,7 @@ from monitor.commands.inspect.terminal import (
     SEVERITY_STYLE,
     STATUS_STYLE,
     Column,
+    CommandIo,
     Terminal,
     ago,
     clean,
@@ -111,30 +111,28 @@ async def status(
     *,
     as_json: bool,
     include_all: bool,
-    out: TextIO,
-    term: Terminal | None = None,
+    io: CommandIo | None = None,
     clock: Clock | None = None,
-    err: TextIO | None = None,
 ) -> int:
     """``compliance-monitor status``: what is firing, from the store; never sweeps."""
+    io = io or CommandIo.of()
     now = (clock or SystemClock()).now()
     if not store_exists(config.store):
-        print(
+        io.say(
             f"no store at {store_name(config.store)}: the daemon has not run with this "
-            "config yet (or store points elsewhere)",
-            file=err or sys.stderr,
+            "config yet (or store points elsewhere)"
         )
         return EXIT_NOT_FOUND
     try:
         async with open_status(config, clock or SystemClock()) as provider:
             report = await read_status(config, provider, now)
     except StoreError as exc:
-        print(f"cannot read the store: {redact(str(exc))}", file=err or sys.stderr)
+        io.say(f"cannot read the store: {redact(str(exc))}")
         return EXIT_NOT_FOUND
     if as_json:
-        write_json(out, status_document(report, include_all=include_all))
+        write_json(io.out, status_document(report, include_all=include_all))
     else:
-        out.write(render_status(report, include_all=include_all, term=term or Terminal()))
+        io.out.write(render_status(report, include_all=include_all, term=io.term))
     return EXIT_OK
 
 

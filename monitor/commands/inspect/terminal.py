@@ -230,15 +230,19 @@ def write_json(out: TextIO, document: Mapping[str, Any]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class CommandIo:
-    """Where a command writes: ``out`` for its results, ``err`` for what it says."""
+    """Where a command writes: ``out`` for its results, ``err`` for what it says, and
+    ``term``, how ``out`` is printed for (its width, whether to colour)."""
 
     out: TextIO
     err: TextIO
+    term: Terminal = Terminal()
 
     @classmethod
-    def of(cls, out: TextIO | None, err: TextIO | None) -> CommandIo:
-        """The given streams, stdout and stderr standing in for those not given."""
-        return cls(out or sys.stdout, err or sys.stderr)
+    def of(cls, out: TextIO | None = None, err: TextIO | None = None) -> CommandIo:
+        """The given streams, stdout and stderr standing in for those not given, with
+        the terminal settings that suit ``out``."""
+        out = out or sys.stdout
+        return cls(out, err or sys.stderr, Terminal.for_stream(out))
 
     def say(self, text: str) -> None:
         """One line for the operator, on ``err``."""
