@@ -30,7 +30,7 @@ from monitor.app import App
 from monitor.clock import FakeClock
 from monitor.config import ReceiverConfig, load_config
 from monitor.models import AlertState
-from monitor.notify.outgoing import Channel, Outgoing
+from monitor.notify.outgoing import Outgoing
 from monitor.simulator.kandji import Fleet, FleetSpec, KandjiSimulator, make_kandji_app
 
 TOKEN = "latency-token-71c2"  # noqa: S105 - the simulator's; guards nothing real
@@ -62,8 +62,8 @@ log:
 """
 
 
-class QuietSender(Channel):
-    """A channel that counts messages and prints nothing (the bench prints JSON)."""
+class QuietSender:
+    """A sender that counts messages and prints nothing (the bench prints JSON)."""
 
     def __init__(self) -> None:
         self.messages = 0

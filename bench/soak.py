@@ -61,7 +61,7 @@ from monitor.clock import FakeClock
 from monitor.config import ReceiverConfig, load_config, parse_duration
 from monitor.log import configure_logging
 from monitor.models import AlertState
-from monitor.notify.envelope import Envelope
+from monitor.notify.outgoing import Outgoing
 from monitor.simulator.kandji import (
     ITEM_STATUSES,
     Fleet,
@@ -69,7 +69,6 @@ from monitor.simulator.kandji import (
     KandjiSimulator,
     make_kandji_app,
 )
-from monitor.store.base import BodyFormat
 
 TOKEN = "soak-token-5e8d1c"  # noqa: S105 - the simulator's; guards nothing real
 SOURCE = "tenant"
@@ -192,17 +191,10 @@ class TruthReceiver:
         self.pending: list[tuple[str, Pair]] = []  # lines since the harness last looked
         self.messages = 0
 
-    async def send(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        envelope: Envelope | None = None,
-    ) -> None:
+    async def deliver(self, receiver: ReceiverConfig, message: Outgoing) -> None:
         """Record every line of the message."""
         self.messages += 1
-        for line in body.splitlines():
+        for line in message.body.splitlines():
             parts = line.split()
             if len(parts) == 3 and parts[0] in ("N", "F", "R"):
                 self.pending.append((parts[0], (parts[1], parts[2])))

@@ -33,7 +33,7 @@ from monitor.notify.labels import alert_labels
 from monitor.notify.routing import Route, build_routes
 from monitor.notify.schedule import WeeklySchedule, day_numbers, next_slot, parse_clock_time
 from monitor.notify.schedule import slot_due as schedule_slot_due
-from monitor.notify.sender import Attachment, Sender, send_with_attachments
+from monitor.notify.sender import Attachment, Outgoing, Sender
 from monitor.notify.templates import receiver_flavour
 from monitor.patterns import compile_pattern
 from monitor.sources.links import ConsoleLinks
@@ -131,9 +131,12 @@ class DigestRunner:
         title, body, body_format, png = await self.render(digest, now)
         receiver = self._config.receiver(digest.receiver)
         attachment = Attachment(CHART_NAME, png, link=digest.chart_link)
-        await send_with_attachments(
-            self._sender, receiver, title, body,
-            "html" if body_format == "html" else "text", (attachment,),
+        await self._sender.deliver(
+            receiver,
+            Outgoing(
+                title, body, "html" if body_format == "html" else "text",
+                attachments=(attachment,),
+            ),
         )
 
     async def tick(self, now: datetime) -> list[str]:

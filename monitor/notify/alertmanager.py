@@ -36,7 +36,7 @@ from monitor.errors import DeliveryError
 from monitor.models import Alert, AlertState
 from monitor.notify.grouping import GroupDecision
 from monitor.notify.labels import alert_labels
-from monitor.notify.outgoing import Channel, Outgoing
+from monitor.notify.outgoing import Outgoing
 from monitor.store.base import BodyFormat
 
 #: The path of Alertmanager's alert intake (API v2).
@@ -115,7 +115,7 @@ def render_alerts(
     return title, body, "text"
 
 
-class AlertmanagerSender(Channel):
+class AlertmanagerSender:
     """Posts the JSON body of messages for ``alertmanager`` receivers; ignores others."""
 
     def __repr__(self) -> str:

@@ -1,8 +1,8 @@
 """Files sent with a message (a digest's chart), and what stands in for them where a
 channel takes none.
 
-A sender that takes files has ``send_attachments``
-(:class:`~monitor.notify.outgoing.Channel`); which channels take files is for the
+A message carries its files (:class:`~monitor.notify.outgoing.Outgoing`); which channels
+take files is for the
 sender to say (it alone knows apprise: see
 :func:`monitor.notify.sender.takes_attachments`); what a channel without attachments
 gets instead is here: :func:`with_links` adds one line per file to the body, its

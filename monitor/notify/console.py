@@ -10,10 +10,10 @@ from typing import TextIO
 from monitor.config import ReceiverConfig
 from monitor.errors import DeliveryError
 from monitor.notify.attachments import console_note
-from monitor.notify.outgoing import Channel, Outgoing
+from monitor.notify.outgoing import Outgoing
 
 
-class ConsoleSender(Channel):
+class ConsoleSender:
     """Prints messages for receivers with ``console: true`` to a text stream; an
     attachment is listed by name and size after the message."""
 

@@ -26,7 +26,7 @@ from monitor.config import Config
 from monitor.errors import DeliveryError, PermanentDeliveryError
 from monitor.notify.envelope import Envelope
 from monitor.notify.owner_stage import OwnerNotices, RecipientUnknown
-from monitor.notify.sender import Sender, kind_of, message_kind
+from monitor.notify.sender import Outgoing, Sender, kind_of, message_kind
 from monitor.store.base import OutboxMessage, OutboxState, Store
 
 log = structlog.get_logger(__name__)
@@ -44,6 +44,12 @@ class DeliveryStats:
         return DeliveryStats(
             self.delivered + other.delivered, self.failed + other.failed, self.dead + other.dead
         )
+
+
+def _outgoing(message: OutboxMessage) -> Outgoing:
+    """A queued message as it goes out, with the envelope of its group."""
+    envelope = Envelope(message.group_key, message.reason, message.firing, message.resolved)
+    return Outgoing(message.title, message.body, message.body_format, envelope)
 
 
 def backoff(attempts: int, base: timedelta, cap: timedelta) -> timedelta:
@@ -135,12 +141,7 @@ class OutboxDelivery:
         try:
             with message_kind(kind_of(message.reason.value, message.severity or None)):
                 await asyncio.wait_for(
-                    self._sender.send(
-                        receiver, message.title, message.body, message.body_format,
-                        Envelope(
-                            message.group_key, message.reason, message.firing, message.resolved
-                        ),
-                    ),
+                    self._sender.deliver(receiver, _outgoing(message)),
                     timeout,
                 )
         except PermanentDeliveryError as exc:

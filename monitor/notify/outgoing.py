@@ -1,14 +1,11 @@
 """A message on its way out, the sender protocol, and the senders that wrap others.
 
-:class:`Sender` is the seam the outbox and the digests deliver through: ``send`` returns
-when the receiver's targets accepted the message and raises
-:class:`~monitor.errors.DeliveryError` otherwise. Senders that can also deliver files
-(a digest's chart) have ``send_attachments``; :func:`send_with_attachments` uses it
-where there is one and otherwise puts the attachments' links in the body.
-
-A sender derives from :class:`Channel` and implements one method,
-:meth:`Channel.deliver`, that takes the whole :class:`Outgoing` message (title, body,
-format, envelope, attachments); ``send`` and ``send_attachments`` are built on it.
+:class:`Sender` is the seam the outbox and the digests deliver through: one method,
+``deliver``, that takes the whole :class:`Outgoing` message (title, body, format,
+envelope, attachments) and returns when the receiver's targets accepted it, raising
+:class:`~monitor.errors.DeliveryError` otherwise. A sender whose channel takes no
+files (a digest's chart) puts the attachments' links in the body instead
+(:meth:`Outgoing.linked_body`).
 
 - :class:`MultiSender` runs several senders in order (console first, then apprise...).
 - :class:`MeteredSender` reports each delivery's outcome around another sender.
@@ -27,8 +24,7 @@ resolved ones, ``info`` for tests and when unset); :func:`current_kind` reads it
 from __future__ import annotations
 
 import contextlib
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -85,93 +81,26 @@ class Outgoing:
 class Sender(Protocol):
     """Delivers one message to one receiver."""
 
-    async def send(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        envelope: Envelope | None = None,
-    ) -> None:
-        """Deliver, or raise DeliveryError."""
+    async def deliver(self, receiver: ReceiverConfig, message: Outgoing) -> None:
+        """Deliver ``message`` to ``receiver``, or raise DeliveryError. A sender whose
+        channel takes no files puts the attachments' links in the body
+        (:meth:`Outgoing.linked_body`)."""
         ...
 
 
-async def send_with_attachments(
-    sender: Sender,
-    receiver: ReceiverConfig,
-    title: str,
-    body: str,
-    body_format: BodyFormat,
-    attachments: Sequence[Attachment],
-) -> None:
-    """Deliver through ``sender`` with attachments if it takes them; otherwise the body
-    carries the attachments' links."""
-    send_attachments = getattr(sender, "send_attachments", None)
-    if send_attachments is not None:
-        await send_attachments(receiver, title, body, body_format, attachments)
-        return
-    await sender.send(receiver, title, with_links(body, body_format, attachments), body_format)
-
-
-async def send_message(sender: Sender, receiver: ReceiverConfig, message: Outgoing) -> None:
-    """Deliver ``message`` through any :class:`Sender` (its envelope, or its attachments)."""
-    if isinstance(sender, Channel):
-        await sender.deliver(receiver, message)
-    elif message.attachments:
-        await send_with_attachments(
-            sender, receiver, message.title, message.body, message.body_format,
-            message.attachments,
-        )
-    else:
-        await sender.send(
-            receiver, message.title, message.body, message.body_format, message.envelope
-        )
-
-
-class Channel(ABC):
-    """A :class:`Sender` (with attachments) written as one :meth:`deliver`."""
-
-    async def send(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        envelope: Envelope | None = None,
-    ) -> None:
-        """Deliver the message, or raise DeliveryError."""
-        await self.deliver(receiver, Outgoing(title, body, body_format, envelope))
-
-    async def send_attachments(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        attachments: Sequence[Attachment],
-    ) -> None:
-        """Deliver the message with ``attachments``, or raise DeliveryError."""
-        await self.deliver(receiver, Outgoing(title, body, body_format, None, tuple(attachments)))
-
-    @abstractmethod
-    async def deliver(self, receiver: ReceiverConfig, message: Outgoing) -> None:
-        """Deliver ``message`` to ``receiver``, or raise DeliveryError."""
-
-
-class MultiSender(Channel):
+class MultiSender:
     """Runs several senders in order; the first failure stops the rest and is raised."""
 
     def __init__(self, *senders: Sender) -> None:
         self._senders = senders
 
     async def deliver(self, receiver: ReceiverConfig, message: Outgoing) -> None:
-        """Send through each sender in turn (with attachments where it can)."""
+        """Send through each sender in turn."""
         for sender in self._senders:
-            await send_message(sender, receiver, message)
+            await sender.deliver(receiver, message)
 
 
-class MeteredSender(Channel):
+class MeteredSender:
     """Reports each delivery's outcome (receiver name, ok) around another sender."""
 
     def __init__(self, inner: Sender, observe: Callable[[str, bool], None]) -> None:
@@ -181,7 +110,7 @@ class MeteredSender(Channel):
     async def deliver(self, receiver: ReceiverConfig, message: Outgoing) -> None:
         """Send through the inner sender and count the outcome."""
         try:
-            await send_message(self.inner, receiver, message)
+            await self.inner.deliver(receiver, message)
         except Exception:
             self._observe(receiver.name, False)
             raise
@@ -189,7 +118,6 @@ class MeteredSender(Channel):
 
 
 __all__ = [
-    "Channel",
     "MessageKind",
     "MeteredSender",
     "MultiSender",
@@ -198,6 +126,4 @@ __all__ = [
     "current_kind",
     "kind_of",
     "message_kind",
-    "send_message",
-    "send_with_attachments",
 ]

@@ -23,7 +23,7 @@ from monitor.errors import StoreError
 from monitor.leasing import LeaseKeeper
 from monitor.notify.delivery import DeliveryStats, OutboxDelivery, backoff
 from monitor.notify.planner import NotifyPlanner
-from monitor.notify.sender import Sender
+from monitor.notify.sender import Outgoing, Sender
 from monitor.notify.templates import RenderedMessage, Templates
 from monitor.sources.links import ConsoleLinks
 from monitor.store.base import OutboxMessage, Store
@@ -158,7 +158,9 @@ class NotifyPipeline:
         """
         message = self.planner.sample(receiver_name, self._clock.now())
         receiver = self._config.receiver(receiver_name)
-        await self._sender.send(receiver, message.title, message.body, message.body_format)
+        await self._sender.deliver(
+            receiver, Outgoing(message.title, message.body, message.body_format)
+        )
         log.info("notify.test_sent", receiver=receiver.name)
         return message
 

@@ -58,7 +58,6 @@ from monitor.notify.attachments import Attachment
 from monitor.notify.console import ConsoleSender
 from monitor.notify.envelope import Envelope
 from monitor.notify.outgoing import (
-    Channel,
     MessageKind,
     MeteredSender,
     MultiSender,
@@ -67,7 +66,6 @@ from monitor.notify.outgoing import (
     current_kind,
     kind_of,
     message_kind,
-    send_with_attachments,
 )
 from monitor.notify.scrub import scrub
 
@@ -164,7 +162,7 @@ def _target_name(index: int, url: str) -> str:
     return f"#{index + 1} {_scheme(url) if '://' in url else '?'}"
 
 
-class AppriseSender(Channel):
+class AppriseSender:
     """Sends through apprise. ``timeout`` bounds one send to one receiver, in seconds."""
 
     def __init__(self, *, timeout: float = 30.0) -> None:
@@ -320,6 +318,6 @@ def default_sender(config: Config | None = None, *, console: TextIO | None = Non
 
 __all__ = [
     "GROUP_KEY_HEADER", "AppriseSender", "Attachment", "ConsoleSender",
-    "MessageKind", "MeteredSender", "MultiSender", "Sender", "default_sender", "keyed_url",
-    "kind_of", "message_kind", "scrub", "send_with_attachments", "takes_attachments",
+    "MessageKind", "MeteredSender", "MultiSender", "Outgoing", "Sender", "default_sender",
+    "keyed_url", "kind_of", "message_kind", "scrub", "takes_attachments",
 ]

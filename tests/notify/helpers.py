@@ -20,7 +20,7 @@ from monitor.models import (
     SubjectKind,
     SweepStats,
 )
-from monitor.notify.envelope import Envelope
+from monitor.notify.outgoing import Outgoing
 from monitor.store import SqlStore
 from monitor.store.base import BodyFormat
 
@@ -121,16 +121,9 @@ class RecordingSender:
     sent: list[Sent] = field(default_factory=list)
     attempts: int = 0
 
-    async def send(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        envelope: Envelope | None = None,
-    ) -> None:
+    async def deliver(self, receiver: ReceiverConfig, message: Outgoing) -> None:
         self.attempts += 1
         if self.fail > 0:
             self.fail -= 1
             raise DeliveryError(f"receiver {receiver.name}: refused")
-        self.sent.append(Sent(receiver.name, title, body, body_format))
+        self.sent.append(Sent(receiver.name, message.title, message.body, message.body_format))

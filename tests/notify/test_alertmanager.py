@@ -27,6 +27,7 @@ from monitor.models import (
 )
 from monitor.notify.alertmanager import AlertmanagerSender, alert_payload, label_name
 from monitor.notify.envelope import Envelope
+from monitor.notify.outgoing import Outgoing
 from tests.alertmanager_server import alertmanager
 from tests.e2e.alerting_support import (  # noqa: F401 - fresh_logging is a fixture
     eventually,
@@ -139,8 +140,8 @@ async def test_a_refusal_is_a_delivery_error_that_quotes_alertmanager_not_the_ur
     )
     try:
         with pytest.raises(DeliveryError) as caught:
-            await AlertmanagerSender().send(
-                receiver, "t", "[]", "text", Envelope("g", NotifyReason.FIRST, 1)
+            await AlertmanagerSender().deliver(
+                receiver, Outgoing("t", "[]", "text", Envelope("g", NotifyReason.FIRST, 1))
             )
     finally:
         await runner.cleanup()
@@ -151,7 +152,7 @@ async def test_a_refusal_is_a_delivery_error_that_quotes_alertmanager_not_the_ur
 
 async def test_other_receivers_are_left_to_the_other_senders() -> None:
     receiver = ReceiverConfig.model_validate({"name": "c", "console": True})
-    await AlertmanagerSender().send(receiver, "t", "body", "text")
+    await AlertmanagerSender().deliver(receiver, Outgoing("t", "body", "text"))
 
 
 @pytest.mark.usefixtures("fresh_logging")

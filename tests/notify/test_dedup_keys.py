@@ -16,7 +16,14 @@ from apprise.plugins import opsgenie, pagerduty
 from monitor.config import ReceiverConfig
 from monitor.models import NotifyReason
 from monitor.notify.envelope import Envelope, dedup_key
+from monitor.notify.outgoing import Outgoing
 from monitor.notify.sender import GROUP_KEY_HEADER, AppriseSender, keyed_url
+
+
+def text(title: str, body: str, envelope: Envelope) -> Outgoing:
+    """A text message of one group."""
+    return Outgoing(title, body, "text", envelope)
+
 
 GROUP = 'root.1:pager:{"rule_id":"kandji.library-item.failed","source":"acme"}'
 OTHER = 'root.1:pager:{"rule_id":"kandji.parameter.failed","source":"acme"}'
@@ -93,14 +100,14 @@ async def test_pagerduty_gets_one_dedup_key_per_group_and_resolves_with_it(
         monkeypatch.setitem(pagerduty.PAGERDUTY_API_LOOKUP, "us", svc.base_url + "/v2/enqueue")
         rcv = receiver("pagerduty://integrationkey@routingkey")
         sender = AppriseSender(timeout=10)
-        await sender.send(rcv, "3 failing", "three devices", "text",
-                          Envelope(GROUP, NotifyReason.FIRST, firing=3))
-        await sender.send(rcv, "4 failing", "four devices", "text",
-                          Envelope(GROUP, NotifyReason.FIRST, firing=4))
-        await sender.send(rcv, "1 failing", "another rule", "text",
-                          Envelope(OTHER, NotifyReason.FIRST, firing=1))
-        await sender.send(rcv, "all resolved", "recovered", "text",
-                          Envelope(GROUP, NotifyReason.RESOLVED, firing=0, resolved=4))
+        await sender.deliver(rcv, text("3 failing", "three devices",
+                                       Envelope(GROUP, NotifyReason.FIRST, firing=3)))
+        await sender.deliver(rcv, text("4 failing", "four devices",
+                                       Envelope(GROUP, NotifyReason.FIRST, firing=4)))
+        await sender.deliver(rcv, text("1 failing", "another rule",
+                                       Envelope(OTHER, NotifyReason.FIRST, firing=1)))
+        await sender.deliver(rcv, text("all resolved", "recovered",
+                                       Envelope(GROUP, NotifyReason.RESOLVED, resolved=4)))
     events = [body for _, _, body in svc.posts]
     assert [e["event_action"] for e in events] == ["trigger", "trigger", "trigger", "resolve"]
     assert events[0]["dedup_key"] == events[1]["dedup_key"] == dedup_key(GROUP)
@@ -114,8 +121,8 @@ async def test_opsgenie_gets_the_key_as_its_alias(monkeypatch: pytest.MonkeyPatc
         rcv = receiver("opsgenie://apikey")
         sender = AppriseSender(timeout=10)
         for firing in (2, 3):
-            await sender.send(rcv, f"{firing} failing", "body", "text",
-                              Envelope(GROUP, NotifyReason.FIRST, firing=firing))
+            await sender.deliver(rcv, text(f"{firing} failing", "body",
+                                           Envelope(GROUP, NotifyReason.FIRST, firing=firing)))
     aliases = [body["alias"] for path, _, body in svc.posts if path == "/v2/alerts"]
     assert aliases == [dedup_key(GROUP), dedup_key(GROUP)]
 
@@ -123,8 +130,8 @@ async def test_opsgenie_gets_the_key_as_its_alias(monkeypatch: pytest.MonkeyPatc
 async def test_a_json_webhook_gets_the_key_as_a_header_and_a_field() -> None:
     async with recorder() as svc:
         url = svc.base_url.replace("http://", "json://") + "/hook"
-        await AppriseSender(timeout=10).send(
-            receiver(url), "t", "b", "text", Envelope(GROUP, NotifyReason.REPEAT, firing=1)
+        await AppriseSender(timeout=10).deliver(
+            receiver(url), text("t", "b", Envelope(GROUP, NotifyReason.REPEAT, firing=1))
         )
     [(path, headers, body)] = svc.posts
     assert path == "/hook"

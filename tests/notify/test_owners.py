@@ -14,7 +14,7 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.config import OwnerPolicy, ReceiverConfig
 from monitor.models import Alert, AlertState, NotifyReason
-from monitor.notify.envelope import Envelope
+from monitor.notify.outgoing import Outgoing
 from monitor.notify.owner_stage import OwnerNotices
 from monitor.notify.owners import (
     Policy,
@@ -30,7 +30,7 @@ from monitor.notify.pipeline import NotifyPipeline
 from monitor.notify.routing import build_routes
 from monitor.sources.links import ConsoleLinks
 from monitor.store import open_store
-from monitor.store.base import BodyFormat, OwnerRecord
+from monitor.store.base import OwnerRecord
 from tests.notify.helpers import T0, finding, make_config, sweep
 
 ADDRESS = "jane.doe@example.com"
@@ -249,19 +249,12 @@ class AddressedSender:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, str]] = []
 
-    async def send(
-        self,
-        receiver: ReceiverConfig,
-        title: str,
-        body: str,
-        body_format: BodyFormat,
-        envelope: Envelope | None = None,
-    ) -> None:
+    async def deliver(self, receiver: ReceiverConfig, message: Outgoing) -> None:
         to = ""
         if receiver.urls:
             to = ",".join(parse_qs(urlsplit(receiver.urls[0].get_secret_value()).query)
                           .get("to", []))
-        self.sent.append((receiver.name, to, title))
+        self.sent.append((receiver.name, to, message.title))
 
 
 def owner_config() -> Any:

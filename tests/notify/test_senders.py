@@ -17,6 +17,7 @@ from monitor.clock import FakeClock
 from monitor.config import ReceiverConfig
 from monitor.errors import DeliveryError
 from monitor.notify import AppriseSender, ConsoleSender, MultiSender, NotifyPipeline
+from monitor.notify.outgoing import Outgoing
 from monitor.notify.sender import default_sender, scrub
 from monitor.store import OutboxState, open_store
 from tests.notify.helpers import finding, make_config, sweep
@@ -57,8 +58,8 @@ def receiver(*urls: str, **extra: Any) -> ReceiverConfig:
 
 async def test_email_reaches_a_real_smtp_server(smtp: tuple[Mailbox, int]) -> None:
     handler, port = smtp
-    await AppriseSender(timeout=20).send(
-        receiver(mail_url(port)), "[FIRING:1] rule", "<p>Mac <b>d1</b></p>", "html"
+    await AppriseSender(timeout=20).deliver(
+        receiver(mail_url(port)), Outgoing("[FIRING:1] rule", "<p>Mac <b>d1</b></p>", "html")
     )
     [message] = handler.received
     assert message["Subject"] == "[FIRING:1] rule"
@@ -70,7 +71,9 @@ async def test_email_reaches_a_real_smtp_server(smtp: tuple[Mailbox, int]) -> No
 async def test_webhook_reaches_a_real_http_server(webhook: tuple[Webhook, int]) -> None:
     hook, port = webhook
     url = f"json://127.0.0.1:{port}/hooks/{PATH_TOKEN}"
-    await AppriseSender(timeout=20).send(receiver(url), "title here", "body here", "text")
+    await AppriseSender(timeout=20).deliver(
+        receiver(url), Outgoing("title here", "body here", "text")
+    )
     [body] = hook.bodies
     assert body["title"] == "title here"
     assert body["message"] == "body here"
@@ -89,7 +92,7 @@ async def test_failed_webhook_raises_delivery_error_without_the_url(
     root.addHandler(seen)
     try:
         with pytest.raises(DeliveryError) as caught:
-            await AppriseSender(timeout=20).send(receiver(url), "t", "b", "text")
+            await AppriseSender(timeout=20).deliver(receiver(url), Outgoing("t", "b", "text"))
     finally:
         root.removeHandler(seen)
     assert not [r for r in seen.records if r.name.startswith("apprise")]
@@ -112,7 +115,7 @@ async def test_invalid_url_is_reported_by_position_not_value() -> None:
     bad = receiver(f"nosuchscheme://{PASSWORD}@host")
     assert sender.check(bad) == ["#1 nosuchscheme: not a valid apprise URL"]
     with pytest.raises(DeliveryError) as caught:
-        await sender.send(bad, "t", "b", "text")
+        await sender.deliver(bad, Outgoing("t", "b", "text"))
     assert PASSWORD not in str(caught.value)
 
 
@@ -132,14 +135,15 @@ def test_scrub_removes_every_url_fragment(text: str, url: str, expected: str) ->
 async def test_console_sender_prints_text_and_reduces_html() -> None:
     out = io.StringIO()
     console = ConsoleSender(out)
-    await console.send(ReceiverConfig(name="ops", console=True), "Title", "<p>a &amp; b</p>",
-                       "html")
+    await console.deliver(
+        ReceiverConfig(name="ops", console=True), Outgoing("Title", "<p>a &amp; b</p>", "html")
+    )
     printed = out.getvalue()
     assert "[ops] Title" in printed
     assert "a & b" in printed
     assert "<p>" not in printed
     silent = io.StringIO()
-    await ConsoleSender(silent).send(receiver("json://x"), "t", "b", "text")
+    await ConsoleSender(silent).deliver(receiver("json://x"), Outgoing("t", "b", "text"))
     assert silent.getvalue() == ""
 
 
@@ -148,7 +152,7 @@ async def test_multi_sender_sends_to_console_and_apprise(webhook: tuple[Webhook,
     out = io.StringIO()
     both = MultiSender(ConsoleSender(out), AppriseSender(timeout=20))
     r = receiver(f"json://127.0.0.1:{port}/hooks/{PATH_TOKEN}", console=True)
-    await both.send(r, "t", "hello", "text")
+    await both.deliver(r, Outgoing("t", "hello", "text"))
     assert "hello" in out.getvalue()
     assert len(hook.bodies) == 1
 
@@ -195,5 +199,7 @@ async def test_smtp_refusing_for_a_while_then_accepting_delivers_everything_in_o
 async def test_default_sender_prints_console_receivers_to_the_given_stream() -> None:
     out = io.StringIO()
     sender = default_sender(make_config(), console=out)
-    await sender.send(ReceiverConfig(name="ops", console=True), "hello", "world", "text")
+    await sender.deliver(
+        ReceiverConfig(name="ops", console=True), Outgoing("hello", "world", "text")
+    )
     assert "world" in out.getvalue()
