@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import date
 from html import escape
 
-from PIL import Image, ImageDraw, ImageFont
-
 BAR = (196, 62, 47)
 GRID = (224, 224, 224)
 INK = (60, 60, 60)
@@ -99,7 +97,10 @@ def trend_png(
     height: int = 260,
     title: str = "Firing alerts per day",
 ) -> bytes:
-    """The chart as PNG bytes."""
+    """The chart as PNG bytes. Pillow is imported here, when a chart is drawn, so the
+    daemon loads it only when a digest goes out."""
+    from PIL import Image, ImageDraw, ImageFont
+
     image = Image.new("RGB", (width, height), PAPER)
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=12)

@@ -19,7 +19,6 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import structlog
-from alembic.util import CommandError
 from sqlalchemy import (
     URL,
     ColumnElement,
@@ -223,7 +222,7 @@ class SqlCore:
         try:
             async with connection(backend, write=True) as conn:
                 return await conn.run_sync(migrate.upgrade, self._display)
-        except (SQLAlchemyError, OSError, CommandError) as exc:
+        except (SQLAlchemyError, OSError, migrate.MigrationError) as exc:
             raise StoreError(
                 f"cannot open the store at {self._display}: {describe(exc)}"
             ) from exc
