@@ -53,7 +53,7 @@ from monitor.notify.silences import (
     matcher_problem,
 )
 from monitor.patterns import pattern_problem
-from monitor.store import Matcher, SilenceRecord, open_store, store_exists
+from monitor.store import Matcher, SilenceDraft, SilenceRecord, open_store, store_exists
 from monitor.store.base import MatchOp
 
 EXIT_OK = 0
@@ -379,8 +379,7 @@ async def _add(args: argparse.Namespace, config: Config, now: datetime, io: Comm
     author = _author(args.author)
     async with open_store(config.store) as store:
         record = await store.add_silence(
-            matchers, starts_at=starts_at, ends_at=ends_at, comment=comment, author=author,
-            created_at=now,
+            SilenceDraft(matchers, starts_at, ends_at, comment, author, created_at=now)
         )
         alerts = await store.load_alerts()
     probe = Silence(id=str(record.id), matchers=matchers)

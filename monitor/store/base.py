@@ -49,6 +49,7 @@ from monitor.store.records import (
     OutboxState,
     OwnerItemNotice,
     OwnerRecord,
+    SilenceDraft,
     SilenceRecord,
     SweepRecord,
 )
@@ -58,7 +59,7 @@ __all__ = [
     "ActionRecord", "AlertHistoryEntry", "AlertStore", "BodyFormat", "Housekeeping", "Lease",
     "MatchOp", "Matcher", "MessageDraft", "NotificationLogEntry", "OutboxMessage",
     "OutboxState", "OutboxStore", "OwnerItemNotice", "OwnerRecord", "OwnerStore",
-    "SharedState", "SilenceRecord", "SilenceStore", "Store", "SweepRecord",
+    "SharedState", "SilenceDraft", "SilenceRecord", "SilenceStore", "Store", "SweepRecord",
 ]
 
 
@@ -196,17 +197,9 @@ class OutboxStore(Protocol):
 class SilenceStore(Protocol):
     """Silences added at run time, and the audit of remediation actions."""
 
-    async def add_silence(
-        self,
-        matchers: tuple[Matcher, ...],
-        *,
-        starts_at: datetime,
-        ends_at: datetime,
-        comment: str,
-        author: str,
-        created_at: datetime,
-    ) -> SilenceRecord:
-        """Store a silence; every instance's pipeline picks it up on its next evaluation."""
+    async def add_silence(self, draft: SilenceDraft) -> SilenceRecord:
+        """Store a silence; every instance's pipeline picks it up on its next evaluation.
+        ValueError when it has no matcher or does not end after it starts."""
         ...
 
     async def silences(

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from monitor.models import NotifyReason, SweepStats, Transition
 
@@ -24,6 +24,11 @@ class OutboxState(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     DEAD = "dead"
+
+
+def _drafted(draft: MessageDraft | SilenceDraft) -> dict[str, Any]:
+    """The fields of a draft, by name (to build the record it becomes when stored)."""
+    return {f.name: getattr(draft, f.name) for f in fields(draft)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +98,8 @@ class OutboxMessage(MessageDraft):
     @classmethod
     def queued(cls, draft: MessageDraft, message_id: int) -> OutboxMessage:
         """``draft`` just queued as ``message_id``: pending, first due when created."""
-        drafted = {f.name: getattr(draft, f.name) for f in fields(MessageDraft)}
         return cls(
-            **drafted, id=message_id, state=OutboxState.PENDING, attempts=0,
+            **_drafted(draft), id=message_id, state=OutboxState.PENDING, attempts=0,
             next_attempt_at=draft.created_at,
         )
 
@@ -110,16 +114,28 @@ class Matcher:
 
 
 @dataclass(frozen=True, slots=True)
-class SilenceRecord:
-    """A silence added at run time (CLI, API). ``ends_at`` moves to now when expired."""
+class SilenceDraft:
+    """A silence to add at run time (CLI, API): what it matches, from when until when,
+    why, who said so and when."""
 
-    id: int
     matchers: tuple[Matcher, ...]
     starts_at: datetime
     ends_at: datetime
     comment: str
     author: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SilenceRecord(SilenceDraft):
+    """A stored silence: its draft and its id. ``ends_at`` moves to now when expired."""
+
+    id: int
+
+    @classmethod
+    def added(cls, draft: SilenceDraft, silence_id: int) -> SilenceRecord:
+        """``draft`` just stored as ``silence_id``."""
+        return cls(**_drafted(draft), id=silence_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from monitor.models import (
     SweepStats,
 )
 from monitor.store import SqlStore, open_store
-from monitor.store.base import Matcher
+from monitor.store.base import Matcher, SilenceDraft
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ANSI = re.compile(r"\x1b\[")
@@ -319,12 +319,14 @@ async def test_a_silence_added_at_run_time_mutes_an_alert(tmp_path: Path) -> Non
     cfg = make_config(tmp_path)
     store = await write_store(tmp_path / "monitor.db", fleet())
     await store.add_silence(
-        (Matcher("device_serial", "=", "FVFXK1Q2J1WT"),),
-        starts_at=NOW - timedelta(hours=1),
-        ends_at=NOW + timedelta(hours=1),
-        comment="Jun is travelling",
-        author="ops",
-        created_at=NOW - timedelta(hours=1),
+        SilenceDraft(
+            (Matcher("device_serial", "=", "FVFXK1Q2J1WT"),),
+            starts_at=NOW - timedelta(hours=1),
+            ends_at=NOW + timedelta(hours=1),
+            comment="Jun is travelling",
+            author="ops",
+            created_at=NOW - timedelta(hours=1),
+        ),
     )
     await store.close()
 

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.alerts import step
 from monitor.cli import main
-from monitor.store import Matcher, open_store
+from monitor.store import Matcher, SilenceDraft, open_store
 from tests.postgres import PgDatabase
 from tests.store.helpers import MINIMAL_CONFIG, T0, cov, draft, finding, log_entry, stats
 
@@ -20,9 +20,10 @@ async def seed(path: Path) -> None:
     async with open_store(path) as store:
         await store.commit_sweep(stats(), step({}, [finding("d1"), finding("d2")], cov(), T0))
         await store.enqueue(draft("g", 1), log_entry("g", {"x"}))
-        await store.add_silence((Matcher("device_id", "=", "d1"),), starts_at=T0,
-                                ends_at=T0.replace(year=2030), comment="lab", author="ana",
-                                created_at=T0)
+        await store.add_silence(SilenceDraft(
+            (Matcher("device_id", "=", "d1"),), T0, T0.replace(year=2030), "lab", "ana",
+            created_at=T0,
+        ))
 
 
 async def read(url: str) -> tuple[int, int, int]:

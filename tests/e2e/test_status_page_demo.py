@@ -16,7 +16,7 @@ import pytest
 
 from monitor.models import Alert, AlertState
 from monitor.store import open_store
-from monitor.store.base import Matcher
+from monitor.store.base import Matcher, SilenceDraft
 from tests.browser import OUTPUT, needs_chromium, png_size, run_chromium
 from tests.e2e.demo_support import running_demo
 
@@ -57,12 +57,14 @@ async def test_a_running_demo_shows_firing_silenced_and_resolved_alerts_in_chrom
         # (through the store, as `silence add` does beside the running daemon)
         async with open_store(demo.config.store) as store:
             await store.add_silence(
-                (Matcher("device_serial", "=", serial),),
-                starts_at=now - timedelta(minutes=1),
-                ends_at=now + timedelta(hours=2),
-                comment="Reimaging after the disk swap",
-                author="ops@example.com",
-                created_at=now,
+                SilenceDraft(
+                    (Matcher("device_serial", "=", serial),),
+                    starts_at=now - timedelta(minutes=1),
+                    ends_at=now + timedelta(hours=2),
+                    comment="Reimaging after the disk swap",
+                    author="ops@example.com",
+                    created_at=now,
+                ),
             )
         # ...and another device's items get fixed in Kandji.
         for a in repaired:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.clock import FakeClock
 from monitor.models import AlertState, NotifyReason
 from monitor.notify import NotifyPipeline
-from monitor.store import Matcher, SqlStore
+from monitor.store import Matcher, SilenceDraft, SqlStore
 from tests.notify.helpers import RecordingSender, finding, make_config, sweep
 
 SWEEP = timedelta(minutes=5)
@@ -34,9 +34,11 @@ async def test_stored_silence_is_picked_up_and_its_end_announces_what_still_fire
 ) -> None:
     p = NotifyPipeline(make_config(), store, sender, clock)
     silence = await store.add_silence(
-        (Matcher("device_name", "=", "Mac d1"),),
-        starts_at=clock.now(), ends_at=clock.now() + timedelta(hours=1),
-        comment="reimaging", author="ana", created_at=clock.now(),
+        SilenceDraft(
+            (Matcher("device_name", "=", "Mac d1"),),
+            starts_at=clock.now(), ends_at=clock.now() + timedelta(hours=1),
+            comment="reimaging", author="ana", created_at=clock.now(),
+        ),
     )
     p.kick(await sweep(store, [finding("d1")], clock.now()))
     assert await p.flush(clock.now(), ignore_wait=True) == []
@@ -54,9 +56,11 @@ async def test_silence_added_after_announcement_stops_repeats_and_keeps_it_known
     p.kick(await sweep(store, [finding("d1")], clock.now()))
     await p.flush(clock.now(), ignore_wait=True)
     await store.add_silence(
-        (Matcher("rule_id", "=~", "kandji\\..*"),),
-        starts_at=clock.now(), ends_at=clock.now() + timedelta(hours=3),
-        comment="", author="ana", created_at=clock.now(),
+        SilenceDraft(
+            (Matcher("rule_id", "=~", "kandji\\..*"),),
+            starts_at=clock.now(), ends_at=clock.now() + timedelta(hours=3),
+            comment="", author="ana", created_at=clock.now(),
+        ),
     )
     clock.advance(timedelta(hours=2))
     assert await p.flush(clock.now(), ignore_wait=True) == []  # no repeat, no "resolved"

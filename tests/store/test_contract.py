@@ -10,7 +10,7 @@ import pytest
 from monitor.alerts import StepResult, step
 from monitor.errors import StoreError
 from monitor.models import AlertState
-from monitor.store import Matcher, OutboxState, open_store
+from monitor.store import Matcher, OutboxState, SilenceDraft, open_store
 from monitor.store.migrate import head_revision
 from tests.store.helpers import T0, cov, draft, finding, log_entry, raw_execute, stats
 
@@ -166,12 +166,13 @@ async def test_silences_are_stored_listed_and_expired(target: str) -> None:
     matchers = (Matcher("device_name", "=~", "Lab.*"), Matcher("severity", "!=", "critical"))
     async with open_store(path) as store:
         s = await store.add_silence(
-            matchers, starts_at=T0, ends_at=T0 + timedelta(hours=2), comment="lab rebuild",
-            author="ana", created_at=T0,
+            SilenceDraft(
+                matchers, starts_at=T0, ends_at=T0 + timedelta(hours=2), comment="lab rebuild",
+                author="ana", created_at=T0,
+            ),
         )
         with pytest.raises(ValueError, match="end after"):
-            await store.add_silence(matchers, starts_at=T0, ends_at=T0, comment="", author="",
-                                    created_at=T0)
+            await store.add_silence(SilenceDraft(matchers, T0, T0, "", "", created_at=T0))
     async with open_store(path) as store:
         active = await store.silences(T0 + timedelta(hours=1))
         assert active == [s]

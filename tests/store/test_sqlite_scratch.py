@@ -12,7 +12,7 @@ import pytest
 from monitor.alerts import step
 from monitor.errors import StoreError
 from monitor.models import AlertState
-from monitor.store import Matcher, OutboxState, open_store
+from monitor.store import Matcher, OutboxState, SilenceDraft, open_store
 from tests.store.helpers import T0, cov, draft, finding, log_entry, stats
 
 
@@ -39,9 +39,10 @@ async def test_writes_inside_scratch_are_seen_there_and_dropped_after(tmp_path: 
                           T0 + timedelta(minutes=5))
             await store.commit_sweep(stats(at=T0 + timedelta(minutes=5)), second)
             await store.enqueue(draft("g", 1), log_entry("g", {"x"}))
-            await store.add_silence((Matcher("device_id", "=", "d1"),), starts_at=T0,
-                                    ends_at=T0 + timedelta(hours=1), comment="", author="a",
-                                    created_at=T0)
+            await store.add_silence(SilenceDraft(
+                (Matcher("device_id", "=", "d1"),), T0, T0 + timedelta(hours=1), "", "a",
+                created_at=T0,
+            ))
             await store.record_action("tag", "d1", "me", T0, "dry-run")
             # the block sees its own writes...
             assert len(await store.load_alerts()) == 2

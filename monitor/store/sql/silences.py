@@ -13,7 +13,7 @@ from sqlalchemy import RowMapping, insert, select, update
 
 from monitor.store.base import SilenceStore
 from monitor.store.codec import dumps, loads, parse_ts, ts
-from monitor.store.records import ActionRecord, Matcher, MatchOp, SilenceRecord
+from monitor.store.records import ActionRecord, Matcher, MatchOp, SilenceDraft, SilenceRecord
 from monitor.store.schema import actions, silences
 from monitor.store.sql.core import SqlCore, where_given
 
@@ -21,19 +21,10 @@ from monitor.store.sql.core import SqlCore, where_given
 class SqlSilences(SqlCore, SilenceStore):
     """Silences added at run time, and the audit of remediation actions."""
 
-    async def add_silence(
-        self,
-        matchers: tuple[Matcher, ...],
-        *,
-        starts_at: datetime,
-        ends_at: datetime,
-        comment: str,
-        author: str,
-        created_at: datetime,
-    ) -> SilenceRecord:
-        if not matchers:
+    async def add_silence(self, draft: SilenceDraft) -> SilenceRecord:
+        if not draft.matchers:
             raise ValueError("a silence needs at least one matcher")
-        if ends_at <= starts_at:
+        if draft.ends_at <= draft.starts_at:
             raise ValueError("a silence must end after it starts")
         async with self._write("add silence") as conn:
             silence_id = int(
@@ -42,15 +33,16 @@ class SqlSilences(SqlCore, SilenceStore):
                         insert(silences)
                         .values(
                             matchers=dumps([{"name": m.name, "op": m.op, "value": m.value}
-                                            for m in matchers]),
-                            starts_at=ts(starts_at), ends_at=ts(ends_at), comment=comment,
-                            author=author, created_at=ts(created_at),
+                                            for m in draft.matchers]),
+                            starts_at=ts(draft.starts_at), ends_at=ts(draft.ends_at),
+                            comment=draft.comment, author=draft.author,
+                            created_at=ts(draft.created_at),
                         )
                         .returning(silences.c.id)
                     )
                 ).scalar_one()
             )
-        return SilenceRecord(silence_id, matchers, starts_at, ends_at, comment, author, created_at)
+        return SilenceRecord.added(draft, silence_id)
 
     async def silences(
         self, now: datetime | None = None, *, include_expired: bool = False
