@@ -29,18 +29,12 @@ def firing_start(alert: Alert) -> datetime:
 def _item_view(alert: Alert, new: bool, now: datetime) -> dict[str, Any]:
     f = alert.finding
     return {
-        "source": f.source,
-        "device_id": f.device_id,
-        "device_name": f.device_name,
-        "device_serial": f.device_serial,
+        **f.display_fields(),
         "item": f.subject_name,
         "status": f.subject_status,
-        "summary": f.summary,
         "why": f.description,
         "detail": f.detail,
         "remedy": f.remedy,
-        "rule_id": f.rule_id,
-        "severity": f.severity.value,
         "since": firing_start(alert).strftime("%Y-%m-%d %H:%M UTC"),
         "days": max(0, (now - firing_start(alert)).days),
         "new": new,
