@@ -52,6 +52,7 @@ class FleetAdmin(FleetWrites):
             color=template.color,
             description=description,
             platforms=frozenset(range(4)),
+            weight=1.0,
             enrollment_code=f"{index * 7919 % 1_000_000:06d}",
             item_indices=(),
             param_indices=(),

@@ -148,18 +148,13 @@ class Parameter:
     subcategory: str
 
 
-@dataclass(frozen=True, slots=True)
-class Blueprint:
-    """One blueprint: the library items and parameters it assigns."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Blueprint(catalog.BlueprintSpec):
+    """One blueprint of the tenant: its spec (name, type, platforms, icon...) and the
+    library items and parameters it assigns."""
 
     index: int
     id: str
-    name: str
-    type: str
-    icon: str
-    color: str
-    description: str
-    platforms: frozenset[int]
     enrollment_code: str
     item_indices: tuple[int, ...]
     param_indices: tuple[int, ...]
@@ -328,14 +323,6 @@ def _ts(dt: datetime) -> float:
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
-
-
-def _blueprint_weight(bp: Blueprint) -> float:
-    """The share of its platform's devices a blueprint receives at construction."""
-    for spec in catalog.BLUEPRINTS:
-        if spec.name == bp.name:
-            return spec.weight
-    return 1.0
 
 
 def _bisect(values: array[int], x: int) -> int:

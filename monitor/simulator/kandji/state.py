@@ -16,6 +16,7 @@ import random
 import uuid
 from array import array
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 
 from monitor.clock import Clock
@@ -51,7 +52,6 @@ from monitor.simulator.kandji.model import (
     SimDevice,
     SimUser,
     UnknownDeviceError,
-    _blueprint_weight,
     _dt,
     _Overrides,
     _Scheduled,
@@ -164,14 +164,9 @@ class FleetState:
                 muted = frozenset(p for p in params if rng.random() < 0.15)
             blueprints.append(
                 Blueprint(
+                    **asdict(bspec),
                     index=b,
                     id=self._indexed_uuid("blueprint", b),
-                    name=bspec.name,
-                    type=bspec.type,
-                    icon=bspec.icon,
-                    color=bspec.color,
-                    description=bspec.description,
-                    platforms=bspec.platforms,
                     enrollment_code=f"{rng.randrange(1_000_000):06d}",
                     item_indices=tuple(compatible),
                     param_indices=params,
@@ -200,7 +195,7 @@ class FleetState:
         total = sum(mix)
         cumulative = list(itertools.accumulate(w / total for w in mix))
         bp_weights = {
-            code: list(itertools.accumulate(_blueprint_weight(bp) for bp in bps))
+            code: list(itertools.accumulate(bp.weight for bp in bps))
             for code, bps in self._blueprints_for_platform.items()
         }
         for i in range(spec.devices):
