@@ -27,7 +27,7 @@ from monitor.errors import DeliveryError, PermanentDeliveryError
 from monitor.notify.envelope import Envelope
 from monitor.notify.owner_stage import OwnerNotices, RecipientUnknown
 from monitor.notify.sender import Outgoing, Sender, kind_of, message_kind
-from monitor.store.base import OutboxMessage, OutboxState, Store
+from monitor.store.base import DeliveryFailure, OutboxMessage, OutboxState, Store
 
 log = structlog.get_logger(__name__)
 
@@ -175,12 +175,9 @@ class OutboxDelivery:
         delay = backoff(message.attempts + 1, self._outbox.backoff_base, self._outbox.backoff_max)
         if retry_after is not None:
             delay = max(delay, timedelta(seconds=retry_after))
+        max_attempts = message.attempts + 1 if give_up else self._outbox.max_attempts
         updated = await self._store.mark_failed(
-            message.id,
-            error=error,
-            failed_at=now,
-            next_attempt_at=now + delay,
-            max_attempts=message.attempts + 1 if give_up else self._outbox.max_attempts,
+            message.id, DeliveryFailure(error, now, now + delay, max_attempts),
             claimed_by=self.owner,
         )
         if updated.state is OutboxState.DEAD:

@@ -40,6 +40,7 @@ from monitor.store.records import (
     ActionRecord,
     AlertHistoryEntry,
     BodyFormat,
+    DeliveryFailure,
     Lease,
     Matcher,
     MatchOp,
@@ -56,7 +57,8 @@ from monitor.store.records import (
 
 #: The records are re-exported: they are part of the protocol.
 __all__ = [
-    "ActionRecord", "AlertHistoryEntry", "AlertStore", "BodyFormat", "Housekeeping", "Lease",
+    "ActionRecord", "AlertHistoryEntry", "AlertStore", "BodyFormat", "DeliveryFailure",
+    "Housekeeping", "Lease",
     "MatchOp", "Matcher", "MessageDraft", "NotificationLogEntry", "OutboxMessage",
     "OutboxState", "OutboxStore", "OwnerItemNotice", "OwnerRecord", "OwnerStore",
     "SharedState", "SilenceDraft", "SilenceRecord", "SilenceStore", "Store", "SweepRecord",
@@ -159,20 +161,12 @@ class OutboxStore(Protocol):
         ...
 
     async def mark_failed(
-        self,
-        message_id: int,
-        *,
-        error: str,
-        failed_at: datetime,
-        next_attempt_at: datetime,
-        max_attempts: int,
-        claimed_by: str | None = None,
+        self, message_id: int, failure: DeliveryFailure, *, claimed_by: str | None = None
     ) -> OutboxMessage:
-        """Record a failed attempt (and drop its claim); dead-letter it once
-        ``max_attempts`` are spent. A dead letter is never attempted again, so its
-        ``next_attempt_at`` records when it was given up on (``failed_at``). With
-        ``claimed_by``, a message whose claim another owner holds is returned unchanged.
-        StoreError when there is no such message."""
+        """Record a failed attempt (and drop its claim); dead-letter the message once
+        ``failure.max_attempts`` are spent. With ``claimed_by``, a message whose claim
+        another owner holds is returned unchanged. StoreError when there is no such
+        message."""
         ...
 
     async def requeue(self, message_id: int, now: datetime) -> bool:

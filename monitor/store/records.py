@@ -105,6 +105,19 @@ class OutboxMessage(MessageDraft):
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryFailure:
+    """A failed attempt to deliver an outbox message: what went wrong and when, when to
+    try again, and how many attempts the message gets in all before it is dead-lettered
+    (a dead letter is never attempted again: its ``next_attempt_at`` becomes
+    ``failed_at``, when it was given up on)."""
+
+    error: str
+    failed_at: datetime
+    next_attempt_at: datetime
+    max_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class Matcher:
     """One label matcher: ``name`` ``op`` ``value`` with op one of = != =~ !~."""
 

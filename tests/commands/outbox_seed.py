@@ -6,7 +6,12 @@ from datetime import datetime, timedelta
 
 from monitor.models import NotifyReason
 from monitor.store import SqlStore
-from monitor.store.base import MessageDraft, NotificationLogEntry, OutboxMessage
+from monitor.store.base import (
+    DeliveryFailure,
+    MessageDraft,
+    NotificationLogEntry,
+    OutboxMessage,
+)
 
 
 async def queue(store: SqlStore, group: str, title: str, at: datetime) -> OutboxMessage:
@@ -24,7 +29,4 @@ async def queue(store: SqlStore, group: str, title: str, at: datetime) -> Outbox
 
 async def kill(store: SqlStore, message: OutboxMessage, error: str, at: datetime) -> None:
     """Fail ``message`` once with ``max_attempts`` 1: it becomes a dead letter at ``at``."""
-    await store.mark_failed(
-        message.id, error=error, failed_at=at, next_attempt_at=at + timedelta(hours=1),
-        max_attempts=1,
-    )
+    await store.mark_failed(message.id, DeliveryFailure(error, at, at + timedelta(hours=1), 1))

@@ -10,7 +10,7 @@ import pytest
 from monitor.alerts import StepResult, step
 from monitor.errors import StoreError
 from monitor.models import AlertState
-from monitor.store import Matcher, OutboxState, SilenceDraft, open_store
+from monitor.store import DeliveryFailure, Matcher, OutboxState, SilenceDraft, open_store
 from monitor.store.migrate import head_revision
 from tests.store.helpers import T0, cov, draft, finding, log_entry, raw_execute, stats
 
@@ -127,8 +127,7 @@ async def test_due_returns_only_the_head_of_each_group(target: str) -> None:
         b1 = await store.enqueue(draft("b", 1), log_entry("b", set()))
         assert [m.id for m in await store.due(T0)] == [a1.id, b1.id]
         # a1 failing and waiting for its retry holds a2 back
-        await store.mark_failed(a1.id, error="refused", failed_at=T0,
-                                next_attempt_at=T0 + timedelta(minutes=1), max_attempts=5)
+        await store.mark_failed(a1.id, DeliveryFailure("refused", T0, T0 + timedelta(minutes=1), 5))
         assert [m.id for m in await store.due(T0)] == [b1.id]
         assert await store.next_attempt_at() == T0
         await store.mark_delivered(b1.id, T0)
@@ -144,9 +143,7 @@ async def test_mark_failed_counts_attempts_and_dead_letters(target: str) -> None
         later = await store.enqueue(draft("a", 2), log_entry("a", set()))
         states = []
         for i in range(3):
-            updated = await store.mark_failed(
-                m.id, error=f"refused {i}", failed_at=T0, next_attempt_at=T0, max_attempts=3
-            )
+            updated = await store.mark_failed(m.id, DeliveryFailure(f"refused {i}", T0, T0, 3))
             states.append((updated.attempts, updated.state))
         assert states == [(1, OutboxState.PENDING), (2, OutboxState.PENDING),
                           (3, OutboxState.DEAD)]
@@ -233,8 +230,7 @@ async def test_prune_forgets_old_history_but_keeps_alerts_and_dead_letters(
         old = await store.enqueue(draft("a", 1), log_entry("a", set()))
         await store.mark_delivered(old.id, T0)
         dead = await store.enqueue(draft("b", 1), log_entry("b", set()))
-        await store.mark_failed(dead.id, error="x", failed_at=T0, next_attempt_at=T0,
-                                max_attempts=1)
+        await store.mark_failed(dead.id, DeliveryFailure("x", T0, T0, max_attempts=1))
         counts = await store.prune(T0 + timedelta(days=30))
         assert counts == {"history": 1, "sweeps": 1, "delivered": 1, "silences": 0,
                           "owners": 0}

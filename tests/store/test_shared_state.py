@@ -16,7 +16,7 @@ import pytest
 from monitor.alerts import step
 from monitor.errors import StaleLeaseError
 from monitor.store import SqlStore, open_store
-from monitor.store.base import OwnerRecord
+from monitor.store.base import DeliveryFailure, OwnerRecord
 from tests.store.helpers import T0, cov, draft, finding, log_entry, stats
 
 TTL = timedelta(seconds=30)
@@ -187,12 +187,10 @@ async def test_a_claimed_message_is_not_claimed_again_until_the_claim_lapses(
     # the crashed claimer, should it come back, cannot mark them
     assert not await store.mark_delivered(a.id, later, claimed_by="i1")
     assert await store.mark_delivered(a.id, later, claimed_by="i2")
-    unchanged = await store.mark_failed(b.id, error="x", failed_at=later,
-                                        next_attempt_at=later, max_attempts=5,
-                                        claimed_by="i1")
+    failure = DeliveryFailure("x", later, later, max_attempts=5)
+    unchanged = await store.mark_failed(b.id, failure, claimed_by="i1")
     assert unchanged.attempts == 0
-    failed = await store.mark_failed(b.id, error="x", failed_at=later,
-                                     next_attempt_at=later, max_attempts=5, claimed_by="i2")
+    failed = await store.mark_failed(b.id, failure, claimed_by="i2")
     assert failed.attempts == 1
     # a failed message's claim is dropped: it is due again for anyone
     assert [m.id for m in await store.claim_due(later, "i3", claim)] == [b.id]

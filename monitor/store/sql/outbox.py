@@ -23,6 +23,7 @@ from monitor.store.base import OutboxStore
 from monitor.store.codec import dumps, loads, parse_ts, parse_ts_or_none, ts, ts_or_none
 from monitor.store.records import (
     BodyFormat,
+    DeliveryFailure,
     Lease,
     MessageDraft,
     NotificationLogEntry,
@@ -145,14 +146,7 @@ class SqlOutbox(SqlCore, OutboxStore):
             return int(result.rowcount) > 0
 
     async def mark_failed(
-        self,
-        message_id: int,
-        *,
-        error: str,
-        failed_at: datetime,
-        next_attempt_at: datetime,
-        max_attempts: int,
-        claimed_by: str | None = None,
+        self, message_id: int, failure: DeliveryFailure, *, claimed_by: str | None = None
     ) -> OutboxMessage:
         async with self._write("mark failed") as conn:
             row = await locked_row(conn, outbox, outbox.c.id == message_id)
@@ -161,15 +155,16 @@ class SqlOutbox(SqlCore, OutboxStore):
             if claimed_by is not None and row["claimed_by"] != claimed_by:
                 return _outbox_message(row)
             attempts = int(row["attempts"]) + 1
-            state = OutboxState.DEAD if attempts >= max_attempts else OutboxState.PENDING
-            when = failed_at if state is OutboxState.DEAD else max(next_attempt_at, failed_at)
+            dead = attempts >= failure.max_attempts
+            state = OutboxState.DEAD if dead else OutboxState.PENDING
+            when = failure.failed_at if dead else max(failure.next_attempt_at, failure.failed_at)
             updated = (
                 await conn.execute(
                     update(outbox)
                     .where(outbox.c.id == message_id)
                     .values(
                         attempts=attempts, state=state.value, next_attempt_at=ts(when),
-                        last_error=error[:2000], claimed_by=None, claim_expires_at=None,
+                        last_error=failure.error[:2000], claimed_by=None, claim_expires_at=None,
                     )
                     .returning(*outbox.c)
                 )
