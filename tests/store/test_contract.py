@@ -10,7 +10,8 @@ import pytest
 from monitor.alerts import StepResult, step
 from monitor.errors import StoreError
 from monitor.models import AlertState
-from monitor.store import DeliveryFailure, Matcher, OutboxState, SilenceDraft, open_store
+from monitor.store import Matcher, OutboxState, SilenceDraft, open_store
+from monitor.store.base import DeliveryFailure
 from monitor.store.migrate import head_revision
 from tests.store.helpers import T0, cov, draft, finding, log_entry, raw_execute, stats
 
