@@ -126,10 +126,7 @@ class SweepCycle:
         self.health.store_recovered()
         await self._keep_memo(name, lease)
         await self._act(step, outcome)
-        self.metrics.observe_sweep(
-            name, stats.ok, stats.duration_s, stats.budget_remaining,
-            at=stats.finished_at if stats.ok else None,
-        )
+        self.metrics.observe_sweep(stats)
         if budget is not None:
             snap = budget.snapshot()
             self.metrics.set_tenant_budget(name, snap.tenant_remaining, snap.own_share)

@@ -8,7 +8,7 @@ Every metric name starts with ``compliance_monitor_``::
 
     sweeps_total{source,result}                     result: ok | failed
     sweep_duration_seconds{source}                  histogram
-    last_successful_sweep_timestamp_seconds{source} when observe_sweep was given ``at``
+    last_successful_sweep_timestamp_seconds{source} the end of the last sweep that went well
     api_requests_total{source,endpoint,status}      status: HTTP code or an error word
     api_request_duration_seconds{source,endpoint}   histogram
     budget_remaining{source}                        requests left in the budget window
@@ -43,7 +43,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.models import Alert, AlertState
+from monitor.models import Alert, AlertState, SweepStats
 
 log = structlog.get_logger(__name__)
 
@@ -315,22 +315,17 @@ class Metrics:
         duration = self._histogram["api_request_duration_seconds"]
         duration.labels(source, ep).observe(max(0.0, seconds))
 
-    def observe_sweep(
-        self,
-        source: str,
-        ok: bool,
-        seconds: float,
-        budget_remaining: float | None = None,
-        *,
-        at: datetime | None = None,
-    ) -> None:
-        """One finished sweep; ``at`` (its end) feeds the last-success timestamp when ok."""
-        self._counter["sweeps_total"].labels(source, "ok" if ok else "failed").inc()
-        self._histogram["sweep_duration_seconds"].labels(source).observe(max(0.0, seconds))
-        if budget_remaining is not None:
-            self._gauge["budget_remaining"].labels(source).set(budget_remaining)
-        if ok and at is not None:
-            self._gauge["last_successful_sweep_timestamp_seconds"].labels(source).set(at.timestamp())
+    def observe_sweep(self, stats: SweepStats) -> None:
+        """One finished sweep; its end feeds the last-success timestamp when it went well."""
+        source = stats.source
+        self._counter["sweeps_total"].labels(source, "ok" if stats.ok else "failed").inc()
+        duration = self._histogram["sweep_duration_seconds"]
+        duration.labels(source).observe(max(0.0, stats.duration_s))
+        if stats.budget_remaining is not None:
+            self._gauge["budget_remaining"].labels(source).set(stats.budget_remaining)
+        if stats.ok:
+            last_success = self._gauge["last_successful_sweep_timestamp_seconds"]
+            last_success.labels(source).set(stats.finished_at.timestamp())
 
     def set_tenant_budget(
         self, source: str, remaining: float | None, own_share: float | None

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.metrics import AlertSeries, Metrics, StateSnapshot
+from monitor.models import SweepStats
 
 _NAME = re.compile(r"\bcompliance_monitor_[a-z0-9_]+\b")
 
@@ -18,7 +19,8 @@ def exported_metric_names() -> frozenset[str]:
     m.declare_source("acme", budget_per_hour=5000)
     m.declare_receiver("ops")
     m.observe_request("acme", "/api/v1/devices", 200, 0.1)
-    m.observe_sweep("acme", True, 3.0, 100, at=datetime(2026, 1, 5, tzinfo=UTC))
+    end = datetime(2026, 1, 5, tzinfo=UTC)
+    m.observe_sweep(SweepStats("acme", end - timedelta(seconds=3), end, True, budget_remaining=100))
     m.observe_delivery("ops", False)
     m.observe_action("tag", "ok")
     at = datetime(2026, 1, 5, tzinfo=UTC)

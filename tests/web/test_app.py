@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import html
 import re
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -15,7 +16,7 @@ from pydantic import SecretStr
 from monitor.clock import FakeClock
 from monitor.log import REDACTED, register_secret
 from monitor.metrics import AlertSeries, Metrics, StateSnapshot
-from monitor.models import AlertState, Severity, SourceKind
+from monitor.models import AlertState, Severity, SourceKind, SweepStats
 from monitor.web.app import build_web_app
 from monitor.web.page import PageOptions
 from monitor.web.provider import StaticStatusProvider
@@ -371,7 +372,9 @@ async def test_metrics_endpoint_serves_the_registry(
     serve: Serve, http: aiohttp.ClientSession
 ) -> None:
     metrics = Metrics()
-    metrics.observe_sweep("acme-macs", True, 12.0, 4210)
+    metrics.observe_sweep(SweepStats(
+        "acme-macs", NOW - timedelta(seconds=12), NOW, ok=True, budget_remaining=4210
+    ))
     series = AlertSeries("kandji.filevault.off", "critical", "firing", "acme-macs")
     counts = {series: 2}
     metrics.set_state_callback(lambda: StateSnapshot(dict(counts), 1))

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.metrics import AlertSeries, Metrics, StateSnapshot, count_alerts, normalize_endpoint
-from monitor.models import Alert, AlertState, Finding, Severity, SourceKind, SubjectKind
+from monitor.models import (
+    Alert,
+    AlertState,
+    Finding,
+    Severity,
+    SourceKind,
+    SubjectKind,
+    SweepStats,
+)
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -22,6 +30,12 @@ def scrape(metrics: Metrics) -> Samples:
     return out
 
 
+def swept(ok: bool, seconds: float, budget_remaining: float, at: datetime) -> SweepStats:
+    """A sweep of ``acme`` that ended at ``at``."""
+    return SweepStats("acme", at - timedelta(seconds=seconds), at, ok,
+                      budget_remaining=budget_remaining)
+
+
 def value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, tuple(sorted(labels.items()))))
 
@@ -29,7 +43,7 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 def test_every_metric_name_has_the_product_prefix() -> None:
     m = Metrics()
     m.observe_request("acme", "/api/v1/devices", 200, 0.1)
-    m.observe_sweep("acme", True, 3.0, 100)
+    m.observe_sweep(swept(True, 3.0, 100, datetime(2026, 1, 5, tzinfo=UTC)))
     m.observe_delivery("ops", False)
     m.observe_action("tag", "ok")
     m.set_state_callback(
@@ -57,8 +71,8 @@ def test_counters_and_histograms_increase() -> None:
     assert value(s, dur + "_sum", source="acme", endpoint=ep) == pytest.approx(30.55)
 
     at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    m.observe_sweep("acme", True, 42.0, 4210, at=at)
-    m.observe_sweep("acme", False, 3.0, 4100)
+    m.observe_sweep(swept(True, 42.0, 4210, at))
+    m.observe_sweep(swept(False, 3.0, 4100, at + timedelta(minutes=5)))
     m.observe_delivery("ops", True)
     m.observe_delivery("ops", False)
     m.observe_delivery("ops", False)
@@ -110,7 +124,7 @@ def test_alert_series_disappear_when_the_callback_stops_reporting_them() -> None
 
 def test_a_failing_callback_leaves_the_scrape_working_and_says_so() -> None:
     m = Metrics()
-    m.observe_sweep("acme", True, 1.0)
+    m.observe_sweep(swept(True, 1.0, 100, datetime(2026, 1, 5, tzinfo=UTC)))
 
     def broken() -> StateSnapshot:
         raise RuntimeError("store is gone")
@@ -124,7 +138,7 @@ def test_a_failing_callback_leaves_the_scrape_working_and_says_so() -> None:
 
 def test_two_instances_do_not_share_series() -> None:
     a, b = Metrics(), Metrics()
-    a.observe_sweep("acme", True, 1.0)
+    a.observe_sweep(swept(True, 1.0, 100, datetime(2026, 1, 5, tzinfo=UTC)))
     assert value(scrape(b), "compliance_monitor_sweeps_total", source="acme", result="ok") is None
 
 
