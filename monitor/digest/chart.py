@@ -90,13 +90,12 @@ class _Frame:
         return [(self.left + (i + 0.5) * self.slot, trend[i][0].strftime("%d %b")) for i in picks]
 
 
-def trend_png(
-    trend: Sequence[tuple[date, int]],
-    *,
-    width: int = 720,
-    height: int = 260,
-    title: str = "Firing alerts per day",
-) -> bytes:
+def _title(trend: Sequence[tuple[date, int]]) -> str:
+    """What the chart shows, its title in every drawing."""
+    return f"Firing alerts per day, last {len(trend)} days"
+
+
+def trend_png(trend: Sequence[tuple[date, int]], *, width: int = 720, height: int = 260) -> bytes:
     """The chart as PNG bytes. Pillow is imported here, when a chart is drawn, so the
     daemon loads it only when a digest goes out."""
     from PIL import Image, ImageDraw, ImageFont
@@ -106,7 +105,7 @@ def trend_png(
     font = ImageFont.load_default(size=12)
     frame = _Frame.of(trend, width, height)
     left, base = frame.left, frame.base
-    draw.text((left, 6), title, fill=INK, font=font)
+    draw.text((left, 6), _title(trend), fill=INK, font=font)
     for tick, y in frame.ticks():
         draw.line([(left, y), (left + frame.plot_w, y)], fill=GRID, width=1)
         draw.text((left - 6, y), str(tick), fill=INK, font=font, anchor="rm")
@@ -120,14 +119,9 @@ def trend_png(
     return out.getvalue()
 
 
-def trend_svg(
-    trend: Sequence[tuple[date, int]],
-    *,
-    width: int = 720,
-    height: int = 200,
-    title: str = "Firing alerts per day",
-) -> str:
+def trend_svg(trend: Sequence[tuple[date, int]], *, width: int = 720, height: int = 200) -> str:
     """The chart as an inline SVG element (``role="img"``, a title for screen readers)."""
+    title = _title(trend)
     frame = _Frame.of(trend, width, height)
     left, base = frame.left, frame.base
     parts = [

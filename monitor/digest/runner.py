@@ -117,7 +117,7 @@ class DigestRunner:
             title=f"Compliance digest: {digest.name}",
         )
         receiver = self._config.receiver(digest.receiver)
-        png = trend_png(data.trend, title=f"Firing alerts per day, last {digest.trend_days} days")
+        png = trend_png(data.trend)
         title = f"[DIGEST] {digest.name}: {data.verdict}"
         if receiver_flavour(receiver) == "html":
             note = Markup('<p style="color: #666">The trend chart is attached '

@@ -162,9 +162,7 @@ def render_status_page(
         query=query,
         shown=len(alerts),
         total=total,
-        trend_svg=Markup(trend_svg(  # noqa: S704 (numbers and escaped dates only)
-            trend, title=f"Firing alerts per day, last {len(trend)} days"
-        )) if trend else "",
+        trend_svg=Markup(trend_svg(trend)) if trend else "",  # noqa: S704 (numbers, dates)
         trend_peak=max((n for _, n in trend), default=0),
         trend_today=trend[-1][1] if trend else 0,
     )
