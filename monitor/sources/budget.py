@@ -7,25 +7,28 @@ once, in this order, for every attempt (retries included):
 1. ``concurrency``: at most that many requests in flight (an :class:`asyncio.Semaphore`);
 2. ``requests_per_hour``: a sliding one-hour window on the injected :class:`Clock`. It is
    never exceeded: in any 3,600 seconds at most ``requests_per_hour`` slots are granted;
-3. ``burst_per_second``: a per-second rate, enforced by asyncio-throttle's
-   :class:`~asyncio_throttle.Throttler` in production. Only a simulated clock
-   (:class:`~monitor.clock.FakeClock`, in tests and simulations) gets a sliding
-   one-second window on that clock instead, because ``Throttler`` reads and sleeps on
-   the event loop's clock, which would make simulated hours take real hours.
+3. ``burst_per_second``: a per-second rate that counts a request from the moment it
+   is let through until a second after its answer came
+   (:class:`~monitor.sources.windows.RequestWindow`), and stays one under the
+   gateway's own per-second limit once an answer's ``X-Ratelimit-Limit-Second`` told
+   it: the gateway counts a request in the second it *arrives*, so requests in flight
+   count.
 
 The hourly window above counts this monitor's own requests. The tenant's budget is
 shared with every other integration, so the budget also reads the vendor's rate-limit
 headers on every answer (:meth:`RequestBudget.observe`: ``X-Ratelimit-Limit-Hour`` and
 ``X-Ratelimit-Remaining-Hour``, Kong's fixed clock-hour window) and keeps a
-:class:`TenantView`: what the whole tenant has left, and how fast the other integrations
-spend it. :attr:`RequestBudget.remaining`, what a sweep plans against, is then
+:class:`~monitor.sources.tenant.TenantView`: what the whole tenant has left, and how
+fast the other integrations spend it, projected from successive readings.
+:attr:`RequestBudget.remaining`, what a sweep plans against, is then
 ``min(own remaining, tenant headroom)``, the headroom being what the tenant has left
 minus what the others will spend before the window resets minus a reserve
 (``tenant_reserve`` of the tenant's limit: the source's ``budget.tenant_reserve``).
-Requests slow down before the tenant runs dry: below one reserve of headroom they are
-spaced so the headroom lasts until the reset, and at none they wait for the reset (or
-raise :class:`~monitor.errors.BudgetExhaustedError` past ``max_wait``), instead of
-meeting a 429.
+Requests slow down before the tenant runs dry: below one reserve of headroom (or while
+the others' rate is not measured yet) they are spaced so the headroom lasts until the
+reset, and at none they wait for the reset (or raise
+:class:`~monitor.errors.BudgetExhaustedError` past ``max_wait``), instead of meeting a
+429.
 
 Usage::
 
@@ -38,26 +41,17 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from asyncio_throttle.throttler import Throttler
-
-from monitor.clock import Clock, FakeClock
+from monitor.clock import Clock
 from monitor.errors import BudgetExhaustedError, StoreError
 from monitor.settings import BudgetConfig
-
-HOUR = 3600.0
-EXPIRY_TOLERANCE = 1e-9
-"""Seconds by which a stamp may leave its window early. A wait computed as ``oldest +
-period - now`` and slept exactly can end a float rounding error short of the moment
-the oldest stamp leaves; without this tolerance, on a clock that jumps by exactly the
-time asked (a fake clock in simulations), the caller would wait ~0 seconds forever."""
-
+from monitor.sources.tenant import HOUR, TenantView
+from monitor.sources.windows import RequestWindow, SlidingWindow
 
 #: How long to wait before asking a full shared ledger again (seconds).
 LEDGER_RECHECK = 60.0
@@ -72,87 +66,6 @@ class BudgetLedger(Protocol):
     async def spend_budget(self, source: str, now: datetime, want: int, per_hour: int) -> int:
         """Take up to ``want`` requests of the hour at ``now``; how many were granted."""
         ...
-
-
-class RateGate(Protocol):
-    """Something that admits calls at a bounded rate; ``acquire`` waits for a turn."""
-
-    async def acquire(self) -> None:
-        """Wait until one more call may start, and count it."""
-        ...
-
-
-class SlidingWindow:
-    """At most ``limit`` events in any ``period`` seconds, timed on ``clock``.
-
-    Keeps one timestamp per event still inside the window, so the count is exact (no
-    bucket boundaries to burst across).
-    """
-
-    def __init__(self, limit: int, period: float, clock: Clock) -> None:
-        if limit < 1 or period <= 0:
-            raise ValueError("a window needs limit >= 1 and period > 0")
-        self.limit = limit
-        self.period = period
-        self._clock = clock
-        self._stamps: deque[float] = deque()
-
-    def _prune(self, now: float) -> None:
-        horizon = now - self.period + EXPIRY_TOLERANCE
-        while self._stamps and self._stamps[0] <= horizon:
-            self._stamps.popleft()
-
-    def used(self) -> int:
-        """Events inside the window now."""
-        self._prune(self._clock.monotonic())
-        return len(self._stamps)
-
-    def wait_time(self) -> float:
-        """Seconds until one more event fits (0 when it fits now)."""
-        now = self._clock.monotonic()
-        self._prune(now)
-        if len(self._stamps) < self.limit:
-            return 0.0
-        # The window is full: the event that leaves first frees the next slot.
-        oldest = self._stamps[len(self._stamps) - self.limit]
-        return max(0.0, oldest + self.period - now)
-
-    def try_record(self) -> bool:
-        """Count one event now if it fits; say whether it did. Never awaits."""
-        now = self._clock.monotonic()
-        self._prune(now)
-        if len(self._stamps) >= self.limit:
-            return False
-        self._stamps.append(now)
-        return True
-
-    async def acquire(self) -> None:
-        """Wait on the clock until one more event fits, then count it."""
-        while not self.try_record():
-            await self._clock.sleep(self.wait_time())
-
-
-class ThrottlerGate:
-    """The per-second rate on the real clock, enforced by asyncio-throttle."""
-
-    def __init__(self, per_second: float) -> None:
-        # Throttler counts whole calls per period; a fractional rate such as 2.5/s
-        # becomes 2 calls per 0.8 s, the same average with the smallest burst.
-        calls = max(1, math.floor(per_second))
-        self._throttler = Throttler(rate_limit=calls, period=calls / per_second)
-
-    async def acquire(self) -> None:
-        """Wait for a turn (real time)."""
-        await self._throttler.acquire()  # type: ignore[no-untyped-call]  # untyped library
-
-
-def per_second_gate(per_second: float, clock: Clock) -> RateGate:
-    """The per-second limiter for ``clock``: asyncio-throttle, unless the clock is
-    simulated (then a window on that clock, so simulated time needs no real waiting)."""
-    if not isinstance(clock, FakeClock):
-        return ThrottlerGate(per_second)
-    calls = max(1, math.floor(per_second))
-    return SlidingWindow(calls, calls / per_second, clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,76 +108,6 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
     return None
 
 
-class TenantView:
-    """The tenant-wide hour as the vendor's headers tell it.
-
-    Kong keeps fixed windows aligned on the clock's hours. ``remaining`` is what the
-    last answer said the tenant had left, ``observed_at`` (monotonic) when, and
-    ``own_at`` how many requests this monitor had been granted by then. What the
-    tenant spent this window beyond this monitor's own requests is the others'
-    spending; ``others_rate`` (requests per second) is that over the time the window
-    has run, once it has run :attr:`MIN_SPAN` seconds (before that, the last window's
-    rate stands: a few seconds say little about a rate).
-    """
-
-    MIN_SPAN = 120.0
-
-    def __init__(self, clock: Clock) -> None:
-        self._clock = clock
-        self.limit: int | None = None
-        self.remaining: int | None = None
-        self.observed_at = 0.0
-        self.own_at = 0
-        self.hour = -1
-        self.others_rate = 0.0
-
-    def seconds_into_window(self) -> float:
-        """Seconds since the tenant's hour window began."""
-        return self._clock.now().timestamp() % HOUR
-
-    def seconds_to_reset(self) -> float:
-        """Seconds until the tenant's hour window resets."""
-        return HOUR - self.seconds_into_window()
-
-    def hour_now(self) -> int:
-        """The clock hour the tenant's window is in."""
-        return math.floor(self._clock.now().timestamp() // HOUR)
-
-    def observe(self, limit: int, remaining: int, own_total: int, own_this_hour: int) -> None:
-        """Take one answer's numbers: ``own_total`` is this monitor's granted requests
-        so far, ``own_this_hour`` those granted in the current clock hour."""
-        hour = self.hour_now()
-        if self.remaining is not None and hour == self.hour and remaining > self.remaining:
-            return  # an older answer arriving late (concurrent requests): not news
-        span = self.seconds_into_window()
-        if span >= self.MIN_SPAN:
-            others = max(0, (limit - remaining) - own_this_hour)
-            self.others_rate = others / span
-        self.limit, self.remaining = limit, remaining
-        self.observed_at, self.own_at, self.hour = self._clock.monotonic(), own_total, hour
-
-    def current_remaining(self, own_total: int) -> int | None:
-        """What the tenant has left now, by the last answer, our requests since and the
-        others' estimated spending since; None before any answer."""
-        if self.remaining is None or self.limit is None:
-            return None
-        if self.hour_now() != self.hour:
-            return self.limit  # a new window: the last answer is history
-        since = self._clock.monotonic() - self.observed_at
-        guess = self.remaining - (own_total - self.own_at) - self.others_rate * since
-        return max(0, math.floor(guess))
-
-    def headroom(self, own_total: int, reserve_fraction: float) -> int | None:
-        """What this monitor may still spend before the reset without eating into the
-        others' expected spending or the reserve; None before any answer."""
-        left = self.current_remaining(own_total)
-        if left is None or self.limit is None:
-            return None
-        others_until_reset = self.others_rate * self.seconds_to_reset()
-        reserve = math.ceil(self.limit * reserve_fraction)
-        return math.floor(left - others_until_reset - reserve)
-
-
 class RequestBudget:
     """The request budget of one tenant: hourly window, per-second rate, concurrency.
 
@@ -277,7 +120,7 @@ class RequestBudget:
         config: BudgetConfig,
         clock: Clock,
         *,
-        per_second: RateGate | None = None,
+        per_second: RequestWindow | None = None,
         tenant_reserve: float | None = None,
         ledger: BudgetLedger | None = None,
         ledger_key: str = "",
@@ -294,7 +137,7 @@ class RequestBudget:
         self._chunk = max(1, min(50, config.requests_per_hour // 200))
         self._ledger_lock = asyncio.Lock()
         self._hour = SlidingWindow(config.requests_per_hour, HOUR, clock)
-        self._per_second = per_second or per_second_gate(config.burst_per_second, clock)
+        self._per_second = per_second or RequestWindow(config.burst_per_second, clock)
         self._concurrency = asyncio.Semaphore(config.concurrency)
         self._in_flight = 0
         self._waiting = 0
@@ -322,15 +165,31 @@ class RequestBudget:
         return own if headroom is None else max(0, min(own, headroom))
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Read the tenant's hour from an answer's rate-limit headers (if it has them)."""
+        """Read the gateway's per-second limit and the tenant's hour from an answer's
+        rate-limit headers (if it has them)."""
+        per_second = _header_int(headers, "x-ratelimit-limit-second")
+        if per_second:
+            self._per_second.cap(per_second)
         limit = _header_int(headers, "x-ratelimit-limit-hour")
         remaining = _header_int(headers, "x-ratelimit-remaining-hour")
         if limit is None or remaining is None or remaining > limit or limit == 0:
             return
-        self.tenant.observe(limit, remaining, self.spent_total, self._own_this_hour())
+        self.tenant.observe(limit, remaining, self.spent_total, self._own_counted())
 
-    def _own_this_hour(self) -> int:
-        return self._own_hour_count if self._own_hour == self.tenant.hour_now() else 0
+    def _own_counted(self) -> int:
+        """This clock hour's requests the gateway has surely counted: those in flight
+        may not have reached it yet (counting them would hide others' spending)."""
+        this_hour = self._own_hour_count if self._own_hour == self.tenant.hour_now() else 0
+        return max(0, this_hour - self._in_flight)
+
+    def own_ready_in(self, requests: int) -> float:
+        """Seconds until the own hourly window has room for ``requests`` more."""
+        return self._hour.wait_time(max(1, requests))
+
+    def own_freed_within(self, seconds: float) -> int:
+        """Requests the own hourly window has room for now, plus those it frees within
+        ``seconds``: what a sweep spreading its requests over that time may plan on."""
+        return self.own_remaining + self._hour.freed_within(seconds)
 
     def tenant_wait(self) -> float:
         """Seconds to hold the next request so the tenant does not run dry: none while
@@ -340,7 +199,7 @@ class RequestBudget:
         if headroom is None or self.tenant.limit is None:
             return 0.0
         band = math.ceil(self.tenant.limit * self.tenant_reserve)
-        if headroom >= band:
+        if headroom >= band and self.tenant.measured():
             return 0.0
         to_reset = self.tenant.seconds_to_reset()
         if headroom <= 0:
@@ -407,6 +266,7 @@ class RequestBudget:
                 yield
             finally:
                 self._in_flight -= 1
+                self._per_second.release()
         finally:
             self._concurrency.release()
 
@@ -438,6 +298,10 @@ class RequestBudget:
             if wait <= 0:
                 wait = self.tenant_wait()
                 what = "the tenant's hourly budget is nearly spent by every integration"
+                if wait <= 0:
+                    # Take the spaced turn now, before any await: concurrent callers
+                    # must not all find the spacing elapsed and go together.
+                    self._last_granted = self._clock.monotonic()
             if wait <= 0 and not await self._draw():
                 # The ledger counts whole seconds, so it may free a request up to a second
                 # after this process's own window does: ask again once or twice.
@@ -462,7 +326,9 @@ class RequestBudget:
             await self._per_second.acquire()
             # The per-second wait may have let others fill the hour: check and record
             # in one step with no await in between, so the hour is never exceeded.
-            if self._hour.try_record():
+            if not self._hour.try_record():
+                self._per_second.forget()
+            else:
                 self._last_granted = self._clock.monotonic()
                 hour = self.tenant.hour_now()
                 if hour != self._own_hour:
@@ -475,10 +341,8 @@ class RequestBudget:
 
 __all__ = [
     "BudgetSnapshot",
-    "RateGate",
     "RequestBudget",
+    "RequestWindow",
     "SlidingWindow",
     "TenantView",
-    "ThrottlerGate",
-    "per_second_gate",
 ]

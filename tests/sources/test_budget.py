@@ -10,7 +10,7 @@ import pytest
 from monitor.clock import FakeClock, SystemClock
 from monitor.config import BudgetConfig
 from monitor.errors import BudgetExhaustedError
-from monitor.sources.budget import RequestBudget, SlidingWindow, ThrottlerGate, per_second_gate
+from monitor.sources.budget import RequestBudget, RequestWindow
 
 
 def max_in_any_window(stamps: Sequence[float], period: float) -> int:
@@ -177,12 +177,7 @@ async def test_per_second_rate_on_a_fake_clock_uses_that_clock() -> None:
     assert max(stamps) >= 4.0
 
 
-def test_per_second_gate_is_asyncio_throttle_on_the_real_clock() -> None:
-    assert isinstance(per_second_gate(50, SystemClock()), ThrottlerGate)
-    assert isinstance(per_second_gate(50, FakeClock()), SlidingWindow)
-
-
-async def test_slots_on_the_real_clock_go_through_asyncio_throttle() -> None:
+async def test_slots_on_the_real_clock_spend_the_budget() -> None:
     budget = RequestBudget(
         BudgetConfig(requests_per_hour=100, burst_per_second=1000), SystemClock()
     )
@@ -194,11 +189,9 @@ async def test_slots_on_the_real_clock_go_through_asyncio_throttle() -> None:
 
 
 def test_fractional_rate_keeps_its_average() -> None:
-    window = per_second_gate(2.5, FakeClock())
-    assert isinstance(window, SlidingWindow)
+    window = RequestWindow(2.5, FakeClock())
     assert window.limit / window.period == pytest.approx(2.5)
-    slow = per_second_gate(0.5, FakeClock())
-    assert isinstance(slow, SlidingWindow)
+    slow = RequestWindow(0.5, FakeClock())
     assert (slow.limit, slow.period) == (1, 2.0)
 
 

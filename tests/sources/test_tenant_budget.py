@@ -4,6 +4,7 @@ before it runs dry, and so meets no 429 while a rival spends from the same hour.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from pathlib import Path
 
@@ -92,6 +93,68 @@ async def test_a_rival_spending_a_third_of_the_hour_costs_no_429() -> None:
     usable = 2 * (1000 - 360)
     assert sim.limiter.answered >= 0.9 * usable
     assert sim.limiter.answered <= usable
+
+
+def test_the_others_rate_comes_from_successive_readings_not_the_windows_average() -> None:
+    # Restarted half an hour into the window: the tenant spent 5,000 so far, part of it
+    # by this monitor's previous process. The window's average (10,000 an hour) stands
+    # until a minute of readings shows what the others spend now: 10 a minute.
+    clock = FakeClock()
+    budget = RequestBudget(BudgetConfig(requests_per_hour=5000), clock, tenant_reserve=0.05)
+    clock.advance(1800)
+    budget.observe(headers(10_000, 5_000))
+    assert budget.snapshot().others_per_hour == 10_000
+    clock.advance(30)
+    budget.observe(headers(10_000, 4_995))
+    assert budget.snapshot().others_per_hour == pytest.approx(5_005 / 1830 * 3600)
+    clock.advance(30)
+    budget.observe(headers(10_000, 4_990))
+    assert budget.snapshot().others_per_hour == pytest.approx(600)
+    assert budget.remaining == 4_990 - 290 - 500  # 29 more minutes at 600/h, the reserve
+
+
+async def test_until_the_others_rate_is_measured_requests_are_spread_to_the_reset() -> None:
+    clock = FakeClock()  # on the hour: no earlier window, no minute of readings yet
+    budget = RequestBudget(BudgetConfig(requests_per_hour=5000), clock, tenant_reserve=0.05)
+    async with budget.slot():
+        pass
+    budget.observe(headers(10_000, 9_999))
+    assert not budget.tenant.measured()
+    # What is left less the reserve (9,499), spread evenly until the reset.
+    assert budget.tenant_wait() == pytest.approx(3600 / 9_499)
+    clock.advance(60)
+    budget.observe(headers(10_000, 9_990))
+    assert budget.tenant.measured()
+    assert budget.tenant_wait() == 0.0
+
+
+async def test_a_cold_start_on_the_hour_leaves_a_rival_its_half() -> None:
+    # The monitor starts on the hour and asks as fast as its own budget (the tenant's
+    # whole 1,000) lets it, while another integration spends 500 an hour. Before it has
+    # measured the others' spending it must not spend the hour at full speed: over the
+    # first hour it leaves the rival its half and the reserve, and meets no 429.
+    clock = FakeClock(autojump=True)
+    runner, url, sim = await start_kandji(
+        devices=5, clock=clock, token=TOKEN, per_second=None, per_hour=1000,
+        rival_per_hour=500,
+    )
+    config = kandji_config(
+        url, budget=BudgetConfig(requests_per_hour=1000, burst_per_second=50, concurrency=4)
+    )
+    queue_end = clock.now().timestamp() + 3600
+    try:
+        async with KandjiClient(config, clock=clock) as client:
+
+            async def worker() -> None:
+                while clock.now().timestamp() < queue_end - 1:
+                    await client.get_device(sim.fleet.device_id(0))
+
+            await asyncio.gather(*(worker() for _ in range(4)))
+    finally:
+        await runner.cleanup()
+    assert sim.limiter.rejected == 0
+    assert sim.limiter.answered <= 1000 - 500  # the rival's half is never eaten into
+    assert sim.limiter.answered >= 0.9 * (1000 - 500 - 50)
 
 
 CONFIG = """\
