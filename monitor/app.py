@@ -166,7 +166,7 @@ class App:
         coordinators = [
             SourceCoordinator(
                 name, self.config.source(name).interval, self.sweep_source, self.clock,
-                self._stopper, leases=self.leases,
+                self._stopper, leases=self.leases, cadence=self._cycle.cadence,
             )
             for name in self._sweepers
         ]

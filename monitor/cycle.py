@@ -28,7 +28,7 @@ from monitor.leasing import LeaseKeeper
 from monitor.log import redact
 from monitor.metrics import Metrics
 from monitor.models import FactKind, Finding, SourceKind, SweepStats
-from monitor.sources.base import Remembers, Sweeper, SweepOutcome, SweepProgress
+from monitor.sources.base import Remembers, Sweeper, SweepOutcome, SweepProgress, cadence_of
 from monitor.sources.budget import RequestBudget
 from monitor.store.base import Lease, Store
 
@@ -64,6 +64,12 @@ class SweepCycle:
     on_lease_taken: Callable[[str], None] | None = None
     _epochs: dict[str, int] = field(default_factory=dict)
 
+    def cadence(self, name: str) -> float:
+        """Seconds between two sweeps of ``name``: its configured interval, or less when
+        its sweeper's budget affords a full pass sooner (:func:`cadence_of`)."""
+        interval = self.config.source(name).interval.total_seconds()
+        return cadence_of(self.sweepers.get(name), interval)
+
     async def run(self, name: str) -> SweepStats:
         """Sweep ``name`` once, commit alerts, transitions and the sweep; its stats."""
         src = self.config.source(name)
@@ -96,6 +102,7 @@ class SweepCycle:
         # stored: until then the book (status page, /readyz) keeps the last recorded one.
         health = self.health[name].copy()
         health.record(stats, auth_failed=outcome.auth_failed)
+        health.cadence_s = self.cadence(name)
         findings = evaluate(self.rules, outcome.facts(), now)
         unhealthy = health.unhealthy_finding(kind, src.unhealthy_after, now)
         if unhealthy is not None:
@@ -127,6 +134,8 @@ class SweepCycle:
         await self._keep_memo(name, lease)
         await self._act(step, outcome)
         self.metrics.observe_sweep(stats)
+        if health.cadence_s is not None:
+            self.metrics.set_cadence(name, health.cadence_s)
         if budget is not None:
             snap = budget.snapshot()
             self.metrics.set_tenant_budget(name, snap.tenant_remaining, snap.own_share)

@@ -1,13 +1,16 @@
 """The running daemon: one coordinator per source, housekeeping, shutdown.
 
-A :class:`SourceCoordinator` sweeps its source on a fixed cadence: sweep ``k`` is due
-at ``start + k * interval`` plus a small jitter drawn per slot (so sources of one
-tenant, and instances started together, do not hit the API in the same second). A
-sweep that overruns its slot skips the slots it missed rather than sweeping back to
-back. The first sweep runs at once and its outcome is logged on its own line and kept
-in :attr:`SourceCoordinator.first_sweep`, so a daemon that cannot reach a source says so
-in its first seconds. A token the API refuses (401/403) is logged apart from transient
-failures and raises the "source unhealthy" alert at once (see :mod:`monitor.health`).
+A :class:`SourceCoordinator` sweeps its source on a fixed cadence: each sweep is due
+one step after the last one's slot, plus a small jitter drawn per slot (so sources of
+one tenant, and instances started together, do not hit the API in the same second).
+The step is the configured interval, or shorter when the sweeper says its budget
+affords a full pass sooner (``cadence``: :func:`monitor.sources.base.cadence_of`); the
+interval is the longest a source ever waits. A sweep that overruns its slot skips the
+slots it missed rather than sweeping back to back. The first sweep runs at once and its
+outcome is logged on its own line and kept in :attr:`SourceCoordinator.first_sweep`, so
+a daemon that cannot reach a source says so in its first seconds. A token the API
+refuses (401/403) is logged apart from transient failures and raises the "source
+unhealthy" alert at once (see :mod:`monitor.health`).
 
 With a :class:`~monitor.leasing.LeaseKeeper`, a coordinator sweeps only while this
 instance holds its source's lease; without it, it stands by, looking again every tick
@@ -118,10 +121,12 @@ class SourceCoordinator:
         *,
         jitter: Callable[[], float] | None = None,
         leases: LeaseKeeper | None = None,
+        cadence: Callable[[str], float] | None = None,
     ) -> None:
         self.name = name
         self._leases = leases
         self.interval = interval.total_seconds()
+        self._cadence = cadence
         self._sweep = sweep
         self._clock = clock
         self._stopper = stopper
@@ -133,13 +138,12 @@ class SourceCoordinator:
 
     async def run(self) -> None:
         """Sweep until stopped; a sweep that raises is logged and the cadence kept."""
-        start = self._clock.monotonic()
-        slot = 0
+        slot = self._clock.monotonic()  # the current slot's start, without its jitter
         while not self._stopper.is_set():
             if self._leases is not None and self._leases.holds(self.name) is None:
                 # Standing by: another instance sweeps this source (or nobody, for now).
                 await self._stopper.sleep(self._leases.tick_every)
-                start, slot = self._clock.monotonic(), 0  # sweep at once when it comes
+                slot = self._clock.monotonic()  # sweep at once when it comes
                 continue
             stats = await self._one()
             if stats is not None and not self.first_sweep.done():
@@ -148,17 +152,21 @@ class SourceCoordinator:
                     "first sweep", source=self.name, ok=stats.ok, devices=stats.devices,
                     firing=stats.firing, error=stats.error or None,
                 )
-            elapsed = self._clock.monotonic() - start
-            following = int(elapsed // self.interval) + 1 if self.interval > 0 else slot + 1
-            if following > slot + 1:
-                self.skipped += following - slot - 1
+            step = self.step()
+            steps = int((self._clock.monotonic() - slot) // step) + 1 if step > 0 else 1
+            if steps > 1:
+                self.skipped += steps - 1
                 log.warning(
                     "sweep overran its interval", source=self.name,
-                    skipped=following - slot - 1, interval_s=self.interval,
+                    skipped=steps - 1, interval_s=step,
                 )
-            slot = following
-            due = start + slot * self.interval + self._jitter()
+            slot += steps * step
+            due = slot + min(self._jitter(), step * JITTER_FRACTION)
             await self._stopper.sleep(due - self._clock.monotonic())
+
+    def step(self) -> float:
+        """Seconds from one slot to the next: the interval, or the sweeper's cadence."""
+        return self.interval if self._cadence is None else self._cadence(self.name)
 
     async def _one(self) -> SweepStats | None:
         try:

@@ -72,6 +72,9 @@ class SourceHealth:
     last_error: str = ""
     auth_failed: bool = False
     history: list[SweepStats] = field(default_factory=list)
+    #: Seconds between two sweeps as the source's budget affords them now (None: the
+    #: configured interval, until the first sweep says otherwise).
+    cadence_s: float | None = None
 
     @property
     def swept(self) -> bool:

@@ -15,6 +15,7 @@ Every metric name starts with ``compliance_monitor_``::
     budget_per_hour{source}                         the source's configured hourly budget
     tenant_budget_remaining{source}                 what the whole tenant has left this hour
     budget_own_share{source}                        this monitor's share of the tenant's spending
+    sweep_cadence_seconds{source}                   time between sweeps (interval, or less)
     deliveries_total{receiver,result}               result: ok | failed
     delivery_failures_total{receiver}
     actions_total{action,result}
@@ -89,6 +90,11 @@ GAUGES: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "tenant_budget_remaining": (
         "Requests the whole tenant (every integration) has left in its hour, "
         "from the vendor's rate-limit headers.",
+        ("source",),
+    ),
+    "sweep_cadence_seconds": (
+        "Seconds between two sweeps of the source: its interval, or less when its budget "
+        "affords a full pass sooner.",
         ("source",),
     ),
     "budget_own_share": (
@@ -336,6 +342,10 @@ class Metrics:
             self._gauge["tenant_budget_remaining"].labels(source).set(remaining)
         if own_share is not None:
             self._gauge["budget_own_share"].labels(source).set(own_share)
+
+    def set_cadence(self, source: str, seconds: float) -> None:
+        """The time between two sweeps of the source, as its budget affords them now."""
+        self._gauge["sweep_cadence_seconds"].labels(source).set(seconds)
 
     def set_budget(self, source: str, remaining: float) -> None:
         """Requests left in the source's budget window, between sweeps."""

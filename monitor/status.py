@@ -230,6 +230,8 @@ class Status:
                     tenant_remaining=None if snap is None else snap.tenant_remaining,
                     tenant_limit=None if snap is None else snap.tenant_limit,
                     own_share=None if snap is None else snap.own_share,
+                    cadence_s=h.cadence_s,
+                    interval_s=src.interval.total_seconds(),
                     holder=None if lease is None else lease.owner,
                     lease_expires_at=None if lease is None else lease.expires_at,
                 )

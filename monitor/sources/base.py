@@ -131,6 +131,24 @@ class Remembers(Protocol):
         ...
 
 
+@runtime_checkable
+class Cadenced(Protocol):
+    """A sweeper that says how soon its next sweep should come, from what its budget
+    affords (Kandji's paced sweeps); the configured interval stays the longest wait."""
+
+    @property
+    def cadence(self) -> float | None:
+        """Seconds from the last sweep's start to the next one's (None: the interval)."""
+        ...
+
+
+def cadence_of(sweeper: object, interval: float) -> float:
+    """The time between two sweeps of ``sweeper``: its own :attr:`Cadenced.cadence`
+    when it has one, within ``(0, interval]``; else ``interval``."""
+    own = sweeper.cadence if isinstance(sweeper, Cadenced) else None
+    return interval if own is None or own <= 0 else min(own, interval)
+
+
 @dataclass(frozen=True, slots=True)
 class SourceParts:
     """What :meth:`Source.build` returns for one configured source.
@@ -338,6 +356,7 @@ class Source(Protocol):
 __all__ = [
     "ActivityEntry",
     "BuildContext",
+    "Cadenced",
     "DemoTenant",
     "DeviceFacts",
     "DeviceLookup",
@@ -351,5 +370,6 @@ __all__ = [
     "SweepOutcome",
     "SweepProgress",
     "Sweeper",
+    "cadence_of",
     "client_options",
 ]

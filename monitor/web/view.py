@@ -109,6 +109,8 @@ class SourceView:
     hourly budget. ``tenant_remaining``/``tenant_limit``: what the whole tenant (every
     integration) has left of its hour, from the vendor's rate-limit headers, and
     ``own_share`` this monitor's share of what the tenant spent (None when unknown).
+    ``cadence_s``/``interval_s``: the time between sweeps the budget affords now (None
+    before the first sweep) and the configured interval, the longest it may be.
     ``last_error`` must already be free of secrets (the page redacts registered secrets
     again, as a second line of defence).
     """
@@ -125,6 +127,8 @@ class SourceView:
     tenant_remaining: float | None = None
     tenant_limit: int | None = None
     own_share: float | None = None
+    cadence_s: float | None = None
+    interval_s: float | None = None
     #: The instance holding the source's lease (sweeping it), and until when.
     holder: str | None = None
     lease_expires_at: datetime | None = None

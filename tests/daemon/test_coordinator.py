@@ -45,6 +45,34 @@ async def test_sweeps_start_on_a_fixed_cadence_however_long_each_sweep_takes() -
     assert starts[:3] == [0.0, 600.0, 1200.0]
 
 
+async def test_a_sweeper_whose_budget_affords_a_pass_sooner_sets_a_shorter_cadence() -> None:
+    # The sweeper says 7 minutes after its first sweep, 12 after its second (longer
+    # than the 10-minute interval, which stays the longest wait).
+    clock = FakeClock(T0)
+    starts: list[float] = []
+    cadences = iter([420.0, 720.0])
+
+    async def sweep(name: str) -> SweepStats:
+        starts.append(clock.monotonic())
+        await clock.sleep(30)
+        return stats(clock)
+
+    def cadence(name: str) -> float:
+        return min(next(cadences, 600.0), INTERVAL.total_seconds())
+
+    stopper = Stopper(clock)
+    coord = SourceCoordinator("acme", INTERVAL, sweep, clock, stopper, jitter=lambda: 0.0,
+                              cadence=cadence)
+    task = asyncio.create_task(coord.run())
+    for _ in range(80):
+        await settle()
+        clock.advance(30)
+    stopper.set()
+    await asyncio.wait_for(task, 5)
+    assert starts[:4] == [0.0, 420.0, 1020.0, 1620.0]
+    assert coord.skipped == 0
+
+
 async def test_a_sweep_that_overruns_skips_the_slots_it_missed() -> None:
     clock = FakeClock(T0)
     starts: list[float] = []

@@ -213,6 +213,8 @@ def sample_sources() -> list[SourceView]:
             tenant_remaining=6120,
             tenant_limit=10_000,
             own_share=0.38,
+            cadence_s=772.0,
+            interval_s=900.0,
         ),
         SourceView(
             name="acme-windows",

@@ -111,6 +111,8 @@ async def test_status_page_shows_summary_silenced_resolved_sources_and_silences(
     macs_text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", macs))
     assert "Tenant's hour left 6,120 of 10,000/h" in macs_text.replace("&#39;", "'")
     assert "this monitor: 38% of what the tenant spent" in macs_text
+    # The cadence the budget affords, and the configured interval that bounds it.
+    assert "Sweeps every 12m 52s (at most 15m 00s" in macs_text
     assert "Tenant's hour" not in windows.replace("&#39;", "'")
 
     silences = page.split('<section id="silences">', 1)[1].split("</section>", 1)[0]

@@ -24,13 +24,16 @@ class PlannerConfig(Strict):
     which also get whatever the library items leave. ``parameters_every``: a Mac's
     parameters are read again at most this often, even when it checked in since.
     ``paced``: spread the hourly budget over the sweeps (each spends what its interval
-    earns) rather than spending it as fast as the sweeps come.
+    earns) rather than spending it as fast as the sweeps come; paced sweeps come as
+    often as the budget affords a full pass, but never more often than ``min_interval``
+    (nor less often than the source's ``interval``).
     """
 
     rediscover_every: Duration = timedelta(hours=6)
     per_device_share: float = Field(default=0.1, ge=0.0, le=1.0)
     parameters_every: Duration = timedelta(hours=1)
     paced: bool = True
+    min_interval: Duration = timedelta(minutes=1)
 
     @field_validator("rediscover_every")
     @classmethod

@@ -47,7 +47,7 @@ from monitor.sources.kandji.mapping import (
 )
 from monitor.sources.kandji.models import KDeviceStatus, KParameter
 from monitor.sources.kandji.outcome import Run, SweepReport, assemble
-from monitor.sources.kandji.pacing import budget_pace, plan_allowance
+from monitor.sources.kandji.pacing import budget_cadence, budget_pace, plan_allowance
 from monitor.sources.kandji.planner import (
     MAC,
     DeviceMemo,
@@ -77,10 +77,11 @@ class KandjiPlannedSweeper:
     retries and actions). ``interval`` (seconds between sweeps) paces every sweep after
     the first to what its interval earns of the budget (None: no pacing; see
     :mod:`monitor.sources.kandji.pacing`), of which ``per_device_share`` goes to the
-    per-device reads; a Mac's parameters are read at most once per ``parameters_every``
-    seconds. Blueprints are listed again as :mod:`monitor.sources.kandji.discovery`
-    says, at least every ``rediscover_every`` seconds (every sweep with ``audit_feed``
-    False). ``prism_fields`` (the details
+    per-device reads; paced sweeps come as often as the budget affords a full pass,
+    between ``min_interval`` and ``interval`` (:attr:`cadence`). A Mac's parameters are
+    read at most once per ``parameters_every`` seconds. Blueprints are listed again as
+    :mod:`monitor.sources.kandji.discovery` says, at least every ``rediscover_every``
+    seconds (every sweep with ``audit_feed`` False). ``prism_fields`` (the details
     fields the rules read, all served by Prism) reads details through Prism
     (:mod:`monitor.sources.kandji.prism_facts`) instead of ``/details`` where it can.
     The sweeper keeps its memory of earlier sweeps in :attr:`state` and describes its
@@ -101,6 +102,7 @@ class KandjiPlannedSweeper:
         parameters_every: float = 0.0,
         prism_fields: frozenset[str] | None = None,
         audit_feed: bool = True,
+        min_interval: float = 60.0,
     ) -> None:
         if healthy_item_every < 1:
             raise ValueError("healthy_item_every must be >= 1")
@@ -112,6 +114,8 @@ class KandjiPlannedSweeper:
         self.healthy_item_every = healthy_item_every
         self.budget_reserve = budget_reserve
         self.interval = interval
+        self.min_interval = min(min_interval, interval or min_interval)
+        self._cadence = interval
         self.per_device_share = per_device_share
         self.parameters_every = parameters_every
         self.clock = client.api.clock
@@ -159,6 +163,12 @@ class KandjiPlannedSweeper:
         """Release the HTTP session."""
         await self.client.close()
 
+    @property
+    def cadence(self) -> float | None:
+        """Seconds from this sweep's start to the next one's, as the budget affords a full
+        pass (see :mod:`monitor.sources.kandji.pacing`); None when not paced."""
+        return self._cadence
+
     # ------------------------------------------------------------------ the sweep
 
     async def sweep(self, needs: frozenset[FactKind]) -> SweepOutcome:
@@ -168,9 +178,8 @@ class KandjiPlannedSweeper:
         state = self.state
         started = self.clock.now()
         budget = client.budget
-        pace = None if self.interval is None else budget_pace(
-            budget, self.budget_reserve, self.interval
-        )
+        span = self._cadence
+        pace = None if span is None else budget_pace(budget, self.budget_reserve, span)
         out = SweepOutcome(source=self.source, coverage=Coverage(source=self.source))
         devices: dict[str, Device] = {}
         try:
@@ -211,7 +220,7 @@ class KandjiPlannedSweeper:
         probe_spent = client.requests_made - start - discovery
 
         allowance = plan_allowance(
-            budget, self.budget_reserve, pace, client.requests_made - start
+            budget, self.budget_reserve, pace, client.requests_made - start, span or 0.0
         )
         plan = self._plan(run, device_list, found, per_device, allowance)
         if plan.items_per_device and found.items is not None:
@@ -252,6 +261,12 @@ class KandjiPlannedSweeper:
             allowance=allowance,
         )
         self.last_report = report
+        if self.interval is not None and not plan.items_per_device:
+            self._cadence = budget_cadence(
+                budget, discovery + plan.bulk_item_pages + len(plan.lost_mode_reads),
+                reserve=self.budget_reserve, share=self.per_device_share,
+                bound=self.interval, floor=self.min_interval,
+            )
         state.sweeps += 1
         log.info(
             "sweep.planned",
@@ -268,6 +283,7 @@ class KandjiPlannedSweeper:
             deferred_items=len(plan.deferred_items),
             pace=pace,
             allowance=allowance,
+            cadence=self._cadence,
             status_reads=len(plan.status_reads),
             parameter_reads=len(plan.parameter_reads),
             details_reads=len(plan.details_reads),

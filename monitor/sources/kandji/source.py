@@ -65,6 +65,7 @@ class KandjiSource(VendorSource[KandjiSourceConfig]):
             "interval": src.interval.total_seconds() if knobs.paced else None,
             "per_device_share": knobs.per_device_share,
             "parameters_every": knobs.parameters_every.total_seconds(),
+            "min_interval": knobs.min_interval.total_seconds(),
         }
         if rules is None:
             return SourceParts(client, KandjiPlannedSweeper(client, src.name, **options))

@@ -44,8 +44,10 @@ def item_findings(outcome: SweepOutcome, tenant: Tenant) -> set[tuple[str, str, 
 
 
 def paced(tenant: Tenant, per_hour: int, **options: Any) -> KandjiPlannedSweeper:
-    """A sweeper paced to ``per_hour`` requests an hour, sweeping every 5 minutes."""
+    """A sweeper paced to ``per_hour`` requests an hour, sweeping every 5 minutes (a
+    fixed cadence: these tests sweep on it; see test_cadence.py for a shorter one)."""
     options.setdefault("interval", INTERVAL)
+    options.setdefault("min_interval", options["interval"] or 60.0)
     client = tenant.client(requests_per_hour=per_hour, concurrency=options.pop("concurrency", 8))
     return KandjiPlannedSweeper(client, "acme", keep=rule_filter(SHIPPED), **options)
 
