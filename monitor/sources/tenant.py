@@ -76,6 +76,16 @@ class TenantView:
         so far, ``own_counted`` those of the current clock hour the gateway has surely
         counted (granted this hour, less those still in flight)."""
         hour = self.hour_now()
+        if (
+            hour == self.hour + 1
+            and self.remaining is not None
+            and remaining <= self.remaining
+            and self.seconds_into_window() < self.RATE_SPAN
+        ):
+            # Just after the reset, an answer no higher than the last window's last one
+            # is that window's, arriving late: taken as the new window's, it would hide
+            # the whole new window (every later answer looks "older", being higher).
+            return
         if hour != self.hour:
             if self._known:
                 self._prior = self.others_rate

@@ -113,6 +113,18 @@ def test_the_others_rate_comes_from_successive_readings_not_the_windows_average(
     assert budget.remaining == 4_990 - 290 - 500  # 29 more minutes at 600/h, the reserve
 
 
+def test_a_late_answer_of_the_last_window_does_not_hide_the_new_one() -> None:
+    clock = FakeClock()
+    budget = RequestBudget(BudgetConfig(requests_per_hour=5000), clock, tenant_reserve=0.05)
+    clock.advance(3599)
+    budget.observe(headers(10_000, 5_000))  # the others spend 5,000 an hour
+    clock.advance(2)  # a second into the new window, a request of the last one answers
+    budget.observe(headers(10_000, 4_990))
+    budget.observe(headers(10_000, 9_990))  # the new window's first answer
+    assert budget.snapshot().tenant_remaining == 9_990
+    assert 4_480 <= budget.remaining <= 4_500  # less the others (5,000/h) and the reserve
+
+
 async def test_until_the_others_rate_is_measured_requests_are_spread_to_the_reset() -> None:
     clock = FakeClock()  # on the hour: no earlier window, no minute of readings yet
     budget = RequestBudget(BudgetConfig(requests_per_hour=5000), clock, tenant_reserve=0.05)
