@@ -217,6 +217,12 @@ def test_a_declared_source_exports_its_hourly_budget() -> None:
     assert value(s, "compliance_monitor_budget_per_hour", source="emea") is None
 
 
+def test_the_sweep_cadence_is_exported() -> None:
+    m = Metrics()
+    m.set_cadence("acme", 772.5)
+    assert value(scrape(m), "compliance_monitor_sweep_cadence_seconds", source="acme") == 772.5
+
+
 def test_the_tenants_hour_and_the_monitors_share_are_exported_when_known() -> None:
     m = Metrics()
     m.set_tenant_budget("acme", 6120, 0.38)
