@@ -144,8 +144,9 @@ LABEL_SETS_MAX = 10_000
 
 def shared_labels(rule: Rule, device: Device, subject_kind: SubjectKind) -> Mapping[str, str]:
     """:func:`finding_labels` as a read-only mapping shared by equal label sets."""
-    key = (rule.id, rule.severity, tuple(rule.labels.items()), device.source,
-           device.source_kind, subject_kind, device.platform, device.blueprint_name)
+    # A rule is immutable and hashed by identity: it stands for its id, severity and labels.
+    key = (rule, device.source, device.source_kind, subject_kind, device.platform,
+           device.blueprint_name)
     labels = _label_sets.get(key)
     if labels is None:
         if len(_label_sets) >= LABEL_SETS_MAX:
@@ -171,7 +172,11 @@ def make_finding(rule: Rule, device: Device, subject: Subject | None, now: datet
     context = template_context(dview, sview, rule, now)
     fallback = f"{rule.id}: {sname} on {device.name}" if subject else f"{rule.id}: {device.name}"
     return Finding(
-        **device.ref(),
+        source=device.source,
+        source_kind=device.source_kind,
+        device_id=device.device_id,
+        device_name=device.name,
+        device_serial=device.serial,
         rule_id=rule.id,
         subject_kind=kind,
         subject_id=sid,

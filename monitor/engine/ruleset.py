@@ -49,9 +49,18 @@ def _passes(
     now: datetime,
 ) -> bool:
     """Every ``match`` condition holds and no ``unless`` entry holds whole."""
-    if not all(cond.holds(device, subject, now) for cond in match):
-        return False
-    return not any(all(cond.holds(device, subject, now) for cond in group) for group in unless)
+    # Plain loops: this runs for every candidate rule on every subject, and generator
+    # expressions cost a frame each.
+    for cond in match:
+        if not cond.holds(device, subject, now):
+            return False
+    for group in unless:
+        for cond in group:
+            if not cond.holds(device, subject, now):
+                break
+        else:
+            return False
+    return True
 
 
 def _key_index(rule: Rule, name: str) -> tuple[frozenset[str] | None, Condition | None]:
