@@ -12,6 +12,7 @@ decided as before, so findings are the same either way.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from monitor.errors import SourceError
@@ -35,14 +36,10 @@ async def read_item(
         rows, count = await page(item.item_id, 0)
         take_rows(client, run, state, keep, item, rows, kept)
         if count is not None:
-            pages = await asyncio.gather(
-                *(page(item.item_id, off) for off in range(size, count, size)),
-                return_exceptions=True,
+            await _each_page(
+                [page(item.item_id, off) for off in range(size, count, size)],
+                lambda rows: take_rows(client, run, state, keep, item, rows, kept),
             )
-            for answer in pages:
-                if isinstance(answer, BaseException):
-                    raise answer
-                take_rows(client, run, state, keep, item, answer[0], kept)
         else:
             offset = len(rows)
             while len(rows) == size:
@@ -68,6 +65,31 @@ async def read_item(
         state.unhealthy_items.discard(item.item_id)
 
 
+async def _each_page(
+    asked: list[Awaitable[tuple[list[dict[str, Any]], int | None]]],
+    take: Callable[[list[dict[str, Any]]], None],
+) -> None:
+    """Ask for every page at once (the budget paces them) and ``take`` each answer's rows
+    as soon as it and the pages before it are in, in page order, dropping it then: an
+    item of 100,000 devices answers 300 pages, which are never all held at once.
+
+    The first unusable page (or row) raises, after every page asked for has been
+    answered (as a read of all pages that then looks at them would); a cancelled read
+    cancels the pages still in flight."""
+    tasks = [asyncio.ensure_future(a) for a in asked]
+    try:
+        for task in tasks:
+            rows, _ = await task
+            take(rows)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        raise
+    finally:
+        # Every answer retrieved (a failed page's too), none left running.
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def take_rows(
     client: KandjiClient,
     run: Run,
@@ -81,27 +103,29 @@ def take_rows(
     that is parsed and does not fit its model makes the page unusable)."""
     item_type = state.item_types.get(item.item_id)
     devices, due = run.devices, run.status_due
-    # keep() for this item's type, asked once per status (a page has a few statuses
-    # and hundreds of rows).
-    wanted: dict[str, bool] = {}
+    # keep() asked once per (status, type) (a page has a few statuses and hundreds of
+    # rows).
+    wanted: dict[tuple[str, str], bool] = {}
     for raw in rows:
         status = raw["status"]
         did = raw["computer"]["id"]
+        row_type = raw.get("type")  # an EDR item's rows name their type
         plain = (
             isinstance(status, str)
             and isinstance(did, str)
             and status in KNOWN_LIBRARY_ITEM_STATUSES
-            and not raw.get("type")
+            and (row_type is None or isinstance(row_type, str))
         )
         if plain:
             if did not in devices or did in due:
                 continue
-            if item_type is None:
+            type_ = row_type or item_type
+            if type_ is None:
                 run.untyped.add(did)
                 continue
-            keeps = wanted.get(status)
+            keeps = wanted.get((status, type_))
             if keeps is None:
-                keeps = wanted[status] = keep(SubjectKind.LIBRARY_ITEM, status, item_type)
+                keeps = wanted[status, type_] = keep(SubjectKind.LIBRARY_ITEM, status, type_)
             if not keeps:
                 continue
         row = client.parse(KLibraryItemStatusRow, raw, LIBRARY_ITEM_STATUS)
