@@ -36,6 +36,7 @@ from monitor.models import Coverage, Device, FactKind, Subject
 from monitor.sources.base import SweepOutcome, SweepProgress
 from monitor.sources.kandji import memo as stored
 from monitor.sources.kandji.client import KandjiClient
+from monitor.sources.kandji.collections_scope import fewer_collections
 from monitor.sources.kandji.discovery import DEFAULT_EVERY, Discovery, Rediscovery
 from monitor.sources.kandji.item_reads import read_item
 from monitor.sources.kandji.mapping import (
@@ -173,6 +174,10 @@ class KandjiPlannedSweeper:
 
     async def sweep(self, needs: frozenset[FactKind]) -> SweepOutcome:
         """Read what ``needs`` asks for every device, as the plan decides."""
+        with fewer_collections():
+            return await self._sweep(needs)
+
+    async def _sweep(self, needs: frozenset[FactKind]) -> SweepOutcome:
         client = self.client
         start = client.requests_made
         state = self.state

@@ -9,7 +9,7 @@ import pytest
 
 from monitor.config import BudgetConfig
 from monitor.engine import RuleSet, evaluate, load_rules
-from monitor.models import FactKind, SourceKind
+from monitor.models import FactKind, SourceKind, SubjectKind
 from monitor.sources.budget import RequestBudget
 from monitor.sources.kandji.api import (
     BLUEPRINT_LIBRARY_ITEMS,
@@ -318,4 +318,30 @@ async def test_a_small_fleet_with_many_items_is_read_per_device_when_that_is_che
         assert observed_ids(ours, FactKind.LIBRARY_ITEMS) == set(ours.coverage.devices)
     finally:
         await per_device.close()
+        await planned.close()
+
+
+async def test_a_sweep_reads_its_pages_with_fewer_young_collections_and_restores_them(
+    start_tenant: StartTenant,
+) -> None:
+    import gc
+
+    from monitor.sources.kandji.collections_scope import YOUNG_THRESHOLD
+
+    tenant = await start_tenant(devices=200, seed=5)
+    keep = rule_filter(SHIPPED)
+    during: set[tuple[int, int, int]] = set()
+
+    def watching(kind: SubjectKind, status: str, type_: str) -> bool:
+        during.add(gc.get_threshold())
+        return keep(kind, status, type_)
+
+    planned = KandjiPlannedSweeper(tenant.client(), "acme", keep=watching)
+    before = gc.get_threshold()
+    try:
+        await planned.sweep(NEEDS)
+        assert during
+        assert all(t[0] >= YOUNG_THRESHOLD for t in during)
+        assert gc.get_threshold() == before
+    finally:
         await planned.close()
